@@ -1,0 +1,206 @@
+# sealdb - one non-recursive GNU Makefile.
+#   make            build everything that exists (libraries, sealdb, seal)
+#   make run        install missing build dependencies, build, start the server
+#   make test       build and run every test (unit, crash, end-to-end)
+#   make bench      build and run the benchmarks (lines "bench <name>: <number> <unit>")
+#   make fuzz       build the libFuzzer targets (clang);  make fuzz-run FUZZ_SECONDS=N runs each
+#   make SANITIZE=address,undefined test    same tests under sanitizers (objects in build/san)
+#   make WERROR=1   warnings are errors (CI)
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+SANITIZE ?=
+WERROR ?=
+ifeq ($(SANITIZE),)
+B ?= build
+else
+B ?= build/san
+endif
+OPT ?= -O2 -g
+
+# ---- external libraries: found with pkg-config here and nowhere else ----
+PKGS_CORE   := libcrypto
+PKGS_ENGINE := lmdb
+PKGS_RPC    := grpc libprotobuf-c
+PKGS_SERVER := libmicrohttpd libcrypt
+PKGS_TEST   := libcjson
+PKGS_BENCH  := sqlite3
+PKGS_ALL    := $(PKGS_CORE) $(PKGS_ENGINE) $(PKGS_RPC) $(PKGS_SERVER) $(PKGS_TEST) $(PKGS_BENCH)
+MISSING_PKGS := $(strip $(foreach p,$(PKGS_ALL),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
+ifneq ($(MISSING_PKGS),)
+ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+$(error missing libraries ($(MISSING_PKGS)): run scripts/install-deps.sh, or `make run`)
+endif
+endif
+pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
+LIBS_CORE   := $(call pc_libs,$(PKGS_CORE)) -lpthread
+LIBS_ENGINE := $(call pc_libs,$(PKGS_ENGINE)) $(LIBS_CORE)
+LIBS_RPC    := $(call pc_libs,$(PKGS_RPC))
+LIBS_SERVER := $(call pc_libs,$(PKGS_SERVER))
+LIBS_TEST   := $(call pc_libs,$(PKGS_TEST))
+LIBS_BENCH  := $(call pc_libs,$(PKGS_BENCH))
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 \
+        -Wno-unused-parameter
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+CPPFLAGS += -D_GNU_SOURCE -DSEALDB_BUILDING -Iinclude -Isrc -I$(B)/gen $(call pc_cflags,$(PKGS_ALL))
+CFLAGS   += $(OPT) -fPIC -fvisibility=hidden -MMD -MP
+LDFLAGS  += -Wl,--as-needed
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# ---- sources, one folder per layer ----
+src_of = $(sort $(wildcard src/$(1)/*.c))
+obj_of = $(patsubst %.c,$(B)/%.o,$(1))
+CORE_SRCS   := $(call src_of,util) $(call src_of,crypto)
+ENGINE_SRCS := $(call src_of,storage) $(call src_of,index) $(call src_of,engine)
+DB_SRCS     := $(call src_of,db)
+RPC_SRCS    := $(call src_of,rpc)
+SERVER_SRCS := $(filter-out src/server/main.c,$(call src_of,server))
+CLIENT_SRCS := $(call src_of,client)
+CLI_SRCS    := $(call src_of,cli)
+PROTOS      := $(sort $(wildcard proto/*.proto))
+GEN_SRCS    := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
+GEN_HDRS    := $(GEN_SRCS:.c=.h)
+
+CORE_OBJS   := $(call obj_of,$(CORE_SRCS))
+ENGINE_OBJS := $(call obj_of,$(ENGINE_SRCS))
+SRVINT_OBJS := $(call obj_of,$(DB_SRCS) $(RPC_SRCS) $(SERVER_SRCS))
+CLIENT_OBJS := $(call obj_of,$(CLIENT_SRCS))
+GEN_OBJS    := $(GEN_SRCS:.c=.o)
+
+# internal archives (link order: server, client, gen, engine, core)
+A_CORE   := $(B)/libsdb_core.a
+A_ENGINE := $(B)/libsdb_engine.a
+A_GEN    := $(B)/libsdb_gen.a
+A_CLIENT := $(B)/libsdb_client.a
+A_SRVINT := $(B)/libsdb_server.a
+LINK_ALL := $(A_SRVINT) $(A_CLIENT) $(A_GEN) $(A_ENGINE) $(A_CORE)
+LIBS_ALL := $(LIBS_SERVER) $(LIBS_RPC) $(LIBS_ENGINE) $(LIBS_TEST) $(LIBS_BENCH) -lm
+
+# installable artefacts
+LIBSEALDB_A   := $(B)/libsealdb.a
+LIBSEALDB_SO  := $(B)/libsealdb.so
+LIBCLIENT_A   := $(B)/libsealdb-client.a
+LIBCLIENT_SO  := $(B)/libsealdb-client.so
+SEALDB_BIN    := $(if $(wildcard src/server/main.c),$(B)/sealdb)
+SEAL_BIN      := $(if $(CLI_SRCS),$(B)/seal)
+
+TEST_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRCS))
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
+CRASH_SRCS := $(sort $(wildcard tests/crash/*.c))
+CRASH_BINS := $(patsubst tests/crash/%.c,$(B)/tests/crash/%,$(CRASH_SRCS))
+FUZZ_SRCS  := $(sort $(wildcard fuzz/fuzz_*.c))
+
+LIB_TARGETS := $(LIBSEALDB_A) $(LIBSEALDB_SO) $(if $(PROTOS),$(LIBCLIENT_A) $(LIBCLIENT_SO)) $(B)/sealdb.pc
+all: $(LIB_TARGETS) $(SEALDB_BIN) $(SEAL_BIN)
+	@if [ -z "$(SEALDB_BIN)" ]; then echo "note: the sealdb server is not written yet; libraries built in $(B)/"; fi
+
+# ---- compile ----
+$(B)/%.o: %.c | $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+
+# generated protobuf-c code: compiled without our strict warnings
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=proto --c_out=$(B)/gen $<
+$(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c $(GEN_HDRS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c $< -o $@
+
+# ---- archives and libraries ----
+$(A_CORE): $(CORE_OBJS)
+$(A_ENGINE): $(ENGINE_OBJS)
+$(A_GEN): $(GEN_OBJS)
+$(A_CLIENT): $(CLIENT_OBJS)
+$(A_SRVINT): $(SRVINT_OBJS)
+$(B)/libsdb_%.a:
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^ $(if $^,,$(B)/.empty.o)
+$(B)/.empty.o:
+	@mkdir -p $(@D)
+	echo 'typedef int sdb_empty_;' | $(CC) -x c -c - -o $@
+$(A_CORE) $(A_ENGINE) $(A_GEN) $(A_CLIENT) $(A_SRVINT): | $(B)/.empty.o
+
+$(LIBSEALDB_A): $(CORE_OBJS) $(ENGINE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(LIBSEALDB_SO): $(CORE_OBJS) $(ENGINE_OBJS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libsealdb.so.0 -o $@ $^ $(LIBS_ENGINE)
+$(LIBCLIENT_A): $(CLIENT_OBJS) $(GEN_OBJS) $(CORE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(LIBCLIENT_SO): $(CLIENT_OBJS) $(GEN_OBJS) $(CORE_OBJS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libsealdb-client.so.0 -o $@ $^ $(LIBS_RPC) $(LIBS_CORE)
+$(B)/sealdb.pc: Makefile
+	@mkdir -p $(@D)
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: sealdb\nDescription: embeddable verifiable immutable key-value database\nVersion: 0.1.0\nRequires.private: libcrypto lmdb\nLibs: -L$${libdir} -lsealdb\nCflags: -I$${includedir}\n' "$(PREFIX)" > $@
+PREFIX ?= /usr/local
+
+# ---- programs ----
+$(B)/sealdb: $(B)/src/server/main.o $(LINK_ALL)
+	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_SERVER) $(LIBS_RPC) $(LIBS_ENGINE) -lm
+$(B)/seal: $(call obj_of,$(CLI_SRCS)) $(A_CLIENT) $(A_GEN) $(A_CORE)
+	$(CC) $(LDFLAGS) -o $@ $(call obj_of,$(CLI_SRCS)) $(A_CLIENT) $(A_GEN) $(A_CORE) $(LIBS_RPC) $(LIBS_CORE) -lm
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/tests/unit/runner.o $(LINK_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(B)/tests/unit/runner.o $(LINK_ALL) $(LIBS_ALL)
+$(B)/tests/crash/%: $(B)/tests/crash/%.o $(LINK_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_ALL)
+$(B)/bench/%: $(B)/bench/%.o $(LINK_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_ALL)
+
+# ---- the two commands, and the rest ----
+.PHONY: all run deps test unit-test e2e-test bench fuzz fuzz-run clean install
+deps:
+	bash scripts/install-deps.sh
+
+run:
+	bash scripts/install-deps.sh
+	$(MAKE) all
+	@if [ -x $(B)/sealdb ]; then exec $(B)/sealdb $(ARGS); \
+	 else echo "sealdb: the server binary is not written yet; everything else is built in $(B)/"; fi
+
+test: all $(TEST_BINS) $(CRASH_BINS)
+	B=$(B) bash tests/run-all.sh
+
+bench: OPT = -O2 -g -DNDEBUG
+bench: all $(BENCH_BINS)
+	@set -e; for b in $(BENCH_BINS); do echo "# $$b"; $$b; done
+
+FUZZ_B := build/fuzz
+fuzz:
+	$(MAKE) B=$(FUZZ_B) CC=clang SANITIZE=fuzzer-no-link,address,undefined fuzz-bins
+fuzz-bins: $(patsubst fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
+$(B)/fuzz/%: $(B)/fuzz/%.o $(LINK_ALL)
+	@mkdir -p $(@D)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LINK_ALL) $(LIBS_ALL)
+FUZZ_SECONDS ?= 20
+fuzz-run: fuzz
+	@set -e; for f in $(patsubst fuzz/%.c,%,$(FUZZ_SRCS)); do \
+	  mkdir -p $(FUZZ_B)/corpus/$$f; \
+	  echo "fuzz $$f: $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_B)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    $(FUZZ_B)/corpus/$$f $$( [ -d fuzz/corpus/$$f ] && echo fuzz/corpus/$$f ) 2>&1 | tail -n 3; \
+	  test $${PIPESTATUS[0]} -eq 0; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/sealdb.h include/sealdb_err.h $(wildcard include/sealdb_client.h) $(DESTDIR)$(PREFIX)/include
+	install -m 644 $(LIBSEALDB_A) $(LIBSEALDB_SO) $(B)/sealdb.pc $(DESTDIR)$(PREFIX)/lib
+	$(if $(SEALDB_BIN),install -m 755 $(SEALDB_BIN) $(DESTDIR)$(PREFIX)/bin)
+	$(if $(SEAL_BIN),install -m 755 $(SEAL_BIN) $(DESTDIR)$(PREFIX)/bin)
+
+clean:
+	rm -rf build
+
+.SECONDARY:
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,187 @@
+/* crypto.h - the crypto layer's whole interface: SHA-256, immudb-compatible metadata, entry digests,
+ * tx headers (innerHash, Alh), the per-tx htree, the appendable ahtree, linear and dual proofs and
+ * state signatures. Byte layouts: docs/format.md and the spec's formats.md. Every verifier returns
+ * SEALDB_OK only when the proof checks; malformed input gives SEALDB_INVALID/CORRUPT, a failing
+ * proof SEALDB_TAMPERED, never a crash. */
+#ifndef SDB_CRYPTO_H
+#define SDB_CRYPTO_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "util/util.h"
+
+#define SDB_HASH_LEN 32
+typedef struct sdb_hash { uint8_t b[SDB_HASH_LEN]; } sdb_hash;
+
+extern const sdb_hash sdb_hash_empty;   /* H("") */
+extern const sdb_hash sdb_hash_zero;    /* 32 zero bytes */
+
+/* ---- SHA-256 ---- */
+typedef struct sdb_sha256_ctx { _Alignas(16) uint8_t opaque[128]; } sdb_sha256_ctx;
+void sdb_sha256(const void *p, size_t n, uint8_t out[SDB_HASH_LEN]);
+void sdb_sha256_init(sdb_sha256_ctx *c);
+void sdb_sha256_update(sdb_sha256_ctx *c, const void *p, size_t n);
+void sdb_sha256_final(sdb_sha256_ctx *c, uint8_t out[SDB_HASH_LEN]);
+void sdb_hash_leaf(const uint8_t *data, size_t n, uint8_t out[SDB_HASH_LEN]);   /* H(0x00 || data) */
+void sdb_hash_node(const uint8_t l[SDB_HASH_LEN], const uint8_t r[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]); /* H(0x01||l||r) */
+
+/* Growable list of hashes (proof terms). */
+typedef struct sdb_hashes { sdb_hash *h; size_t n, cap; } sdb_hashes;
+void sdb_hashes_init(sdb_hashes *l);
+void sdb_hashes_deinit(sdb_hashes *l);
+int  sdb_hashes_push(sdb_hashes *l, const uint8_t h[SDB_HASH_LEN]);
+
+/* ---- KV metadata (formats.md 1.1) ---- */
+#define SDB_KV_MD_MAX_LEN 11
+typedef struct sdb_kv_md {
+    uint8_t deleted, has_expires, non_indexable;
+    int64_t expires_at;   /* unix seconds, valid when has_expires */
+} sdb_kv_md;
+size_t sdb_kv_md_encode(const sdb_kv_md *md, uint8_t out[SDB_KV_MD_MAX_LEN]);   /* returns length (0 = none) */
+int    sdb_kv_md_decode(sdb_slice in, sdb_kv_md *out);
+
+/* ---- tx metadata (formats.md 4.2) ---- */
+#define SDB_TX_MD_MAX_EXTRA 256
+#define SDB_TX_MD_MAX_LEN (1 + 8 + 1 + 2 + SDB_TX_MD_MAX_EXTRA)
+typedef struct sdb_tx_md {
+    uint64_t truncated_tx_id;                 /* 0 = absent */
+    uint16_t extra_len;                       /* 0 = absent */
+    uint8_t extra[SDB_TX_MD_MAX_EXTRA];
+} sdb_tx_md;
+size_t sdb_tx_md_encode(const sdb_tx_md *md, uint8_t out[SDB_TX_MD_MAX_LEN]);
+int    sdb_tx_md_decode(sdb_slice in, sdb_tx_md *out);
+
+/* ---- entry digest (formats.md 1.2); v0 with non-empty md is SEALDB_INVALID ---- */
+int sdb_entry_digest(uint16_t version, sdb_slice key, sdb_slice md_bytes,
+                     const uint8_t hvalue[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]);
+
+/* ---- tx header, innerHash, Alh (formats.md 4) ---- */
+typedef struct sdb_tx_header {
+    uint64_t id;
+    sdb_hash prev_alh;
+    int64_t ts;            /* unix seconds */
+    uint16_t version;      /* 0 or 1 */
+    sdb_tx_md md;          /* version 1 only */
+    uint32_t nentries;
+    sdb_hash eh;
+    uint64_t bl_tx_id;
+    sdb_hash bl_root;
+} sdb_tx_header;
+int  sdb_tx_inner_hash(const sdb_tx_header *h, uint8_t out[SDB_HASH_LEN]);  /* UNSUPPORTED on unknown version */
+int  sdb_tx_alh(const sdb_tx_header *h, uint8_t out[SDB_HASH_LEN]);
+void sdb_alh_from_inner(uint64_t id, const uint8_t prev_alh[SDB_HASH_LEN],
+                        const uint8_t inner[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]);
+int  sdb_tx_header_encode(const sdb_tx_header *h, sdb_buf *out);             /* formats.md 4.5, appends */
+int  sdb_tx_header_decode(sdb_slice in, sdb_tx_header *out, size_t *consumed);
+
+/* ---- htree: per-tx Merkle tree over entry digests (formats.md 3) ---- */
+typedef struct sdb_htree {
+    sdb_hash *nodes;        /* all levels, leaves first */
+    size_t cap;             /* nodes allocated */
+    uint32_t width;         /* leaves */
+    uint32_t nlevels;
+    uint32_t level_off[34], level_len[34];
+} sdb_htree;
+void sdb_htree_init(sdb_htree *t);
+void sdb_htree_deinit(sdb_htree *t);
+int  sdb_htree_build(sdb_htree *t, const sdb_hash *digests, uint32_t n);   /* reuses memory */
+void sdb_htree_root(const sdb_htree *t, uint8_t out[SDB_HASH_LEN]);         /* E when empty */
+int  sdb_htree_proof(const sdb_htree *t, uint32_t leaf, sdb_hashes *terms);
+int  sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
+                      const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
+
+/* ---- ahtree: appendable Merkle tree over Alh values (formats.md 5) ---- */
+typedef struct sdb_ahtree sdb_ahtree;
+int  sdb_ahtree_open_mem(sdb_ahtree **out);
+int  sdb_ahtree_open_file(const char *path, sdb_ahtree **out);   /* append-only node file, created if absent */
+void sdb_ahtree_close(sdb_ahtree *t);                             /* NULL is a no-op */
+uint64_t sdb_ahtree_size(const sdb_ahtree *t);
+int  sdb_ahtree_append(sdb_ahtree *t, const uint8_t alh[SDB_HASH_LEN], uint8_t root_out[SDB_HASH_LEN]); /* root_out may be NULL */
+int  sdb_ahtree_root_at(sdb_ahtree *t, uint64_t n, uint8_t out[SDB_HASH_LEN]);   /* 1 <= n <= size */
+int  sdb_ahtree_leaf_alh(sdb_ahtree *t, uint64_t i, uint8_t out[SDB_HASH_LEN]);  /* stored Alh of leaf i */
+int  sdb_ahtree_inclusion_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out);
+int  sdb_ahtree_consistency_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out);
+int  sdb_ahtree_truncate(sdb_ahtree *t, uint64_t n);   /* keep leaves 1..n (recovery of a derived file) */
+int  sdb_ahtree_sync(sdb_ahtree *t);
+int  sdb_ahtree_verify_inclusion(const sdb_hashes *proof, uint64_t i, uint64_t j,
+                                 const uint8_t leaf_hash[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
+int  sdb_ahtree_verify_last_inclusion(const sdb_hashes *proof, uint64_t j,
+                                      const uint8_t leaf_hash[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
+int  sdb_ahtree_verify_consistency(const sdb_hashes *proof, uint64_t i, uint64_t j,
+                                   const uint8_t root_i[SDB_HASH_LEN], const uint8_t root_j[SDB_HASH_LEN]);
+
+/* ---- linear, linear advance and dual proofs (formats.md 6, 7) ---- */
+/* Where proof builders read committed txs from (the engine's tx index, or a test chain). */
+typedef struct sdb_tx_source {
+    void *ctx;
+    int (*header)(void *ctx, uint64_t tx_id, sdb_tx_header *out);   /* full header of tx_id */
+    int (*alh)(void *ctx, uint64_t tx_id, uint8_t out[SDB_HASH_LEN]);
+} sdb_tx_source;
+
+typedef struct sdb_linear_proof {
+    uint64_t source_tx_id, target_tx_id;
+    sdb_hashes terms;
+} sdb_linear_proof;
+
+typedef struct sdb_linear_advance_proof {
+    int present;                 /* 0: absent (null on the wire) */
+    sdb_hashes linear_terms;
+    sdb_hashes *inclusion;       /* n_inclusion proofs */
+    size_t n_inclusion;
+} sdb_linear_advance_proof;
+
+typedef struct sdb_dual_proof {
+    sdb_tx_header source, target;
+    sdb_hashes inclusion, consistency, last_inclusion;
+    sdb_hash target_bl_tx_alh;
+    sdb_linear_proof linear;
+    sdb_linear_advance_proof lap;
+} sdb_dual_proof;
+
+typedef struct sdb_dual_proof_v2 {
+    sdb_tx_header source, target;
+    sdb_hashes inclusion, consistency;
+} sdb_dual_proof_v2;
+
+void sdb_linear_proof_init(sdb_linear_proof *p);
+void sdb_linear_proof_deinit(sdb_linear_proof *p);
+int  sdb_linear_proof_build(const sdb_tx_source *src, uint64_t s, uint64_t t, sdb_linear_proof *out);
+int  sdb_linear_proof_verify(const sdb_linear_proof *p, uint64_t s, uint64_t t,
+                             const uint8_t alh_s[SDB_HASH_LEN], const uint8_t alh_t[SDB_HASH_LEN]);
+void sdb_lap_init(sdb_linear_advance_proof *p);
+void sdb_lap_deinit(sdb_linear_advance_proof *p);
+int  sdb_lap_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t start, uint64_t end,
+                   uint64_t tree_size, sdb_linear_advance_proof *out);
+int  sdb_lap_verify(const sdb_linear_advance_proof *p, uint64_t start, uint64_t end,
+                    const uint8_t end_alh[SDB_HASH_LEN], const uint8_t tree_root[SDB_HASH_LEN], uint64_t tree_size);
+void sdb_dual_proof_init(sdb_dual_proof *p);
+void sdb_dual_proof_deinit(sdb_dual_proof *p);
+int  sdb_dual_proof_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t s, uint64_t t, sdb_dual_proof *out);
+/* Go SDK rules (including the LAP and the linear length check). */
+int  sdb_dual_proof_verify(const sdb_dual_proof *p, uint64_t s, uint64_t t,
+                           const uint8_t alh_s[SDB_HASH_LEN], const uint8_t alh_t[SDB_HASH_LEN]);
+void sdb_dual_proof_v2_init(sdb_dual_proof_v2 *p);
+void sdb_dual_proof_v2_deinit(sdb_dual_proof_v2 *p);
+int  sdb_dual_proof_v2_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t s, uint64_t t, sdb_dual_proof_v2 *out);
+int  sdb_dual_proof_v2_verify(const sdb_dual_proof_v2 *p, uint64_t s, uint64_t t,
+                              const uint8_t alh_s[SDB_HASH_LEN], const uint8_t alh_t[SDB_HASH_LEN]);
+
+/* ---- state signatures (formats.md 8): ECDSA P-256 over H(u32(len db)||db||u64(txId)||txHash) ---- */
+typedef struct sdb_signer sdb_signer;       /* private key */
+typedef struct sdb_verifier sdb_verifier;   /* public key */
+int  sdb_state_payload(sdb_slice db, uint64_t tx_id, const uint8_t alh[SDB_HASH_LEN], sdb_buf *out);
+int  sdb_signer_load_pem(sdb_slice pem, sdb_signer **out);          /* SEC1 or PKCS#8 EC P-256 key */
+int  sdb_signer_load_file(const char *path, sdb_signer **out);
+int  sdb_signer_generate(sdb_signer **out);                         /* fresh P-256 key */
+int  sdb_signer_write_pem(const sdb_signer *s, const char *priv_path, const char *pub_path);
+void sdb_signer_free(sdb_signer *s);
+int  sdb_signer_public_point(const sdb_signer *s, uint8_t out[65]);  /* 04 || X || Y */
+int  sdb_state_sign(const sdb_signer *s, sdb_slice db, uint64_t tx_id, const uint8_t alh[SDB_HASH_LEN],
+                    sdb_buf *der_out);                               /* DER SEQUENCE{r,s}, appended */
+int  sdb_verifier_load_pem(sdb_slice pem, sdb_verifier **out);      /* PKIX PUBLIC KEY */
+int  sdb_verifier_load_file(const char *path, sdb_verifier **out);
+void sdb_verifier_free(sdb_verifier *v);
+int  sdb_state_verify(const sdb_verifier *v, sdb_slice db, uint64_t tx_id, const uint8_t alh[SDB_HASH_LEN],
+                      sdb_slice der_sig);                            /* OK or TAMPERED */
+
+#endif
