@@ -90,7 +90,14 @@ int  sdb_htree_proof(const sdb_htree *t, uint32_t leaf, sdb_hashes *terms);
 int  sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
                       const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
 
-/* ---- ahtree: appendable Merkle tree over Alh values (formats.md 5) ---- */
+/* ---- ahtree: appendable Merkle tree over Alh values (formats.md 5) ----
+ * Threading: ONE appender thread calls append, truncate, sync and close. Any number of other
+ * threads may concurrently call size, root_at, leaf_alh and the *_proof builders for tree sizes
+ * <= a size they read from sdb_ahtree_size() (published with release/acquire ordering after the
+ * appended record is readable). truncate must not race with readers of sizes above its target.
+ * The file backend buffers appends (no fsync, no syscall per append); sdb_ahtree_sync() writes
+ * and fdatasyncs. Only a fully written record counts on reopen: a torn tail is cut. The file
+ * is derived data (rebuildable from the Alhs), so recovery may truncate it to the durable tx. */
 typedef struct sdb_ahtree sdb_ahtree;
 int  sdb_ahtree_open_mem(sdb_ahtree **out);
 int  sdb_ahtree_open_file(const char *path, sdb_ahtree **out);   /* append-only node file, created if absent */
@@ -143,6 +150,8 @@ typedef struct sdb_dual_proof_v2 {
     sdb_hashes inclusion, consistency;
 } sdb_dual_proof_v2;
 
+/* Builders need an initialized `out` (the *_init functions) and reuse its memory; *_deinit frees.
+ * The ahtree must hold at least target.blTxId leaves (else SEALDB_RANGE). */
 void sdb_linear_proof_init(sdb_linear_proof *p);
 void sdb_linear_proof_deinit(sdb_linear_proof *p);
 int  sdb_linear_proof_build(const sdb_tx_source *src, uint64_t s, uint64_t t, sdb_linear_proof *out);
