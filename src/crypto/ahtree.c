@@ -106,6 +106,28 @@ static int load_frontier(sdb_ahtree *t, uint64_t n) {
     return SEALDB_OK;
 }
 
+/* Recomputes the last AHT_TAIL_CHECK records from their Alh and left siblings. Appends are not
+ * synced one by one, so after a crash the tail may hold zeros or stale bytes even though the
+ * file is long enough; *n becomes the last leaf before the first inconsistent record. */
+#define AHT_TAIL_CHECK 1024
+static int check_tail(sdb_ahtree *t, uint64_t *n) {
+    uint64_t size = *n, lo = size > AHT_TAIL_CHECK ? size - AHT_TAIL_CHECK + 1 : 1;
+    uint8_t alh[SDB_HASH_LEN], h[SDB_HASH_LEN], got[SDB_HASH_LEN], left[SDB_HASH_LEN];
+    int rc;
+    for (uint64_t k = lo; k <= size; k++) {
+        if ((rc = read_hash(t, rec_off(k), alh)) || (rc = read_hash(t, rec_off(k) + 32, got))) return rc;
+        sdb_hash_leaf(alh, SDB_HASH_LEN, h);
+        if (memcmp(h, got, 32) != 0) { *n = k - 1; return SEALDB_OK; }
+        for (unsigned l = 1; l <= tz(k); l++) {
+            /* MTH[k-2^l, k) = node(MTH[k-2^l, k-2^(l-1)), MTH[k-2^(l-1), k)) */
+            if ((rc = node_at(t, k - (1ull << (l - 1)), l - 1, left)) || (rc = node_at(t, k, l, got))) return rc;
+            sdb_hash_node(left, h, h);
+            if (memcmp(h, got, 32) != 0) { *n = k - 1; return SEALDB_OK; }
+        }
+    }
+    return SEALDB_OK;
+}
+
 static int write_header(sdb_file *f) {
     uint8_t h[AHT_HDR_LEN];
     memset(h, 0, sizeof h);
@@ -140,6 +162,12 @@ int sdb_ahtree_open_file(const char *path, sdb_ahtree **out) {
     if (rec_off(n + 1) < fs && (rc = sdb_file_truncate(t->f, rec_off(n + 1)))) goto fail;
     t->flushed = rec_off(n + 1);
     t->size = n;
+    if ((rc = check_tail(t, &n))) goto fail;
+    if (n < t->size) {
+        if ((rc = sdb_file_truncate(t->f, rec_off(n + 1)))) goto fail;
+        t->flushed = rec_off(n + 1);
+        t->size = n;
+    }
     if ((rc = load_frontier(t, n))) goto fail;
     *out = t;
     return SEALDB_OK;

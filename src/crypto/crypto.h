@@ -96,7 +96,8 @@ int  sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
  * <= a size they read from sdb_ahtree_size() (published with release/acquire ordering after the
  * appended record is readable). truncate must not race with readers of sizes above its target.
  * The file backend buffers appends (no fsync, no syscall per append); sdb_ahtree_sync() writes
- * and fdatasyncs. Only a fully written record counts on reopen: a torn tail is cut. The file
+ * and fdatasyncs. On reopen a partial last record is cut, and the last 1024 records are
+ * recomputed: the file is cut before the first inconsistent one (unsynced tail). The file
  * is derived data (rebuildable from the Alhs), so recovery may truncate it to the durable tx. */
 typedef struct sdb_ahtree sdb_ahtree;
 int  sdb_ahtree_open_mem(sdb_ahtree **out);

@@ -337,6 +337,24 @@ TEST(ahtree_file_reopen_and_torn_tail) {
     CHECK_OK(sdb_ahtree_append(t, g_alh[NLEAVES - 1].b, NULL));
     check_tree(t, g_leaf, NLEAVES);
     sdb_ahtree_close(t);
+    /* an unsynced tail that came back as zeros (full length, wrong content): cut before it */
+    CHECK_OK(sdb_file_open(path, O_RDWR, 0, &f));
+    uint8_t zeros[32 * 6];
+    memset(zeros, 0, sizeof zeros);
+    CHECK_OK(sdb_file_write_at(f, zeros, 32, 32 + 32 * (3 * 63 - 6) + 32));   /* leaf hash of leaf 64 */
+    sdb_file_close(f);
+    CHECK_OK(sdb_ahtree_open_file(path, &t));
+    CHECK_EQ_U64(sdb_ahtree_size(t), 63);
+    for (int i = 63; i < NLEAVES; i++) CHECK_OK(sdb_ahtree_append(t, g_alh[i].b, NULL));
+    check_tree(t, g_leaf, NLEAVES);
+    sdb_ahtree_close(t);
+    /* a wrong inner node (MTH[0,64) of leaf 64's record) is caught as well */
+    CHECK_OK(sdb_file_open(path, O_RDWR, 0, &f));
+    CHECK_OK(sdb_file_write_at(f, zeros, 32, 32 + 32 * (3 * 63 - 6) + 32 * 7));
+    sdb_file_close(f);
+    CHECK_OK(sdb_ahtree_open_file(path, &t));
+    CHECK_EQ_U64(sdb_ahtree_size(t), 63);
+    sdb_ahtree_close(t);
 }
 
 TEST(ahtree_file_bad_header) {
