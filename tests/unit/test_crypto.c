@@ -414,13 +414,13 @@ TEST(ahtree_truncate) {
 }
 
 /* One appender, two readers proving against published sizes (the engine's usage). */
-typedef struct rd_arg { sdb_ahtree *t; volatile int *stop; int bad, checks; } rd_arg;
+typedef struct rd_arg { sdb_ahtree *t; int *stop; int bad, checks; } rd_arg;
 static void *reader(void *p) {
     rd_arg *a = p;
     sdb_hashes pr;
     sdb_hashes_init(&pr);
     uint64_t x = 88172645463325252ull;
-    while (!*a->stop || a->checks < 50) {
+    while (!__atomic_load_n(a->stop, __ATOMIC_ACQUIRE) || a->checks < 50) {
         uint64_t n = sdb_ahtree_size(a->t);
         if (n == 0) continue;
         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
@@ -445,13 +445,13 @@ TEST(ahtree_concurrent_readers) {
         sdb_ahtree *t;
         if (mode) CHECK_OK(sdb_ahtree_open_file(path, &t));
         else CHECK_OK(sdb_ahtree_open_mem(&t));
-        volatile int stop = 0;
+        int stop = 0;
         rd_arg a[2] = { { t, &stop, 0, 0 }, { t, &stop, 0, 0 } };
         pthread_t th[2];
         for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, reader, &a[i]) == 0);
         uint8_t alh[32];
         for (int i = 0; i < 60000; i++) { rnd_hash(alh); CHECK_OK(sdb_ahtree_append(t, alh, NULL)); }
-        stop = 1;
+        __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
         for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
         CHECK_EQ_U64(a[0].bad + a[1].bad, 0);
         CHECK(a[0].checks > 0 && a[1].checks > 0);
