@@ -800,3 +800,33 @@ TEST(verified_set_flow_synthetic) {
     sdb_buf_deinit(&val);
     sdb_ahtree_close(c.tree);
 }
+
+/* Every allocation failure on the proof paths comes back as NOMEM (or success), never a crash
+ * or a leak (the sanitizer build checks leaks). */
+TEST(oom_sweep) {
+    chain c;
+    chain_build(&c, 1);
+    sdb_tx_source src = { &c, ch_header, ch_alh };
+    int saw_nomem = 0;
+    for (uint64_t k = 1; k < 200; k++) {
+        sdb_dual_proof p;
+        sdb_dual_proof_init(&p);
+        sdb_htree t;
+        sdb_htree_init(&t);
+        sdb_ahtree *mem = NULL;
+        sdb_alloc_fail_after(k);
+        int rc = sdb_dual_proof_build(&src, c.tree, 3, CHAIN_N, &p);
+        if (rc == SEALDB_OK) rc = sdb_htree_build(&t, c.alh, CHAIN_N);
+        if (rc == SEALDB_OK) rc = sdb_ahtree_open_mem(&mem);
+        for (int i = 0; rc == SEALDB_OK && i < 300; i++) rc = sdb_ahtree_append(mem, c.alh[i % CHAIN_N].b, NULL);
+        sdb_alloc_fail_after(0);
+        CHECK(rc == SEALDB_OK || rc == SEALDB_NOMEM);
+        if (rc == SEALDB_OK) CHECK_OK(sdb_dual_proof_verify(&p, 3, CHAIN_N, c.alh[2].b, c.alh[CHAIN_N - 1].b));
+        saw_nomem |= rc == SEALDB_NOMEM;
+        sdb_ahtree_close(mem);
+        sdb_htree_deinit(&t);
+        sdb_dual_proof_deinit(&p);
+    }
+    CHECK(saw_nomem);
+    sdb_ahtree_close(c.tree);
+}
