@@ -830,3 +830,66 @@ TEST(oom_sweep) {
     CHECK(saw_nomem);
     sdb_ahtree_close(c.tree);
 }
+
+/* Larger file trees exercise the in-memory cache of high nodes (level >= 8): every answer must
+ * equal the memory tree's, also after reopen and after truncate + different appends. */
+static void same_answers(sdb_ahtree *a, sdb_ahtree *b, uint64_t n) {
+    sdb_hashes pa, pb;
+    sdb_hashes_init(&pa);
+    sdb_hashes_init(&pb);
+    uint8_t ra[32], rb[32];
+    CHECK_EQ_U64(sdb_ahtree_size(a), n);
+    CHECK_EQ_U64(sdb_ahtree_size(b), n);
+    for (int r = 0; r < 400; r++) {
+        uint64_t j = 1 + rnd() % n, i = 1 + rnd() % j;
+        if (r < 3) j = n - (uint64_t)r, i = 1 + rnd() % j;
+        CHECK_OK(sdb_ahtree_root_at(a, j, ra));
+        CHECK_OK(sdb_ahtree_root_at(b, j, rb));
+        CHECK_EQ_MEM(ra, 32, rb, 32);
+        CHECK_OK(sdb_ahtree_inclusion_proof(a, i, j, &pa));
+        CHECK_OK(sdb_ahtree_inclusion_proof(b, i, j, &pb));
+        CHECK_EQ_MEM(pa.h, pa.n * 32, pb.h, pb.n * 32);
+        CHECK_OK(sdb_ahtree_consistency_proof(a, i, j, &pa));
+        CHECK_OK(sdb_ahtree_consistency_proof(b, i, j, &pb));
+        CHECK_EQ_MEM(pa.h, pa.n * 32, pb.h, pb.n * 32);
+    }
+    sdb_hashes_deinit(&pa);
+    sdb_hashes_deinit(&pb);
+}
+
+TEST(ahtree_file_large_matches_mem) {
+    enum { N = 3000, CUT = 1100 };
+    static sdb_hash alh[N], leaves[N];
+    for (int i = 0; i < N; i++) { rnd_hash(alh[i].b); sdb_hash_leaf(alh[i].b, 32, leaves[i].b); }
+    char path[4200];
+    path_of(path, sizeof path, "big.aht");
+    sdb_ahtree *m, *f;
+    CHECK_OK(sdb_ahtree_open_mem(&m));
+    CHECK_OK(sdb_ahtree_open_file(path, &f));
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(sdb_ahtree_append(m, alh[i].b, NULL));
+        CHECK_OK(sdb_ahtree_append(f, alh[i].b, NULL));
+    }
+    uint8_t r[32], want[32];
+    CHECK_OK(sdb_ahtree_root_at(f, N, r));
+    ref_mth(leaves, 0, N, want);
+    CHECK_EQ_MEM(r, 32, want, 32);
+    same_answers(m, f, N);
+    sdb_ahtree_close(f);
+    CHECK_OK(sdb_ahtree_open_file(path, &f));
+    same_answers(m, f, N);
+    /* truncate both, continue with other leaves */
+    CHECK_OK(sdb_ahtree_truncate(m, CUT));
+    CHECK_OK(sdb_ahtree_truncate(f, CUT));
+    for (int i = CUT; i < N; i++) {
+        rnd_hash(alh[i].b);
+        CHECK_OK(sdb_ahtree_append(m, alh[i].b, NULL));
+        CHECK_OK(sdb_ahtree_append(f, alh[i].b, NULL));
+    }
+    same_answers(m, f, N);
+    sdb_ahtree_close(f);
+    CHECK_OK(sdb_ahtree_open_file(path, &f));
+    same_answers(m, f, N);
+    sdb_ahtree_close(f);
+    sdb_ahtree_close(m);
+}
