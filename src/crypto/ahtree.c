@@ -12,7 +12,12 @@
  * calling root_at, leaf_alh and the proof builders for sizes <= sdb_ahtree_size(). The size is published with a
  * release store after the record is in place. Appends go to a tail buffer; bytes below `flushed`
  * are in the file and read with pread, bytes above it are copied out of the buffer under `mu`,
- * which the appender also takes when it flushes (file) or grows (memory) the buffer. */
+ * which the appender also takes when it flushes (file) or grows (memory) the buffer.
+ *
+ * Node cache (file mode): the nodes of level >= 8 (complete subtrees of 256+ leaves, about one
+ * per 128 leaves) are also kept in memory, so a proof needs a pread only for the lower levels.
+ * Cache chunks are allocated before the record that needs them is published and never move;
+ * their pointers are published with release stores. */
 #include <fcntl.h>
 #include <pthread.h>
 #include "crypto/crypto.h"
@@ -31,7 +36,12 @@ struct sdb_ahtree {
     size_t buf_len, buf_cap;     /* appender-owned; buf pointer changes only under mu */
     pthread_mutex_t mu;
     sdb_hash frontier[64];       /* appender-owned: frontier[l] = subtree of 2^l leaves, for each set bit l of size */
+    sdb_hash **cache;            /* file mode: CACHE_CHUNKS chunk pointers (atomic), see above */
 };
+
+#define CACHE_MIN_LEVEL 8
+#define CACHE_CHUNK 4096u        /* hashes per chunk (128 KiB) */
+#define CACHE_CHUNKS 65536u      /* enough for 2^28 cached nodes, i.e. over 3e10 leaves */
 
 static inline uint64_t rec_off(uint64_t n) {   /* start of leaf n's record, n >= 1 */
     uint64_t m = n - 1;
@@ -58,9 +68,59 @@ static int read_hash(sdb_ahtree *t, uint64_t off, uint8_t out[SDB_HASH_LEN]) {
     return sdb_file_read_at(t->f, out, 32, off);
 }
 
+/* Position of node (k, l), l >= CACHE_MIN_LEVEL, among all cached nodes: records k = 256m hold
+ * tz(m)+1 of them, and the sum of tz(m')+1 over m' < m is 2(m-1) - popcount(m-1). */
+static inline uint64_t cache_idx(uint64_t k, unsigned l) {
+    uint64_t m = (k >> CACHE_MIN_LEVEL) - 1;
+    return 2 * m - (uint64_t)__builtin_popcountll(m) + (l - CACHE_MIN_LEVEL);
+}
+
+static sdb_hash *cache_chunk(const sdb_ahtree *t, uint64_t idx) {
+    if (!t->cache || idx / CACHE_CHUNK >= CACHE_CHUNKS) return NULL;
+    return __atomic_load_n(&t->cache[idx / CACHE_CHUNK], __ATOMIC_ACQUIRE);
+}
+
+/* Appender: makes sure the chunks for the cached nodes of leaf k exist (before publishing k). */
+static int cache_reserve(sdb_ahtree *t, uint64_t k) {
+    if (!t->cache || (k & ((1u << CACHE_MIN_LEVEL) - 1))) return SEALDB_OK;
+    uint64_t first = cache_idx(k, CACHE_MIN_LEVEL), last = cache_idx(k, tz(k));
+    for (uint64_t c = first / CACHE_CHUNK; c <= last / CACHE_CHUNK && c < CACHE_CHUNKS; c++) {
+        if (t->cache[c]) continue;
+        sdb_hash *p = sdb_malloc(CACHE_CHUNK * sizeof(sdb_hash));
+        if (!p) return SEALDB_NOMEM;
+        __atomic_store_n(&t->cache[c], p, __ATOMIC_RELEASE);
+    }
+    return SEALDB_OK;
+}
+
+static void cache_put(sdb_ahtree *t, uint64_t k, unsigned l, const uint8_t h[SDB_HASH_LEN]) {
+    uint64_t idx = cache_idx(k, l);
+    sdb_hash *p = cache_chunk(t, idx);
+    if (p) memcpy(p[idx % CACHE_CHUNK].b, h, SDB_HASH_LEN);
+}
+
 /* MTH[k-2^l, k): the complete subtree of 2^l leaves ending at leaf k (k a multiple of 2^l). */
 static int node_at(sdb_ahtree *t, uint64_t k, unsigned l, uint8_t out[SDB_HASH_LEN]) {
+    if (l >= CACHE_MIN_LEVEL && t->cache) {
+        uint64_t idx = cache_idx(k, l);
+        const sdb_hash *p = cache_chunk(t, idx);
+        if (p) { memcpy(out, p[idx % CACHE_CHUNK].b, SDB_HASH_LEN); return SEALDB_OK; }
+    }
     return read_hash(t, rec_off(k) + 32u * (1u + l), out);
+}
+
+/* Open: fills the cache from the file for leaves 1..n. */
+static int cache_load(sdb_ahtree *t, uint64_t n) {
+    uint8_t h[SDB_HASH_LEN];
+    for (uint64_t k = 1u << CACHE_MIN_LEVEL; k <= n; k += 1u << CACHE_MIN_LEVEL) {
+        int rc = cache_reserve(t, k);
+        if (rc) return rc;
+        for (unsigned l = CACHE_MIN_LEVEL; l <= tz(k); l++) {
+            if ((rc = read_hash(t, rec_off(k) + 32u * (1u + l), h))) return rc;
+            cache_put(t, k, l, h);
+        }
+    }
+    return SEALDB_OK;
 }
 
 static inline uint64_t largest_pow2_below(uint64_t n) {   /* n >= 2 */
@@ -168,6 +228,9 @@ int sdb_ahtree_open_file(const char *path, sdb_ahtree **out) {
         t->flushed = rec_off(n + 1);
         t->size = n;
     }
+    t->cache = sdb_calloc(CACHE_CHUNKS, sizeof *t->cache);
+    if (!t->cache) { rc = SEALDB_NOMEM; goto fail; }
+    if ((rc = cache_load(t, n))) goto fail;
     if ((rc = load_frontier(t, n))) goto fail;
     *out = t;
     return SEALDB_OK;
@@ -194,6 +257,10 @@ void sdb_ahtree_close(sdb_ahtree *t) {
     sdb_file_close(t->f);
     pthread_mutex_destroy(&t->mu);
     sdb_free(t->buf);
+    if (t->cache) {
+        for (size_t c = 0; c < CACHE_CHUNKS; c++) sdb_free(t->cache[c]);
+        sdb_free(t->cache);
+    }
     sdb_free(t);
 }
 
@@ -231,6 +298,7 @@ int sdb_ahtree_append(sdb_ahtree *t, const uint8_t alh[SDB_HASH_LEN], uint8_t ro
     unsigned z = tz(n);
     size_t rec = 32u * (2u + z);
     int rc = reserve(t, rec);
+    if (!rc) rc = cache_reserve(t, n);
     if (rc) return rc;
     uint8_t *p = t->buf + t->buf_len;   /* beyond the published end: no reader looks here */
     uint8_t h[SDB_HASH_LEN];
@@ -240,6 +308,7 @@ int sdb_ahtree_append(sdb_ahtree *t, const uint8_t alh[SDB_HASH_LEN], uint8_t ro
     for (unsigned l = 0; l < z; l++) {
         sdb_hash_node(t->frontier[l].b, h, h);
         memcpy(p + 64 + 32u * l, h, 32);
+        if (l + 1 >= CACHE_MIN_LEVEL && t->cache) cache_put(t, n, l + 1, h);
     }
     memcpy(t->frontier[z].b, h, 32);
     t->buf_len += rec;

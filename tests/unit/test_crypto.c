@@ -414,13 +414,13 @@ TEST(ahtree_truncate) {
 }
 
 /* One appender, two readers proving against published sizes (the engine's usage). */
-typedef struct rd_arg { sdb_ahtree *t; volatile int *stop; int bad, checks; } rd_arg;
+typedef struct rd_arg { sdb_ahtree *t; int *stop; int bad, checks; } rd_arg;
 static void *reader(void *p) {
     rd_arg *a = p;
     sdb_hashes pr;
     sdb_hashes_init(&pr);
     uint64_t x = 88172645463325252ull;
-    while (!*a->stop || a->checks < 50) {
+    while (!__atomic_load_n(a->stop, __ATOMIC_ACQUIRE) || a->checks < 50) {
         uint64_t n = sdb_ahtree_size(a->t);
         if (n == 0) continue;
         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
@@ -445,13 +445,13 @@ TEST(ahtree_concurrent_readers) {
         sdb_ahtree *t;
         if (mode) CHECK_OK(sdb_ahtree_open_file(path, &t));
         else CHECK_OK(sdb_ahtree_open_mem(&t));
-        volatile int stop = 0;
+        int stop = 0;
         rd_arg a[2] = { { t, &stop, 0, 0 }, { t, &stop, 0, 0 } };
         pthread_t th[2];
         for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, reader, &a[i]) == 0);
         uint8_t alh[32];
         for (int i = 0; i < 60000; i++) { rnd_hash(alh); CHECK_OK(sdb_ahtree_append(t, alh, NULL)); }
-        stop = 1;
+        __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
         for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
         CHECK_EQ_U64(a[0].bad + a[1].bad, 0);
         CHECK(a[0].checks > 0 && a[1].checks > 0);
@@ -799,4 +799,97 @@ TEST(verified_set_flow_synthetic) {
     sdb_buf_deinit(&key);
     sdb_buf_deinit(&val);
     sdb_ahtree_close(c.tree);
+}
+
+/* Every allocation failure on the proof paths comes back as NOMEM (or success), never a crash
+ * or a leak (the sanitizer build checks leaks). */
+TEST(oom_sweep) {
+    chain c;
+    chain_build(&c, 1);
+    sdb_tx_source src = { &c, ch_header, ch_alh };
+    int saw_nomem = 0;
+    for (uint64_t k = 1; k < 200; k++) {
+        sdb_dual_proof p;
+        sdb_dual_proof_init(&p);
+        sdb_htree t;
+        sdb_htree_init(&t);
+        sdb_ahtree *mem = NULL;
+        sdb_alloc_fail_after(k);
+        int rc = sdb_dual_proof_build(&src, c.tree, 3, CHAIN_N, &p);
+        if (rc == SEALDB_OK) rc = sdb_htree_build(&t, c.alh, CHAIN_N);
+        if (rc == SEALDB_OK) rc = sdb_ahtree_open_mem(&mem);
+        for (int i = 0; rc == SEALDB_OK && i < 300; i++) rc = sdb_ahtree_append(mem, c.alh[i % CHAIN_N].b, NULL);
+        sdb_alloc_fail_after(0);
+        CHECK(rc == SEALDB_OK || rc == SEALDB_NOMEM);
+        if (rc == SEALDB_OK) CHECK_OK(sdb_dual_proof_verify(&p, 3, CHAIN_N, c.alh[2].b, c.alh[CHAIN_N - 1].b));
+        saw_nomem |= rc == SEALDB_NOMEM;
+        sdb_ahtree_close(mem);
+        sdb_htree_deinit(&t);
+        sdb_dual_proof_deinit(&p);
+    }
+    CHECK(saw_nomem);
+    sdb_ahtree_close(c.tree);
+}
+
+/* Larger file trees exercise the in-memory cache of high nodes (level >= 8): every answer must
+ * equal the memory tree's, also after reopen and after truncate + different appends. */
+static void same_answers(sdb_ahtree *a, sdb_ahtree *b, uint64_t n) {
+    sdb_hashes pa, pb;
+    sdb_hashes_init(&pa);
+    sdb_hashes_init(&pb);
+    uint8_t ra[32], rb[32];
+    CHECK_EQ_U64(sdb_ahtree_size(a), n);
+    CHECK_EQ_U64(sdb_ahtree_size(b), n);
+    for (int r = 0; r < 400; r++) {
+        uint64_t j = 1 + rnd() % n, i = 1 + rnd() % j;
+        if (r < 3) j = n - (uint64_t)r, i = 1 + rnd() % j;
+        CHECK_OK(sdb_ahtree_root_at(a, j, ra));
+        CHECK_OK(sdb_ahtree_root_at(b, j, rb));
+        CHECK_EQ_MEM(ra, 32, rb, 32);
+        CHECK_OK(sdb_ahtree_inclusion_proof(a, i, j, &pa));
+        CHECK_OK(sdb_ahtree_inclusion_proof(b, i, j, &pb));
+        CHECK_EQ_MEM(pa.h, pa.n * 32, pb.h, pb.n * 32);
+        CHECK_OK(sdb_ahtree_consistency_proof(a, i, j, &pa));
+        CHECK_OK(sdb_ahtree_consistency_proof(b, i, j, &pb));
+        CHECK_EQ_MEM(pa.h, pa.n * 32, pb.h, pb.n * 32);
+    }
+    sdb_hashes_deinit(&pa);
+    sdb_hashes_deinit(&pb);
+}
+
+TEST(ahtree_file_large_matches_mem) {
+    enum { N = 3000, CUT = 1100 };
+    static sdb_hash alh[N], leaves[N];
+    for (int i = 0; i < N; i++) { rnd_hash(alh[i].b); sdb_hash_leaf(alh[i].b, 32, leaves[i].b); }
+    char path[4200];
+    path_of(path, sizeof path, "big.aht");
+    sdb_ahtree *m, *f;
+    CHECK_OK(sdb_ahtree_open_mem(&m));
+    CHECK_OK(sdb_ahtree_open_file(path, &f));
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(sdb_ahtree_append(m, alh[i].b, NULL));
+        CHECK_OK(sdb_ahtree_append(f, alh[i].b, NULL));
+    }
+    uint8_t r[32], want[32];
+    CHECK_OK(sdb_ahtree_root_at(f, N, r));
+    ref_mth(leaves, 0, N, want);
+    CHECK_EQ_MEM(r, 32, want, 32);
+    same_answers(m, f, N);
+    sdb_ahtree_close(f);
+    CHECK_OK(sdb_ahtree_open_file(path, &f));
+    same_answers(m, f, N);
+    /* truncate both, continue with other leaves */
+    CHECK_OK(sdb_ahtree_truncate(m, CUT));
+    CHECK_OK(sdb_ahtree_truncate(f, CUT));
+    for (int i = CUT; i < N; i++) {
+        rnd_hash(alh[i].b);
+        CHECK_OK(sdb_ahtree_append(m, alh[i].b, NULL));
+        CHECK_OK(sdb_ahtree_append(f, alh[i].b, NULL));
+    }
+    same_answers(m, f, N);
+    sdb_ahtree_close(f);
+    CHECK_OK(sdb_ahtree_open_file(path, &f));
+    same_answers(m, f, N);
+    sdb_ahtree_close(f);
+    sdb_ahtree_close(m);
 }
