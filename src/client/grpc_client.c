@@ -9,15 +9,11 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 #include <grpc/support/alloc.h>
-#include <pthread.h>
 #include "client/rpc.h"
 
 struct sdb_rpc_conn {
     grpc_channel *ch;
 };
-
-static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
-static void rpc_global_init(void) { grpc_init(); }
 
 void sdb_rpc_status_init(sdb_rpc_status *st) {
     st->grpc_code = 0;
@@ -37,7 +33,7 @@ static char *pem_dup(sdb_slice s) {
 }
 
 int sdb_rpc_connect(const sdb_rpc_opts *o, sdb_rpc_conn **out) {
-    pthread_once(&g_init_once, rpc_global_init);
+    grpc_init();   /* reference counted: paired with grpc_shutdown in sdb_rpc_close */
     int rc = SEALDB_NOMEM;
     char *ca = NULL, *cert = NULL, *key = NULL;
     grpc_channel_credentials *creds = NULL;
@@ -85,7 +81,8 @@ fail:
     if (creds) grpc_channel_credentials_release(creds);
     sdb_free(ca); sdb_free(cert);
     if (key) { memset(key, 0, strlen(key)); sdb_free(key); }
-    sdb_rpc_close(c);
+    if (c) sdb_rpc_close(c);
+    else grpc_shutdown();
     return rc;
 }
 
@@ -93,6 +90,7 @@ void sdb_rpc_close(sdb_rpc_conn *c) {
     if (!c) return;
     if (c->ch) grpc_channel_destroy(c->ch);
     sdb_free(c);
+    grpc_shutdown();
 }
 
 static gpr_timespec deadline_of(int timeout_ms) {
