@@ -146,7 +146,14 @@ def main():
     port, mode = int(sys.argv[1]), sys.argv[2]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     schema_pb2_grpc.add_ImmuServiceServicer_to_server(Mock(mode), server)
-    server.add_insecure_port("127.0.0.1:%d" % port)
+    if len(sys.argv) > 3:   # TLS: certdir holding ca.pem, server.pem, server.key; "mtls" requires client certs
+        d = sys.argv[3]
+        rd = lambda n: open(os.path.join(d, n), "rb").read()
+        creds = grpc.ssl_server_credentials([(rd("server.key"), rd("server.pem"))], root_certificates=rd("ca.pem"),
+                                            require_client_auth=len(sys.argv) > 4 and sys.argv[4] == "mtls")
+        server.add_secure_port("127.0.0.1:%d" % port, creds)
+    else:
+        server.add_insecure_port("127.0.0.1:%d" % port)
     server.start()
     print("ready", flush=True)
     server.wait_for_termination()

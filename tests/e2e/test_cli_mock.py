@@ -24,9 +24,9 @@ def free_port():
 def mock():
     procs = []
 
-    def start(mode):
+    def start(mode, *tls):
         port = free_port()
-        p = subprocess.Popen([sys.executable, os.path.join(HERE, "mock_immudb.py"), str(port), mode],
+        p = subprocess.Popen([sys.executable, os.path.join(HERE, "mock_immudb.py"), str(port), mode] + list(tls),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert p.stdout.readline().strip() == "ready", p.stderr.read()
         procs.append(p)
@@ -88,3 +88,38 @@ def test_rolled_back_server_exit_2(mock):
     assert p.returncode == 2, (p.stdout, p.stderr)
     p = seal(port2, home, "audit", "--rounds", "1")
     assert p.returncode == 2
+
+
+def make_certs(d):
+    """A CA, a server certificate for localhost and a client certificate, with the openssl CLI."""
+    def ossl(*a):
+        subprocess.run(["openssl"] + list(a), cwd=d, check=True, capture_output=True)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+         "-out", "ca.pem", "-days", "2", "-subj", "/CN=seal-test-ca")
+    for name, cn in (("server", "localhost"), ("client", "seal-client")):
+        ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
+             "-out", name + ".csr", "-subj", "/CN=" + cn)
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n" if name == "server" else "extendedKeyUsage=clientAuth\n")
+        ossl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext")
+
+
+def test_tls_and_mtls(mock):
+    d = tempfile.mkdtemp()
+    make_certs(d)
+    home = tempfile.mkdtemp()
+    port = mock("honest", d)
+    p = seal(port, home, "--tls", "--clientcas", os.path.join(d, "ca.pem"), "--servername", "localhost", "health")
+    assert p.returncode == 0, p.stderr
+    p = seal(port, home, "health")                     # plain text against a TLS server fails
+    assert p.returncode == 1
+    port = mock("honest", d, "mtls")
+    base = ["--clientcas", os.path.join(d, "ca.pem"), "--servername", "localhost"]
+    p = seal(port, home, *base, "--tls", "health")     # no client certificate: refused
+    assert p.returncode == 1
+    mtls = base + ["-m", "--certificate", os.path.join(d, "client.pem"), "--pkey", os.path.join(d, "client.key")]
+    assert seal(port, home, *mtls, "check-consistency").returncode == 0
+    p = seal(port, home, *mtls, "--json", "safeget", "alice")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["verified"] is True
