@@ -547,6 +547,9 @@ static void on_signal(int s) { (void)s; g_stop = 1; }
 static int cmd_audit(sealdb_client *c) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    /* With --verify-values the first round re-proves every value up to the server's state, later
+     * rounds the values of the transactions committed since: stored history is re-read each run. */
+    uint64_t values_done = 0;
     for (uint64_t round = 1; !g_stop; round++) {
         sealdb_state before, after;
         int had = sealdb_client_trusted_state(c, &before) == SEALDB_OK;
@@ -554,13 +557,14 @@ static int cmd_audit(sealdb_client *c) {
         if (rc != SEALDB_OK) return fail(c, rc, "audit");
         uint64_t from = had ? before.tx_id : 0, checked = 0;
         if (A.verify_values) {
-            uint64_t total = after.tx_id > from ? after.tx_id - from : 0;
-            for (uint64_t t = from + 1; t <= after.tx_id && !g_stop; t++) {
+            uint64_t total = after.tx_id > values_done ? after.tx_id - values_done : 0;
+            for (uint64_t t = values_done + 1; t <= after.tx_id && !g_stop; t++) {
                 sealdb_tx *tx = NULL;
                 rc = sealdb_client_verified_tx_by_id(c, t, 1, &tx);
                 sealdb_tx_free(tx);
                 if (rc != SEALDB_OK) return fail(c, rc, "audit");
                 checked++;
+                values_done = t;
                 if (A.progress || (!A.quiet && total > 100)) out_progress("verifying transactions", checked, total, A.progress);
             }
             if (A.progress || (!A.quiet && total > 100)) out_progress_end(A.progress);
