@@ -315,6 +315,9 @@ SEALDB_API int sealdb_client_load_database(sealdb_client *c, const char *name);
 SEALDB_API int sealdb_client_unload_database(sealdb_client *c, const char *name);
 SEALDB_API int sealdb_client_delete_database(sealdb_client *c, const char *name);
 SEALDB_API int sealdb_client_update_database(sealdb_client *c, const char *name, const sealdb_db_settings *s);
+/* FlushIndex / CompactIndex of the selected database (admin); servers may make them no-ops. */
+SEALDB_API int sealdb_client_flush_index(sealdb_client *c, float cleanup_percentage, int synced);
+SEALDB_API int sealdb_client_compact_index(sealdb_client *c);
 /* Settings of the selected database. */
 SEALDB_API int sealdb_client_database_settings(sealdb_client *c, char *name, size_t name_cap,
                                                sealdb_db_settings *out);

@@ -40,6 +40,7 @@ static const char usage_text[] =
 "server:    health | status | info\n"
 "databases: db create <name> (--max-key-len --max-value-len --max-tx-entries --if-not-exists)\n"
 "           db list | use <name> | load <name> | unload <name> | delete <name> | settings\n"
+"           db flush | compact     (index of the selected database)\n"
 "           db update <name> (--autoload B --exclude-commit-time B)\n"
 "users:     user create <name> <read|readwrite|admin> [db]   user list\n"
 "           user password <name>   user grant|revoke <name> <read|readwrite|admin> <db>\n"
@@ -670,7 +671,7 @@ static const char *perm_name(uint32_t p) {
 }
 
 static int cmd_db(sealdb_client *c) {
-    if (A.npos < 2) return usage_err("usage: db create|list|use|load|unload|delete|settings|update");
+    if (A.npos < 2) return usage_err("usage: db create|list|use|load|unload|delete|settings|update|flush|compact");
     const char *sub = A.pos[1], *name = A.npos >= 3 ? A.pos[2] : NULL;
     int rc;
     if (!strcmp(sub, "list")) {
@@ -706,6 +707,16 @@ static int cmd_db(sealdb_client *c) {
         out_field_u64(&O, "file_size", s.file_size);
         if (s.has_exclude_commit_time) out_field_bool(&O, "exclude_commit_time", s.exclude_commit_time);
         if (s.has_autoload) out_field_bool(&O, "autoload", s.autoload);
+        out_end(&O);
+        json_nl();
+        return 0;
+    }
+    if (!strcmp(sub, "flush") || !strcmp(sub, "compact")) {
+        rc = !strcmp(sub, "flush") ? sealdb_client_flush_index(c, 0, 1) : sealdb_client_compact_index(c);
+        if (rc != SEALDB_OK) return fail(c, rc, "db");
+        out_begin(&O);
+        out_field_str(&O, "database", sealdb_client_database(c));
+        out_field_str(&O, "result", !strcmp(sub, "flush") ? "index flushed" : "index compacted");
         out_end(&O);
         json_nl();
         return 0;

@@ -178,6 +178,19 @@ SEALDB_API int sealdb_client_database_settings(sealdb_client *c, char *name, siz
     return SEALDB_OK;
 }
 
+SEALDB_API int sealdb_client_flush_index(sealdb_client *c, float cleanup_percentage, int synced) {
+    if (!c) return SEALDB_INVALID;
+    Immudb__Schema__FlushIndexRequest req = IMMUDB__SCHEMA__FLUSH_INDEX_REQUEST__INIT;
+    req.cleanuppercentage = cleanup_percentage;
+    req.synced = synced;
+    return sdb_cl_call(c, "FlushIndex", &req.base, NULL, NULL);
+}
+
+SEALDB_API int sealdb_client_compact_index(sealdb_client *c) {
+    if (!c) return SEALDB_INVALID;
+    return sdb_cl_call_empty(c, "CompactIndex", NULL, NULL);
+}
+
 /* ---- users ---- */
 SEALDB_API int sealdb_client_create_user(sealdb_client *c, const char *user, const char *password,
                                          uint32_t permission, const char *database) {
