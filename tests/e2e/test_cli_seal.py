@@ -247,6 +247,7 @@ def test_databases_and_users(env):
     env.ok("db", "use", "shop")
     env.ok("set", "item", "42")
     assert env.js("get", "item")["value"] == "42"
+    env.ok("db", "flush")
     s = env.js("db", "settings")
     assert s["database"] == "shop" and s["max_key_len"] > 0
     env.ok("use", "defaultdb")
