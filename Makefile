@@ -62,9 +62,10 @@ ENGINE_SRCS := $(call src_of,storage) $(call src_of,index) $(call src_of,engine)
 DB_SRCS     := $(call src_of,db)
 RPC_SRCS    := $(call src_of,rpc)
 SERVER_SRCS := $(filter-out src/server/main.c,$(call src_of,server))
-CLIENT_SRCS := $(call src_of,client)
-CLI_SRCS    := $(call src_of,cli)
 PROTOS      := $(sort $(wildcard proto/*.proto))
+# the client and its CLI, tests and fuzz targets need the generated protobuf code (proto/)
+CLIENT_SRCS := $(if $(PROTOS),$(call src_of,client))
+CLI_SRCS    := $(if $(PROTOS),$(call src_of,cli))
 GEN_SRCS    := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 GEN_HDRS    := $(GEN_SRCS:.c=.h)
 
@@ -91,13 +92,13 @@ LIBCLIENT_SO  := $(B)/libsealdb-client.so
 SEALDB_BIN    := $(if $(wildcard src/server/main.c),$(B)/sealdb)
 SEAL_BIN      := $(if $(CLI_SRCS),$(B)/seal)
 
-TEST_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+TEST_SRCS  := $(filter-out $(if $(PROTOS),,tests/unit/test_client_%.c),$(sort $(wildcard tests/unit/test_*.c)))
 TEST_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRCS))
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 CRASH_SRCS := $(sort $(wildcard tests/crash/*.c))
 CRASH_BINS := $(patsubst tests/crash/%.c,$(B)/tests/crash/%,$(CRASH_SRCS))
-FUZZ_SRCS  := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_SRCS  := $(filter-out $(if $(PROTOS),,fuzz/fuzz_client_%.c),$(sort $(wildcard fuzz/fuzz_*.c)))
 
 LIB_TARGETS := $(LIBSEALDB_A) $(LIBSEALDB_SO) $(if $(PROTOS),$(LIBCLIENT_A) $(LIBCLIENT_SO)) $(B)/sealdb.pc
 all: $(LIB_TARGETS) $(SEALDB_BIN) $(SEAL_BIN)

@@ -90,7 +90,15 @@ int  sdb_htree_proof(const sdb_htree *t, uint32_t leaf, sdb_hashes *terms);
 int  sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
                       const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
 
-/* ---- ahtree: appendable Merkle tree over Alh values (formats.md 5) ---- */
+/* ---- ahtree: appendable Merkle tree over Alh values (formats.md 5) ----
+ * Threading: ONE appender thread calls append, truncate, sync and close. Any number of other
+ * threads may concurrently call size, root_at, leaf_alh and the *_proof builders for tree sizes
+ * <= a size they read from sdb_ahtree_size() (published with release/acquire ordering after the
+ * appended record is readable). truncate must not race with readers of sizes above its target.
+ * The file backend buffers appends (no fsync, no syscall per append); sdb_ahtree_sync() writes
+ * and fdatasyncs. On reopen a partial last record is cut, and the last 1024 records are
+ * recomputed: the file is cut before the first inconsistent one (unsynced tail). The file
+ * is derived data (rebuildable from the Alhs), so recovery may truncate it to the durable tx. */
 typedef struct sdb_ahtree sdb_ahtree;
 int  sdb_ahtree_open_mem(sdb_ahtree **out);
 int  sdb_ahtree_open_file(const char *path, sdb_ahtree **out);   /* append-only node file, created if absent */
@@ -143,6 +151,8 @@ typedef struct sdb_dual_proof_v2 {
     sdb_hashes inclusion, consistency;
 } sdb_dual_proof_v2;
 
+/* Builders need an initialized `out` (the *_init functions) and reuse its memory; *_deinit frees.
+ * The ahtree must hold at least target.blTxId leaves (else SEALDB_RANGE). */
 void sdb_linear_proof_init(sdb_linear_proof *p);
 void sdb_linear_proof_deinit(sdb_linear_proof *p);
 int  sdb_linear_proof_build(const sdb_tx_source *src, uint64_t s, uint64_t t, sdb_linear_proof *out);
@@ -183,5 +193,99 @@ int  sdb_verifier_load_file(const char *path, sdb_verifier **out);
 void sdb_verifier_free(sdb_verifier *v);
 int  sdb_state_verify(const sdb_verifier *v, sdb_slice db, uint64_t tx_id, const uint8_t alh[SDB_HASH_LEN],
                       sdb_slice der_sig);                            /* OK or TAMPERED */
+
+/* ---- database-layer encodings (formats.md 9; encoding.c). The server's db layer writes these,
+ * the client verifier recomputes them. All sdb_enc_* append to `out`. ---- */
+#define SDB_KEY_PREFIX_SET     0x00   /* plain KV key */
+#define SDB_KEY_PREFIX_ZSET    0x01   /* sorted-set key */
+#define SDB_KEY_PREFIX_SQL     0x02
+#define SDB_KEY_PREFIX_DOC     0x03
+#define SDB_VALUE_PREFIX_PLAIN 0x00
+#define SDB_VALUE_PREFIX_REF   0x01
+int sdb_enc_set_key(sdb_slice key, sdb_buf *out);                           /* 00 || key */
+int sdb_enc_plain_value(sdb_slice value, sdb_buf *out);                     /* 00 || value */
+int sdb_enc_ref_value(sdb_slice referenced_key, uint64_t at_tx, sdb_buf *out); /* 01 || u64(atTx) || 00 || key */
+/* 01 || u64(len set) || set || f64be(score) || u64(len key + 1) || 00 || key || u64(atTx) */
+int sdb_enc_zadd_key(sdb_slice set, double score, sdb_slice key, uint64_t at_tx, sdb_buf *out);
+/* Parsed stored value; slices borrow from the input. */
+typedef enum { SDB_ENC_EMPTY = 0, SDB_ENC_PLAIN = 1, SDB_ENC_REF = 2 } sdb_enc_kind;
+typedef struct sdb_enc_value {
+    sdb_enc_kind kind;       /* EMPTY: zero-length stored value (a delete) */
+    sdb_slice value;         /* PLAIN: the user value */
+    sdb_slice ref_key;       /* REF: referenced user key (without its 00 prefix) */
+    uint64_t at_tx;          /* REF: 0 = unbound */
+} sdb_enc_value;
+int sdb_enc_parse_value(sdb_slice stored, sdb_enc_value *out);           /* CORRUPT on bad prefix/length */
+typedef struct sdb_enc_zadd { sdb_slice set, key; double score; uint64_t at_tx; } sdb_enc_zadd;
+int sdb_enc_parse_zadd_key(sdb_slice stored, sdb_enc_zadd *out);        /* key without its 00 prefix */
+
+/* ---- client-side verification flows (formats.md 11; verified.c) ----
+ * Plain C mirrors of the answers of VerifiableSet/SetReference/ZAdd/Get/TxById, filled by the
+ * client from decoded protobuf (slices borrow from the decoded message). Every flow checks what
+ * the Go SDK checks (plus: the proven header's id must be the expected tx) and on success writes
+ * the new trusted state; on failure `new_state` is untouched and the result is SEALDB_TAMPERED
+ * (proof or signature fails) or SEALDB_INVALID/PROTOCOL (malformed answer). Pure functions:
+ * thread-safe, no allocation beyond a small htree. */
+typedef struct sdb_vstate { uint64_t tx_id; sdb_hash alh; } sdb_vstate;   /* tx 0: alh = E */
+
+/* Converts a wire digest (bytes field) to a hash: 32 bytes, or empty = all zero; else PROTOCOL. */
+int sdb_digest_from_wire(sdb_slice in, sdb_hash *out);
+
+typedef struct sdb_vtx_entry {     /* TxEntry */
+    sdb_slice key;                 /* stored key, with its prefix byte */
+    int has_md;                    /* metadata present */
+    sdb_kv_md md;
+    sdb_hash hvalue;
+    uint32_t vlen;
+} sdb_vtx_entry;
+
+typedef struct sdb_vtx {           /* Tx: header + entries (entries may be absent for TxById) */
+    sdb_tx_header header;
+    const sdb_vtx_entry *entries;
+    size_t nentries;               /* count of `entries` actually present */
+} sdb_vtx;
+
+typedef struct sdb_verifiable_tx { /* VerifiableTx */
+    sdb_vtx tx;
+    sdb_dual_proof dual;           /* caller-owned; fill with sdb_dual_proof_init + pushes */
+    sdb_slice signature;           /* Signature.signature (DER); empty = not signed */
+} sdb_verifiable_tx;
+
+typedef struct sdb_vref {          /* Entry.referencedBy */
+    uint64_t tx;
+    sdb_slice key;                 /* reference key, without prefix */
+    uint64_t at_tx;
+    int has_md;
+    sdb_kv_md md;
+} sdb_vref;
+
+typedef struct sdb_verifiable_entry {   /* VerifiableEntry */
+    uint64_t tx;                   /* Entry.tx */
+    sdb_slice key, value;          /* Entry.key / Entry.value, without prefixes */
+    int has_md;
+    sdb_kv_md md;
+    int has_ref;                   /* referencedBy present */
+    sdb_vref ref;
+    sdb_verifiable_tx vtx;
+    int64_t leaf, width;           /* InclusionProof.leaf / width (int32 on the wire) */
+    sdb_hashes terms;              /* InclusionProof.terms */
+} sdb_verifiable_entry;
+
+/* Common arguments: `db` is the database name the signature covers, `verifier` may be NULL (no
+ * signature check), `trusted` is the state before the call (what proveSinceTx carried). */
+int sdb_verify_set(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_verifier *verifier,
+                   const sdb_vstate *trusted, sdb_slice key, sdb_slice value, sdb_vstate *new_state);
+int sdb_verify_reference(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_verifier *verifier,
+                         const sdb_vstate *trusted, sdb_slice key, sdb_slice referenced_key, uint64_t at_tx,
+                         sdb_vstate *new_state);
+int sdb_verify_zadd(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_verifier *verifier,
+                    const sdb_vstate *trusted, sdb_slice set, double score, sdb_slice key, uint64_t at_tx,
+                    sdb_vstate *new_state);
+/* requested_key: the key sent in the request; at_tx: the request's atTx (0 = latest). */
+int sdb_verify_get(const sdb_verifiable_entry *ve, sdb_slice db, const sdb_verifier *verifier,
+                   const sdb_vstate *trusted, sdb_slice requested_key, uint64_t at_tx, sdb_vstate *new_state);
+/* Also checks, when all entries are present, that they hash to the proven header's eH. */
+int sdb_verify_tx_by_id(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_verifier *verifier,
+                        const sdb_vstate *trusted, uint64_t tx_id, sdb_vstate *new_state);
 
 #endif

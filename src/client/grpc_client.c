@@ -1,0 +1,366 @@
+/* grpc_client.c - the client side's only use of the gRPC C core: channel creation (plain, TLS,
+ * mTLS) and blocking unary / server-streaming / client-streaming calls driven by
+ * grpc_call_start_batch + grpc_completion_queue_pluck on a per-call queue. Messages are opaque
+ * bytes here; the immudb-uuid response header is captured for the trusted-state key. */
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+#include <grpc/support/alloc.h>
+#include "client/rpc.h"
+
+struct sdb_rpc_conn {
+    grpc_channel *ch;
+};
+
+void sdb_rpc_status_init(sdb_rpc_status *st) {
+    st->grpc_code = 0;
+    sdb_buf_init(&st->msg);
+    st->server_uuid[0] = 0;
+}
+
+void sdb_rpc_status_deinit(sdb_rpc_status *st) { sdb_buf_deinit(&st->msg); }
+
+static char *pem_dup(sdb_slice s) {
+    if (!s.len) return NULL;
+    char *p = sdb_malloc(s.len + 1);
+    if (!p) return NULL;
+    memcpy(p, s.ptr, s.len);
+    p[s.len] = 0;
+    return p;
+}
+
+int sdb_rpc_connect(const sdb_rpc_opts *o, sdb_rpc_conn **out) {
+    grpc_init();   /* reference counted: paired with grpc_shutdown in sdb_rpc_close */
+    int rc = SEALDB_NOMEM;
+    char *ca = NULL, *cert = NULL, *key = NULL;
+    grpc_channel_credentials *creds = NULL;
+    sdb_rpc_conn *c = sdb_calloc(1, sizeof *c);
+    if (!c) goto fail;
+
+    grpc_arg args[3];
+    size_t nargs = 0;
+    args[nargs].type = GRPC_ARG_INTEGER;
+    args[nargs].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[nargs].value.integer = o->max_recv_msg_size > INT32_MAX ? INT32_MAX : (int)o->max_recv_msg_size;
+    nargs++;
+    args[nargs].type = GRPC_ARG_INTEGER;
+    args[nargs].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[nargs].value.integer = -1;
+    nargs++;
+    if (o->tls && o->server_name && *o->server_name) {
+        args[nargs].type = GRPC_ARG_STRING;
+        args[nargs].key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+        args[nargs].value.string = (char *)o->server_name;
+        nargs++;
+    }
+    grpc_channel_args cargs = { nargs, args };
+
+    if (o->tls) {
+        ca = pem_dup(o->ca_pem);
+        cert = pem_dup(o->cert_pem);
+        key = pem_dup(o->key_pem);
+        if ((o->ca_pem.len && !ca) || (o->cert_pem.len && !cert) || (o->key_pem.len && !key)) goto fail;
+        grpc_ssl_pem_key_cert_pair pair = { key, cert };
+        creds = grpc_ssl_credentials_create(ca, (cert && key) ? &pair : NULL, NULL, NULL);
+    } else {
+        creds = grpc_insecure_credentials_create();
+    }
+    rc = SEALDB_NETWORK;
+    if (!creds) goto fail;
+    c->ch = grpc_channel_create(o->target, creds, &cargs);
+    if (!c->ch) goto fail;
+    grpc_channel_credentials_release(creds);
+    sdb_free(ca); sdb_free(cert);
+    if (key) { memset(key, 0, strlen(key)); sdb_free(key); }
+    *out = c;
+    return SEALDB_OK;
+fail:
+    if (creds) grpc_channel_credentials_release(creds);
+    sdb_free(ca); sdb_free(cert);
+    if (key) { memset(key, 0, strlen(key)); sdb_free(key); }
+    if (c) sdb_rpc_close(c);
+    else grpc_shutdown();
+    return rc;
+}
+
+void sdb_rpc_close(sdb_rpc_conn *c) {
+    if (!c) return;
+    if (c->ch) grpc_channel_destroy(c->ch);
+    sdb_free(c);
+    grpc_shutdown();
+}
+
+static gpr_timespec deadline_of(int timeout_ms) {
+    if (timeout_ms < 0) return gpr_inf_future(GPR_CLOCK_REALTIME);
+    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+}
+
+/* State of one call; everything gRPC hands back is released in call_end. */
+typedef struct call_ctx {
+    grpc_completion_queue *cq;
+    grpc_call *call;
+    grpc_metadata *md;
+    size_t nmd;
+    grpc_metadata_array init_md, trail_md;
+    grpc_status_code status;
+    grpc_slice details;
+    int status_started;
+} call_ctx;
+
+static int call_begin(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd, int timeout_ms,
+                      call_ctx *cc) {
+    memset(cc, 0, sizeof *cc);
+    grpc_metadata_array_init(&cc->init_md);
+    grpc_metadata_array_init(&cc->trail_md);
+    cc->details = grpc_empty_slice();
+    cc->cq = grpc_completion_queue_create_for_pluck(NULL);
+    if (!cc->cq) return SEALDB_NOMEM;
+    cc->call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cc->cq,
+                                        grpc_slice_from_static_string(method), NULL, deadline_of(timeout_ms), NULL);
+    if (!cc->call) return SEALDB_NETWORK;
+    if (nmd) {
+        cc->md = sdb_calloc(nmd, sizeof *cc->md);
+        if (!cc->md) return SEALDB_NOMEM;
+        for (size_t i = 0; i < nmd; i++) {
+            cc->md[i].key = grpc_slice_from_static_string(md[i].key);
+            cc->md[i].value = grpc_slice_from_copied_string(md[i].val);
+        }
+        cc->nmd = nmd;
+    }
+    return SEALDB_OK;
+}
+
+/* Runs one batch and waits for it. Returns 1 when the batch succeeded. */
+static int run_batch(call_ctx *cc, const grpc_op *ops, size_t n) {
+    static int tag_word;
+    if (grpc_call_start_batch(cc->call, ops, n, &tag_word, NULL) != GRPC_CALL_OK) return 0;
+    grpc_event ev = grpc_completion_queue_pluck(cc->cq, &tag_word, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    return ev.type == GRPC_OP_COMPLETE && ev.success;
+}
+
+static void copy_uuid(const grpc_metadata_array *a, sdb_rpc_status *st) {
+    for (size_t i = 0; i < a->count; i++) {
+        if (grpc_slice_str_cmp(a->metadata[i].key, "immudb-uuid") == 0) {
+            size_t n = GRPC_SLICE_LENGTH(a->metadata[i].value);
+            if (n >= sizeof st->server_uuid) n = sizeof st->server_uuid - 1;
+            memcpy(st->server_uuid, GRPC_SLICE_START_PTR(a->metadata[i].value), n);
+            st->server_uuid[n] = 0;
+            return;
+        }
+    }
+}
+
+/* Waits for the final status (starting the op if needed) and fills st. */
+static int call_finish(call_ctx *cc, sdb_rpc_status *st) {
+    if (!cc->status_started) {
+        grpc_op op;
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+        op.data.recv_status_on_client.trailing_metadata = &cc->trail_md;
+        op.data.recv_status_on_client.status = &cc->status;
+        op.data.recv_status_on_client.status_details = &cc->details;
+        cc->status_started = 1;
+        if (!run_batch(cc, &op, 1)) return SEALDB_NETWORK;
+    }
+    st->grpc_code = (int)cc->status;
+    sdb_buf_reset(&st->msg);
+    size_t n = GRPC_SLICE_LENGTH(cc->details);
+    if (n) {
+        if (sdb_buf_append(&st->msg, GRPC_SLICE_START_PTR(cc->details), n) != SEALDB_OK ||
+            sdb_buf_append_u8(&st->msg, 0) != SEALDB_OK) return SEALDB_NOMEM;
+        st->msg.len--;
+    }
+    copy_uuid(&cc->init_md, st);
+    if (!st->server_uuid[0]) copy_uuid(&cc->trail_md, st);
+    return SEALDB_OK;
+}
+
+static void call_end(call_ctx *cc) {
+    if (cc->call) grpc_call_unref(cc->call);
+    grpc_metadata_array_destroy(&cc->init_md);
+    grpc_metadata_array_destroy(&cc->trail_md);
+    grpc_slice_unref(cc->details);
+    if (cc->md) {
+        for (size_t i = 0; i < cc->nmd; i++) grpc_slice_unref(cc->md[i].value);
+        sdb_free(cc->md);
+    }
+    if (cc->cq) {
+        grpc_completion_queue_shutdown(cc->cq);
+        while (grpc_completion_queue_pluck(cc->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type
+               != GRPC_QUEUE_SHUTDOWN) {}
+        grpc_completion_queue_destroy(cc->cq);
+    }
+}
+
+static grpc_byte_buffer *bb_of(sdb_slice s) {
+    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)s.ptr, s.len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice_unref(sl);
+    return bb;
+}
+
+static int bb_read(grpc_byte_buffer *bb, sdb_buf *out) {
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, bb)) return SEALDB_PROTOCOL;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    sdb_buf_reset(out);
+    int rc = sdb_buf_append(out, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+    grpc_slice_unref(all);
+    return rc;
+}
+
+static void op_send_md(grpc_op *op, call_ctx *cc) {
+    memset(op, 0, sizeof *op);
+    op->op = GRPC_OP_SEND_INITIAL_METADATA;
+    op->data.send_initial_metadata.count = cc->nmd;
+    op->data.send_initial_metadata.metadata = cc->md;
+}
+
+int sdb_rpc_unary(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd, sdb_slice req,
+                  int timeout_ms, sdb_buf *resp, sdb_rpc_status *st) {
+    call_ctx cc;
+    grpc_byte_buffer *send = NULL, *recv = NULL;
+    int rc = call_begin(c, method, md, nmd, timeout_ms, &cc);
+    if (rc != SEALDB_OK) goto done;
+    rc = SEALDB_NOMEM;
+    if (!(send = bb_of(req))) goto done;
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    op_send_md(&ops[0], &cc);
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &cc.init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &cc.trail_md;
+    ops[5].data.recv_status_on_client.status = &cc.status;
+    ops[5].data.recv_status_on_client.status_details = &cc.details;
+    cc.status_started = 1;
+    rc = SEALDB_NETWORK;
+    if (!run_batch(&cc, ops, 6)) goto done;
+    if ((rc = call_finish(&cc, st)) != SEALDB_OK) goto done;
+    sdb_buf_reset(resp);
+    if (st->grpc_code == 0) {
+        if (!recv) { rc = SEALDB_PROTOCOL; goto done; }
+        rc = bb_read(recv, resp);
+    }
+done:
+    if (send) grpc_byte_buffer_destroy(send);
+    if (recv) grpc_byte_buffer_destroy(recv);
+    call_end(&cc);
+    return rc;
+}
+
+int sdb_rpc_server_stream(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd,
+                          sdb_slice req, int timeout_ms, sdb_rpc_on_msg on_msg, void *ctx,
+                          sdb_rpc_status *st) {
+    call_ctx cc;
+    grpc_byte_buffer *send = NULL, *recv = NULL;
+    sdb_buf msg;
+    sdb_buf_init(&msg);
+    int rc = call_begin(c, method, md, nmd, timeout_ms, &cc);
+    if (rc != SEALDB_OK) goto done;
+    rc = SEALDB_NOMEM;
+    if (!(send = bb_of(req))) goto done;
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    op_send_md(&ops[0], &cc);
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &cc.init_md;
+    rc = SEALDB_NETWORK;
+    if (!run_batch(&cc, ops, 4)) goto finish;   /* the status says why */
+    for (;;) {
+        grpc_op rop;
+        memset(&rop, 0, sizeof rop);
+        rop.op = GRPC_OP_RECV_MESSAGE;
+        rop.data.recv_message.recv_message = &recv;
+        if (!run_batch(&cc, &rop, 1) || !recv) break;
+        rc = bb_read(recv, &msg);
+        grpc_byte_buffer_destroy(recv);
+        recv = NULL;
+        if (rc == SEALDB_OK) rc = on_msg(ctx, sdb_buf_slice(&msg));
+        if (rc != SEALDB_OK) {
+            grpc_call_cancel(cc.call, NULL);
+            int frc = call_finish(&cc, st);
+            (void)frc;
+            goto done;
+        }
+    }
+finish:
+    rc = call_finish(&cc, st);
+done:
+    if (send) grpc_byte_buffer_destroy(send);
+    if (recv) grpc_byte_buffer_destroy(recv);
+    sdb_buf_deinit(&msg);
+    call_end(&cc);
+    return rc;
+}
+
+int sdb_rpc_client_stream(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd,
+                          int timeout_ms, sdb_rpc_next_msg next, void *ctx, sdb_buf *resp,
+                          sdb_rpc_status *st) {
+    call_ctx cc;
+    grpc_byte_buffer *recv = NULL;
+    int rc = call_begin(c, method, md, nmd, timeout_ms, &cc);
+    if (rc != SEALDB_OK) goto done;
+    grpc_op op;
+    op_send_md(&op, &cc);
+    rc = SEALDB_NETWORK;
+    int sending = run_batch(&cc, &op, 1);
+    while (sending) {
+        sdb_slice m = { NULL, 0 };
+        int fin = 0;
+        rc = next(ctx, &m, &fin);
+        if (rc != SEALDB_OK) {
+            grpc_call_cancel(cc.call, NULL);
+            int frc = call_finish(&cc, st);
+            (void)frc;
+            goto done;
+        }
+        if (fin) break;
+        grpc_byte_buffer *bb = bb_of(m);
+        if (!bb) { rc = SEALDB_NOMEM; grpc_call_cancel(cc.call, NULL); goto done; }
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_SEND_MESSAGE;
+        op.data.send_message.send_message = bb;
+        sending = run_batch(&cc, &op, 1);   /* fails when the server already ended the call */
+        grpc_byte_buffer_destroy(bb);
+    }
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    if (sending) ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[n++].data.recv_initial_metadata.recv_initial_metadata = &cc.init_md;
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n++].data.recv_message.recv_message = &recv;
+    ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[n].data.recv_status_on_client.trailing_metadata = &cc.trail_md;
+    ops[n].data.recv_status_on_client.status = &cc.status;
+    ops[n++].data.recv_status_on_client.status_details = &cc.details;
+    cc.status_started = 1;
+    if (!run_batch(&cc, ops, n)) {
+        /* Initial metadata may already have been consumed; retry the status alone. */
+        cc.status_started = 0;
+    }
+    if ((rc = call_finish(&cc, st)) != SEALDB_OK) goto done;
+    sdb_buf_reset(resp);
+    if (st->grpc_code == 0) {
+        if (!recv) { rc = SEALDB_PROTOCOL; goto done; }
+        rc = bb_read(recv, resp);
+    }
+done:
+    if (recv) grpc_byte_buffer_destroy(recv);
+    call_end(&cc);
+    return rc;
+}

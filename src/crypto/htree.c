@@ -1,0 +1,94 @@
+/* htree.c - the per-transaction Merkle tree over entry digests (formats.md 3): built bottom-up,
+ * an odd node at the end of a level is carried up unchanged, which gives the RFC 6962 root.
+ * The node array is kept between builds so the committer hashes each tx without allocating. */
+#include "crypto/crypto.h"
+
+void sdb_htree_init(sdb_htree *t) { memset(t, 0, sizeof *t); }
+
+void sdb_htree_deinit(sdb_htree *t) {
+    sdb_free(t->nodes);
+    memset(t, 0, sizeof *t);
+}
+
+int sdb_htree_build(sdb_htree *t, const sdb_hash *digests, uint32_t n) {
+    /* Total nodes of all levels is below 2n+levels; computed exactly to size the array. */
+    size_t total = 0, len = n;
+    uint32_t levels = 0;
+    if (n == 0) {
+        t->width = 0;
+        t->nlevels = 0;
+        return SEALDB_OK;
+    }
+    for (;;) {
+        total += len;
+        levels++;
+        if (len == 1) break;
+        len = (len + 1) / 2;
+    }
+    if (total > t->cap) {
+        size_t bytes;
+        if (sdb_mul_size(total, sizeof(sdb_hash), &bytes)) return SEALDB_TOOLARGE;
+        sdb_hash *nn = sdb_realloc(t->nodes, bytes);
+        if (!nn) return SEALDB_NOMEM;
+        t->nodes = nn;
+        t->cap = total;
+    }
+    t->width = n;
+    t->nlevels = levels;
+    sdb_hash *lv = t->nodes;
+    for (uint32_t i = 0; i < n; i++) sdb_hash_leaf(digests[i].b, SDB_HASH_LEN, lv[i].b);
+    t->level_off[0] = 0;
+    t->level_len[0] = n;
+    uint32_t off = n;
+    for (uint32_t l = 1; l < levels; l++) {
+        uint32_t plen = t->level_len[l - 1];
+        const sdb_hash *prev = t->nodes + t->level_off[l - 1];
+        sdb_hash *cur = t->nodes + off;
+        uint32_t clen = (plen + 1) / 2;
+        for (uint32_t i = 0; i + 1 < plen; i += 2) sdb_hash_node(prev[i].b, prev[i + 1].b, cur[i / 2].b);
+        if (plen & 1) cur[clen - 1] = prev[plen - 1];   /* carried up unchanged */
+        t->level_off[l] = off;
+        t->level_len[l] = clen;
+        off += clen;
+    }
+    return SEALDB_OK;
+}
+
+void sdb_htree_root(const sdb_htree *t, uint8_t out[SDB_HASH_LEN]) {
+    if (t->width == 0) {
+        memcpy(out, sdb_hash_empty.b, SDB_HASH_LEN);
+        return;
+    }
+    memcpy(out, t->nodes[t->level_off[t->nlevels - 1]].b, SDB_HASH_LEN);
+}
+
+int sdb_htree_proof(const sdb_htree *t, uint32_t leaf, sdb_hashes *terms) {
+    if (leaf >= t->width) return SEALDB_INVALID;
+    terms->n = 0;
+    uint32_t i = leaf;
+    for (uint32_t l = 0; l + 1 < t->nlevels; l++) {
+        uint32_t sib = i ^ 1u;
+        if (sib < t->level_len[l]) {
+            int rc = sdb_hashes_push(terms, t->nodes[t->level_off[l] + sib].b);
+            if (rc) return rc;
+        }
+        i >>= 1;
+    }
+    return SEALDB_OK;
+}
+
+int sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
+                     const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]) {
+    if (!terms || width == 0 || leaf >= width || terms->n > 32) return SEALDB_TAMPERED;
+    uint8_t c[SDB_HASH_LEN];
+    uint32_t i = leaf, r = width - 1;
+    sdb_hash_leaf(digest, SDB_HASH_LEN, c);
+    for (size_t k = 0; k < terms->n; k++) {
+        if ((i & 1) == 0 && i != r) sdb_hash_node(c, terms->h[k].b, c);
+        else sdb_hash_node(terms->h[k].b, c, c);
+        i >>= 1;
+        r >>= 1;
+    }
+    if (i != r || memcmp(c, root, SDB_HASH_LEN) != 0) return SEALDB_TAMPERED;
+    return SEALDB_OK;
+}

@@ -1,0 +1,324 @@
+# test_cli_seal.py - the seal CLI against the real sealdb binary: every command, JSON output, exit
+# codes, the 0600 token and state files, streaming of a large value, and refusal of a server that
+# presents a state older than the trusted one (exit code 2).
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+SEALDB = os.environ.get("SEALDB_BIN", "build/sealdb")
+SEAL = os.environ.get("SEAL_BIN", "build/seal")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One sealdb process on a private directory and port; restartable on the same directory."""
+
+    def __init__(self, root):
+        self.root = root
+        self.dir = os.path.join(root, "data")
+        self.port = free_port()
+        self.metrics = free_port()
+        self.proc = None
+
+    def start(self):
+        log = open(os.path.join(self.root, "server.log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.abspath(SEALDB), "--dir", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
+             "--metrics-server-port", str(self.metrics)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sealdb exited: " + open(os.path.join(self.root, "server.log")).read()[-2000:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("sealdb did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def env():
+    root = tempfile.mkdtemp(prefix="seal-e2e-")
+    srv = Server(root)
+    srv.start()
+    home = os.path.join(root, "home")
+    os.makedirs(home)
+    e = Env(srv, home)
+    yield e
+    srv.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class Env:
+    def __init__(self, srv, home):
+        self.srv = srv
+        self.home = home
+
+    def run(self, *args, password="immudb", stdin=None, check=None, json_out=False):
+        env = dict(os.environ)
+        env["HOME"] = self.home
+        env.pop("IMMUDB_PASSWORD", None)
+        if password is not None:
+            env["IMMUDB_PASSWORD"] = password
+        cmd = [os.path.abspath(SEAL), "-p", str(self.srv.port)] + (["--json"] if json_out else []) + list(args)
+        p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=60)
+        if check is not None:
+            assert p.returncode == check, (cmd, p.returncode, p.stdout, p.stderr)
+        return p
+
+    def ok(self, *args, **kw):
+        return self.run(*args, check=0, **kw)
+
+    def js(self, *args, **kw):
+        p = self.run(*args, check=0, json_out=True, **kw)
+        lines = [l for l in p.stdout.splitlines() if l.strip()]
+        return [json.loads(l) for l in lines] if len(lines) > 1 else json.loads(lines[0])
+
+
+def test_login_token_file_and_state_file_are_private(env):
+    env.ok("login", "immudb")
+    tok = os.path.join(env.home, ".seal", "token")
+    assert stat.S_IMODE(os.stat(tok).st_mode) == 0o600
+    env.ok("safeset", "k", "v")
+    st = os.path.join(env.home, ".seal", "seal-state")
+    assert stat.S_IMODE(os.stat(st).st_mode) == 0o600
+    # a state file others can write is no trust anchor: refused
+    os.chmod(st, 0o644)
+    p = env.run("safeget", "k")
+    assert p.returncode == 1 and "0600" in p.stderr
+    os.chmod(st, 0o600)
+    env.ok("safeget", "k")
+
+
+def test_wrong_password_and_not_logged_in(env):
+    p = env.run("get", "k")
+    assert p.returncode == 1 and "not logged in" in p.stderr
+    p = env.run("login", "immudb", password="wrong")
+    assert p.returncode == 1
+    pwfile = os.path.join(env.home, "pw")
+    with open(pwfile, "w") as f:
+        f.write("immudb\n")
+    env.run("--password-file", pwfile, "login", "immudb", password=None, check=0)
+    # one-shot login without a token file
+    os.unlink(os.path.join(env.home, ".seal", "token"))
+    env.ok("--username", "immudb", "set", "a", "1")
+
+
+def test_data_commands(env):
+    env.ok("login", "immudb")
+    h = env.js("set", "alice", "hello")
+    assert h["tx"] == 1 and h["verified"] is False
+    e = env.js("get", "alice")
+    assert e["value"] == "hello" and e["tx"] == 1 and e["revision"] == 1
+    assert env.ok("get", "alice", "--value-only").stdout == "hello\n"
+    h = env.js("safeset", "alice", "world")
+    assert h["tx"] == 2 and h["verified"] is True
+    e = env.js("safeget", "alice")
+    assert e["value"] == "world" and e["verified"] is True
+    # revisions: key@rev and --revision
+    assert env.js("get", "alice@1")["value"] == "hello"
+    assert env.js("safeget", "alice", "--revision", "1")["value"] == "hello"
+    assert env.js("get", "alice", "--at-tx", "1")["value"] == "hello"
+    hist = env.js("history", "alice")["history"]
+    assert [x["value"] for x in hist] == ["hello", "world"]
+    assert [x["value"] for x in env.js("history", "alice", "--desc")["history"]] == ["world", "hello"]
+    env.ok("set", "bob", "builder")
+    env.ok("set", "carol", "c")
+    scan = env.js("scan")["entries"]
+    assert [x["key"] for x in scan] == ["alice", "bob", "carol"]
+    assert [x["key"] for x in env.js("scan", "--desc", "--limit", "2")["entries"]] == ["carol", "bob"]
+    assert [x["key"] for x in env.js("scan", "b")["entries"]] == ["bob"]
+    ga = env.js("getall", "alice", "missing", "bob")["entries"]
+    assert [x["key"] for x in ga] == ["alice", "bob"]
+    env.ok("delete", "carol")
+    p = env.run("get", "carol")
+    assert p.returncode == 1 and "key not found" in p.stderr
+    p = env.run("safeget", "nope")
+    assert p.returncode == 1
+    # preconditions
+    p = env.run("set", "x", "1", "--must-exist", "x")
+    assert p.returncode == 1 and "precondition" in p.stderr
+    env.ok("set", "x", "1", "--must-not-exist", "x")
+    # human output
+    out = env.ok("safeget", "alice").stdout
+    assert "value:" in out and "world" in out and "verified:  true" in out
+
+
+def test_count(env):
+    env.ok("login", "immudb")
+    env.ok("set", "p1", "1")
+    env.ok("set", "p2", "1")
+    env.ok("set", "q", "1")
+    p = env.run("count", "p", json_out=True)
+    if p.returncode == 0:
+        assert json.loads(p.stdout)["count"] == 2
+        assert env.js("count")["count"] == 3
+    else:   # Count is optional on the server (api.md 2.10)
+        assert "unimplemented" in p.stderr.lower() or "not" in p.stderr.lower()
+
+
+def test_references_and_sorted_sets(env):
+    env.ok("login", "immudb")
+    env.ok("set", "alice", "hello")
+    env.ok("set", "bob", "builder")
+    h = env.js("ref", "ref-alice", "alice")
+    assert h["verified"] is False
+    e = env.js("get", "ref-alice")
+    assert e["key"] == "alice" and e["value"] == "hello" and e["reference"] == "ref-alice"
+    env.ok("safe-ref", "ref-bob", "bob", "--at-tx", "2")
+    e = env.js("safeget", "ref-bob")
+    assert e["key"] == "bob" and e["value"] == "builder" and e["verified"] is True
+    e = env.js("safeget", "ref-alice")
+    assert e["value"] == "hello" and e["verified"] is True
+    env.ok("zadd", "scores", "3.5", "alice")
+    env.ok("safe-zadd", "scores", "1.25", "bob")
+    z = env.js("zscan", "scores")["entries"]
+    assert [(x["key"], x["score"]) for x in z] == [("bob", 1.25), ("alice", 3.5)]
+    assert z[1]["value"] == "hello"
+    z = env.js("zscan", "scores", "--min-score", "2")["entries"]
+    assert [x["key"] for x in z] == ["alice"]
+
+
+def test_transactions_state_and_audit(env):
+    env.ok("login", "immudb")
+    for i in range(5):
+        env.ok("set", "k%d" % i, "v%d" % i)
+    t = env.js("tx", "3")
+    assert t["tx"] == 3 and t["kv"][0]["key"] == "k2"
+    t = env.js("safe-tx", "3", "--values")
+    assert t["verified"] is True and t["kv"][0]["value"] == "v2"
+    txs = env.js("txscan", "2", "--limit", "2")["txs"]
+    assert [x["tx"] for x in txs] == [2, 3]
+    p = env.run("tx", "99")
+    assert p.returncode == 1
+    c = env.js("check-consistency")
+    assert c["consistent"] is True and c["to_tx"] == 5
+    env.ok("set", "k9", "v9")
+    c = env.js("check-consistency")
+    assert c["from_tx"] == 5 and c["to_tx"] == 6
+    s = env.js("state")
+    assert s["states"][0]["tx"] == 6 and s["states"][1]["state"] == "trusted"
+    a = env.js("audit", "--rounds", "1", "--verify-values")
+    assert a["result"] == "ok" and a["to_tx"] == 6
+    env.ok("set", "k10", "v10")
+    a = env.js("audit", "--rounds", "2", "--interval", "0", "--verify-values")
+    assert a[0]["from_tx"] == 6 and a[0]["to_tx"] == 7 and a[0]["txs_verified"] == 7
+    assert a[1]["from_tx"] == 7 and a[1]["txs_verified"] == 0
+
+
+def test_server_commands(env):
+    h = env.js("health")
+    assert h["status"] == "ok" and len(h["server_id"]) == 20
+    env.ok("status")
+    i = env.js("info")
+    assert i["status"] == "ok"
+
+
+def test_databases_and_users(env):
+    env.ok("login", "immudb")
+    assert env.js("db", "create", "shop")["result"] == "created"
+    assert env.js("db", "create", "shop", "--if-not-exists")["result"] == "already exists"
+    names = [d["name"] for d in env.js("db", "list")["databases"]]
+    assert "defaultdb" in names and "shop" in names
+    env.ok("db", "use", "shop")
+    env.ok("set", "item", "42")
+    assert env.js("get", "item")["value"] == "42"
+    env.ok("db", "flush")
+    s = env.js("db", "settings")
+    assert s["database"] == "shop" and s["max_key_len"] > 0
+    env.ok("use", "defaultdb")
+    assert env.run("get", "item").returncode == 1
+    # the trusted state is per database
+    env.ok("safeset", "d", "1")
+    env.ok("--database", "shop", "safeset", "e", "2")
+    env.ok("db", "unload", "shop")
+    env.ok("db", "load", "shop")
+    env.ok("db", "unload", "shop")
+    env.ok("db", "delete", "shop")
+    # users
+    env.ok("db", "create", "team")
+    env.run("user", "create", "ann", "readwrite", "team", stdin="Secret#123\n", check=0)
+    users = {u["user"]: u for u in env.js("user", "list")["users"]}
+    assert "ann" in users and users["ann"]["active"] is True
+    env.ok("user", "grant", "ann", "read", "defaultdb")
+    env.ok("user", "revoke", "ann", "read", "defaultdb")
+    env.run("user", "password", "ann", stdin="Other#456\n", check=0)
+    env.ok("user", "deactivate", "ann")
+    users = {u["user"]: u for u in env.js("user", "list")["users"]}
+    assert users["ann"]["active"] is False
+    env.ok("user", "activate", "ann")
+    p = env.run("--username", "ann", "--database", "team", "set", "t", "1", password="Other#456")
+    assert p.returncode == 0, p.stderr
+    env.ok("logout")
+    assert not os.path.exists(os.path.join(env.home, ".seal", "token"))
+
+
+def test_stream_large_value(env):
+    env.ok("login", "immudb")
+    src = os.path.join(env.home, "big.bin")
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    with open(src, "wb") as f:
+        f.write(data)
+    env.ok("set", "big", "--file", src)
+    dst = os.path.join(env.home, "big.out")
+    env.ok("get", "big", "--output", dst)
+    with open(dst, "rb") as f:
+        assert f.read() == data
+
+
+def test_older_server_state_is_refused(env):
+    env.ok("login", "immudb")
+    env.ok("safeset", "a", "1")
+    srv = env.srv
+    srv.stop()
+    snapshot = srv.dir + ".old"
+    shutil.copytree(srv.dir, snapshot)
+    srv.start()
+    env.ok("safeset", "b", "2")
+    env.ok("safeset", "c", "3")
+    env.ok("check-consistency")
+    srv.stop()
+    shutil.rmtree(srv.dir)
+    shutil.copytree(snapshot, srv.dir)   # same server id, shorter history
+    srv.start()
+    env.ok("login", "immudb")
+    p = env.run("check-consistency")
+    assert p.returncode == 2 and "older" in p.stderr, p.stderr
+    p = env.run("safeget", "a")
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "1" not in p.stdout.split("value")[-1] if "value" in p.stdout else True
+    p = env.run("audit", "--rounds", "1")
+    assert p.returncode == 2
+    p = env.run("safeset", "z", "9")
+    assert p.returncode == 2
+
+
+def test_usage_errors_exit_1(env):
+    assert env.run("frobnicate").returncode == 1
+    assert env.run("get").returncode == 1
+    assert env.run("--nope", "health").returncode == 1
+    assert env.run("--help").returncode == 0
