@@ -1,0 +1,209 @@
+/* engine.h - the engine layer's internal interface: one database directory (journal, derived tx
+ * index and ahtree, LMDB key index) with a committer thread that group-commits, an indexer thread
+ * that applies committed txs to the key index, and the reads and proofs the db layer builds on.
+ *
+ * Keys are opaque bytes here (the db layer adds immudb's one-byte prefixes); limits apply to them
+ * as given (key <= SDB_ENGINE_MAX_KEY_LEN, value < SDB_ENGINE_MAX_VALUE_LEN).
+ *
+ * Threading: every function is thread-safe on one sdb_engine unless stated otherwise; readers never
+ * block the committer. Callbacks run on the engine's committer thread and must not block on the
+ * same engine (no sync commit from inside a callback). Out structs are caller-owned: call their
+ * deinit (NULL-safe, idempotent) after success or failure alike. */
+#ifndef SDB_ENGINE_H
+#define SDB_ENGINE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "util/util.h"
+#include "crypto/crypto.h"
+
+#define SDB_ENGINE_MAX_ENTRIES   1024u            /* per tx */
+#define SDB_ENGINE_MAX_KEY_LEN   1024u            /* bytes, including the db layer's prefix byte */
+#define SDB_ENGINE_MAX_VALUE_LEN (32u << 20)      /* values must be shorter than this */
+
+typedef struct sdb_engine sdb_engine;
+
+typedef struct sdb_engine_opts {
+    int sync;                  /* 1 (default): fdatasync before acknowledging; 0: acknowledge after write */
+    int create;                /* 1 (default): create the directory when absent */
+    int exclude_commit_time;   /* 1: ts = 0 for every tx (immudb's excludeCommitTime) */
+    uint64_t segment_size;     /* journal segment size in bytes (default 64 MiB) */
+    uint32_t max_entries;      /* default SDB_ENGINE_MAX_ENTRIES */
+    uint32_t max_key_len;      /* default SDB_ENGINE_MAX_KEY_LEN */
+    uint32_t max_value_len;    /* default SDB_ENGINE_MAX_VALUE_LEN (exclusive bound) */
+} sdb_engine_opts;
+
+void sdb_engine_opts_default(sdb_engine_opts *o);
+
+/* Opens (creating when o->create) the database in directory `dir`: checks the journal tail
+ * (truncating only an unacknowledged torn tail), rebuilds missing or lagging derived files, starts
+ * the committer and indexer threads. A damaged committed record gives SEALDB_CORRUPT and a message
+ * naming the tx in sdb_engine_last_open_error(). Several engines can be open at once (one per
+ * database directory); one directory may be opened by one process only (SEALDB_BUSY). o may be NULL. */
+int  sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out);
+/* Stops the threads after completing every queued commit, closes files. NULL is a no-op. */
+void sdb_engine_close(sdb_engine *e);
+/* Human-readable reason of the last failed sdb_engine_open in this thread ("" when none). */
+const char *sdb_engine_last_open_error(void);
+/* SEALDB_OK, or SEALDB_FAILED once a write/fsync failed (writes are refused until reopened). */
+int  sdb_engine_status(sdb_engine *e);
+const char *sdb_engine_dir(const sdb_engine *e);
+
+/* ---- commit ---- */
+
+typedef struct sdb_kv {
+    sdb_slice key;             /* non-empty */
+    sdb_slice value;           /* may be empty */
+    sdb_kv_md md;              /* all zero: no metadata */
+} sdb_kv;
+
+enum { SDB_PRE_KEY_MUST_EXIST = 1, SDB_PRE_KEY_MUST_NOT_EXIST = 2, SDB_PRE_KEY_NOT_MODIFIED_AFTER = 3 };
+typedef struct sdb_precondition {
+    int kind;                  /* SDB_PRE_* */
+    sdb_slice key;
+    uint64_t tx_id;            /* SDB_PRE_KEY_NOT_MODIFIED_AFTER only */
+} sdb_precondition;
+
+/* Result handed to the completion callback; valid only during the callback. */
+typedef struct sdb_commit_result {
+    sdb_tx_header hdr;         /* id, prevAlh, ts, version 1, nentries, eH, blTxId, blRoot */
+    sdb_hash alh;
+} sdb_commit_result;
+
+/* rc is SEALDB_OK (res filled), SEALDB_PRECONDITION (failed precondition; res NULL; which one:
+ * failed_pre = index into the preconditions array), or an I/O status (res NULL). */
+typedef void (*sdb_commit_cb)(void *arg, int rc, const sdb_commit_result *res, size_t failed_pre);
+
+/* Validates (limits, duplicate keys -> SEALDB_INVALID/TOOLARGE/EXISTS), copies and hashes the
+ * entries and builds the tx's htree on the calling thread, then queues the tx. On SEALDB_OK, cb is
+ * called exactly once later on the committer thread, after the tx (and its group) is durable and
+ * published (or failed). On any other return cb is never called. Keys, values and preconditions are
+ * copied; the caller may free them on return. Preconditions are checked atomically against the
+ * state including every earlier tx. Duplicate keys give SEALDB_EXISTS. */
+int  sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
+                       const sdb_precondition *pre, size_t npre, sdb_commit_cb cb, void *arg);
+/* Blocking wrapper: returns when the tx is published. res and failed_pre may be NULL. */
+int  sdb_engine_commit_sync(sdb_engine *e, const sdb_kv *kvs, size_t n,
+                            const sdb_precondition *pre, size_t npre,
+                            sdb_commit_result *res, size_t *failed_pre);
+
+/* ---- state ---- */
+
+/* Last published tx id (0 when empty) and its Alh (H("") when empty). alh may be NULL. */
+int  sdb_engine_state(sdb_engine *e, uint64_t *tx_id, uint8_t alh[SDB_HASH_LEN]);
+uint64_t sdb_engine_last_tx(sdb_engine *e);
+/* Highest tx applied to the key index. */
+uint64_t sdb_engine_indexed_upto(sdb_engine *e);
+/* Waits until the key index covers tx_id (SEALDB_OK), the timeout passes (SEALDB_TIMEOUT;
+ * timeout_ms < 0 waits forever) or tx_id > last committed (SEALDB_RANGE). */
+int  sdb_engine_wait_indexed(sdb_engine *e, uint64_t tx_id, int64_t timeout_ms);
+/* Makes the key index durable up to the current indexed tx (waits for it to cover the last tx). */
+int  sdb_engine_flush_index(sdb_engine *e);
+
+/* ---- transactions ---- */
+
+typedef struct sdb_tx_entry {
+    sdb_slice key;             /* borrowed from the sdb_tx's buffer */
+    sdb_slice md_bytes;        /* encoded KV metadata (formats.md 1.1), empty when none */
+    sdb_kv_md md;
+    sdb_hash hvalue;           /* SHA-256 of the stored value */
+    uint32_t vlen;
+    sdb_slice value;           /* only with values; empty otherwise */
+} sdb_tx_entry;
+
+typedef struct sdb_tx {
+    sdb_tx_header hdr;
+    sdb_hash alh;
+    uint32_t nentries;
+    sdb_tx_entry *entries;     /* in commit order; index = leaf in the tx's htree */
+    int has_values;
+    sdb_buf raw_;              /* private: backing bytes */
+} sdb_tx;
+
+void sdb_tx_init(sdb_tx *t);
+void sdb_tx_deinit(sdb_tx *t);
+/* Reads tx `id` (1..last): one pread without values, two with. SEALDB_RANGE for 0 or id > last;
+ * SEALDB_CORRUPT when the stored record fails its checks. */
+int  sdb_engine_tx_read(sdb_engine *e, uint64_t id, int with_values, sdb_tx *out);
+/* Header and Alh only (from the tx index and journal). alh may be NULL. */
+int  sdb_engine_tx_header(sdb_engine *e, uint64_t id, sdb_tx_header *hdr, uint8_t alh[SDB_HASH_LEN]);
+/* Reads one entry's value of tx `id` into out (appended); checks it against hvalue (TAMPERED). */
+int  sdb_engine_read_value(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_buf *out);
+
+/* ---- key reads (through the key index) ---- */
+
+/* One version of a key, owned by the struct. */
+typedef struct sdb_kv_version {
+    uint64_t tx_id;
+    uint64_t revision;         /* 1-based version number; 0 when read by at_tx */
+    uint32_t entry_idx;        /* position of the entry in its tx (htree leaf) */
+    sdb_kv_md md;
+    uint8_t md_bytes[SDB_KV_MD_MAX_LEN];
+    uint8_t md_len;
+    int expired;               /* md.has_expires && expires_at <= now (at read time) */
+    sdb_hash hvalue;
+    uint32_t vlen;
+    sdb_buf key;
+    sdb_buf value;             /* filled unless the read asked for no values */
+} sdb_kv_version;
+void sdb_kv_version_init(sdb_kv_version *v);
+void sdb_kv_version_deinit(sdb_kv_version *v);
+
+typedef struct sdb_kv_list { sdb_kv_version *v; size_t n, cap; } sdb_kv_list;
+void sdb_kv_list_init(sdb_kv_list *l);
+void sdb_kv_list_deinit(sdb_kv_list *l);
+
+typedef struct sdb_get_opts {
+    uint64_t at_tx;            /* >0: the key as written in that tx (revision 0) */
+    int64_t at_revision;       /* >0: n-th version; <0: relative to latest (-1 = the one before) */
+    uint64_t since_tx;         /* wait until the index covers it (0: the last tx at call time) */
+    int no_wait;               /* don't wait for the index */
+    int no_value;              /* skip reading the value */
+} sdb_get_opts;
+
+/* Get: returns the selected version as stored, INCLUDING deleted or expired ones (check md.deleted
+ * and expired; the caller maps them to immudb's errors). SEALDB_NOTFOUND: key never written (or not
+ * in at_tx's entries); SEALDB_RANGE: at_tx or since_tx > last tx; SEALDB_INVALID: revision out of
+ * range or bad option combination. Non-indexable entries are only reachable with at_tx. */
+int  sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_version *out);
+
+/* History: versions of key after skipping offset, at most limit (0 = no limit), oldest first or
+ * newest first with desc; *total = number of versions. SEALDB_NOTFOUND when never written. */
+int  sdb_engine_history(sdb_engine *e, sdb_slice key, uint64_t offset, uint64_t limit, int desc,
+                        uint64_t since_tx, sdb_kv_list *out, uint64_t *total);
+
+typedef struct sdb_scan_opts {
+    sdb_slice prefix, seek, end;
+    int inclusive_seek, inclusive_end, desc;
+    uint64_t offset, limit;    /* limit 0 = no limit */
+    uint64_t since_tx;         /* wait until indexed (0: the last tx at call time) */
+    int include_dead;          /* 1: also list keys whose latest version is deleted/expired */
+    int no_value;
+} sdb_scan_opts;
+
+/* Scan over one key-index snapshot with the immudb rules of spec/api.md 2.9 (latest versions only). */
+int  sdb_engine_scan(sdb_engine *e, const sdb_scan_opts *o, sdb_kv_list *out);
+/* Number of distinct keys ever written with this prefix (deleted/expired included). */
+int  sdb_engine_count(sdb_engine *e, sdb_slice prefix, uint64_t since_tx, uint64_t *out);
+
+/* ---- proofs ---- */
+
+/* Inclusion of entry entry_idx in tx id's htree: terms, leaf width; the leaf is the entry digest. */
+int  sdb_engine_inclusion_proof(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_hashes *terms,
+                                uint32_t *width, uint8_t digest_out[SDB_HASH_LEN]);
+/* Dual proof between two committed txs (source <= target), immudb's DualProof (with LAP) / V2. */
+int  sdb_engine_dual_proof(sdb_engine *e, uint64_t source, uint64_t target, sdb_dual_proof *out);
+int  sdb_engine_dual_proof_v2(sdb_engine *e, uint64_t source, uint64_t target, sdb_dual_proof_v2 *out);
+/* A tx source reading this engine's tx index (valid while the engine is open). */
+void sdb_engine_tx_source(sdb_engine *e, sdb_tx_source *out);
+
+/* ---- offline verification (verify.c) ---- */
+
+/* Re-verifies every database under dir (a data dir with database subdirectories, or one database
+ * dir) without opening it for writes: record checksums, value hashes, entry digests, tx trees, the
+ * Alh chain, the ahtree, the tx index and the key index against the journal. Writes progress and
+ * the first problem (naming the tx and file) to out (may be NULL). SEALDB_OK when intact. */
+int  sdb_verify_dir(const char *dir, FILE *out);
+
+#endif
