@@ -24,6 +24,19 @@ void sdb_sha256_update(sdb_sha256_ctx *c, const void *p, size_t n);
 void sdb_sha256_final(sdb_sha256_ctx *c, uint8_t out[SDB_HASH_LEN]);
 void sdb_hash_leaf(const uint8_t *data, size_t n, uint8_t out[SDB_HASH_LEN]);   /* H(0x00 || data) */
 void sdb_hash_node(const uint8_t l[SDB_HASH_LEN], const uint8_t r[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]); /* H(0x01||l||r) */
+/* Compression function behind the one-shot hashes above (chosen at first use: SHA-NI when the CPU
+ * has it). set_impl is for tests and benchmarks (UNSUPPORTED when the CPU lacks it); not to be
+ * called while other threads hash. */
+#define SDB_SHA256_IMPL_AUTO     0
+#define SDB_SHA256_IMPL_PORTABLE 1   /* libcrypto SHA256_Transform */
+#define SDB_SHA256_IMPL_SHANI    2   /* x86 SHA extensions */
+int sdb_sha256_impl(void);
+/* Two independent hashes at once (about twice the throughput with SHA-NI). Each output may alias
+ * its own inputs, but out0 must not alias l1, r1 or d1. */
+void sdb_hash_node_x2(const uint8_t *l0, const uint8_t *r0, uint8_t *out0,
+                      const uint8_t *l1, const uint8_t *r1, uint8_t *out1);
+void sdb_hash_leaf32_x2(const uint8_t *d0, uint8_t *out0, const uint8_t *d1, uint8_t *out1);   /* H(00||d), d 32 bytes */
+int sdb_sha256_set_impl(int impl);
 
 /* Growable list of hashes (proof terms). */
 typedef struct sdb_hashes { sdb_hash *h; size_t n, cap; } sdb_hashes;

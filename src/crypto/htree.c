@@ -36,7 +36,10 @@ int sdb_htree_build(sdb_htree *t, const sdb_hash *digests, uint32_t n) {
     t->width = n;
     t->nlevels = levels;
     sdb_hash *lv = t->nodes;
-    for (uint32_t i = 0; i < n; i++) sdb_hash_leaf(digests[i].b, SDB_HASH_LEN, lv[i].b);
+    /* Hashes of a level are independent: two at a time (the SHA-NI rounds are latency bound). */
+    uint32_t i = 0;
+    for (; i + 1 < n; i += 2) sdb_hash_leaf32_x2(digests[i].b, lv[i].b, digests[i + 1].b, lv[i + 1].b);
+    if (i < n) sdb_hash_leaf(digests[i].b, SDB_HASH_LEN, lv[i].b);
     t->level_off[0] = 0;
     t->level_len[0] = n;
     uint32_t off = n;
@@ -45,7 +48,10 @@ int sdb_htree_build(sdb_htree *t, const sdb_hash *digests, uint32_t n) {
         const sdb_hash *prev = t->nodes + t->level_off[l - 1];
         sdb_hash *cur = t->nodes + off;
         uint32_t clen = (plen + 1) / 2;
-        for (uint32_t i = 0; i + 1 < plen; i += 2) sdb_hash_node(prev[i].b, prev[i + 1].b, cur[i / 2].b);
+        uint32_t k = 0;
+        for (; k + 3 < plen; k += 4)
+            sdb_hash_node_x2(prev[k].b, prev[k + 1].b, cur[k / 2].b, prev[k + 2].b, prev[k + 3].b, cur[k / 2 + 1].b);
+        if (k + 1 < plen) sdb_hash_node(prev[k].b, prev[k + 1].b, cur[k / 2].b);
         if (plen & 1) cur[clen - 1] = prev[plen - 1];   /* carried up unchanged */
         t->level_off[l] = off;
         t->level_len[l] = clen;

@@ -1,0 +1,96 @@
+/* kv.h - immudb key-value semantics on top of the engine: prefixed encodings, reference resolution,
+ * sorted sets, preconditions, limits and the proof assembly of verifiable answers, producing the
+ * immudb.schema protobuf messages and immudb's exact (gRPC code, message) errors (spec/api.md 2). */
+#ifndef SDB_DB_KV_H
+#define SDB_DB_KV_H
+
+#include <stdint.h>
+#include "util/util.h"
+#include "crypto/crypto.h"
+#include "engine/engine.h"
+#include "rpc/rpc.h"
+#include "schema.pb-c.h"
+
+#define SDB_KV_MAX_RESULT 2500u   /* immudb's max result size of unary scans/history/zscan/txscan */
+
+/* One open KV database: the engine plus the settings and name the semantics need. */
+typedef struct sdb_kvdb {
+    sdb_engine *eng;
+    char *name;
+    uint32_t max_key_len, max_value_len, max_tx_entries;
+} sdb_kvdb;
+
+/* An immudb-visible error: gRPC code and exact status message. */
+typedef struct sdb_kverr {
+    sdb_grpc_code code;
+    char msg[384];
+} sdb_kverr;
+
+int  sdb_kvdb_open(const char *dir, const char *name, const sdb_db_settings *st, sdb_kvdb **out);
+void sdb_kvdb_close(sdb_kvdb *db);
+
+/* Everything below allocates its answer in arena `a` and returns 0, or -1 with *err filled. */
+typedef Immudb__Schema__Entry SdbEntry;
+
+int sdb_kv_get(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyRequest *r, SdbEntry **out, sdb_kverr *err);
+int sdb_kv_get_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyListRequest *r,
+                   Immudb__Schema__Entries **out, sdb_kverr *err);
+int sdb_kv_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ScanRequest *r,
+                Immudb__Schema__Entries **out, sdb_kverr *err);
+int sdb_kv_history(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__HistoryRequest *r,
+                   Immudb__Schema__Entries **out, sdb_kverr *err);
+int sdb_kv_count(sdb_kvdb *db, sdb_slice prefix, uint64_t *out, sdb_kverr *err);
+int sdb_kv_zscan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZScanRequest *r,
+                 Immudb__Schema__ZEntries **out, sdb_kverr *err);
+int sdb_kv_tx_by_id(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxRequest *r,
+                    Immudb__Schema__Tx **out, sdb_kverr *err);
+int sdb_kv_tx_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxScanRequest *r,
+                   Immudb__Schema__TxList **out, sdb_kverr *err);
+int sdb_kv_state(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
+                 Immudb__Schema__ImmutableState **out, sdb_kverr *err);
+
+/* ---- writes: validated and encoded into an engine batch ---- */
+typedef struct sdb_kv_batch {
+    sdb_kv *kvs;
+    size_t n, cap;
+    sdb_precondition *pre;
+    size_t npre;
+} sdb_kv_batch;
+
+int sdb_kv_prepare_set(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__SetRequest *r, sdb_kv_batch *b,
+                       sdb_kverr *err);
+int sdb_kv_prepare_delete(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__DeleteKeysRequest *r,
+                          sdb_kv_batch *b, sdb_kverr *err);
+int sdb_kv_prepare_ref(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ReferenceRequest *r, int verifiable,
+                       sdb_kv_batch *b, sdb_kverr *err);
+/* infer_bound: treat atTx > 0 as boundRef (immudb-py's verifiedZAdd never sends boundRef). */
+int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r, int infer_bound,
+                        sdb_kv_batch *b, sdb_kverr *err);
+int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r,
+                            sdb_kv_batch *b, sdb_kverr *err);
+/* Appends one plain KV (streams); validates key/value limits and duplicates. */
+int sdb_kv_batch_add_plain(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, sdb_slice key, sdb_slice value,
+                           sdb_kverr *err);
+
+/* Maps an engine commit status (and failed precondition index) to immudb's error. */
+void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_kverr *err);
+/* Committed header as a TxHeader message (digests 32 bytes). */
+Immudb__Schema__TxHeader *sdb_kv_header_pb(sdb_arena *a, const sdb_tx_header *h);
+/* Synchronous commit of a prepared batch: the committed header in *res. */
+int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, sdb_commit_result *res, sdb_kverr *err);
+
+/* ---- verifiable answers (formats.md 10) ---- */
+/* VerifiableTx for proven tx v with the client's proveSinceTx; tx formatted by spec (NULL = raw). */
+int sdb_kv_verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, uint64_t v, uint64_t prove_since,
+                         const Immudb__Schema__EntriesSpec *spec, int keep_refs,
+                         Immudb__Schema__VerifiableTx **out, sdb_kverr *err);
+int sdb_kv_verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
+                          const Immudb__Schema__VerifiableGetRequest *r, Immudb__Schema__VerifiableEntry **out,
+                          sdb_kverr *err);
+int sdb_kv_verifiable_tx_by_id(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
+                               const Immudb__Schema__VerifiableTxRequest *r, Immudb__Schema__VerifiableTx **out,
+                               sdb_kverr *err);
+
+int sdb_kv_err(sdb_kverr *e, sdb_grpc_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

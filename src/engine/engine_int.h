@@ -1,0 +1,80 @@
+/* engine_int.h - private state of an open engine, shared by the engine's own .c files only. */
+#ifndef SDB_ENGINE_INT_H
+#define SDB_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include "engine/engine.h"
+#include "storage/journal.h"
+#include "util/file.h"
+
+/* A transaction prepared on the caller's thread and queued for the committer. */
+typedef struct sdb_ptx {
+    struct sdb_ptx *next;
+    uint8_t *rec;                 /* whole journal record; id/prevAlh/ts/blTxId/blRoot/crc_meta patched by the committer */
+    size_t rec_len;
+    uint32_t meta_len, nentries;
+    uint64_t vals_len;
+    sdb_hash eh;
+    sdb_precondition *pre;        /* copies; keys point into prebuf */
+    size_t npre;
+    uint8_t *prebuf;
+    sdb_commit_cb cb;
+    void *arg;
+    sdb_commit_result res;        /* committer: filled before publish */
+    uint64_t pos;
+} sdb_ptx;
+
+struct sdb_index;
+
+struct sdb_engine {
+    char *dir;
+    sdb_engine_opts opts;
+    int lock_fd;
+    sdb_journal *j;
+    sdb_file *txi;                /* tx index file */
+    sdb_ahtree *aht;
+
+    /* published state: last_tx atomic (acquire/release); the (tx, alh, end) triple under state_mu */
+    atomic_uint_fast64_t last_tx;
+    pthread_mutex_t state_mu;
+    sdb_hash last_alh;
+    uint64_t pub_end;
+    atomic_int failed;            /* sticky: a write or fsync failed */
+    int fail_rc;
+
+    /* commit queue, guarded by q_mu */
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;
+    sdb_ptx *q_head, *q_tail;
+    int stopping;
+    pthread_t committer;
+    int committer_started;
+
+    /* committer-owned */
+    uint64_t next_id;
+    sdb_hash cur_alh;             /* Alh of next_id-1 */
+    sdb_hash cur_root;            /* ahtree root at size next_id-1 (blRoot of next tx) */
+    sdb_buf grp;                  /* group write buffer */
+    sdb_buf txibuf;
+
+    /* key index */
+    struct sdb_index *idx;
+    atomic_uint_fast64_t indexed;
+    pthread_mutex_t ix_mu;        /* guards the two conds below and ix_stop */
+    pthread_cond_t ix_work_cv;    /* committer -> indexer: new txs published */
+    pthread_cond_t ix_done_cv;    /* indexer -> waiters: indexed advanced */
+    int ix_stop;
+    int ix_rc;                    /* indexer error (sticky) */
+    pthread_t indexer;
+    int indexer_started;
+};
+
+/* store.c internals used by keys.c / verify.c */
+int  sdb_engine_txi_get(sdb_engine *e, uint64_t id, sdb_txi_rec *out);
+int  sdb_engine_index_start(sdb_engine *e);     /* keys.c: open the key index, start the indexer */
+void sdb_engine_index_stop(sdb_engine *e);      /* keys.c */
+int  sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed);
+void sdb_engine_index_notify(sdb_engine *e);    /* committer: new txs published */
+
+#endif

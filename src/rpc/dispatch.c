@@ -1,0 +1,282 @@
+/* dispatch.c - the transport-independent half of every call: method lookup, request decoding into
+ * the call's arena, caller resolution and permission checks, handler invocation, response encoding
+ * and the chunk framing of streams. grpc_server.c (or the fuzz target) feeds it bytes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "rpc/server.h"
+
+#define CALL_ARENA_BLOCK 8192
+
+static void *pb_alloc(void *ad, size_t n) { return sdb_arena_alloc((sdb_arena *)ad, n ? n : 1); }
+static void pb_free(void *ad, void *p) { (void)ad; (void)p; }
+
+sdb_call *sdb_call_new(sdb_server *s, const char *path, size_t path_len, const sdb_call_ops *ops, void *tctx) {
+    sdb_call *c = sdb_calloc(1, sizeof *c);
+    if (!c) return NULL;
+    sdb_arena_init(&c->arena, CALL_ARENA_BLOCK);
+    c->pba.alloc = pb_alloc;
+    c->pba.free = pb_free;
+    c->pba.allocator_data = &c->arena;
+    c->srv = s;
+    c->ops = ops;
+    c->tctx = tctx;
+    c->peer = "";
+    c->start_ns = sdb_now_ns();
+    atomic_init(&c->refs, 1);
+    if (path_len >= sizeof c->path) path_len = sizeof c->path - 1;
+    memcpy(c->path, path, path_len);
+    c->path[path_len] = 0;
+    atomic_fetch_add(&s->inflight, 1);
+    return c;
+}
+
+static void call_free(sdb_call *c) {
+    if (c->db) sdb_db_release(c->srv, c->db);
+    atomic_fetch_sub(&c->srv->inflight, 1);
+    sdb_arena_deinit(&c->arena);
+    sdb_free(c);
+}
+
+int sdb_call_add_metadata(sdb_call *c, const char *k, size_t kl, const char *v, size_t vl) {
+    if (c->n_md >= 64) return SEALDB_OK;   /* more headers than any SDK sends: ignore the rest */
+    if (c->n_md % 8 == 0) {
+        const char **nk = sdb_arena_alloc(&c->arena, (c->n_md + 8) * sizeof *nk);
+        const char **nv = sdb_arena_alloc(&c->arena, (c->n_md + 8) * sizeof *nv);
+        if (!nk || !nv) return SEALDB_NOMEM;
+        if (c->n_md) { memcpy(nk, c->md_key, c->n_md * sizeof *nk); memcpy(nv, c->md_val, c->n_md * sizeof *nv); }
+        c->md_key = nk; c->md_val = nv;
+    }
+    char *ks = sdb_arena_alloc(&c->arena, kl + 1), *vs = sdb_arena_alloc(&c->arena, vl + 1);
+    if (!ks || !vs) return SEALDB_NOMEM;
+    memcpy(ks, k, kl); ks[kl] = 0;
+    if (vl) memcpy(vs, v, vl);
+    vs[vl] = 0;
+    c->md_key[c->n_md] = ks; c->md_val[c->n_md] = vs; c->n_md++;
+    return SEALDB_OK;
+}
+
+void sdb_call_set_peer(sdb_call *c, const char *peer) {
+    char *p = peer ? sdb_arena_dup(&c->arena, peer, strlen(peer) + 1) : NULL;
+    c->peer = p ? p : "";
+}
+
+void sdb_call_unref(sdb_call *c) {
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1) call_free(c);
+}
+
+/* ---- accessors ---- */
+sdb_arena *sdb_call_arena(sdb_call *c) { return &c->arena; }
+void *sdb_call_alloc(sdb_call *c, size_t n) {
+    void *p = sdb_arena_alloc(&c->arena, n ? n : 1);
+    if (p) memset(p, 0, n);
+    return p;
+}
+void *sdb_call_dup(sdb_call *c, const void *p, size_t n) { return sdb_arena_dup(&c->arena, p, n); }
+ProtobufCAllocator *sdb_call_pb_allocator(sdb_call *c) { return &c->pba; }
+sdb_server *sdb_call_server(sdb_call *c) { return c->srv; }
+const sdb_rpc_method *sdb_call_method(sdb_call *c) { return c->method; }
+sdb_database *sdb_call_db(sdb_call *c) { return c->db; }
+const char *sdb_call_user(sdb_call *c) { return c->user; }
+uint32_t sdb_call_user_permission(sdb_call *c) { return c->perm; }
+const char *sdb_call_peer(sdb_call *c) { return c->peer; }
+const char *sdb_call_metadata(sdb_call *c, const char *key) {
+    for (size_t i = 0; i < c->n_md; i++)
+        if (strcmp(c->md_key[i], key) == 0) return c->md_val[i];
+    return NULL;
+}
+const sdb_signer *sdb_server_signer(const sdb_server *s) { return s->signer; }
+const char *sdb_server_uuid(const sdb_server *s) { return s->uuid; }
+
+const char *sdb_database_name(const sdb_database *d) { return d->name; }
+const sdb_db_settings *sdb_database_settings(const sdb_database *d) { return &d->settings; }
+void *sdb_database_impl(const sdb_database *d) { return d->impl; }
+void sdb_database_set_impl(sdb_database *d, void *impl) { d->impl = impl; }
+int sdb_database_is_system(const sdb_database *d) { return d->system; }
+
+/* ---- lookup: binary search over the sorted method table ---- */
+const sdb_rpc_method *sdb_dispatch_lookup(sdb_server *s, const char *path, size_t *idx) {
+    size_t lo = 0, hi = s->n_methods;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = strcmp(s->methods[mid]->path, path);
+        if (r == 0) { if (idx) *idx = mid; return s->methods[mid]; }
+        if (r < 0) lo = mid + 1; else hi = mid;
+    }
+    return NULL;
+}
+
+/* ---- answering ---- */
+static void answer(sdb_call *c, int code, const char *msg, const ProtobufCMessage *resp) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (code == SDB_GRPC_OK && resp) {
+        len = protobuf_c_message_get_packed_size(resp);
+        buf = sdb_arena_alloc(&c->arena, len ? len : 1);
+        if (!buf) { code = SDB_GRPC_RESOURCE_EXHAUSTED; msg = "out of memory"; len = 0; }
+        else protobuf_c_message_pack(resp, buf);
+    }
+    sdb_stat_record(c->srv, c, code);
+    atomic_store(&c->srv->last_request_ms, (int64_t)sdb_now_ms());
+    c->ops->finish(c, code, msg ? msg : "", buf, len);
+}
+
+int sdb_call_ok(sdb_call *c, const ProtobufCMessage *resp) {
+    if (atomic_exchange(&c->answered, 1)) return SDB_CALL_DONE;
+    answer(c, SDB_GRPC_OK, "", resp);
+    return SDB_CALL_DONE;
+}
+
+int sdb_call_error(sdb_call *c, sdb_grpc_code code, const char *fmt, ...) {
+    if (atomic_exchange(&c->answered, 1)) return SDB_CALL_DONE;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    answer(c, code == SDB_GRPC_OK ? SDB_GRPC_UNKNOWN : code, msg, NULL);
+    return SDB_CALL_DONE;
+}
+
+int sdb_call_error_info(sdb_call *c, sdb_grpc_code code, const char *err_code, const char *msg) {
+    (void)err_code;   /* status details are optional for the SDKs in scope (spec/api.md 0.1) */
+    return sdb_call_error(c, code, "%s", msg);
+}
+
+void sdb_call_complete(sdb_call *c, sdb_grpc_code code, const char *msg, const ProtobufCMessage *resp) {
+    if (atomic_exchange(&c->answered, 1)) return;
+    answer(c, code, code == SDB_GRPC_OK ? "" : (msg ? msg : "unknown error"), code == SDB_GRPC_OK ? resp : NULL);
+}
+
+/* ---- streams ---- */
+int sdb_call_send_msg(sdb_call *c, const void *p, size_t n) {
+    if (!c->ops->send) return SEALDB_INVALID;
+    const uint8_t *src = p;
+    size_t first = n < SDB_STREAM_CHUNK_SIZE - 8 ? n : SDB_STREAM_CHUNK_SIZE - 8;
+    /* Chunk{content #1 bytes}: tag 0x0a, varint length, bytes */
+    uint8_t *buf = sdb_malloc(SDB_STREAM_CHUNK_SIZE + 16);
+    if (!buf) return SEALDB_NOMEM;
+    int rc = SEALDB_OK;
+    size_t off = 0;
+    int first_chunk = 1;
+    do {
+        size_t piece = first_chunk ? first : (n - off < SDB_STREAM_CHUNK_SIZE ? n - off : SDB_STREAM_CHUNK_SIZE);
+        size_t clen = piece + (first_chunk ? 8 : 0);
+        size_t hl = 0;
+        buf[hl++] = 0x0a;
+        size_t v = clen;
+        do { uint8_t b = v & 0x7f; v >>= 7; buf[hl++] = (uint8_t)(b | (v ? 0x80 : 0)); } while (v);
+        if (first_chunk) { sdb_put_u64be(buf + hl, (uint64_t)n); hl += 8; }
+        if (piece) memcpy(buf + hl, src + off, piece);
+        rc = c->ops->send(c, buf, hl + piece);
+        if (rc) break;
+        off += piece;
+        first_chunk = 0;
+    } while (off < n);
+    sdb_free(buf);
+    return rc;
+}
+
+int sdb_call_send_u64(sdb_call *c, uint64_t v) {
+    uint8_t b[8];
+    sdb_put_u64be(b, v);
+    return sdb_call_send_msg(c, b, 8);
+}
+
+int sdb_call_send_pb(sdb_call *c, const ProtobufCMessage *m) {
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = sdb_malloc(n ? n : 1);
+    if (!b) return SEALDB_NOMEM;
+    protobuf_c_message_pack(m, b);
+    int rc = sdb_call_send_msg(c, b, n);
+    sdb_free(b);
+    return rc;
+}
+
+/* Next chunk's content into c->rx; *eof at the end of the client stream. */
+static int next_chunk(sdb_call *c, int *eof) {
+    *eof = 0;
+    for (;;) {
+        sdb_slice raw;
+        int e = 0;
+        int rc = c->ops->recv(c, &raw, &e);
+        if (rc) return rc;
+        if (e) { *eof = 1; return SEALDB_OK; }
+        Immudb__Schema__Chunk *ch = (Immudb__Schema__Chunk *)protobuf_c_message_unpack(
+            &immudb__schema__chunk__descriptor, &c->pba, raw.len, raw.ptr);
+        if (!ch) return SEALDB_PROTOCOL;
+        c->rx = sdb_slice_of(ch->content.data, ch->content.len);
+        c->rx_off = 0;
+        if (c->rx.len) return SEALDB_OK;
+    }
+}
+
+/* Reads exactly n bytes from the chunk byte stream into dst; *eof only when nothing was read. */
+static int rx_read(sdb_call *c, uint8_t *dst, size_t n, int *eof) {
+    size_t got = 0;
+    *eof = 0;
+    while (got < n) {
+        if (c->rx_off == c->rx.len) {
+            if (c->rx_eof) return got ? SEALDB_PROTOCOL : (*eof = 1, SEALDB_OK);
+            int e = 0;
+            int rc = next_chunk(c, &e);
+            if (rc) return rc;
+            if (e) { c->rx_eof = 1; continue; }
+        }
+        size_t take = c->rx.len - c->rx_off;
+        if (take > n - got) take = n - got;
+        memcpy(dst + got, c->rx.ptr + c->rx_off, take);
+        c->rx_off += take;
+        got += take;
+    }
+    return SEALDB_OK;
+}
+
+int sdb_call_recv_msg(sdb_call *c, size_t max_len, sdb_slice *out, int *eof) {
+    if (!c->ops->recv) return SEALDB_INVALID;
+    uint8_t lb[8];
+    int rc = rx_read(c, lb, 8, eof);
+    if (rc || *eof) return rc;
+    uint64_t n = sdb_get_u64be(lb);
+    if (n > max_len) return SEALDB_TOOLARGE;
+    uint8_t *p = sdb_arena_alloc(&c->arena, n ? (size_t)n : 1);
+    if (!p) return SEALDB_NOMEM;
+    int e = 0;
+    if (n) {
+        rc = rx_read(c, p, (size_t)n, &e);
+        if (rc) return rc;
+        if (e) return SEALDB_PROTOCOL;
+    }
+    *out = sdb_slice_of(p, (size_t)n);
+    return SEALDB_OK;
+}
+
+/* ---- the dispatch ---- */
+static void dispatch_run(sdb_call *c, sdb_slice req);
+
+void sdb_dispatch(sdb_call *c, sdb_slice req) {
+    atomic_fetch_add(&c->refs, 1);   /* the answer may free the call on another thread */
+    dispatch_run(c, req);
+    sdb_call_unref(c);
+}
+
+static void dispatch_run(sdb_call *c, sdb_slice req) {
+    size_t idx = 0;
+    c->method = sdb_dispatch_lookup(c->srv, c->path, &idx);
+    if (!c->method) {
+        atomic_fetch_add(&c->srv->n_unknown_method, 1);
+        const char *slash = strrchr(c->path, '/');
+        sdb_call_error(c, SDB_GRPC_UNIMPLEMENTED, "unknown method %s", slash ? slash + 1 : c->path);
+        return;
+    }
+    c->method_idx = idx;
+    if (c->srv->stats) atomic_fetch_add(&c->srv->stats[idx].started, 1);
+    const ProtobufCMessage *msg = NULL;
+    if (c->method->req_desc) {
+        msg = protobuf_c_message_unpack(c->method->req_desc, &c->pba, req.len, req.ptr);
+        if (!msg) { sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message"); return; }
+    }
+    if (sdb_auth_resolve(c) != 0) return;   /* answered */
+    int r = c->method->handler(c, msg);
+    if (r == SDB_CALL_DONE && !atomic_load(&c->answered))
+        sdb_call_error(c, SDB_GRPC_INTERNAL, "handler did not answer");
+}

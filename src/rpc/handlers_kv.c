@@ -1,0 +1,377 @@
+/* handlers_kv.c - the unary key-value RPCs of ImmuService (spec/api.md 2) and the KV module that
+ * opens each database's engine: thin glue between the dispatcher (rpc.h) and src/db/kv.c. Plain
+ * writes complete asynchronously from the engine's commit callback, so group commit can batch them. */
+#include <string.h>
+#include "db/kv.h"
+#include "rpc/handlers_kv.h"
+#include "sealdb_err.h"
+
+#define M(name) "/immudb.schema.ImmuService/" name
+
+sdb_kvdb *sdb_kv_call_db(sdb_call *c) {
+    sdb_database *d = sdb_call_db(c);
+    return d ? sdb_database_impl(d) : NULL;
+}
+
+int sdb_kv_fail(sdb_call *c, const sdb_kverr *e) {
+    sdb_call_error(c, e->code, "%s", e->msg);
+    return SDB_CALL_DONE;
+}
+
+static int no_db(sdb_call *c) {
+    sdb_call_error(c, SDB_GRPC_UNKNOWN, "database is not loaded");
+    return SDB_CALL_DONE;
+}
+
+static int answer(sdb_call *c, int rc, const ProtobufCMessage *m, const sdb_kverr *e) {
+    if (rc) return sdb_kv_fail(c, e);
+    sdb_call_ok(c, m);
+    return SDB_CALL_DONE;
+}
+
+/* ---- asynchronous plain writes ---- */
+
+typedef struct write_ctx {
+    sdb_call *call;
+    sdb_kv_batch b;
+} write_ctx;
+
+static void on_commit(void *arg, int rc, const sdb_commit_result *res, size_t failed_pre) {
+    write_ctx *w = arg;
+    if (rc == SEALDB_OK) {
+        Immudb__Schema__TxHeader *h = sdb_kv_header_pb(sdb_call_arena(w->call), &res->hdr);
+        if (h) sdb_call_complete(w->call, SDB_GRPC_OK, NULL, &h->base);
+        else sdb_call_complete(w->call, SDB_GRPC_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    sdb_kverr e;
+    sdb_kv_commit_error(&w->b, rc, failed_pre, &e);
+    sdb_call_complete(w->call, e.code, e.msg, NULL);
+}
+
+/* Queues the prepared batch in w; the commit callback answers the call. */
+static int commit_async(sdb_call *c, sdb_kvdb *db, write_ctx *w) {
+    w->call = c;
+    int rc = sdb_engine_commit(db->eng, w->b.kvs, w->b.n, w->b.pre, w->b.npre, on_commit, w);
+    if (rc == SEALDB_OK) return SDB_CALL_PENDING;
+    sdb_kverr e;
+    sdb_kv_commit_error(&w->b, rc, 0, &e);
+    return sdb_kv_fail(c, &e);
+}
+
+static write_ctx *new_write(sdb_call *c) { return sdb_call_alloc(c, sizeof(write_ctx)); }
+
+static int h_set(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    write_ctx *w = new_write(c);
+    sdb_kverr e;
+    if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
+    if (sdb_kv_prepare_set(db, sdb_call_arena(c), (const Immudb__Schema__SetRequest *)req, &w->b, &e))
+        return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w);
+}
+
+static int h_delete(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    write_ctx *w = new_write(c);
+    sdb_kverr e;
+    if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
+    if (sdb_kv_prepare_delete(db, sdb_call_arena(c), (const Immudb__Schema__DeleteKeysRequest *)req, &w->b, &e))
+        return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w);
+}
+
+static int h_exec_all(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    write_ctx *w = new_write(c);
+    sdb_kverr e;
+    if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
+    if (sdb_kv_prepare_exec_all(db, sdb_call_arena(c), (const Immudb__Schema__ExecAllRequest *)req, &w->b, &e))
+        return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w);
+}
+
+static int h_set_reference(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    write_ctx *w = new_write(c);
+    sdb_kverr e;
+    if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
+    if (sdb_kv_prepare_ref(db, sdb_call_arena(c), (const Immudb__Schema__ReferenceRequest *)req, 0, &w->b, &e))
+        return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w);
+}
+
+static int h_zadd(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    write_ctx *w = new_write(c);
+    sdb_kverr e;
+    if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
+    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), (const Immudb__Schema__ZAddRequest *)req, 0, &w->b, &e))
+        return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w);
+}
+
+/* ---- verifiable writes: commit, then prove the new tx from proveSinceTx ---- */
+
+int sdb_kv_verified_commit(sdb_call *c, sdb_kvdb *db, const sdb_kv_batch *b, uint64_t prove_since) {
+    sdb_kverr e;
+    sdb_commit_result res;
+    if (sdb_kv_commit_sync(db, b, &res, &e)) return sdb_kv_fail(c, &e);
+    Immudb__Schema__VerifiableTx *vt = NULL;
+    int rc = sdb_kv_verifiable_tx(db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)), res.hdr.id,
+                                  prove_since, NULL, 0, &vt, &e);
+    return answer(c, rc, vt ? &vt->base : NULL, &e);
+}
+
+static int h_verifiable_set(sdb_call *c, const ProtobufCMessage *req) {
+    const Immudb__Schema__VerifiableSetRequest *r = (const Immudb__Schema__VerifiableSetRequest *)req;
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    if (r->provesincetx > sdb_engine_last_tx(db->eng))
+        return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal state"), &e));
+    sdb_kv_batch b;
+    Immudb__Schema__SetRequest empty = IMMUDB__SCHEMA__SET_REQUEST__INIT;
+    if (sdb_kv_prepare_set(db, sdb_call_arena(c), r->setrequest ? r->setrequest : &empty, &b, &e))
+        return sdb_kv_fail(c, &e);
+    return sdb_kv_verified_commit(c, db, &b, r->provesincetx);
+}
+
+static int h_verifiable_set_reference(sdb_call *c, const ProtobufCMessage *req) {
+    const Immudb__Schema__VerifiableReferenceRequest *r = (const Immudb__Schema__VerifiableReferenceRequest *)req;
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    if (r->provesincetx > sdb_engine_last_tx(db->eng) || !r->referencerequest)
+        return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), &e));
+    sdb_kv_batch b;
+    if (sdb_kv_prepare_ref(db, sdb_call_arena(c), r->referencerequest, 1, &b, &e)) return sdb_kv_fail(c, &e);
+    return sdb_kv_verified_commit(c, db, &b, r->provesincetx);
+}
+
+static int h_verifiable_zadd(sdb_call *c, const ProtobufCMessage *req) {
+    const Immudb__Schema__VerifiableZAddRequest *r = (const Immudb__Schema__VerifiableZAddRequest *)req;
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    if (r->provesincetx > sdb_engine_last_tx(db->eng) || !r->zaddrequest)
+        return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), &e));
+    sdb_kv_batch b;
+    /* immudb-py's verifiedZAdd never sends boundRef: infer it from atTx (formats.md 9) */
+    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), r->zaddrequest, 1, &b, &e)) return sdb_kv_fail(c, &e);
+    return sdb_kv_verified_commit(c, db, &b, r->provesincetx);
+}
+
+/* ---- reads ---- */
+
+static int h_get(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__Entry *out = NULL;
+    int rc = sdb_kv_get(db, sdb_call_arena(c), (const Immudb__Schema__KeyRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_verifiable_get(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__VerifiableEntry *out = NULL;
+    int rc = sdb_kv_verifiable_get(db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)),
+                                   (const Immudb__Schema__VerifiableGetRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_get_all(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__Entries *out = NULL;
+    int rc = sdb_kv_get_all(db, sdb_call_arena(c), (const Immudb__Schema__KeyListRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_scan(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__Entries *out = NULL;
+    int rc = sdb_kv_scan(db, sdb_call_arena(c), (const Immudb__Schema__ScanRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_history(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__Entries *out = NULL;
+    int rc = sdb_kv_history(db, sdb_call_arena(c), (const Immudb__Schema__HistoryRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int count_common(sdb_call *c, sdb_slice prefix) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__EntryCount out = IMMUDB__SCHEMA__ENTRY_COUNT__INIT;
+    int rc = sdb_kv_count(db, prefix, &out.count, &e);
+    return answer(c, rc, &out.base, &e);
+}
+
+static int h_count(sdb_call *c, const ProtobufCMessage *req) {
+    const Immudb__Schema__KeyPrefix *r = (const Immudb__Schema__KeyPrefix *)req;
+    return count_common(c, (sdb_slice){ r->prefix.data, r->prefix.len });
+}
+
+static int h_count_all(sdb_call *c, const ProtobufCMessage *req) {
+    return count_common(c, (sdb_slice){ NULL, 0 });
+}
+
+static int h_zscan(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__ZEntries *out = NULL;
+    int rc = sdb_kv_zscan(db, sdb_call_arena(c), (const Immudb__Schema__ZScanRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_tx_by_id(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__Tx *out = NULL;
+    int rc = sdb_kv_tx_by_id(db, sdb_call_arena(c), (const Immudb__Schema__TxRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_verifiable_tx_by_id(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__VerifiableTx *out = NULL;
+    int rc = sdb_kv_verifiable_tx_by_id(db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)),
+                                        (const Immudb__Schema__VerifiableTxRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_tx_scan(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__TxList *out = NULL;
+    int rc = sdb_kv_tx_scan(db, sdb_call_arena(c), (const Immudb__Schema__TxScanRequest *)req, &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_current_state(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    sdb_kverr e;
+    Immudb__Schema__ImmutableState *out = NULL;
+    int rc = sdb_kv_state(db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)), &out, &e);
+    return answer(c, rc, out ? &out->base : NULL, &e);
+}
+
+static int h_flush_index(sdb_call *c, const ProtobufCMessage *req) {
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    int rc = sdb_engine_flush_index(db->eng);
+    if (rc) {
+        sdb_call_error(c, SDB_GRPC_UNKNOWN, "%s", sealdb_strerror(rc));
+        return SDB_CALL_DONE;
+    }
+    Immudb__Schema__FlushIndexResponse out = IMMUDB__SCHEMA__FLUSH_INDEX_RESPONSE__INIT;
+    out.database = (char *)sdb_database_name(sdb_call_db(c));
+    sdb_call_ok(c, &out.base);
+    return SDB_CALL_DONE;
+}
+
+static int h_compact_index(sdb_call *c, const ProtobufCMessage *req) {
+    /* the LMDB key index needs no compaction; immudb answers an empty message too */
+    Immudb__Schema__Empty out = IMMUDB__SCHEMA__EMPTY__INIT;
+    sdb_call_ok(c, &out.base);
+    return SDB_CALL_DONE;
+}
+
+/* ---- module ---- */
+
+#define UNARY(name, req, resp, fn, perm) \
+    { M(name), &immudb__schema__##req##__descriptor, &immudb__schema__##resp##__descriptor, fn, perm, SDB_STREAM_NONE }
+
+const sdb_rpc_method sdb_kv_methods[] = {
+    UNARY("Set", set_request, tx_header, h_set, SDB_PERM_READWRITE),
+    UNARY("VerifiableSet", verifiable_set_request, verifiable_tx, h_verifiable_set, SDB_PERM_READWRITE),
+    UNARY("Get", key_request, entry, h_get, SDB_PERM_READ),
+    UNARY("VerifiableGet", verifiable_get_request, verifiable_entry, h_verifiable_get, SDB_PERM_READ),
+    UNARY("Delete", delete_keys_request, tx_header, h_delete, SDB_PERM_READWRITE),
+    UNARY("GetAll", key_list_request, entries, h_get_all, SDB_PERM_READWRITE),
+    UNARY("ExecAll", exec_all_request, tx_header, h_exec_all, SDB_PERM_READWRITE),
+    UNARY("Scan", scan_request, entries, h_scan, SDB_PERM_READ),
+    UNARY("Count", key_prefix, entry_count, h_count, SDB_PERM_READ),
+    UNARY("CountAll", empty, entry_count, h_count_all, SDB_PERM_READ),
+    UNARY("TxById", tx_request, tx, h_tx_by_id, SDB_PERM_READ),
+    UNARY("VerifiableTxById", verifiable_tx_request, verifiable_tx, h_verifiable_tx_by_id, SDB_PERM_READ),
+    UNARY("TxScan", tx_scan_request, tx_list, h_tx_scan, SDB_PERM_READ),
+    UNARY("History", history_request, entries, h_history, SDB_PERM_READ),
+    UNARY("SetReference", reference_request, tx_header, h_set_reference, SDB_PERM_READWRITE),
+    UNARY("VerifiableSetReference", verifiable_reference_request, verifiable_tx, h_verifiable_set_reference,
+          SDB_PERM_READWRITE),
+    UNARY("ZAdd", zadd_request, tx_header, h_zadd, SDB_PERM_READWRITE),
+    UNARY("VerifiableZAdd", verifiable_zadd_request, verifiable_tx, h_verifiable_zadd, SDB_PERM_READWRITE),
+    UNARY("ZScan", zscan_request, zentries, h_zscan, SDB_PERM_READ),
+    UNARY("CurrentState", empty, immutable_state, h_current_state, SDB_PERM_READ),
+    UNARY("FlushIndex", flush_index_request, flush_index_response, h_flush_index, SDB_PERM_ADMIN),
+    UNARY("CompactIndex", empty, empty, h_compact_index, SDB_PERM_ADMIN),
+    { M("streamGet"), &immudb__schema__key_request__descriptor, NULL, sdb_kv_h_stream_get, SDB_PERM_READ,
+      SDB_STREAM_SERVER },
+    { M("streamVerifiableGet"), &immudb__schema__verifiable_get_request__descriptor, NULL,
+      sdb_kv_h_stream_verifiable_get, SDB_PERM_READ, SDB_STREAM_SERVER },
+    { M("streamScan"), &immudb__schema__scan_request__descriptor, NULL, sdb_kv_h_stream_scan, SDB_PERM_READ,
+      SDB_STREAM_SERVER },
+    { M("streamHistory"), &immudb__schema__history_request__descriptor, NULL, sdb_kv_h_stream_history,
+      SDB_PERM_READ, SDB_STREAM_SERVER },
+    { M("streamZScan"), &immudb__schema__zscan_request__descriptor, NULL, sdb_kv_h_stream_zscan, SDB_PERM_READ,
+      SDB_STREAM_SERVER },
+    { M("streamSet"), NULL, &immudb__schema__tx_header__descriptor, sdb_kv_h_stream_set, SDB_PERM_READWRITE,
+      SDB_STREAM_CLIENT },
+    { M("streamVerifiableSet"), NULL, &immudb__schema__verifiable_tx__descriptor, sdb_kv_h_stream_verifiable_set,
+      SDB_PERM_READWRITE, SDB_STREAM_CLIENT },
+    { M("streamExecAll"), NULL, &immudb__schema__tx_header__descriptor, sdb_kv_h_stream_exec_all,
+      SDB_PERM_READWRITE, SDB_STREAM_CLIENT },
+};
+const size_t sdb_kv_n_methods = sizeof sdb_kv_methods / sizeof sdb_kv_methods[0];
+
+static int kv_db_open(sdb_database *d, const char *dir) {
+    sdb_kvdb *db = NULL;
+    int rc = sdb_kvdb_open(dir, sdb_database_name(d), sdb_database_settings(d), &db);
+    if (rc) return rc;
+    sdb_database_set_impl(d, db);
+    return SEALDB_OK;
+}
+
+static void kv_db_close(sdb_database *d) {
+    sdb_kvdb_close(sdb_database_impl(d));
+    sdb_database_set_impl(d, NULL);
+}
+
+static int kv_db_state(sdb_database *d, uint64_t *tx_id, uint8_t alh[32]) {
+    sdb_kvdb *db = sdb_database_impl(d);
+    if (!db) return SEALDB_CLOSED;
+    return sdb_engine_state(db->eng, tx_id, alh);
+}
+
+const sdb_rpc_module sdb_kv_module = {
+    .name = "kv",
+    .methods = sdb_kv_methods,
+    .n_methods = sizeof sdb_kv_methods / sizeof sdb_kv_methods[0],
+    .db_open = kv_db_open,
+    .db_close = kv_db_close,
+    .db_state = kv_db_state,
+};

@@ -1,0 +1,9 @@
+/* methods.c - the list of RPC modules the server serves. A module later in the list overrides an
+ * earlier module's method with the same path (the KV module may replace the baseline CurrentState,
+ * FlushIndex and CompactIndex of the server module). Add new modules here. */
+#include "rpc/server.h"
+
+const sdb_rpc_module *const sdb_rpc_modules[] = {
+    &sdb_server_module,
+};
+const size_t sdb_rpc_n_modules = sizeof sdb_rpc_modules / sizeof sdb_rpc_modules[0];

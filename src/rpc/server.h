@@ -1,0 +1,195 @@
+/* server.h - the server's internal state shared by the rpc layer's files: configuration, the
+ * database catalog, users, sessions and tokens, per-call bookkeeping and the transport interface
+ * grpc_server.c implements. Handlers of other modules use rpc.h only. */
+#ifndef SDB_RPC_SERVER_H
+#define SDB_RPC_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include "rpc/rpc.h"
+#include "schema.pb-c.h"
+
+#define SDB_SERVER_VERSION "1.9.5"
+#define SDB_SYSTEMDB  "systemdb"
+#define SDB_DEFAULTDB "defaultdb"
+#define SDB_SYSADMIN  "immudb"
+#define SDB_MAX_RESULT 2500
+
+typedef struct sdb_server_config {
+    const char *dir;
+    const char *address;
+    int port;
+    int auth;                      /* 0: authentication disabled */
+    const char *admin_password;
+    int force_admin_password;
+    const char *signing_key;       /* PEM file path or NULL */
+    size_t max_recv_msg_size;
+    int mtls;
+    const char *certificate, *pkey, *clientcas;
+    int synced;
+    int max_sessions;
+    uint64_t session_timeout_ms;
+    uint64_t token_expiry_s;
+    int workers;
+} sdb_server_config;
+
+/* One catalog entry: a database known to the server (loaded or not). */
+struct sdb_database {
+    char name[129];
+    sdb_db_settings settings;
+    uint8_t *settings_pb; size_t settings_pb_len;   /* packed DatabaseNullableSettings (full) */
+    int loaded;
+    int system;
+    int deleted;
+    int64_t created_at;
+    char created_by[64];
+    void *impl;
+    int refs;                      /* calls using it + 1 while loaded (guarded by server mu) */
+    struct sdb_database *next;
+};
+
+typedef struct sdb_perm_entry { char db[129]; uint32_t perm; } sdb_perm_entry;
+
+typedef struct sdb_user {
+    char name[64];
+    char hash[128];                /* bcrypt */
+    int active;
+    char created_by[64];
+    int64_t created_at_ns;
+    sdb_perm_entry *perms; size_t n_perms;
+    uint64_t epoch;                /* bumped to invalidate every token of this user */
+    int logged_in;
+    struct sdb_user *next;
+} sdb_user;
+
+typedef struct sdb_session {
+    char id[48];
+    char user[64];
+    char db[129];
+    uint64_t last_ms, created_ms;
+    struct sdb_session *next;
+} sdb_session;
+
+/* Per-RPC metrics. */
+#define SDB_LAT_BUCKETS 11
+typedef struct sdb_rpc_stat {
+    const char *name;
+    _Atomic uint64_t started;
+    _Atomic uint64_t handled[17];                    /* per gRPC code */
+    _Atomic uint64_t lat_bucket[SDB_LAT_BUCKETS + 1]; /* last = +Inf */
+    _Atomic uint64_t lat_sum_us;
+} sdb_rpc_stat;
+
+typedef struct sdb_transport sdb_transport;
+
+struct sdb_server {
+    sdb_server_config cfg;
+    char uuid[24];
+    sdb_signer *signer;
+    int64_t started_at;
+    uint8_t token_key[32];
+    pthread_mutex_t mu;            /* catalog, users, sessions */
+    sdb_database *dbs;             /* defaultdb first, then creation order; systemdb kept apart */
+    sdb_database *systemdb;
+    sdb_user *users;
+    sdb_session *sessions;
+    int n_sessions;
+    int multi_db;
+    const sdb_rpc_method **methods; size_t n_methods;   /* sorted by path */
+    sdb_rpc_stat *stats;           /* parallel to methods */
+    _Atomic uint64_t n_unknown_method;
+    _Atomic int inflight;
+    _Atomic int64_t last_request_ms;
+    sdb_transport *transport;
+    pthread_t janitor;
+    int janitor_started;
+    _Atomic int stopping;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+};
+
+/* ---- call internals (dispatch.c) ---- */
+typedef struct sdb_call_ops {
+    /* send the final status (and response when code is OK and resp != NULL); releases the call */
+    void (*finish)(sdb_call *c, int code, const char *msg, const uint8_t *resp, size_t resp_len);
+    int  (*send)(sdb_call *c, const uint8_t *p, size_t n);          /* one response message */
+    int  (*recv)(sdb_call *c, sdb_slice *out, int *eof);            /* one request message */
+} sdb_call_ops;
+
+struct sdb_call {
+    sdb_arena arena;
+    ProtobufCAllocator pba;
+    sdb_server *srv;
+    const sdb_rpc_method *method;
+    size_t method_idx;
+    char path[160];
+    size_t n_md;
+    const char **md_key, **md_val;
+    const char *peer;
+    const char *user;
+    uint32_t perm;
+    sdb_database *db;
+    _Atomic int answered;
+    _Atomic int refs;              /* transport 1 + dispatcher while running */
+    uint64_t start_ns;
+    const sdb_call_ops *ops;
+    void *tctx;
+    /* client-stream reassembly */
+    sdb_slice rx; size_t rx_off; int rx_eof;
+};
+
+sdb_call *sdb_call_new(sdb_server *s, const char *path, size_t path_len, const sdb_call_ops *ops, void *tctx);
+int  sdb_call_add_metadata(sdb_call *c, const char *k, size_t kl, const char *v, size_t vl);
+void sdb_call_set_peer(sdb_call *c, const char *peer);
+/* Looks the method up; NULL -> answer Unimplemented. */
+const sdb_rpc_method *sdb_dispatch_lookup(sdb_server *s, const char *path, size_t *idx);
+/* Runs a unary / server-stream call on its request bytes, or a client-stream call (req ignored). */
+void sdb_dispatch(sdb_call *c, sdb_slice req);
+/* Drops a reference; the last one frees the call (transport: after the final status went out). */
+void sdb_call_unref(sdb_call *c);
+
+/* ---- server lifecycle (server.c) ---- */
+int  sdb_server_open(const sdb_server_config *cfg, sdb_server **out);   /* data dir, catalog, dbs */
+void sdb_server_close(sdb_server *s);
+int  sdb_server_register_methods(sdb_server *s);
+
+/* ---- transport (grpc_server.c) ---- */
+int  sdb_transport_start(sdb_server *s, char *err, size_t errlen);
+void sdb_transport_stop(sdb_server *s);    /* stop accepting, wait for in-flight calls */
+int  sdb_transport_bound_port(sdb_server *s);
+
+/* ---- auth (auth.c): resolve the caller of a call; 0 = ok, else answered with an error ---- */
+int  sdb_auth_resolve(sdb_call *c);
+int  sdb_password_hash(const char *pw, size_t pw_len, char out[128]);
+int  sdb_password_check(const char *hash, const char *pw, size_t pw_len);
+int  sdb_token_issue(sdb_server *s, const sdb_user *u, const char *db, char *out, size_t outlen);
+void sdb_sessions_expire(sdb_server *s);
+sdb_user *sdb_user_find(sdb_server *s, const char *name);           /* mu held */
+uint32_t sdb_user_perm_on(const sdb_user *u, const char *db);        /* mu held */
+sdb_database *sdb_db_find(sdb_server *s, const char *name);          /* mu held, excludes deleted */
+int  sdb_catalog_save(sdb_server *s);                                /* mu held */
+int  sdb_db_load(sdb_server *s, sdb_database *d);                    /* mu held */
+void sdb_db_unload(sdb_server *s, sdb_database *d);                  /* mu held */
+void sdb_db_release(sdb_server *s, sdb_database *d);                 /* drop a call reference */
+int  sdb_db_state(sdb_server *s, sdb_database *d, uint64_t *tx, uint8_t alh[32]);
+uint64_t sdb_dir_size(const char *path);
+int  sdb_db_remove_dir(sdb_server *s, const char *name);          /* rm -r <dir>/<name> */
+void sdb_settings_default(sdb_db_settings *st);
+int  sdb_settings_pack(const sdb_db_settings *st, const uint8_t *prev_pb, size_t prev_len,
+                       const ProtobufCMessage *overrides, uint8_t **out, size_t *out_len);
+int  sdb_settings_effective(const uint8_t *pb, size_t len, sdb_db_settings *st);
+
+/* module list (methods.c) */
+extern const sdb_rpc_module *const sdb_rpc_modules[];
+extern const size_t sdb_rpc_n_modules;
+extern const sdb_rpc_module sdb_server_module;   /* handlers_server.c */
+
+/* metrics (metrics.c) */
+int  sdb_metrics_start(sdb_server *s, int port);
+void sdb_metrics_stop(void);
+void sdb_stat_record(sdb_server *s, sdb_call *c, int code);
+
+uint64_t sdb_now_ms(void);
+void sdb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,164 @@
+/* metrics.c - the Prometheus / health HTTP endpoint (libmicrohttpd): /metrics in text exposition
+ * format with immudb's metric names plus per-RPC counts and latency histograms, /readyz, /livez,
+ * /initz and /version. */
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "rpc/server.h"
+
+static struct MHD_Daemon *daemon_;
+static sdb_server *msrv;
+static const double bucket_s[SDB_LAT_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
+static const char *const code_names[17] = {
+    "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
+    "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
+    "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated" };
+
+void sdb_stat_record(sdb_server *s, sdb_call *c, int code) {
+    if (!s->stats || !c->method || code < 0 || code > 16) return;
+    sdb_rpc_stat *st = &s->stats[c->method_idx];
+    atomic_fetch_add(&st->handled[code], 1);
+    uint64_t us = (sdb_now_ns() - c->start_ns) / 1000;
+    int b = 0;
+    while (b < SDB_LAT_BUCKETS && (double)us / 1e6 > bucket_s[b]) b++;
+    atomic_fetch_add(&st->lat_bucket[b], 1);
+    atomic_fetch_add(&st->lat_sum_us, us);
+}
+
+static void pf(sdb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pf(sdb_buf *b, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0) sdb_buf_append(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+#define LBL "grpc_method=\"%s\",grpc_service=\"immudb.schema.ImmuService\",grpc_type=\"%s\""
+
+static void render(sdb_server *s, sdb_buf *b) {
+    pf(b, "# HELP immudb_uptime_hours Server uptime in hours.\n# TYPE immudb_uptime_hours counter\n");
+    pf(b, "immudb_uptime_hours %.6f\n", (double)(sdb_unix_s() - s->started_at) / 3600.0);
+    pthread_mutex_lock(&s->mu);
+    int loaded = 0;
+    pf(b, "# HELP immudb_number_of_stored_entries Last committed transaction id per database.\n"
+          "# TYPE immudb_number_of_stored_entries gauge\n");
+    sdb_database *list[2] = { s->systemdb, s->dbs };
+    sdb_buf sizes, last;
+    sdb_buf_init(&sizes);
+    sdb_buf_init(&last);
+    for (int k = 0; k < 2; k++) {
+        for (sdb_database *d = list[k]; d; d = k ? d->next : NULL) {
+            if (d->deleted) continue;
+            if (k) loaded++;
+            uint64_t tx = 0;
+            uint8_t alh[32];
+            if (d->loaded) sdb_db_state(s, d, &tx, alh);
+            pf(b, "immudb_number_of_stored_entries{db=\"%s\"} %llu\n", d->name, (unsigned long long)tx);
+            pf(&last, "immudb_last_committed_trx_id{db=\"%s\"} %llu\n", d->name, (unsigned long long)tx);
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/%s", s->cfg.dir, d->name);
+            pf(&sizes, "immudb_db_size_bytes{db=\"%s\"} %llu\n", d->name, (unsigned long long)sdb_dir_size(dir));
+        }
+    }
+    int sessions = s->n_sessions;
+    pthread_mutex_unlock(&s->mu);
+    pf(b, "# HELP immudb_db_size_bytes Database size in bytes.\n# TYPE immudb_db_size_bytes gauge\n");
+    if (sizes.len) sdb_buf_append(b, sizes.ptr, sizes.len);
+    pf(b, "# HELP immudb_last_committed_trx_id Last committed transaction id.\n# TYPE immudb_last_committed_trx_id gauge\n");
+    if (last.len) sdb_buf_append(b, last.ptr, last.len);
+    sdb_buf_deinit(&sizes);
+    sdb_buf_deinit(&last);
+    pf(b, "# HELP immudb_loaded_databases Databases in the server's list.\n# TYPE immudb_loaded_databases gauge\n");
+    pf(b, "immudb_loaded_databases %d\n", loaded);
+    pf(b, "# HELP immudb_active_sessions Open sessions.\n# TYPE immudb_active_sessions gauge\n");
+    pf(b, "immudb_active_sessions %d\n", sessions);
+    pf(b, "# HELP grpc_server_started_total Total number of RPCs started on the server.\n"
+          "# TYPE grpc_server_started_total counter\n");
+    static const char *const types[] = { "unary", "server_stream", "client_stream" };
+    for (size_t i = 0; i < s->n_methods; i++)
+        pf(b, "grpc_server_started_total{" LBL "} %llu\n", s->stats[i].name, types[s->methods[i]->stream],
+           (unsigned long long)atomic_load(&s->stats[i].started));
+    pf(b, "# HELP grpc_server_handled_total Total number of RPCs completed on the server, regardless of success or failure.\n"
+          "# TYPE grpc_server_handled_total counter\n");
+    for (size_t i = 0; i < s->n_methods; i++)
+        for (int code = 0; code < 17; code++) {
+            uint64_t v = atomic_load(&s->stats[i].handled[code]);
+            if (!v && code) continue;
+            pf(b, "grpc_server_handled_total{grpc_code=\"%s\"," LBL "} %llu\n", code_names[code], s->stats[i].name,
+               types[s->methods[i]->stream], (unsigned long long)v);
+        }
+    pf(b, "# HELP grpc_server_handling_seconds Histogram of response latency (seconds) of gRPC that had been "
+          "application-level handled by the server.\n# TYPE grpc_server_handling_seconds histogram\n");
+    for (size_t i = 0; i < s->n_methods; i++) {
+        uint64_t cum = 0;
+        const char *nm = s->stats[i].name, *ty = types[s->methods[i]->stream];
+        for (int k = 0; k <= SDB_LAT_BUCKETS; k++) {
+            cum += atomic_load(&s->stats[i].lat_bucket[k]);
+            if (k < SDB_LAT_BUCKETS)
+                pf(b, "grpc_server_handling_seconds_bucket{" LBL ",le=\"%g\"} %llu\n", nm, ty, bucket_s[k],
+                   (unsigned long long)cum);
+            else
+                pf(b, "grpc_server_handling_seconds_bucket{" LBL ",le=\"+Inf\"} %llu\n", nm, ty, (unsigned long long)cum);
+        }
+        pf(b, "grpc_server_handling_seconds_sum{" LBL "} %.6f\n", nm, ty,
+           (double)atomic_load(&s->stats[i].lat_sum_us) / 1e6);
+        pf(b, "grpc_server_handling_seconds_count{" LBL "} %llu\n", nm, ty, (unsigned long long)cum);
+    }
+    pf(b, "# HELP sealdb_unknown_method_total Calls of methods the server does not implement.\n"
+          "# TYPE sealdb_unknown_method_total counter\n");
+    pf(b, "sealdb_unknown_method_total %llu\n", (unsigned long long)atomic_load(&s->n_unknown_method));
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *type, void *body, size_t len,
+                             enum MHD_ResponseMemoryMode mode) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    if (!r) return MHD_NO;
+    if (type) MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    enum MHD_Result ret = MHD_queue_response(conn, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_len, void **ctx) {
+    (void)cls; (void)version; (void)upload; (void)ctx;
+    if (*upload_len) { *upload_len = 0; return MHD_YES; }
+    if (strcmp(method, "OPTIONS") == 0) return reply(conn, 204, NULL, (void *)"", 0, MHD_RESPMEM_PERSISTENT);
+    if (strcmp(url, "/metrics") == 0) {
+        sdb_buf b;
+        sdb_buf_init(&b);
+        render(msrv, &b);
+        /* MHD releases MUST_FREE bodies with free(): hand it a plain malloc'd copy */
+        size_t n = b.len;
+        void *q = malloc(n ? n : 1);
+        if (!q) { sdb_buf_deinit(&b); return MHD_NO; }
+        if (n) memcpy(q, b.ptr, n);
+        sdb_buf_deinit(&b);
+        return reply(conn, 200, "text/plain; version=0.0.4", q, n, MHD_RESPMEM_MUST_FREE);
+    }
+    if (!strcmp(url, "/readyz") || !strcmp(url, "/livez") || !strcmp(url, "/initz"))
+        return reply(conn, 200, NULL, (void *)"", 0, MHD_RESPMEM_PERSISTENT);
+    if (!strcmp(url, "/version")) {
+        static const char v[] = "{\"component\":\"immudb\",\"version\":\"" SDB_SERVER_VERSION
+                                "\",\"buildtime\":\"\",\"static\":false,\"fips\":false}";
+        return reply(conn, 200, "application/json", (void *)v, sizeof v - 1, MHD_RESPMEM_PERSISTENT);
+    }
+    static const char nf[] = "not found\n";
+    return reply(conn, 404, "text/plain", (void *)nf, sizeof nf - 1, MHD_RESPMEM_PERSISTENT);
+}
+
+int sdb_metrics_start(sdb_server *s, int port) {
+    msrv = s;
+    daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
+                               handle, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    return daemon_ ? SEALDB_OK : SEALDB_IO;
+}
+
+void sdb_metrics_stop(void) {
+    if (daemon_) MHD_stop_daemon(daemon_);
+    daemon_ = NULL;
+}

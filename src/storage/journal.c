@@ -1,0 +1,369 @@
+/* journal.c - segmented, preallocated, append-only journal and the record/tx-index codecs.
+ *
+ * Write order and what recovery may assume:
+ *  1. A segment is created zero-filled and fdatasync'ed, and its directory entry fsync'ed, before
+ *     any record is written into it (overwriting preallocated, synced space is the cheapest durable
+ *     write: fdatasync then has no metadata to flush).
+ *  2. The committer writes whole records at the append position and fdatasyncs the dirty segments
+ *     once per group; before moving to a new segment it syncs the current one. So after a crash only
+ *     the last segment can end in a torn record, and every earlier segment is complete.
+ *  3. Readers only read below the published end, where bytes never change.
+ * Segment array: published lock-free (readers load the count with acquire; the committer stores the
+ * new slot before the count with release); grown arrays are retired and freed at close. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "storage/journal.h"
+#include "storage/crc32c.h"
+
+typedef struct seg { uint64_t start, cap; sdb_file *f; } seg;
+
+struct sdb_journal {
+    char *dir;                       /* dir/journal */
+    uint64_t seg_size;
+    _Atomic(seg *) segs;             /* published array */
+    atomic_size_t nseg;
+    size_t cap;                      /* committer only */
+    seg **retired; size_t nretired;  /* old arrays, freed at close */
+    uint64_t end;                    /* committer only: append position */
+    size_t dirty_from;               /* committer only: first segment written since the last sync */
+    int dirty;
+};
+
+/* ---- codecs ---- */
+
+int sdb_jrec_frame(const uint8_t fr[SDB_JREC_FRAME], sdb_jframe *out) {
+    uint32_t magic = sdb_get_u32be(fr);
+    if (magic == 0) {
+        for (unsigned i = 0; i < SDB_JREC_FRAME; i++) if (fr[i]) return SEALDB_CORRUPT;
+        return SEALDB_NOTFOUND;
+    }
+    if (magic != SDB_JREC_MAGIC) return SEALDB_CORRUPT;
+    out->crc_meta = sdb_get_u32be(fr + 4);
+    out->meta_len = sdb_get_u32be(fr + 8);
+    out->crc_vals = sdb_get_u32be(fr + 12);
+    out->vals_len = sdb_get_u64be(fr + 16);
+    if (out->meta_len < 128 || out->meta_len > SDB_JREC_MAX_META) return SEALDB_CORRUPT;
+    if (out->vals_len > (uint64_t)1024 * (32u << 20)) return SEALDB_CORRUPT;
+    return SEALDB_OK;
+}
+
+int sdb_jrec_decode(sdb_slice rec, sdb_jframe *fr, sdb_tx_header *hdr, sdb_jentry *entries, uint32_t *n) {
+    if (rec.len < SDB_JREC_FRAME) return SEALDB_CORRUPT;
+    int rc = sdb_jrec_frame(rec.ptr, fr);
+    if (rc == SEALDB_NOTFOUND) return SEALDB_CORRUPT;
+    if (rc) return rc;
+    if (fr->meta_len > rec.len - SDB_JREC_FRAME) return SEALDB_CORRUPT;
+    if (sdb_crc32c(0, rec.ptr + 8, SDB_JREC_FRAME - 8 + fr->meta_len) != fr->crc_meta) return SEALDB_CORRUPT;
+    sdb_slice meta = sdb_slice_of(rec.ptr + SDB_JREC_FRAME, fr->meta_len);
+    size_t used = 0;
+    rc = sdb_tx_header_decode(meta, hdr, &used);
+    if (rc) return SEALDB_CORRUPT;
+    if (hdr->nentries < 1 || hdr->nentries > 1024) return SEALDB_CORRUPT;
+    sdb_reader r = sdb_reader_of(sdb_slice_of(meta.ptr + used, meta.len - used));
+    uint64_t voff = 0;
+    for (uint32_t i = 0; i < hdr->nentries; i++) {
+        sdb_jentry *e = &entries[i];
+        uint16_t klen; uint8_t mdlen; sdb_slice h;
+        if (sdb_rd_u16be(&r, &klen) || klen == 0 || sdb_rd_bytes(&r, klen, &e->key)) return SEALDB_CORRUPT;
+        if (sdb_rd_u8(&r, &mdlen) || mdlen > SDB_KV_MD_MAX_LEN || sdb_rd_bytes(&r, mdlen, &e->md_bytes))
+            return SEALDB_CORRUPT;
+        if (sdb_rd_u32be(&r, &e->vlen) || sdb_rd_bytes(&r, SDB_HASH_LEN, &h)) return SEALDB_CORRUPT;
+        e->hvalue = h.ptr;
+        e->voff = voff;
+        voff += e->vlen;
+    }
+    if (sdb_reader_left(&r) != 0 || voff != fr->vals_len) return SEALDB_CORRUPT;
+    *n = hdr->nentries;
+    return SEALDB_OK;
+}
+
+void sdb_txi_encode(const sdb_txi_rec *r, uint8_t out[SDB_TXI_REC]) {
+    sdb_put_u64be(out, r->pos);
+    sdb_put_u64be(out + 8, r->vals_len);
+    sdb_put_u32be(out + 16, r->meta_len);
+    sdb_put_u32be(out + 20, r->nentries);
+    memcpy(out + 24, r->alh.b, SDB_HASH_LEN);
+    sdb_put_u32be(out + 56, 0);
+    sdb_put_u32be(out + 60, sdb_crc32c(0, out, 60));
+}
+
+int sdb_txi_decode(const uint8_t in[SDB_TXI_REC], sdb_txi_rec *r) {
+    if (sdb_crc32c(0, in, 60) != sdb_get_u32be(in + 60)) return SEALDB_CORRUPT;
+    r->pos = sdb_get_u64be(in);
+    r->vals_len = sdb_get_u64be(in + 8);
+    r->meta_len = sdb_get_u32be(in + 16);
+    r->nentries = sdb_get_u32be(in + 20);
+    memcpy(r->alh.b, in + 24, SDB_HASH_LEN);
+    if (r->meta_len < 128 || r->meta_len > SDB_JREC_MAX_META || r->nentries < 1 || r->nentries > 1024)
+        return SEALDB_CORRUPT;
+    return SEALDB_OK;
+}
+
+/* ---- segments ---- */
+
+static void seg_path(const sdb_journal *j, uint64_t start, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%020" PRIu64 ".seg", j->dir, start);
+}
+
+static int cmp_seg(const void *a, const void *b) {
+    const seg *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Publishes s as the new last segment. */
+static int push_seg(sdb_journal *j, seg s) {
+    size_t n = atomic_load_explicit(&j->nseg, memory_order_relaxed);
+    seg *arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
+    if (n == j->cap) {
+        size_t ncap = j->cap ? j->cap * 2 : 16;
+        seg *na = sdb_calloc(ncap, sizeof *na);
+        seg **nr = sdb_realloc(j->retired, (j->nretired + 1) * sizeof *nr);
+        if (!na || !nr) { sdb_free(na); if (nr) j->retired = nr; return SEALDB_NOMEM; }
+        j->retired = nr;
+        if (n) memcpy(na, arr, n * sizeof *na);
+        if (arr) j->retired[j->nretired++] = arr;
+        atomic_store_explicit(&j->segs, na, memory_order_release);
+        arr = na;
+        j->cap = ncap;
+    }
+    arr[n] = s;
+    atomic_store_explicit(&j->nseg, n + 1, memory_order_release);
+    return SEALDB_OK;
+}
+
+/* Index of the segment containing pos (largest start <= pos), or -1. */
+static long find_seg(const seg *arr, size_t n, uint64_t pos) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (arr[mid].start <= pos) lo = mid + 1; else hi = mid;
+    }
+    return (long)lo - 1;
+}
+
+int sdb_journal_open(const char *dir, uint64_t segment_size, sdb_journal **out) {
+    int rc = SEALDB_NOMEM;
+    sdb_journal *j = sdb_calloc(1, sizeof *j);
+    seg *tmp = NULL;
+    size_t ntmp = 0, captmp = 0;
+    DIR *d = NULL;
+    if (!j) return SEALDB_NOMEM;
+    size_t dl = strlen(dir) + 16;
+    if (!(j->dir = sdb_malloc(dl))) goto fail;
+    snprintf(j->dir, dl, "%s/journal", dir);
+    j->seg_size = segment_size < (1u << 16) ? (1u << 16) : segment_size;
+    if (mkdir(j->dir, 0755) < 0 && errno != EEXIST) { rc = sdb_err_from_errno(errno); goto fail; }
+    if (!(d = opendir(j->dir))) { rc = sdb_err_from_errno(errno); goto fail; }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t nl = strlen(de->d_name);
+        if (nl != 24 || strcmp(de->d_name + 20, ".seg")) continue;
+        uint64_t start = 0;
+        int ok = 1;
+        for (int i = 0; i < 20; i++) {
+            char c = de->d_name[i];
+            if (c < '0' || c > '9' || start > (UINT64_MAX - 9) / 10) { ok = 0; break; }
+            start = start * 10 + (uint64_t)(c - '0');
+        }
+        if (!ok) continue;
+        if (ntmp == captmp) {
+            captmp = captmp ? captmp * 2 : 16;
+            seg *nt = sdb_realloc(tmp, captmp * sizeof *nt);
+            if (!nt) goto fail;
+            tmp = nt;
+        }
+        tmp[ntmp++] = (seg){ start, 0, NULL };
+    }
+    closedir(d); d = NULL;
+    if (ntmp) qsort(tmp, ntmp, sizeof *tmp, cmp_seg);
+    for (size_t i = 0; i < ntmp; i++) {
+        char p[4096];
+        seg_path(j, tmp[i].start, p, sizeof p);
+        if ((rc = sdb_file_open(p, O_RDWR, 0644, &tmp[i].f))) goto fail;
+        if ((rc = sdb_file_size(tmp[i].f, &tmp[i].cap))) goto fail;
+        if (i > 0 && tmp[i - 1].start + tmp[i - 1].cap < tmp[i].start) { rc = SEALDB_CORRUPT; goto fail; }
+        seg s = tmp[i];
+        tmp[i].f = NULL;
+        if ((rc = push_seg(j, s))) { sdb_file_close(s.f); goto fail; }
+    }
+    sdb_free(tmp);
+    *out = j;
+    return SEALDB_OK;
+fail:
+    if (d) closedir(d);
+    for (size_t i = 0; i < ntmp; i++) sdb_file_close(tmp[i].f);
+    sdb_free(tmp);
+    sdb_journal_close(j);
+    return rc;
+}
+
+void sdb_journal_close(sdb_journal *j) {
+    if (!j) return;
+    size_t n = atomic_load(&j->nseg);
+    seg *arr = atomic_load(&j->segs);
+    for (size_t i = 0; i < n; i++) sdb_file_close(arr[i].f);
+    sdb_free(arr);
+    for (size_t i = 0; i < j->nretired; i++) sdb_free(j->retired[i]);
+    sdb_free(j->retired);
+    sdb_free(j->dir);
+    sdb_free(j);
+}
+
+int sdb_journal_read(sdb_journal *j, uint64_t pos, void *buf, size_t n) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    long i = find_seg(arr, ns, pos);
+    if (i < 0) return SEALDB_CORRUPT;
+    uint64_t off = pos - arr[i].start;
+    uint64_t lim = (size_t)i + 1 < ns ? arr[i + 1].start - arr[i].start : arr[i].cap;
+    if (lim > arr[i].cap) lim = arr[i].cap;
+    if (off > lim || n > lim - off) return SEALDB_CORRUPT;
+    return sdb_file_read_at(arr[i].f, buf, n, off);
+}
+
+uint64_t sdb_journal_first_pos(sdb_journal *j) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    return ns ? arr[0].start : 0;
+}
+
+int sdb_journal_room(sdb_journal *j, uint64_t pos, uint64_t *room, int *is_last) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    long i = find_seg(arr, ns, pos);
+    if (i < 0) { *room = 0; *is_last = 1; return SEALDB_OK; }
+    uint64_t lim = (size_t)i + 1 < ns ? arr[i + 1].start : arr[i].start + arr[i].cap;
+    *room = lim > pos ? lim - pos : 0;
+    *is_last = (size_t)i + 1 == ns;
+    return SEALDB_OK;
+}
+
+uint64_t sdb_journal_next_seg(sdb_journal *j, uint64_t pos) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    long i = find_seg(arr, ns, pos);
+    if (i < 0) return ns ? arr[0].start : UINT64_MAX;
+    return (size_t)i + 1 < ns ? arr[i + 1].start : UINT64_MAX;
+}
+
+void sdb_journal_seg_name(sdb_journal *j, uint64_t pos, char *out, size_t cap) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    long i = find_seg(arr, ns, pos);
+    seg_path(j, i < 0 ? 0 : arr[i].start, out, cap);
+}
+
+void sdb_journal_set_end(sdb_journal *j, uint64_t end) {
+    j->end = end;
+    size_t ns = atomic_load(&j->nseg);
+    j->dirty_from = ns ? ns - 1 : 0;
+}
+uint64_t sdb_journal_end(sdb_journal *j) { return j->end; }
+
+static int zero_fill(sdb_file *f, uint64_t off, uint64_t len) {
+    static const uint8_t zeros[1 << 16];
+    while (len) {
+        size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
+        int rc = sdb_file_write_at(f, zeros, n, off);
+        if (rc) return rc;
+        off += n; len -= n;
+    }
+    return SEALDB_OK;
+}
+
+/* Creates a zero-filled, synced segment starting at `start` that holds at least `need` bytes. */
+static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
+    uint64_t cap = j->seg_size;
+    if (need > cap) cap = (need + 4095) & ~(uint64_t)4095;
+    char p[4096];
+    seg_path(j, start, p, sizeof p);
+    sdb_file *f = NULL;
+    int rc = sdb_file_open(p, O_RDWR | O_CREAT | O_EXCL, 0644, &f);
+    if (rc) return rc;
+    if ((rc = zero_fill(f, 0, cap)) || (rc = sdb_file_sync(f)) || (rc = sdb_fsync_dir(j->dir))) {
+        sdb_file_close(f);
+        unlink(p);
+        return rc;
+    }
+    if ((rc = push_seg(j, (seg){ start, cap, f }))) { sdb_file_close(f); return rc; }
+    return SEALDB_OK;
+}
+
+int sdb_journal_reserve(sdb_journal *j, uint64_t n, uint64_t *pos) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_relaxed);
+    seg *arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
+    int rc;
+    if (ns == 0 || j->end + n > arr[ns - 1].start + arr[ns - 1].cap) {
+        if (ns && (rc = sdb_journal_sync(j))) return rc;   /* rule 2: finish this segment first */
+        if ((rc = new_segment(j, j->end, n))) return rc;
+    }
+    *pos = j->end;
+    j->end += n;
+    return SEALDB_OK;
+}
+
+int sdb_journal_write(sdb_journal *j, uint64_t pos, const void *p, size_t n) {
+    const uint8_t *b = p;
+    while (n) {
+        size_t ns = atomic_load_explicit(&j->nseg, memory_order_relaxed);
+        seg *arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
+        long i = find_seg(arr, ns, pos);
+        if (i < 0) return SEALDB_INVALID;
+        uint64_t lim = (size_t)i + 1 < ns ? arr[i + 1].start : arr[i].start + arr[i].cap;
+        size_t k = lim - pos < n ? (size_t)(lim - pos) : n;
+        if (k == 0) return SEALDB_INVALID;
+        int rc = sdb_file_write_at(arr[i].f, b, k, pos - arr[i].start);
+        if (rc) return rc;
+        if (!j->dirty || (size_t)i < j->dirty_from) j->dirty_from = (size_t)i;
+        j->dirty = 1;
+        b += k; pos += k; n -= k;
+    }
+    return SEALDB_OK;
+}
+
+int sdb_journal_sync(sdb_journal *j) {
+    if (!j->dirty) return SEALDB_OK;
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_relaxed);
+    seg *arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
+    for (size_t i = j->dirty_from; i < ns; i++) {
+        int rc = sdb_file_sync(arr[i].f);
+        if (rc) return rc;
+    }
+    j->dirty = 0;
+    j->dirty_from = ns ? ns - 1 : 0;
+    return SEALDB_OK;
+}
+
+int sdb_journal_cut(sdb_journal *j, uint64_t pos) {
+    size_t ns = atomic_load(&j->nseg);
+    seg *arr = atomic_load(&j->segs);
+    long i = find_seg(arr, ns, pos);
+    int rc;
+    if (i < 0) { j->end = pos; return SEALDB_OK; }
+    for (size_t k = ns; k > (size_t)i + 1; k--) {
+        char p[4096];
+        seg_path(j, arr[k - 1].start, p, sizeof p);
+        sdb_file_close(arr[k - 1].f);
+        arr[k - 1].f = NULL;
+        if (unlink(p) < 0) return sdb_err_from_errno(errno);
+        atomic_store(&j->nseg, k - 1);
+    }
+    if ((rc = sdb_fsync_dir(j->dir))) return rc;
+    uint64_t off = pos - arr[i].start;
+    if (off < arr[i].cap) {
+        if ((rc = zero_fill(arr[i].f, off, arr[i].cap - off))) return rc;
+        if ((rc = sdb_file_sync(arr[i].f))) return rc;
+    }
+    j->end = pos;
+    j->dirty = 0;
+    j->dirty_from = (size_t)i;
+    return SEALDB_OK;
+}

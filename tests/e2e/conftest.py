@@ -1,0 +1,162 @@
+# conftest.py - shared fixtures for the end-to-end tests: a real sealdb process on a temporary
+# directory and free ports (restartable on the same directory), and logged-in immudb-py clients.
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+SEALDB_BIN = os.environ.get("SEALDB_BIN", "build/sealdb")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SealdbServer:
+    """One sealdb process. `args` are extra flags; start()/stop()/restart() keep the directory."""
+
+    def __init__(self, root, args=(), env=None):
+        self.root = root
+        self.dir = os.path.join(root, "data")
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+        self.log_path = os.path.join(root, "server.log")
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self, wait=True):
+        log = open(self.log_path, "ab")
+        cmd = [os.path.abspath(SEALDB_BIN), "--dir", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
+               "--metrics-server-port", str(self.metrics_port)] + self.args
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, env=env)
+        log.close()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sealdb exited with %s:\n%s" % (self.proc.returncode, self.log()[-3000:]))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("sealdb did not start:\n" + self.log()[-3000:])
+
+    def log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit code."""
+        if not self.proc:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("sealdb did not stop on SIGTERM")
+        self.proc = None
+        return rc
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def client(self, user="immudb", password="immudb", database="defaultdb", **kw):
+        from immudb import ImmudbClient
+        c = ImmudbClient(self.address, **kw)
+        if user is not None:
+            c.login(user, password, database=database)
+        return c
+
+
+@pytest.fixture
+def sealdb_factory():
+    """Makes servers with custom flags; all are stopped at the end of the test."""
+    made = []
+    dirs = []
+
+    def make(args=(), env=None, start=True):
+        d = tempfile.mkdtemp(prefix="sealdb-e2e-")
+        dirs.append(d)
+        s = SealdbServer(d, args, env)
+        made.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield make
+    for s in made:
+        try:
+            s.stop()
+        except Exception:
+            pass
+    for d in dirs:
+        subprocess.run(["rm", "-rf", d])
+
+
+@pytest.fixture
+def sealdb(sealdb_factory):
+    """A fresh running server with default settings."""
+    return sealdb_factory()
+
+
+@pytest.fixture
+def client(sealdb):
+    """An immudb-py client logged in as immudb/immudb on defaultdb."""
+    c = sealdb.client()
+    yield c
+    try:
+        c.shutdown()
+    except Exception:
+        pass
+
+
+def _server_modules():
+    try:
+        out = subprocess.run([os.path.abspath(SEALDB_BIN), "version"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except OSError:
+        return set()
+    for line in out.splitlines():
+        if line.startswith("rpc modules:"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Until the KV module is linked into sealdb, tests that need KV RPCs against the real binary are
+    skipped (server-only tests, test_server_*.py, and binary-free tests still run)."""
+    if "kv" in _server_modules():
+        return
+    skip = pytest.mark.skip(reason="this sealdb build has no KV module yet")
+    for item in items:
+        base = os.path.basename(str(item.fspath))
+        if base.startswith("test_server_") or base.startswith("test_cli_mock"):
+            continue
+        item.add_marker(skip)

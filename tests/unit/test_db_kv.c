@@ -1,0 +1,200 @@
+/* test_db_kv.c - the db layer's write validation (immudb's exact errors), state and the verifiable
+ * answers it assembles, checked with the client library's verifiers (the code SDK-compatible clients
+ * run). Key reads are covered end to end by tests/e2e/test_kv_*.py. */
+#include <stdio.h>
+#include <string.h>
+#include "testlib.h"
+#include "db/kv.h"
+#include "client/client_int.h"
+#include "sealdb_err.h"
+
+static sdb_kvdb *open_db(const char *sub) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", sdb_test_tmpdir(), sub);
+    sdb_kvdb *db = NULL;
+    if (sdb_kvdb_open(dir, "defaultdb", NULL, &db)) return NULL;
+    return db;
+}
+
+static Immudb__Schema__KeyValue kv_of(const char *k, const char *v) {
+    Immudb__Schema__KeyValue kv = IMMUDB__SCHEMA__KEY_VALUE__INIT;
+    kv.key.data = (uint8_t *)k;
+    kv.key.len = strlen(k);
+    kv.value.data = (uint8_t *)v;
+    kv.value.len = strlen(v);
+    return kv;
+}
+
+/* Prepares a Set of n KVs; returns 0 or -1 with err. */
+static int prep_set(sdb_kvdb *db, sdb_arena *a, Immudb__Schema__KeyValue *kvs, size_t n,
+                    Immudb__Schema__Precondition **pre, size_t npre, sdb_kv_batch *b, sdb_kverr *err) {
+    Immudb__Schema__KeyValue *ptrs[8];
+    for (size_t i = 0; i < n; i++) ptrs[i] = &kvs[i];
+    Immudb__Schema__SetRequest r = IMMUDB__SCHEMA__SET_REQUEST__INIT;
+    r.kvs = ptrs;
+    r.n_kvs = n;
+    r.preconditions = pre;
+    r.n_preconditions = npre;
+    return sdb_kv_prepare_set(db, a, &r, b, err);
+}
+
+TEST(db_kv_set_validation_errors) {
+    sdb_kvdb *db = open_db("val");
+    CHECK(db != NULL);
+    sdb_arena a;
+    sdb_arena_init(&a, 0);
+    sdb_kv_batch b;
+    sdb_kverr e;
+    Immudb__Schema__KeyValue kvs[2] = { kv_of("", "x"), kv_of("k", "v") };
+    CHECK(prep_set(db, &a, kvs, 1, NULL, 0, &b, &e) < 0);
+    CHECK_EQ_U64(e.code, SDB_GRPC_INVALID_ARGUMENT);
+    CHECK_EQ_STR(e.msg, "illegal arguments");
+    kvs[0] = kv_of("k", "1");
+    CHECK(prep_set(db, &a, kvs, 2, NULL, 0, &b, &e) < 0);
+    CHECK_EQ_STR(e.msg, "duplicated keys are not supported in single batch transaction");
+    CHECK(prep_set(db, &a, kvs, 0, NULL, 0, &b, &e) < 0);
+    CHECK_EQ_U64(e.code, SDB_GRPC_UNKNOWN);
+    CHECK_EQ_STR(e.msg, "no entries provided");
+    char longkey[1025];
+    memset(longkey, 'a', 1024);
+    longkey[1024] = 0;
+    kvs[0] = kv_of(longkey, "v");
+    CHECK(prep_set(db, &a, kvs, 1, NULL, 0, &b, &e) < 0);
+    CHECK_EQ_STR(e.msg, "max key length exceeded");
+    longkey[1023] = 0;   /* 1023 user bytes + prefix = the limit */
+    kvs[0] = kv_of(longkey, "v");
+    CHECK_OK(prep_set(db, &a, kvs, 1, NULL, 0, &b, &e));
+    /* preconditions: null key, unset oneof, txID 0 */
+    Immudb__Schema__Precondition p = IMMUDB__SCHEMA__PRECONDITION__INIT;
+    Immudb__Schema__Precondition__KeyMustExistPrecondition me = IMMUDB__SCHEMA__PRECONDITION__KEY_MUST_EXIST_PRECONDITION__INIT;
+    Immudb__Schema__Precondition *pp = &p;
+    kvs[0] = kv_of("k", "v");
+    CHECK(prep_set(db, &a, kvs, 1, &pp, 1, &b, &e) < 0);
+    CHECK_EQ_STR(e.msg, "invalid precondition: null");
+    p.precondition_case = IMMUDB__SCHEMA__PRECONDITION__PRECONDITION_KEY_MUST_EXIST;
+    p.keymustexist = &me;
+    CHECK(prep_set(db, &a, kvs, 1, &pp, 1, &b, &e) < 0);
+    CHECK_EQ_STR(e.msg, "invalid precondition: null key");
+    Immudb__Schema__Precondition__KeyNotModifiedAfterTXPrecondition nm =
+        IMMUDB__SCHEMA__PRECONDITION__KEY_NOT_MODIFIED_AFTER_TXPRECONDITION__INIT;
+    nm.key.data = (uint8_t *)"k";
+    nm.key.len = 1;
+    p.precondition_case = IMMUDB__SCHEMA__PRECONDITION__PRECONDITION_KEY_NOT_MODIFIED_AFTER_TX;
+    p.keynotmodifiedaftertx = &nm;
+    CHECK(prep_set(db, &a, kvs, 1, &pp, 1, &b, &e) < 0);
+    CHECK_EQ_STR(e.msg, "invalid precondition: invalid precondition: invalid transaction ID");
+    /* ExecAll request validation */
+    Immudb__Schema__ExecAllRequest ea = IMMUDB__SCHEMA__EXEC_ALL_REQUEST__INIT;
+    CHECK(sdb_kv_prepare_exec_all(db, &a, &ea, &b, &e) < 0);
+    CHECK_EQ_U64(e.code, SDB_GRPC_INVALID_ARGUMENT);
+    CHECK_EQ_STR(e.msg, "empty set");
+    Immudb__Schema__Op op1 = IMMUDB__SCHEMA__OP__INIT, op2 = IMMUDB__SCHEMA__OP__INIT;
+    Immudb__Schema__KeyValue dk = kv_of("dup", "1");
+    op1.operation_case = op2.operation_case = IMMUDB__SCHEMA__OP__OPERATION_KV;
+    op1.kv = op2.kv = &dk;
+    Immudb__Schema__Op *ops[2] = { &op1, &op2 };
+    ea.operations = ops;
+    ea.n_operations = 2;
+    CHECK(sdb_kv_prepare_exec_all(db, &a, &ea, &b, &e) < 0);
+    CHECK_EQ_STR(e.msg, "rpc error: code = InvalidArgument desc = duplicated keys are not supported in single "
+                        "batch transaction: key/reference 'dup'");
+    sdb_arena_deinit(&a);
+    sdb_kvdb_close(db);
+}
+
+TEST(db_kv_verifiable_set_and_state) {
+    sdb_kvdb *db = open_db("vset");
+    CHECK(db != NULL);
+    sdb_arena a;
+    sdb_arena_init(&a, 0);
+    sdb_signer *signer = NULL;
+    CHECK_OK(sdb_signer_generate(&signer));
+    char priv[600], pub[600];
+    snprintf(priv, sizeof priv, "%s/priv.pem", sdb_test_tmpdir());
+    snprintf(pub, sizeof pub, "%s/pub.pem", sdb_test_tmpdir());
+    CHECK_OK(sdb_signer_write_pem(signer, priv, pub));
+    sdb_verifier *ver = NULL;
+    CHECK_OK(sdb_verifier_load_file(pub, &ver));
+    sdb_kverr e;
+    Immudb__Schema__ImmutableState *st = NULL;
+    CHECK_OK(sdb_kv_state(db, &a, signer, &st, &e));
+    CHECK_EQ_U64(st->txid, 0);
+    CHECK_EQ_MEM(st->txhash.data, st->txhash.len, sdb_hash_empty.b, 32);
+    CHECK_EQ_STR(st->db, "defaultdb");
+    CHECK_OK(sdb_state_verify(ver, sdb_slice_str("defaultdb"), 0, sdb_hash_empty.b,
+                              (sdb_slice){ st->signature->signature.data, st->signature->signature.len }));
+
+    sdb_vstate trusted = { 0, sdb_hash_empty }, ns;
+    for (int i = 0; i < 5; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof k, "key%d", i % 2);
+        snprintf(v, sizeof v, "value%d", i);
+        Immudb__Schema__KeyValue kv = kv_of(k, v);
+        sdb_kv_batch b;
+        sdb_commit_result res;
+        CHECK_OK(prep_set(db, &a, &kv, 1, NULL, 0, &b, &e));
+        CHECK_OK(sdb_kv_commit_sync(db, &b, &res, &e));
+        CHECK_EQ_U64(res.hdr.id, (uint64_t)i + 1);
+        Immudb__Schema__VerifiableTx *vt = NULL;
+        CHECK_OK(sdb_kv_verifiable_tx(db, &a, signer, res.hdr.id, trusted.tx_id, NULL, 0, &vt, &e));
+        CHECK_EQ_U64(vt->tx->n_entries, 1);
+        CHECK_EQ_U64(vt->tx->header->prevalh.len, 32);
+        CHECK_EQ_U64(vt->dualproof->targetbltxalh.len, 32);
+        CHECK_OK(sdb_cl_check_write(vt, SDB_CL_W_SET, sdb_slice_str("defaultdb"), ver, &trusted,
+                                    sdb_slice_str(k), sdb_slice_str(v), 0, 0, &ns));
+        CHECK_EQ_U64(ns.tx_id, res.hdr.id);
+        CHECK_EQ_MEM(ns.alh.b, 32, res.alh.b, 32);
+        /* a value the server did not store must not verify */
+        CHECK(sdb_cl_check_write(vt, SDB_CL_W_SET, sdb_slice_str("defaultdb"), ver, &trusted,
+                                 sdb_slice_str(k), sdb_slice_str("forged"), 0, 0, &ns) != SEALDB_OK);
+        if (i != 2) trusted = (sdb_vstate){ res.hdr.id, res.alh };   /* skip one: longer proof next */
+    }
+    /* VerifiableTxById: older tx proven against a newer trusted state, and the reverse */
+    Immudb__Schema__VerifiableTxRequest tr = IMMUDB__SCHEMA__VERIFIABLE_TX_REQUEST__INIT;
+    tr.tx = 2;
+    tr.provesincetx = trusted.tx_id;
+    Immudb__Schema__VerifiableTx *vt = NULL;
+    CHECK_OK(sdb_kv_verifiable_tx_by_id(db, &a, signer, &tr, &vt, &e));
+    CHECK_OK(sdb_cl_check_tx(vt, sdb_slice_str("defaultdb"), ver, &trusted, 2, &ns));
+    CHECK_EQ_U64(ns.tx_id, 5);
+    tr.provesincetx = 99;
+    CHECK(sdb_kv_verifiable_tx_by_id(db, &a, signer, &tr, &vt, &e) < 0);
+    CHECK_EQ_STR(e.msg, "illegal state: latest txID=5 is lower than specified as initial tx=99");
+    tr.provesincetx = 0;
+    tr.tx = 6;
+    CHECK(sdb_kv_verifiable_tx_by_id(db, &a, signer, &tr, &vt, &e) < 0);
+    CHECK_EQ_STR(e.msg, "tx not found");
+    /* TxById raw form: prefixed keys, 32-byte hValue, vLen of the prefixed value */
+    Immudb__Schema__TxRequest r = IMMUDB__SCHEMA__TX_REQUEST__INIT;
+    r.tx = 3;
+    Immudb__Schema__Tx *tx = NULL;
+    CHECK_OK(sdb_kv_tx_by_id(db, &a, &r, &tx, &e));
+    CHECK_EQ_U64(tx->n_entries, 1);
+    CHECK_EQ_MEM(tx->entries[0]->key.data, tx->entries[0]->key.len, "\0key0", 5);
+    CHECK_EQ_U64(tx->entries[0]->vlen, 7);
+    CHECK_EQ_U64(tx->entries[0]->hvalue.len, 32);
+    r.tx = 0;
+    CHECK(sdb_kv_tx_by_id(db, &a, &r, &tx, &e) < 0);
+    CHECK_EQ_U64(e.code, SDB_GRPC_INVALID_ARGUMENT);
+    /* TxScan */
+    Immudb__Schema__TxScanRequest sr = IMMUDB__SCHEMA__TX_SCAN_REQUEST__INIT;
+    sr.initialtx = 4;
+    Immudb__Schema__TxList *tl = NULL;
+    CHECK_OK(sdb_kv_tx_scan(db, &a, &sr, &tl, &e));
+    CHECK_EQ_U64(tl->n_txs, 2);
+    sr.desc = 1;
+    CHECK_OK(sdb_kv_tx_scan(db, &a, &sr, &tl, &e));
+    CHECK_EQ_U64(tl->n_txs, 4);
+    CHECK_EQ_U64(tl->txs[3]->header->id, 1);
+    sr.limit = 2501;
+    CHECK(sdb_kv_tx_scan(db, &a, &sr, &tl, &e) < 0);
+    CHECK_EQ_STR(e.msg, "result size limit exceeded: the specified limit (2501) is larger than the maximum allowed one (2500)");
+    CHECK_OK(sdb_kv_state(db, &a, signer, &st, &e));
+    CHECK_EQ_U64(st->txid, 5);
+    CHECK_OK(sdb_state_verify(ver, sdb_slice_str("defaultdb"), 5, st->txhash.data,
+                              (sdb_slice){ st->signature->signature.data, st->signature->signature.len }));
+    sdb_verifier_free(ver);
+    sdb_signer_free(signer);
+    sdb_arena_deinit(&a);
+    sdb_kvdb_close(db);
+}
