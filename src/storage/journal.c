@@ -367,3 +367,38 @@ int sdb_journal_cut(sdb_journal *j, uint64_t pos) {
     j->dirty_from = (size_t)i;
     return SEALDB_OK;
 }
+
+/* A record in the last segment that fails its checks is an interrupted (never acknowledged) write
+ * only if it ends in never-written space: its extent runs past the segment, or it contains a zeroed
+ * 512-byte block (the preallocated zeros a torn write leaves), and nothing follows it. A record
+ * fully written but with a wrong byte is damage, not a torn write. */
+int sdb_journal_is_torn(sdb_journal *j, uint64_t pos, uint64_t room, uint64_t rec_len) {
+    uint64_t span = rec_len && rec_len <= room ? rec_len : room;
+    uint64_t check_end = span;
+    if (rec_len > room) return 1;
+    int zero_block = rec_len == 0;   /* unparsable frame: rely on the zero tail below */
+    uint8_t *b = sdb_malloc(1 << 16);
+    if (!b) return 0;
+    /* scan the record for an aligned all-zero 512-byte block */
+    for (uint64_t off = 0; off < check_end && !zero_block;) {
+        size_t n = check_end - off < (1 << 16) ? (size_t)(check_end - off) : (1 << 16);
+        if (sdb_journal_read(j, pos + off, b, n)) { sdb_free(b); return 0; }
+        for (size_t k = (512 - ((pos + off) % 512)) % 512; k + 512 <= n; k += 512) {
+            size_t z = 0;
+            while (z < 512 && b[k + z] == 0) z++;
+            if (z == 512) { zero_block = 1; break; }
+        }
+        off += n;
+    }
+    /* and what follows it (up to 64 KiB) must be unwritten */
+    uint64_t after = rec_len ? pos + rec_len : pos + SDB_JREC_FRAME;
+    uint64_t left = room > (after - pos) ? room - (after - pos) : 0;
+    size_t tail = left < (1 << 16) ? (size_t)left : (1 << 16);
+    int tail_zero = 1;
+    if (tail && !sdb_journal_read(j, after, b, tail)) {
+        for (size_t k = 0; k < tail; k++) if (b[k]) { tail_zero = 0; break; }
+    } else if (tail) tail_zero = 0;
+    sdb_free(b);
+    return zero_block && tail_zero;
+}
+

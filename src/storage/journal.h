@@ -65,6 +65,9 @@ int  sdb_journal_sync(sdb_journal *j);
 int  sdb_journal_cut(sdb_journal *j, uint64_t pos);
 /* Path of the segment file holding pos (for messages). */
 void sdb_journal_seg_name(sdb_journal *j, uint64_t pos, char *out, size_t cap);
+/* Recovery/verify: does the failing record at pos (rec_len 0 when its frame is unreadable; room =
+ * bytes left in its segment, which must be the last) look like an interrupted write? */
+int  sdb_journal_is_torn(sdb_journal *j, uint64_t pos, uint64_t room, uint64_t rec_len);
 /* Next segment start after the one containing pos, or UINT64_MAX when pos is in the last. */
 uint64_t sdb_journal_next_seg(sdb_journal *j, uint64_t pos);
 

@@ -1,0 +1,262 @@
+/* verify.c - offline re-verification of stored history (`sealdb verify --dir`): reads every
+ * journal record and re-checks CRCs, value hashes, entry digests, the tx tree (eH), the Alh chain,
+ * binary linking (blRoot against a rebuilt ahtree), then compares the derived files (tx index,
+ * ahtree node file) with what the journal implies. Read-only: never opens a database for writes,
+ * never repairs. Derived files that are merely behind (crash before they were written) are fine:
+ * open rebuilds them; derived bytes that disagree with the journal are reported. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "engine/engine_int.h"
+#include "storage/crc32c.h"
+
+typedef struct vctx {
+    FILE *out;
+    const char *dir;
+    int reported;
+} vctx;
+
+static int fail(vctx *v, int rc, uint64_t tx, const char *file, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int fail(vctx *v, int rc, uint64_t tx, const char *file, const char *fmt, ...) {
+    if (v->out && !v->reported) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(v->out, "verify: %s: FAILED at tx %" PRIu64 " in %s: ", v->dir, tx, file);
+        vfprintf(v->out, fmt, ap);
+        fputc('\n', v->out);
+        va_end(ap);
+    }
+    v->reported = 1;
+    return rc;
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Checks the ahtree node file record of leaf n against the recomputed hashes h[0..z] and alh. */
+typedef struct aht_check {
+    int fd;
+    uint64_t fsize;
+    sdb_hash frontier[64];
+} aht_check;
+
+static int aht_step(vctx *v, aht_check *a, uint64_t n, const sdb_hash *alh, const char *file) {
+    sdb_hash h[65];
+    unsigned z = (unsigned)__builtin_ctzll(n);
+    sdb_hash_leaf(alh->b, SDB_HASH_LEN, h[0].b);
+    for (unsigned l = 1; l <= z; l++) sdb_hash_node(a->frontier[l - 1].b, h[l - 1].b, h[l].b);
+    for (unsigned l = 0; l <= z; l++) a->frontier[l] = h[l];
+    if (a->fd < 0) return SEALDB_OK;
+    uint64_t off = 32 + 32 * (3 * (n - 1) - (uint64_t)__builtin_popcountll(n - 1));
+    uint64_t len = 32 * (2 + (uint64_t)z);
+    if (off + len > a->fsize) return SEALDB_OK;   /* behind: rebuilt on open */
+    uint8_t buf[32 * 66];
+    if (pread(a->fd, buf, len, (off_t)off) != (ssize_t)len) return fail(v, SEALDB_IO, n, file, "read error");
+    if (memcmp(buf, alh->b, 32)) return fail(v, SEALDB_TAMPERED, n, file, "stored Alh differs from the journal");
+    for (unsigned l = 0; l <= z; l++)
+        if (memcmp(buf + 32 * (1 + l), h[l].b, 32))
+            return fail(v, SEALDB_TAMPERED, n, file, "tree node (level %u) differs from the recomputed one", l);
+    return SEALDB_OK;
+}
+
+static int verify_db(vctx *v, const char *dir) {
+    int rc;
+    char txip[4096], ahp[4096], seg[4096];
+    sdb_journal *j = NULL;
+    sdb_ahtree *mem = NULL;
+    sdb_file *txi = NULL;
+    sdb_jentry *je = NULL;
+    sdb_hash *dig = NULL;
+    sdb_htree ht;
+    sdb_buf buf;
+    aht_check a = { .fd = -1 };
+    uint64_t txi_n = 0, k = 0;
+    sdb_htree_init(&ht);
+    sdb_buf_init(&buf);
+    v->dir = dir;
+    v->reported = 0;
+    snprintf(txip, sizeof txip, "%s/txindex", dir);
+    snprintf(ahp, sizeof ahp, "%s/ahtree", dir);
+    if ((rc = sdb_journal_open(dir, 1u << 20, &j))) { rc = fail(v, rc, 1, "journal/", "cannot list segments: %s", sealdb_strerror(rc)); goto done; }
+    if ((rc = sdb_ahtree_open_mem(&mem))) goto done;
+    if (sdb_file_open(txip, O_RDONLY, 0, &txi) == SEALDB_OK) {
+        uint64_t sz = 0;
+        if (sdb_file_size(txi, &sz) == SEALDB_OK) txi_n = sz / SDB_TXI_REC;
+    }
+    a.fd = open(ahp, O_RDONLY | O_CLOEXEC);
+    if (a.fd >= 0) {
+        struct stat st;
+        uint8_t hdr[32];
+        if (fstat(a.fd, &st) < 0 || st.st_size < 32 || pread(a.fd, hdr, 32, 0) != 32 || memcmp(hdr, "SDBAHT\0\1", 8)) {
+            if (st.st_size >= 32) { rc = fail(v, SEALDB_CORRUPT, 1, ahp, "bad file header"); goto done; }
+            close(a.fd); a.fd = -1;
+        } else a.fsize = (uint64_t)st.st_size;
+    }
+    if (!(je = sdb_malloc(1024 * sizeof *je)) || !(dig = sdb_malloc(1024 * sizeof *dig))) { rc = SEALDB_NOMEM; goto done; }
+    sdb_hash alh = sdb_hash_empty;
+    uint64_t pos = sdb_journal_first_pos(j);
+    for (;;) {
+        uint64_t room; int last;
+        sdb_journal_room(j, pos, &room, &last);
+        if (room < SDB_JREC_FRAME) {
+            uint64_t nx = sdb_journal_next_seg(j, pos);
+            if (nx == UINT64_MAX) break;
+            pos = nx;
+            continue;
+        }
+        sdb_journal_seg_name(j, pos, seg, sizeof seg);
+        uint8_t fb[SDB_JREC_FRAME];
+        if ((rc = sdb_journal_read(j, pos, fb, sizeof fb))) { rc = fail(v, rc, k + 1, seg, "read error"); goto done; }
+        sdb_jframe fr;
+        int frc = sdb_jrec_frame(fb, &fr);
+        if (frc == SEALDB_NOTFOUND) {
+            if (last) break;
+            rc = fail(v, SEALDB_CORRUPT, k + 1, seg, "segment ends before the next one starts (offset %" PRIu64 ")", pos);
+            goto done;
+        }
+        uint64_t rec_len = frc ? 0 : SDB_JREC_FRAME + (uint64_t)fr.meta_len + fr.vals_len;
+        int bad = frc || rec_len > room;
+        sdb_tx_header hdr;
+        uint32_t n = 0;
+        if (!bad) {
+            sdb_buf_reset(&buf);
+            if ((rc = sdb_buf_reserve(&buf, (size_t)rec_len))) goto done;
+            if ((rc = sdb_journal_read(j, pos, buf.ptr, (size_t)rec_len))) { rc = fail(v, rc, k + 1, seg, "read error"); goto done; }
+            buf.len = (size_t)rec_len;
+            bad = sdb_jrec_decode(sdb_buf_slice(&buf), &fr, &hdr, je, &n) != SEALDB_OK ||
+                  sdb_crc32c(0, buf.ptr + SDB_JREC_FRAME + fr.meta_len, (size_t)fr.vals_len) != fr.crc_vals;
+        }
+        if (bad) {
+            if (last && sdb_journal_is_torn(j, pos, room, rec_len)) {
+                if (v->out) fprintf(v->out, "verify: %s: note: unacknowledged torn write after tx %" PRIu64 " (cut on next open)\n", dir, k);
+                break;
+            }
+            rc = fail(v, SEALDB_CORRUPT, k + 1, seg, "record at offset %" PRIu64 " fails its checksum or format checks", pos);
+            goto done;
+        }
+        uint64_t id = k + 1;
+        if (hdr.id != id) { rc = fail(v, SEALDB_TAMPERED, id, seg, "record holds tx id %" PRIu64, hdr.id); goto done; }
+        if (memcmp(hdr.prev_alh.b, alh.b, 32)) { rc = fail(v, SEALDB_TAMPERED, id, seg, "prevAlh breaks the Alh chain"); goto done; }
+        if (hdr.version > 1) { rc = fail(v, SEALDB_UNSUPPORTED, id, seg, "header version %u", hdr.version); goto done; }
+        if (hdr.bl_tx_id >= id) { rc = fail(v, SEALDB_TAMPERED, id, seg, "blTxId %" PRIu64 " >= id", hdr.bl_tx_id); goto done; }
+        sdb_hash blr = sdb_hash_zero;
+        if (hdr.bl_tx_id && (rc = sdb_ahtree_root_at(mem, hdr.bl_tx_id, blr.b))) goto done;
+        if (memcmp(blr.b, hdr.bl_root.b, 32)) { rc = fail(v, SEALDB_TAMPERED, id, seg, "blRoot is not the Merkle root of txs 1..%" PRIu64, hdr.bl_tx_id); goto done; }
+        const uint8_t *vals = buf.ptr + SDB_JREC_FRAME + fr.meta_len;
+        for (uint32_t i = 0; i < n; i++) {
+            uint8_t hv[32];
+            sdb_kv_md md;
+            sdb_sha256(vals + je[i].voff, je[i].vlen, hv);
+            if (memcmp(hv, je[i].hvalue, 32)) { rc = fail(v, SEALDB_TAMPERED, id, seg, "value of entry %u does not match its hash", i); goto done; }
+            if (sdb_kv_md_decode(je[i].md_bytes, &md)) { rc = fail(v, SEALDB_CORRUPT, id, seg, "metadata of entry %u is malformed", i); goto done; }
+            if (sdb_entry_digest(hdr.version, je[i].key, je[i].md_bytes, je[i].hvalue, dig[i].b)) {
+                rc = fail(v, SEALDB_CORRUPT, id, seg, "entry %u cannot be digested", i); goto done;
+            }
+        }
+        if ((rc = sdb_htree_build(&ht, dig, n))) goto done;
+        sdb_hash eh;
+        sdb_htree_root(&ht, eh.b);
+        if (memcmp(eh.b, hdr.eh.b, 32)) { rc = fail(v, SEALDB_TAMPERED, id, seg, "entries do not match eH (tx tree root)"); goto done; }
+        sdb_hash na;
+        if (sdb_tx_alh(&hdr, na.b)) { rc = fail(v, SEALDB_CORRUPT, id, seg, "header cannot be hashed"); goto done; }
+        if ((rc = sdb_ahtree_append(mem, na.b, NULL))) goto done;
+        /* derived: tx index record */
+        if (txi && id <= txi_n) {
+            uint8_t tb[SDB_TXI_REC];
+            sdb_txi_rec tr;
+            if (sdb_file_read_at(txi, tb, sizeof tb, (id - 1) * SDB_TXI_REC) || sdb_txi_decode(tb, &tr) ||
+                tr.pos != pos || tr.meta_len != fr.meta_len || tr.vals_len != fr.vals_len || tr.nentries != n ||
+                memcmp(tr.alh.b, na.b, 32)) {
+                rc = fail(v, SEALDB_TAMPERED, id, txip, "tx index record differs from the journal");
+                goto done;
+            }
+        }
+        if ((rc = aht_step(v, &a, id, &na, ahp))) goto done;
+        alh = na;
+        k = id;
+        pos += rec_len;
+    }
+    if (txi_n > k) { rc = fail(v, SEALDB_CORRUPT, k + 1, txip, "tx index lists %" PRIu64 " txs, journal has %" PRIu64, txi_n, k); goto done; }
+    if (a.fd >= 0 && k && a.fsize > 32 + 32 * (3 * k - (uint64_t)__builtin_popcountll(k))) {
+        /* more leaves than the journal: only an unsynced tail can explain it, and open cuts it */
+        if (v->out) fprintf(v->out, "verify: %s: note: %s extends past the journal (cut on next open)\n", dir, ahp);
+    }
+    if (v->out) {
+        char hex[65];
+        sdb_hex_encode(alh.b, 32, hex);
+        fprintf(v->out, "verify: %s: %" PRIu64 " transactions intact, last Alh %s\n", dir, k, hex);
+    }
+    rc = SEALDB_OK;
+done:
+    if (a.fd >= 0) close(a.fd);
+    sdb_file_close(txi);
+    sdb_ahtree_close(mem);
+    sdb_journal_close(j);
+    sdb_htree_deinit(&ht);
+    sdb_buf_deinit(&buf);
+    sdb_free(je);
+    sdb_free(dig);
+    if (rc && !v->reported) fail(v, rc, k + 1, dir, "%s", sealdb_strerror(rc));
+    return rc;
+}
+
+static int has_journal(const char *dir) {
+    char p[4200];
+    if (strlen(dir) > 4096) return 0;
+    snprintf(p, sizeof p, "%s/journal", dir);
+    return is_dir(p);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int sdb_verify_dir(const char *dir, FILE *out) {
+    vctx v = { out, dir, 0 };
+    if (!dir || !is_dir(dir)) {
+        if (out) fprintf(out, "verify: %s: not a directory\n", dir ? dir : "(null)");
+        return SEALDB_NOTFOUND;
+    }
+    if (has_journal(dir)) return verify_db(&v, dir);
+    DIR *d = opendir(dir);
+    if (!d) return sdb_err_from_errno(errno);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = SEALDB_OK;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char p[4400];
+        if (strlen(dir) > 4096) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (!is_dir(p) || !has_journal(p)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **nn = sdb_realloc(names, cap * sizeof *nn);
+            if (!nn) { rc = SEALDB_NOMEM; break; }
+            names = nn;
+        }
+        if (!(names[n] = sdb_strdup(p))) { rc = SEALDB_NOMEM; break; }
+        n++;
+    }
+    closedir(d);
+    if (!rc && n == 0) {
+        if (out) fprintf(out, "verify: %s: no database found (no journal/ here or in a subdirectory)\n", dir);
+        rc = SEALDB_NOTFOUND;
+    }
+    if (n) qsort(names, n, sizeof *names, cmp_str);
+    int first_bad = SEALDB_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        int r = verify_db(&v, names[i]);
+        if (r && !first_bad) first_bad = r;
+    }
+    for (size_t i = 0; i < n; i++) sdb_free(names[i]);
+    sdb_free(names);
+    return rc ? rc : first_bad;
+}
