@@ -101,7 +101,8 @@ CRASH_BINS := $(patsubst tests/crash/%.c,$(B)/tests/crash/%,$(CRASH_SRCS))
 FUZZ_SRCS  := $(filter-out $(if $(PROTOS),,fuzz/fuzz_client_%.c),$(sort $(wildcard fuzz/fuzz_*.c)))
 
 LIB_TARGETS := $(LIBSEALDB_A) $(LIBSEALDB_SO) $(if $(PROTOS),$(LIBCLIENT_A) $(LIBCLIENT_SO)) $(B)/sealdb.pc
-all: $(LIB_TARGETS) $(SEALDB_BIN) $(SEAL_BIN)
+EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(sort $(wildcard examples/*.c)))
+all: $(LIB_TARGETS) $(SEALDB_BIN) $(SEAL_BIN) $(EXAMPLE_BINS)
 	@if [ -z "$(SEALDB_BIN)" ]; then echo "note: the sealdb server is not written yet; libraries built in $(B)/"; fi
 
 # ---- compile ----
@@ -155,6 +156,9 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(B)/tests/unit/runner.o $(LINK_ALL)
 $(B)/tests/crash/%: $(B)/tests/crash/%.o $(LINK_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_ALL)
+$(B)/examples/%: examples/%.c $(LIBSEALDB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -USEALDB_BUILDING -o $@ $< $(LIBSEALDB_A) $(LIBS_ENGINE)
 $(B)/bench/%: $(B)/bench/%.o $(LINK_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_ALL)
