@@ -12,7 +12,9 @@
  * calling root_at, leaf_alh and the proof builders for sizes <= sdb_ahtree_size(). The size is published with a
  * release store after the record is in place. Appends go to a tail buffer; bytes below `flushed`
  * are in the file and read with pread, bytes above it are copied out of the buffer under `mu`,
- * which the appender also takes when it flushes (file) or grows (memory) the buffer.
+ * which the appender also takes when it flushes (file) or grows (memory) the buffer. File bytes
+ * are read through a read-only shared mapping of a large reserved range (see map_file), pread
+ * only as a fallback.
  *
  * Node cache (file mode): the nodes of level >= 8 (complete subtrees of 256+ leaves, about one
  * per 128 leaves) are also kept in memory, so a proof needs a pread only for the lower levels.
@@ -20,6 +22,7 @@
  * their pointers are published with release stores. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include "crypto/crypto.h"
 #include "util/file.h"
 
@@ -37,6 +40,8 @@ struct sdb_ahtree {
     pthread_mutex_t mu;
     sdb_hash frontier[64];       /* appender-owned: frontier[l] = subtree of 2^l leaves, for each set bit l of size */
     sdb_hash **cache;            /* file mode: CACHE_CHUNKS chunk pointers (atomic), see above */
+    const uint8_t *map;          /* file mode: read-only shared mapping of the file's first map_len bytes, or NULL */
+    size_t map_len;
 };
 
 #define CACHE_MIN_LEVEL 8
@@ -55,7 +60,12 @@ uint64_t sdb_ahtree_size(const sdb_ahtree *t) { return ld_acq(&t->size); }
 
 /* Reads the 32 bytes at file offset off (which must be below the published end). */
 static int read_hash(sdb_ahtree *t, uint64_t off, uint8_t out[SDB_HASH_LEN]) {
-    if (t->f && off + 32 <= ld_acq(&t->flushed)) return sdb_file_read_at(t->f, out, 32, off);
+    if (t->f && off + 32 <= ld_acq(&t->flushed)) {
+        /* Below `flushed` the bytes were written with pwrite before the release store, so the
+         * shared mapping (same page cache) shows them; pages past EOF are never touched. */
+        if (t->map && off + 32 <= t->map_len) { memcpy(out, t->map + off, 32); return SEALDB_OK; }
+        return sdb_file_read_at(t->f, out, 32, off);
+    }
     pthread_mutex_lock(&t->mu);
     uint64_t fl = t->flushed;
     if (off >= fl && off - fl + 32 <= t->buf_cap) {
@@ -127,16 +137,38 @@ static inline uint64_t largest_pow2_below(uint64_t n) {   /* n >= 2 */
     return 1ull << (63 - __builtin_clzll(n - 1));
 }
 
-/* MTH[a, b) over 0-based leaf indexes, 0 <= a < b <= size. */
-static int mth(sdb_ahtree *t, uint64_t a, uint64_t b, uint8_t out[SDB_HASH_LEN]) {
+/* Incomplete ranges the proofs hash are suffixes [a, j) of the proven tree (its right border);
+ * a memo keeps them for one j, so the proofs of one dual proof compute each border node once.
+ * Keyed by the top bit of j - a (one suffix per key for a given j), `a` stored to be exact. */
+typedef struct mth_memo {
+    uint64_t j, have;
+    uint64_t a[64];
+    sdb_hash h[64];
+} mth_memo;
+
+static void memo_init(mth_memo *m, uint64_t j) { m->j = j; m->have = 0; }
+
+/* MTH[a, b) over 0-based leaf indexes, 0 <= a < b <= size. memo may be NULL. */
+static int mth(sdb_ahtree *t, mth_memo *memo, uint64_t a, uint64_t b, uint8_t out[SDB_HASH_LEN]) {
     uint64_t n = b - a;
     if ((n & (n - 1)) == 0 && (a & (n - 1)) == 0) return node_at(t, b, tz(n), out);
+    unsigned key = 63u - (unsigned)__builtin_clzll(n);
+    if (memo && b == memo->j && (memo->have >> key & 1) && memo->a[key] == a) {
+        memcpy(out, memo->h[key].b, SDB_HASH_LEN);
+        return SEALDB_OK;
+    }
     uint64_t k = largest_pow2_below(n);
     uint8_t l[SDB_HASH_LEN], r[SDB_HASH_LEN];
-    int rc = mth(t, a, a + k, l);
-    if (!rc) rc = mth(t, a + k, b, r);
-    if (!rc) sdb_hash_node(l, r, out);
-    return rc;
+    int rc = mth(t, memo, a, a + k, l);
+    if (!rc) rc = mth(t, memo, a + k, b, r);
+    if (rc) return rc;
+    sdb_hash_node(l, r, out);
+    if (memo && b == memo->j) {
+        memo->a[key] = a;
+        memcpy(memo->h[key].b, out, SDB_HASH_LEN);
+        memo->have |= 1ull << key;
+    }
+    return SEALDB_OK;
 }
 
 /* ---- open / close ---- */
@@ -198,6 +230,26 @@ static int write_header(sdb_file *f) {
     return rc;
 }
 
+/* Reserves address space for the node file once and never remaps: the mapping may be longer than
+ * the file (pages past EOF are simply not read), so readers need no lock while the appender grows
+ * the file, and the pointer never changes. Only with the POSIX vfs (a test vfs that injects read
+ * faults keeps going through pread), and only as an optimisation: if no reservation succeeds, or
+ * the file outgrows it, reads fall back to pread. Reading the map is safe while nobody shrinks the
+ * file below a size readers use (the truncate rule in crypto.h; an external truncation of a live
+ * node file would fault). */
+static void map_file(sdb_ahtree *t) {
+    static const uint64_t sizes[] = { 1ull << 40, 1ull << 36, 1ull << 32, 1ull << 28 };
+    if (sdb_vfs_default() != sdb_vfs_posix() || sizeof(size_t) < 8) return;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = mmap(NULL, (size_t)sizes[i], PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(t->f), 0);
+        if (p != MAP_FAILED) {
+            t->map = p;
+            t->map_len = (size_t)sizes[i];
+            return;
+        }
+    }
+}
+
 int sdb_ahtree_open_file(const char *path, sdb_ahtree **out) {
     sdb_ahtree *t = NULL;
     uint64_t fs;
@@ -228,6 +280,7 @@ int sdb_ahtree_open_file(const char *path, sdb_ahtree **out) {
         t->flushed = rec_off(n + 1);
         t->size = n;
     }
+    map_file(t);
     t->cache = sdb_calloc(CACHE_CHUNKS, sizeof *t->cache);
     if (!t->cache) { rc = SEALDB_NOMEM; goto fail; }
     if ((rc = cache_load(t, n))) goto fail;
@@ -254,6 +307,7 @@ static int flush_buf(sdb_ahtree *t) {
 void sdb_ahtree_close(sdb_ahtree *t) {
     if (!t) return;
     (void)flush_buf(t);
+    if (t->map) munmap((void *)(uintptr_t)t->map, t->map_len);
     sdb_file_close(t->f);
     pthread_mutex_destroy(&t->mu);
     sdb_free(t->buf);
@@ -324,7 +378,7 @@ int sdb_ahtree_append(sdb_ahtree *t, const uint8_t alh[SDB_HASH_LEN], uint8_t ro
 
 int sdb_ahtree_root_at(sdb_ahtree *t, uint64_t n, uint8_t out[SDB_HASH_LEN]) {
     if (!t || n == 0 || n > ld_acq(&t->size)) return SEALDB_INVALID;
-    return mth(t, 0, n, out);
+    return mth(t, NULL, 0, n, out);
 }
 
 int sdb_ahtree_leaf_alh(sdb_ahtree *t, uint64_t i, uint8_t out[SDB_HASH_LEN]) {
@@ -333,52 +387,77 @@ int sdb_ahtree_leaf_alh(sdb_ahtree *t, uint64_t i, uint8_t out[SDB_HASH_LEN]) {
 }
 
 /* RFC 6962 audit path of leaf m in [a, b), nearest sibling first. */
-static int path(sdb_ahtree *t, uint64_t m, uint64_t a, uint64_t b, sdb_hashes *out) {
+static int path(sdb_ahtree *t, mth_memo *memo, uint64_t m, uint64_t a, uint64_t b, sdb_hashes *out) {
     uint8_t h[SDB_HASH_LEN];
     if (b - a == 1) return SEALDB_OK;
     uint64_t k = largest_pow2_below(b - a);
     int rc;
     if (m < k) {
-        if ((rc = path(t, m, a, a + k, out)) || (rc = mth(t, a + k, b, h))) return rc;
+        if ((rc = path(t, memo, m, a, a + k, out)) || (rc = mth(t, memo, a + k, b, h))) return rc;
     } else {
-        if ((rc = path(t, m - k, a + k, b, out)) || (rc = mth(t, a, a + k, h))) return rc;
+        if ((rc = path(t, memo, m - k, a + k, b, out)) || (rc = mth(t, memo, a, a + k, h))) return rc;
     }
     return sdb_hashes_push(out, h);
+}
+
+static int inclusion(sdb_ahtree *t, mth_memo *memo, uint64_t i, uint64_t j, sdb_hashes *out) {
+    out->n = 0;
+    return path(t, memo, i - 1, 0, j, out);
 }
 
 int sdb_ahtree_inclusion_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out) {
     if (!t || !out || i == 0 || i > j || j > ld_acq(&t->size)) return SEALDB_INVALID;
-    out->n = 0;
-    return path(t, i - 1, 0, j, out);
+    mth_memo memo;
+    memo_init(&memo, j);
+    return inclusion(t, &memo, i, j, out);
 }
 
 /* formats.md 5.3 Sub(m, [a, b)): bottom-up, the old tree's rightmost complete subtree first. */
-static int subproof(sdb_ahtree *t, uint64_t m, uint64_t a, uint64_t b, sdb_hashes *out) {
+static int subproof(sdb_ahtree *t, mth_memo *memo, uint64_t m, uint64_t a, uint64_t b, sdb_hashes *out) {
     uint8_t h[SDB_HASH_LEN];
     int rc;
     if (m == b - a) {
-        if ((rc = mth(t, a, b, h))) return rc;
+        if ((rc = mth(t, memo, a, b, h))) return rc;
         return sdb_hashes_push(out, h);
     }
     uint64_t k = largest_pow2_below(b - a);
     if (m <= k) {
-        if ((rc = subproof(t, m, a, a + k, out)) || (rc = mth(t, a + k, b, h))) return rc;
+        if ((rc = subproof(t, memo, m, a, a + k, out)) || (rc = mth(t, memo, a + k, b, h))) return rc;
     } else {
-        if ((rc = subproof(t, m - k, a + k, b, out)) || (rc = mth(t, a, a + k, h))) return rc;
+        if ((rc = subproof(t, memo, m - k, a + k, b, out)) || (rc = mth(t, memo, a, a + k, h))) return rc;
     }
     return sdb_hashes_push(out, h);
 }
 
-int sdb_ahtree_consistency_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out) {
-    if (!t || !out || i == 0 || i > j || j > ld_acq(&t->size)) return SEALDB_INVALID;
+static int consistency(sdb_ahtree *t, mth_memo *memo, uint64_t i, uint64_t j, sdb_hashes *out) {
     out->n = 0;
-    if (i < j) return subproof(t, i, 0, j, out);
+    if (i < j) return subproof(t, memo, i, 0, j, out);
     if (j == 1) return SEALDB_OK;
     uint64_t k = largest_pow2_below(j);
     uint8_t h[SDB_HASH_LEN];
     int rc;
-    if ((rc = mth(t, k, j, h)) || (rc = sdb_hashes_push(out, h))) return rc;
-    if ((rc = mth(t, 0, k, h)) || (rc = sdb_hashes_push(out, h))) return rc;
+    if ((rc = mth(t, memo, k, j, h)) || (rc = sdb_hashes_push(out, h))) return rc;
+    if ((rc = mth(t, memo, 0, k, h)) || (rc = sdb_hashes_push(out, h))) return rc;
+    return SEALDB_OK;
+}
+
+int sdb_ahtree_consistency_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out) {
+    if (!t || !out || i == 0 || i > j || j > ld_acq(&t->size)) return SEALDB_INVALID;
+    mth_memo memo;
+    memo_init(&memo, j);
+    return consistency(t, &memo, i, j, out);
+}
+
+int sdb_ahtree_proofs_at(sdb_ahtree *t, uint64_t j, uint64_t incl_i, sdb_hashes *incl,
+                         uint64_t cons_i, sdb_hashes *cons, sdb_hashes *last) {
+    if (!t || j == 0 || j > ld_acq(&t->size)) return SEALDB_INVALID;
+    if ((incl && (incl_i == 0 || incl_i > j)) || (cons && (cons_i == 0 || cons_i > j))) return SEALDB_INVALID;
+    mth_memo memo;
+    memo_init(&memo, j);
+    int rc;
+    if (incl && (rc = inclusion(t, &memo, incl_i, j, incl))) return rc;
+    if (cons && (rc = consistency(t, &memo, cons_i, j, cons))) return rc;
+    if (last && (rc = inclusion(t, &memo, j, j, last))) return rc;
     return SEALDB_OK;
 }
 

@@ -122,6 +122,11 @@ int  sdb_ahtree_root_at(sdb_ahtree *t, uint64_t n, uint8_t out[SDB_HASH_LEN]);  
 int  sdb_ahtree_leaf_alh(sdb_ahtree *t, uint64_t i, uint8_t out[SDB_HASH_LEN]);  /* stored Alh of leaf i */
 int  sdb_ahtree_inclusion_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out);
 int  sdb_ahtree_consistency_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out);
+/* The inclusion proof of incl_i, the consistency proof from cons_i and the last inclusion proof,
+ * all against tree size j, in one pass that computes the shared right-border nodes once (the dual
+ * proof's three tree proofs). A NULL output is skipped; results equal the separate calls. */
+int  sdb_ahtree_proofs_at(sdb_ahtree *t, uint64_t j, uint64_t incl_i, sdb_hashes *incl,
+                          uint64_t cons_i, sdb_hashes *cons, sdb_hashes *last);
 int  sdb_ahtree_truncate(sdb_ahtree *t, uint64_t n);   /* keep leaves 1..n (recovery of a derived file) */
 int  sdb_ahtree_sync(sdb_ahtree *t);
 int  sdb_ahtree_verify_inclusion(const sdb_hashes *proof, uint64_t i, uint64_t j,

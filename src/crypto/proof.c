@@ -154,11 +154,12 @@ int sdb_dual_proof_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t s,
     if (tbl > sdb_ahtree_size(tree)) return SEALDB_RANGE;
     out->inclusion.n = out->consistency.n = out->last_inclusion.n = 0;
     memset(out->target_bl_tx_alh.b, 0, 32);
-    if (s < tbl && (rc = sdb_ahtree_inclusion_proof(tree, s, tbl, &out->inclusion))) return rc;
-    if (sbl > 0 && (rc = sdb_ahtree_consistency_proof(tree, sbl, tbl, &out->consistency))) return rc;
     if (tbl > 0) {
+        /* one pass: the three proofs against tree size tbl share its right-border nodes */
+        if ((rc = sdb_ahtree_proofs_at(tree, tbl, s, s < tbl ? &out->inclusion : NULL,
+                                       sbl, sbl > 0 ? &out->consistency : NULL, &out->last_inclusion)))
+            return rc;
         if ((rc = sdb_ahtree_leaf_alh(tree, tbl, out->target_bl_tx_alh.b))) return rc;
-        if ((rc = sdb_ahtree_inclusion_proof(tree, tbl, tbl, &out->last_inclusion))) return rc;
     }
     if ((rc = sdb_linear_proof_build(src, s > tbl ? s : tbl, t, &out->linear))) return rc;
     return sdb_lap_build(src, tree, sbl, s < tbl ? s : tbl, tbl, &out->lap);
