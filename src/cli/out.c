@@ -9,6 +9,7 @@
 void out_init(seal_out *o, int json) {
     o->json = json;
     o->first = 1;
+    o->depth = 0;
     o->f = stdout;
 }
 
@@ -40,12 +41,14 @@ void out_json_str(FILE *f, const void *vp, size_t n) {
 }
 
 void out_begin(seal_out *o) {
-    if (o->json) { if (!o->first) fputc(',', o->f); fputc('{', o->f); }
+    if (o->json) { if (o->depth > 0 && !o->first) fputc(',', o->f); fputc('{', o->f); }
+    o->depth++;
     o->first = 1;
 }
 
 void out_end(seal_out *o) {
     if (o->json) fputc('}', o->f);
+    if (o->depth > 0) o->depth--;
     o->first = 0;
 }
 

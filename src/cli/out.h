@@ -10,6 +10,7 @@
 typedef struct seal_out {
     int json;
     int first;                    /* JSON: next field is the first of its object */
+    int depth;                    /* JSON: open objects; top-level objects are separate lines */
     FILE *f;
 } seal_out;
 

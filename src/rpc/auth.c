@@ -24,7 +24,11 @@ int sdb_password_hash(const char *pw, size_t pw_len, char out[128]) {
     char setting[64];
     if (pw_len > 72 || memchr(pw, 0, pw_len)) return SEALDB_INVALID;
     if (random_bytes(rnd, sizeof rnd)) return SEALDB_IO;
-    if (!crypt_gensalt_rn("$2b$", BCRYPT_COST, (const char *)rnd, sizeof rnd, setting, sizeof setting))
+    /* SEALDB_BCRYPT_COST lowers the work factor for fuzzing and tests (never below bcrypt's 4) */
+    const char *ce = getenv("SEALDB_BCRYPT_COST");
+    unsigned long cost = ce ? strtoul(ce, NULL, 10) : BCRYPT_COST;
+    if (cost < 4 || cost > 31) cost = BCRYPT_COST;
+    if (!crypt_gensalt_rn("$2b$", cost, (const char *)rnd, sizeof rnd, setting, sizeof setting))
         return SEALDB_IO;
     char phrase[73];
     memcpy(phrase, pw, pw_len);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "rpc/server.h"
+#include "engine/engine.h"
 
 typedef enum { T_STR, T_INT, T_BOOL, T_DUR } opt_type;
 typedef struct opt {
@@ -216,8 +217,10 @@ static int cmd_verify(int argc, char **argv) {
         else if (!strncmp(argv[i], "--dir=", 6)) dir = argv[i] + 6;
     }
     if (!dir) { fprintf(stderr, "usage: sealdb verify --dir DIR\n"); return 2; }
-    fprintf(stderr, "sealdb verify: the storage engine's verifier is not part of this build yet\n");
-    return 2;
+    int rc = sdb_verify_dir(dir, stdout);
+    if (rc == SEALDB_OK) { printf("verify: %s: ok\n", dir); return 0; }
+    fprintf(stderr, "verify: %s: FAILED (%s)\n", dir, sealdb_strerror(rc));
+    return 1;
 }
 
 int main(int argc, char **argv) {

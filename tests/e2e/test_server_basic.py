@@ -139,3 +139,16 @@ def test_sigterm_exits_zero(sealdb):
     ImmudbClient(sealdb.address).healthCheck()
     assert sealdb.stop() == 0
     assert "stopped" in sealdb.log()
+
+
+def test_version_and_verify_subcommands(tmp_path):
+    import os
+    import subprocess
+    from conftest import SEALDB_BIN
+    out = subprocess.run([SEALDB_BIN, "version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("sealdb ")
+    r = subprocess.run([SEALDB_BIN, "verify", "--dir", os.path.join(str(tmp_path), "missing")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    r = subprocess.run([SEALDB_BIN, "verify"], capture_output=True, text=True)
+    assert r.returncode == 2
