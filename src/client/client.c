@@ -34,6 +34,11 @@ static int ends_with(const char *s, const char *suffix) {
 
 int sdb_cl_map_status(int code, const char *msg) {
     if (code == 0) return SEALDB_OK;
+    /* A sealdb server that finds its own stored history failing its checks (sealdb_strerror of
+     * SEALDB_TAMPERED / SEALDB_CORRUPT) says the data cannot be trusted: a verification failure. */
+    if (strcmp(msg, "proof or hash does not verify") == 0 ||
+        strcmp(msg, "stored data fails its checksum or format checks") == 0)
+        return SEALDB_TAMPERED;
     if (ends_with(msg, "key not found") || strcmp(msg, "tx not found") == 0) return SEALDB_NOTFOUND;
     if (strstr(msg, "key not found: expired entry")) return SEALDB_NOTFOUND;
     if (code == 9 && strncmp(msg, "precondition failed", 19) == 0) return SEALDB_PRECONDITION;

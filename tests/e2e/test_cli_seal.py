@@ -223,6 +223,7 @@ def test_older_server_state_is_refused(env):
     snapshot = srv.dir + ".old"
     shutil.copytree(srv.dir, snapshot)
     srv.start()
+    env.ok("login", "immudb")                          # tokens do not survive a restart
     env.ok("safeset", "b", "2")
     env.ok("safeset", "c", "3")
     env.ok("check-consistency")

@@ -85,5 +85,6 @@ TEST(client_status_mapping) {
     CHECK_RC(sdb_cl_map_status(2, "database already exists"), SEALDB_EXISTS);
     CHECK_RC(sdb_cl_map_status(2, "max key length exceeded"), SEALDB_TOOLARGE);
     CHECK_RC(sdb_cl_map_status(3, "illegal arguments"), SEALDB_INVALID);
+    CHECK_RC(sdb_cl_map_status(2, "stored data fails its checksum or format checks"), SEALDB_TAMPERED);
     CHECK_RC(sdb_cl_map_status(0, ""), SEALDB_OK);
 }
