@@ -29,6 +29,7 @@ struct sdb_index {
     sdb_index_snap *pool;             /* ended snapshots with reset read txns, for reuse */
     size_t npool;
     int batch_open;
+    int was_reset;                    /* open emptied an index left unclean by a crash */
 };
 
 struct sdb_index_snap {
@@ -161,6 +162,49 @@ static int write_upto(MDB_txn *txn, MDB_dbi meta, uint64_t v) {
     return map_rc(mdb_put(txn, meta, &k, &d, 0));
 }
 
+/* Crash guard. Batches are never fsynced, so after an OS crash or power loss the file may mix old
+ * and new pages (a process crash is harmless: the page cache survives it). Power loss implies a
+ * reboot, so open records the kernel boot id with clean=0 (synced), and a clean close syncs and
+ * sets clean=1. An index found unclean under another boot id is emptied: the caller rebuilds it
+ * from the journal because indexed_upto reads 0. */
+static void boot_id(char out[40]) {
+    memset(out, 0, 40);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f) return;
+    if (!fgets(out, 40, f)) out[0] = 0;
+    fclose(f);
+    out[strcspn(out, "\n")] = 0;
+}
+
+static int check_crash(sdb_index *ix, MDB_txn *txn) {
+    char cur[40];
+    boot_id(cur);
+    MDB_val bk = { 4, "boot" }, ck = { 5, "clean" }, bd, cd;
+    int rb = mdb_get(txn, ix->meta, &bk, &bd), rcl = mdb_get(txn, ix->meta, &ck, &cd);
+    if (rb && rb != MDB_NOTFOUND) return map_rc(rb);
+    if (rcl && rcl != MDB_NOTFOUND) return map_rc(rcl);
+    int same_boot = !rb && bd.mv_size == strlen(cur) && memcmp(bd.mv_data, cur, bd.mv_size) == 0;
+    int clean = !rcl && cd.mv_size == 1 && ((const uint8_t *)cd.mv_data)[0] == 1;
+    if (same_boot || clean) return SEALDB_OK;
+    int rc;
+    if ((rc = map_rc(mdb_drop(txn, ix->vers, 0))) || (rc = map_rc(mdb_drop(txn, ix->longk, 0))))
+        return rc;
+    ix->was_reset = 1;
+    return write_upto(txn, ix->meta, 0);
+}
+
+static int mark_open(sdb_index *ix, MDB_txn *txn) {
+    char cur[40];
+    boot_id(cur);
+    MDB_val bk = { 4, "boot" }, bd = { strlen(cur), cur }, ck = { 5, "clean" }, cd = { 1, "\0" };
+    int rc = map_rc(mdb_put(txn, ix->meta, &bk, &bd, 0));
+    return rc ? rc : map_rc(mdb_put(txn, ix->meta, &ck, &cd, 0));
+}
+
+int sdb_index_sync(sdb_index *ix) { return map_rc(mdb_env_sync(ix->env, 1)); }
+
+int sdb_index_was_reset(const sdb_index *ix) { return ix->was_reset; }
+
 int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
     sdb_index_opts def;
     if (!o) { sdb_index_opts_default(&def); o = &def; }
@@ -199,10 +243,15 @@ int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
     } else if (fd.mv_size != sizeof FORMAT_TAG - 1 || memcmp(fd.mv_data, FORMAT_TAG, fd.mv_size)) {
         rc = SEALDB_UNSUPPORTED;
         goto fail;
+    } else if ((rc = check_crash(ix, txn))) {
+        goto fail;
     }
+    if ((rc = mark_open(ix, txn))) goto fail;
     rc = map_rc(mdb_txn_commit(txn));
     txn = NULL;
     if (rc) goto fail;
+    /* make "not clean" durable before any unsynced batch can reach the disk */
+    if ((rc = map_rc(mdb_env_sync(ix->env, 1)))) goto fail;
     *out = ix;
     return SEALDB_OK;
 fail:
@@ -225,6 +274,13 @@ void sdb_index_close(sdb_index *ix) {
         sdb_index_snap *s = ix->pool;
         ix->pool = s->next;
         snap_destroy(s);
+    }
+    /* sync, then mark clean (and sync that), so a later power loss cannot hide torn pages */
+    MDB_txn *txn;
+    if (mdb_env_sync(ix->env, 1) == 0 && mdb_txn_begin(ix->env, NULL, 0, &txn) == 0) {
+        MDB_val ck = { 5, "clean" }, cd = { 1, "\1" };
+        if (mdb_put(txn, ix->meta, &ck, &cd, 0) == 0 && mdb_txn_commit(txn) == 0) mdb_env_sync(ix->env, 1);
+        else mdb_txn_abort(txn);
     }
     mdb_env_close(ix->env);
     pthread_mutex_destroy(&ix->mu);
