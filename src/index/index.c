@@ -30,6 +30,7 @@ struct sdb_index {
     size_t npool;
     int batch_open;
     int was_reset;                    /* open emptied an index left unclean by a crash */
+    int read_only;
 };
 
 struct sdb_index_snap {
@@ -143,6 +144,7 @@ void sdb_index_opts_default(sdb_index_opts *o) {
     o->map_size = (uint64_t)256 << 30;
     o->max_readers = 510;
     o->create = 1;
+    o->read_only = 0;
 }
 
 static int read_upto(MDB_txn *txn, MDB_dbi meta, uint64_t *out) {
@@ -186,6 +188,7 @@ static int check_crash(sdb_index *ix, MDB_txn *txn) {
     int same_boot = !rb && bd.mv_size == strlen(cur) && memcmp(bd.mv_data, cur, bd.mv_size) == 0;
     int clean = !rcl && cd.mv_size == 1 && ((const uint8_t *)cd.mv_data)[0] == 1;
     if (same_boot || clean) return SEALDB_OK;
+    if (ix->read_only) return SEALDB_CORRUPT;   /* may be torn; cannot empty it here */
     int rc;
     if ((rc = map_rc(mdb_drop(txn, ix->vers, 0))) || (rc = map_rc(mdb_drop(txn, ix->longk, 0))))
         return rc;
@@ -212,7 +215,7 @@ int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (errno != ENOENT) return sdb_err_from_errno(errno);
-        if (!o->create) return SEALDB_NOTFOUND;
+        if (!o->create || o->read_only) return SEALDB_NOTFOUND;
         if (mkdir(dir, 0755) != 0 && errno != EEXIST) return sdb_err_from_errno(errno);
     } else if (!S_ISDIR(st.st_mode)) {
         return SEALDB_INVALID;
@@ -226,14 +229,19 @@ int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
     if ((rc = map_rc(mdb_env_set_mapsize(ix->env, (size_t)o->map_size)))) goto fail;
     if ((rc = map_rc(mdb_env_set_maxreaders(ix->env, o->max_readers ? o->max_readers : 510)))) goto fail;
     if ((rc = map_rc(mdb_env_set_maxdbs(ix->env, 4)))) goto fail;
-    if ((rc = map_rc(mdb_env_open(ix->env, dir, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS, 0644)))) goto fail;
-    if ((rc = map_rc(mdb_txn_begin(ix->env, NULL, 0, &txn)))) goto fail;
-    if ((rc = map_rc(mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)))) goto fail;
-    if ((rc = map_rc(mdb_dbi_open(txn, "vers", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &ix->vers)))) goto fail;
-    if ((rc = map_rc(mdb_dbi_open(txn, "long", MDB_CREATE, &ix->longk)))) goto fail;
+    ix->read_only = o->read_only;
+    unsigned ro = o->read_only ? MDB_RDONLY : 0, cr = o->read_only ? 0 : MDB_CREATE;
+    if ((rc = map_rc(mdb_env_open(ix->env, dir, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS | ro, 0644)))) goto fail;
+    if ((rc = map_rc(mdb_txn_begin(ix->env, NULL, ro, &txn)))) goto fail;
+    if ((rc = map_rc(mdb_dbi_open(txn, "meta", cr, &ix->meta)))) goto fail;
+    if ((rc = map_rc(mdb_dbi_open(txn, "vers", cr | MDB_DUPSORT | MDB_DUPFIXED, &ix->vers)))) goto fail;
+    if ((rc = map_rc(mdb_dbi_open(txn, "long", cr, &ix->longk)))) goto fail;
     MDB_val fk = { 6, "format" }, fd;
     int g = mdb_get(txn, ix->meta, &fk, &fd);
-    if (g == MDB_NOTFOUND) {
+    if (g == MDB_NOTFOUND && o->read_only) {
+        rc = SEALDB_NOTFOUND;
+        goto fail;
+    } else if (g == MDB_NOTFOUND) {
         fd = (MDB_val){ sizeof FORMAT_TAG - 1, FORMAT_TAG };
         if ((rc = map_rc(mdb_put(txn, ix->meta, &fk, &fd, 0)))) goto fail;
         if ((rc = write_upto(txn, ix->meta, 0))) goto fail;
@@ -245,6 +253,13 @@ int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
         goto fail;
     } else if ((rc = check_crash(ix, txn))) {
         goto fail;
+    }
+    if (o->read_only) {
+        rc = map_rc(mdb_txn_commit(txn));   /* keeps the dbi handles */
+        txn = NULL;
+        if (rc) goto fail;
+        *out = ix;
+        return SEALDB_OK;
     }
     if ((rc = mark_open(ix, txn))) goto fail;
     rc = map_rc(mdb_txn_commit(txn));
@@ -277,7 +292,7 @@ void sdb_index_close(sdb_index *ix) {
     }
     /* sync, then mark clean (and sync that), so a later power loss cannot hide torn pages */
     MDB_txn *txn;
-    if (mdb_env_sync(ix->env, 1) == 0 && mdb_txn_begin(ix->env, NULL, 0, &txn) == 0) {
+    if (!ix->read_only && mdb_env_sync(ix->env, 1) == 0 && mdb_txn_begin(ix->env, NULL, 0, &txn) == 0) {
         MDB_val ck = { 5, "clean" }, cd = { 1, "\1" };
         if (mdb_put(txn, ix->meta, &ck, &cd, 0) == 0 && mdb_txn_commit(txn) == 0) mdb_env_sync(ix->env, 1);
         else mdb_txn_abort(txn);
@@ -302,6 +317,7 @@ int sdb_index_destroy(const char *dir) {
 
 int sdb_index_clear(sdb_index *ix) {
     MDB_txn *txn;
+    if (ix->read_only) return SEALDB_PERMISSION;
     int rc = map_rc(mdb_txn_begin(ix->env, NULL, 0, &txn));
     if (rc) return rc;
     if (!(rc = map_rc(mdb_drop(txn, ix->vers, 0))) && !(rc = map_rc(mdb_drop(txn, ix->longk, 0))) &&
@@ -323,6 +339,7 @@ int sdb_index_indexed_upto(sdb_index *ix, uint64_t *out) {
 /* ---- batches ---- */
 
 int sdb_index_batch_begin(sdb_index *ix, sdb_index_batch **out) {
+    if (ix->read_only) return SEALDB_PERMISSION;
     pthread_mutex_lock(&ix->mu);
     int busy = ix->batch_open;
     ix->batch_open = 1;

@@ -63,6 +63,8 @@ typedef struct sdb_index_opts {
     uint64_t map_size;       /* LMDB map size in bytes (virtual; default 256 GiB) */
     unsigned max_readers;    /* default 510 */
     int create;              /* 1 (default): create the directory when missing */
+    int read_only;           /* 1: open without writing anything (offline verify): batches and clear
+                                fail; an index left unclean by an OS crash gives SEALDB_CORRUPT */
 } sdb_index_opts;
 void sdb_index_opts_default(sdb_index_opts *o);
 
