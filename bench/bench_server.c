@@ -1,365 +1,935 @@
-/* bench_server.c - load generator on the gRPC C core against the real sealdb binary over loopback:
- * 64 calls in flight, asynchronous on one completion queue over 4 channels. Starts build/sealdb
- * (or $SEALDB_BIN) on a temporary directory and free ports, measures calls/s for Health, Set,
- * 1000-key Set, Get, VerifiableGet and VerifiableSet, the p99 Set latency and the server's RSS. */
+/* bench_server.c - load generator for the real sealdb server over loopback (make bench): starts
+ * build/sealdb on a temporary directory and a free port, opens a session, then drives each RPC with
+ * 64 calls in flight from a few threads, each owning a completion queue and a few channels (async:
+ * a blocking thread-per-call client on this stack is itself the bottleneck). Prints
+ * "bench server.<name>: <number> <unit>" for Health (the transport's ceiling), Set, SetAll of 1000
+ * KVs, Get, VerifiableGet, VerifiableSet, p99 Set latency and the server's RSS.
+ * Proofs returned by the verified calls are not checked here (that is the client's cost); every call's
+ * status is. Usage: bench_server [--only health,set,...] [--seconds S] [--threads T] [--channels C]
+ * [--inflight N] [--server-arg ARG]...; SEALDB_BIN overrides the server binary. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/slice.h>
-#include <grpc/support/time.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
 #include "schema.pb-c.h"
-#include "util/util.h"
 
-#define INFLIGHT 64
-#define NCHAN 4
-#define PHASE_S 3.0
-#define SVC "/immudb.schema.ImmuService/"
+#define MAX_THREADS 16
+#define MAX_CHANNELS 64
+#define MAX_INFLIGHT 1024
+#define KEY_LEN 32
+#define VAL_LEN 64
+#define SETALL_N 1000
+#define MAX_FAILED_CALLS 5   /* more failed calls than this in a phase makes the run fail */
 
-static grpc_channel *chans[NCHAN];
-static grpc_completion_queue *cq;
-static char auth_hdr[600];
+/* ---- small helpers ---- */
 
-typedef struct slot {
-    grpc_call *call;
-    grpc_byte_buffer *req, *resp;
-    grpc_metadata_array rmd, tmd;
-    grpc_status_code status;
-    grpc_slice details;
-    grpc_metadata md[1];
-    uint64_t t0;
-    int idx;
-} slot;
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
-typedef int (*make_req_fn)(uint64_t n, sdb_buf *out);   /* request bytes for the n-th call */
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
 
-static double now_s(void) { return (double)sdb_now_ns() / 1e9; }
+/* key number i -> 32 pseudo-random bytes, so readers can regenerate keys that were written */
+static void key_of(uint64_t i, uint8_t k[KEY_LEN]) {
+    uint64_t s = i * 0x632BE59BD9B4E019ull + 7;
+    for (int j = 0; j < KEY_LEN / 8; j++) {
+        uint64_t r = splitmix(&s);
+        memcpy(k + 8 * j, &r, 8);
+    }
+}
+
+static void die(const char *msg);
+
+/* ---- the server process ---- */
+
+static pid_t server_pid = -1;
+static char tmpdir[256];
+static char logpath[320];
+
+static void rm_rf(const char *dir) {
+    if (!dir[0]) return;
+    pid_t p = fork();
+    if (p == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    if (p > 0) waitpid(p, NULL, 0);
+}
+
+static void print_log_tail(void) {
+    FILE *f = fopen(logpath, "r");
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, n > 3000 ? n - 3000 : 0, SEEK_SET);
+    char buf[512];
+    fprintf(stderr, "---- server log (tail) ----\n");
+    while (fgets(buf, sizeof buf, f)) fputs(buf, stderr);
+    fprintf(stderr, "---------------------------\n");
+    fclose(f);
+}
+
+static void stop_server(void) {
+    if (server_pid <= 0) return;
+    kill(server_pid, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 150; i++) {   /* up to 15 s for an orderly stop */
+        pid_t r = waitpid(server_pid, &st, WNOHANG);
+        if (r == server_pid) { server_pid = -1; break; }
+        usleep(100000);
+    }
+    if (server_pid > 0) {
+        fprintf(stderr, "bench_server: warning: server did not stop on SIGTERM, killing it\n");
+        kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+        server_pid = -1;
+    } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "bench_server: warning: server exit status %d after SIGTERM\n", st);
+    }
+}
+
+static void die(const char *msg) {
+    fprintf(stderr, "bench_server: %s\n", msg);
+    if (server_pid > 0) print_log_tail();
+    stop_server();
+    rm_rf(tmpdir);
+    exit(1);
+}
+
+/* watchdog: a hung server must not hang `make bench` */
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char m[] = "bench_server: watchdog expired, killing the server\n";
+    if (write(2, m, sizeof m - 1) < 0) { /* nothing to do */ }
+    if (server_pid > 0) kill(server_pid, SIGKILL);
+    _exit(1);
+}
 
 static int free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { 0 };
+    if (fd < 0) return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &l)) { close(fd); return 0; }
+    socklen_t al = sizeof a;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+        port = ntohs(a.sin_port);
     close(fd);
-    return ntohs(a.sin_port);
+    return port;
 }
 
-static double rss_mb(pid_t pid) {
-    char p[64], line[256];
-    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(p, "r");
+static int port_open(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static const char *extra_args[32];
+static int n_extra_args;
+
+static void start_server(const char *bin, int port) {
+    char datadir[300], portstr[16];
+    snprintf(datadir, sizeof datadir, "%s/data", tmpdir);
+    snprintf(logpath, sizeof logpath, "%s/server.log", tmpdir);
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *argv[48];
+    int n = 0;
+    argv[n++] = bin;
+    argv[n++] = "--dir";
+    argv[n++] = datadir;
+    argv[n++] = "-a";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "-p";
+    argv[n++] = portstr;
+    argv[n++] = "--metrics-server=false";
+    for (int i = 0; i < n_extra_args; i++) argv[n++] = extra_args[i];
+    argv[n] = NULL;
+    pid_t p = fork();
+    if (p < 0) die("fork failed");
+    if (p == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never leave a server behind if the generator crashes */
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+        /* run inside the tmp dir so no configs/immudb.toml of the caller's cwd is picked up */
+        if (chdir(tmpdir) != 0) _exit(126);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    server_pid = p;
+    double deadline = now_s() + 20;
+    while (now_s() < deadline) {
+        int st;
+        if (waitpid(p, &st, WNOHANG) == p) {
+            server_pid = -1;
+            print_log_tail();
+            die("the server exited during startup");
+        }
+        if (port_open(port)) return;
+        usleep(20000);
+    }
+    die("the server did not open its port within 20 s");
+}
+
+/* VmRSS / VmHWM of the server in MiB, or -1 */
+static double server_mem_mb(const char *field) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)server_pid);
+    FILE *f = fopen(path, "r");
     if (!f) return -1;
     double mb = -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) mb = atof(line + 6) / 1024.0;
+    size_t fl = strlen(field);
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, field, fl) && line[fl] == ':') {
+            mb = strtod(line + fl + 1, NULL) / 1024.0;
+            break;
+        }
+    }
     fclose(f);
     return mb;
 }
 
-static void start_call(slot *s, const char *method, make_req_fn mk, uint64_t n) {
-    sdb_buf b;
-    sdb_buf_init(&b);
-    mk(n, &b);
-    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)b.ptr, b.len);
-    sdb_buf_deinit(&b);
-    s->req = grpc_raw_byte_buffer_create(&sl, 1);
-    grpc_slice_unref(sl);
-    grpc_slice m = grpc_slice_from_static_string(method);
-    s->call = grpc_channel_create_call(chans[s->idx % NCHAN], NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
-                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    grpc_metadata_array_init(&s->rmd);
-    grpc_metadata_array_init(&s->tmd);
-    s->resp = NULL;
+/* ---- gRPC: channels, metadata, a blocking unary call for setup ---- */
+
+enum { M_HEALTH, M_OPENSESSION, M_LOGIN, M_USEDB, M_CURSTATE, M_SET, M_GET, M_VGET, M_VSET, M_COUNT };
+static const char *const method_path[M_COUNT] = {
+    "/immudb.schema.ImmuService/Health",       "/immudb.schema.ImmuService/OpenSession",
+    "/immudb.schema.ImmuService/Login",        "/immudb.schema.ImmuService/UseDatabase",
+    "/immudb.schema.ImmuService/CurrentState", "/immudb.schema.ImmuService/Set",
+    "/immudb.schema.ImmuService/Get",          "/immudb.schema.ImmuService/VerifiableGet",
+    "/immudb.schema.ImmuService/VerifiableSet",
+};
+
+typedef struct chan {
+    grpc_channel *ch;
+    void *reg[M_COUNT];   /* registered methods: no per-call path interning */
+} chan;
+
+static chan chans[MAX_CHANNELS];
+static int n_chans;
+static grpc_metadata auth_md;   /* sessionid or authorization, shared read-only by all calls */
+static int have_auth;
+
+static grpc_channel *make_channel(const char *target) {
+    /* a local subchannel pool gives every channel its own TCP connection; no retries, minimal stack:
+     * the generator must cost as little CPU per call as possible */
+    grpc_arg args[3];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+    args[0].value.integer = 1;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)GRPC_ARG_ENABLE_RETRIES;
+    args[1].value.integer = 0;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = (char *)GRPC_ARG_MINIMAL_STACK;
+    args[2].value.integer = 1;
+    grpc_channel_args ca = { 3, args };
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(target, creds, &ca);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
+static grpc_byte_buffer *bb_of(const uint8_t *p, size_t n) {
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)p, n);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+/* a unary call that waits for its answer; *out (malloc'd) gets the response bytes */
+static grpc_status_code unary(int method, const uint8_t *req, size_t reqlen, uint8_t **out, size_t *outlen,
+                              char *detail, size_t detail_sz) {
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(10, GPR_TIMESPAN));
+    grpc_call *call = grpc_channel_create_registered_call(chans[0].ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                          chans[0].reg[method], dl, NULL);
+    grpc_byte_buffer *send = bb_of(req, reqlen), *recv = NULL;
+    grpc_metadata_array init_md, trail_md;
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
-    size_t k = 0;
-    ops[k].op = GRPC_OP_SEND_INITIAL_METADATA;
-    if (auth_hdr[0]) {
-        s->md[0].key = grpc_slice_from_static_string("authorization");
-        s->md[0].value = grpc_slice_from_static_string(auth_hdr);
-        ops[k].data.send_initial_metadata.count = 1;
-        ops[k].data.send_initial_metadata.metadata = s->md;
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = have_auth ? 1 : 0;
+    ops[0].data.send_initial_metadata.metadata = have_auth ? &auth_md : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    if (grpc_call_start_batch(call, ops, 6, (void *)1, NULL) != GRPC_CALL_OK) die("grpc_call_start_batch failed");
+    grpc_event ev = grpc_completion_queue_pluck(cq, (void *)1, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type != GRPC_OP_COMPLETE) die("setup call did not complete");
+    if (out) {
+        *out = NULL;
+        *outlen = 0;
+        if (recv) {
+            grpc_byte_buffer_reader rd;
+            if (grpc_byte_buffer_reader_init(&rd, recv)) {
+                grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+                *outlen = GRPC_SLICE_LENGTH(all);
+                *out = malloc(*outlen + 1);
+                if (!*out) die("out of memory");
+                memcpy(*out, GRPC_SLICE_START_PTR(all), *outlen);
+                grpc_slice_unref(all);
+                grpc_byte_buffer_reader_destroy(&rd);
+            }
+        }
     }
-    k++;
-    ops[k].op = GRPC_OP_SEND_MESSAGE; ops[k].data.send_message.send_message = s->req; k++;
-    ops[k].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT; k++;
-    ops[k].op = GRPC_OP_RECV_INITIAL_METADATA; ops[k].data.recv_initial_metadata.recv_initial_metadata = &s->rmd; k++;
-    ops[k].op = GRPC_OP_RECV_MESSAGE; ops[k].data.recv_message.recv_message = &s->resp; k++;
-    ops[k].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[k].data.recv_status_on_client.trailing_metadata = &s->tmd;
-    ops[k].data.recv_status_on_client.status = &s->status;
-    ops[k].data.recv_status_on_client.status_details = &s->details;
-    k++;
-    s->t0 = sdb_now_ns();
-    grpc_call_start_batch(s->call, ops, k, s, NULL);
+    if (detail) {
+        size_t n = GRPC_SLICE_LENGTH(details);
+        if (n >= detail_sz) n = detail_sz - 1;
+        memcpy(detail, GRPC_SLICE_START_PTR(details), n);
+        detail[n] = 0;
+    }
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    grpc_byte_buffer_destroy(send);
+    if (recv) grpc_byte_buffer_destroy(recv);
+    grpc_call_unref(call);
+    grpc_completion_queue_shutdown(cq);   /* nothing is pending on it any more */
+    grpc_completion_queue_destroy(cq);
+    return status;
 }
 
-static void end_call(slot *s, sdb_buf *resp_out) {
-    if (resp_out && s->resp) {
-        grpc_byte_buffer_reader rd;
-        grpc_byte_buffer_reader_init(&rd, s->resp);
-        grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-        sdb_buf_append(resp_out, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
-        grpc_slice_unref(all);
-        grpc_byte_buffer_reader_destroy(&rd);
+static char auth_value[512];
+
+static void set_auth(const char *key, const char *value) {
+    snprintf(auth_value, sizeof auth_value, "%s", value);
+    auth_md.key = grpc_slice_from_static_string(key);
+    auth_md.value = grpc_slice_from_static_string(auth_value);
+    have_auth = 1;
+}
+
+/* OpenSession(immudb, immudb, defaultdb) -> sessionid header; else Login + UseDatabase -> token */
+static void login(void) {
+    Immudb__Schema__OpenSessionRequest osr = IMMUDB__SCHEMA__OPEN_SESSION_REQUEST__INIT;
+    osr.username.data = (uint8_t *)"immudb";
+    osr.username.len = 6;
+    osr.password.data = (uint8_t *)"immudb";
+    osr.password.len = 6;
+    osr.databasename = (char *)"defaultdb";
+    uint8_t req[128], *resp = NULL;
+    size_t rl = immudb__schema__open_session_request__pack(&osr, req), resplen = 0;
+    char detail[256];
+    grpc_status_code st = unary(M_OPENSESSION, req, rl, &resp, &resplen, detail, sizeof detail);
+    if (st == GRPC_STATUS_OK) {
+        Immudb__Schema__OpenSessionResponse *r = immudb__schema__open_session_response__unpack(NULL, resplen, resp);
+        free(resp);
+        if (!r || !r->sessionid || !r->sessionid[0]) die("OpenSession returned no session id");
+        set_auth("sessionid", r->sessionid);
+        immudb__schema__open_session_response__free_unpacked(r, NULL);
+        return;
     }
-    if (s->resp) grpc_byte_buffer_destroy(s->resp);
-    grpc_byte_buffer_destroy(s->req);
-    grpc_metadata_array_destroy(&s->rmd);
-    grpc_metadata_array_destroy(&s->tmd);
-    grpc_slice_unref(s->details);
+    free(resp);
+    fprintf(stderr, "# OpenSession failed (status %d: %s); trying Login + UseDatabase\n", (int)st, detail);
+    Immudb__Schema__LoginRequest lr = IMMUDB__SCHEMA__LOGIN_REQUEST__INIT;
+    lr.user = osr.username;
+    lr.password = osr.password;
+    rl = immudb__schema__login_request__pack(&lr, req);
+    st = unary(M_LOGIN, req, rl, &resp, &resplen, detail, sizeof detail);
+    if (st != GRPC_STATUS_OK) die("Login failed");
+    Immudb__Schema__LoginResponse *l = immudb__schema__login_response__unpack(NULL, resplen, resp);
+    free(resp);
+    if (!l || !l->token) die("Login returned no token");
+    char bearer[600];
+    snprintf(bearer, sizeof bearer, "Bearer %s", l->token);
+    immudb__schema__login_response__free_unpacked(l, NULL);
+    set_auth("authorization", bearer);
+    Immudb__Schema__Database db = IMMUDB__SCHEMA__DATABASE__INIT;
+    db.databasename = (char *)"defaultdb";
+    rl = immudb__schema__database__pack(&db, req);
+    st = unary(M_USEDB, req, rl, &resp, &resplen, detail, sizeof detail);
+    if (st != GRPC_STATUS_OK) die("UseDatabase failed");
+    Immudb__Schema__UseDatabaseReply *u = immudb__schema__use_database_reply__unpack(NULL, resplen, resp);
+    free(resp);
+    if (!u || !u->token) die("UseDatabase returned no token");
+    snprintf(bearer, sizeof bearer, "Bearer %s", u->token);
+    immudb__schema__use_database_reply__free_unpacked(u, NULL);
+    set_auth("authorization", bearer);
+}
+
+/* the current tx id (CurrentState), used as proveSinceTx: a client's trusted state */
+static uint64_t current_tx(void) {
+    uint8_t *resp = NULL;
+    size_t resplen = 0;
+    char detail[256];
+    if (unary(M_CURSTATE, NULL, 0, &resp, &resplen, detail, sizeof detail) != GRPC_STATUS_OK) {
+        free(resp);
+        fprintf(stderr, "# CurrentState failed (%s); proveSinceTx = 0\n", detail);
+        return 0;
+    }
+    Immudb__Schema__ImmutableState *s = immudb__schema__immutable_state__unpack(NULL, resplen, resp);
+    free(resp);
+    uint64_t tx = s ? s->txid : 0;
+    if (s) immudb__schema__immutable_state__free_unpacked(s, NULL);
+    return tx;
+}
+
+/* ---- request templates: encoded once with the generated code, keys patched in per call ---- */
+
+typedef struct tmpl {
+    uint8_t *bytes;
+    size_t len;
+    size_t n_keys;
+    size_t *key_off;     /* where each 32-byte key sits in bytes */
+    int fresh_keys;      /* 1: write new keys; 0: read keys written before */
+} tmpl;
+
+static const uint8_t marker_key[KEY_LEN] = "sealdb-bench-key-marker-00000000";
+static uint8_t value_bytes[VAL_LEN];
+
+static void tmpl_find_keys(tmpl *t) {
+    t->key_off = calloc(t->n_keys, sizeof *t->key_off);
+    if (!t->key_off) die("out of memory");
+    size_t from = 0;
+    for (size_t i = 0; i < t->n_keys; i++) {
+        uint8_t *p = memmem(t->bytes + from, t->len - from, marker_key, KEY_LEN);
+        if (!p) die("template: key not found");
+        t->key_off[i] = (size_t)(p - t->bytes);
+        from = t->key_off[i] + KEY_LEN;
+    }
+}
+
+static void tmpl_from_set(tmpl *t, size_t n_kv, int verifiable, uint64_t prove_since) {
+    Immudb__Schema__KeyValue *kvs = calloc(n_kv, sizeof *kvs);
+    Immudb__Schema__KeyValue **pk = calloc(n_kv, sizeof *pk);
+    if (!kvs || !pk) die("out of memory");
+    for (size_t i = 0; i < n_kv; i++) {
+        Immudb__Schema__KeyValue kv = IMMUDB__SCHEMA__KEY_VALUE__INIT;
+        kv.key.data = (uint8_t *)marker_key;
+        kv.key.len = KEY_LEN;
+        kv.value.data = value_bytes;
+        kv.value.len = VAL_LEN;
+        kvs[i] = kv;
+        pk[i] = &kvs[i];
+    }
+    Immudb__Schema__SetRequest sr = IMMUDB__SCHEMA__SET_REQUEST__INIT;
+    sr.n_kvs = n_kv;
+    sr.kvs = pk;
+    Immudb__Schema__VerifiableSetRequest vr = IMMUDB__SCHEMA__VERIFIABLE_SET_REQUEST__INIT;
+    vr.setrequest = &sr;
+    vr.provesincetx = prove_since;
+    const ProtobufCMessage *m = verifiable ? &vr.base : &sr.base;
+    t->len = protobuf_c_message_get_packed_size(m);
+    t->bytes = malloc(t->len);
+    if (!t->bytes) die("out of memory");
+    protobuf_c_message_pack(m, t->bytes);
+    t->n_keys = n_kv;
+    t->fresh_keys = 1;
+    tmpl_find_keys(t);
+    free(kvs);
+    free(pk);
+}
+
+static void tmpl_from_get(tmpl *t, int verifiable, uint64_t prove_since) {
+    Immudb__Schema__KeyRequest kr = IMMUDB__SCHEMA__KEY_REQUEST__INIT;
+    kr.key.data = (uint8_t *)marker_key;
+    kr.key.len = KEY_LEN;
+    Immudb__Schema__VerifiableGetRequest vr = IMMUDB__SCHEMA__VERIFIABLE_GET_REQUEST__INIT;
+    vr.keyrequest = &kr;
+    vr.provesincetx = prove_since;
+    const ProtobufCMessage *m = verifiable ? &vr.base : &kr.base;
+    t->len = protobuf_c_message_get_packed_size(m);
+    t->bytes = malloc(t->len);
+    if (!t->bytes) die("out of memory");
+    protobuf_c_message_pack(m, t->bytes);
+    t->n_keys = 1;
+    t->fresh_keys = 0;
+    tmpl_find_keys(t);
+}
+
+static void tmpl_free(tmpl *t) {
+    free(t->bytes);
+    free(t->key_off);
+    memset(t, 0, sizeof *t);
+}
+
+static _Atomic uint64_t next_key;   /* keys 0 .. next_key-1 have been written (or attempted) */
+
+/* ---- the asynchronous load loop ---- */
+
+typedef struct worker worker;
+typedef struct slot {
+    worker *w;
+    grpc_call *call;
+    grpc_byte_buffer *send, *recv;
+    grpc_metadata_array init_md, trail_md;
+    grpc_status_code status;
+    grpc_slice details;
+    double t0;
+    int ch;
+} slot;
+
+struct worker {
+    int id;
+    pthread_t th;
+    grpc_completion_queue *cq;
+    int ch_first, ch_n, ch_next;
+    slot *slots;
+    int n_slots;
+    /* phase inputs */
+    int method;
+    const tmpl *t;
+    double t_measure, t_end;
+    uint64_t read_keys;   /* keys readable by Get */
+    uint64_t rng;
+    /* phase outputs */
+    uint64_t done, errors, bad_batches;
+    uint32_t *lat_us;
+    size_t n_lat, cap_lat;
+    char first_error[256];
+};
+
+static grpc_byte_buffer *make_request(worker *w) {
+    const tmpl *t = w->t;
+    grpc_slice s = grpc_slice_malloc(t->len);
+    uint8_t *p = GRPC_SLICE_START_PTR(s);
+    if (t->len) memcpy(p, t->bytes, t->len);
+    if (t->n_keys) {
+        if (t->fresh_keys) {
+            uint64_t k0 = atomic_fetch_add_explicit(&next_key, t->n_keys, memory_order_relaxed);
+            for (size_t i = 0; i < t->n_keys; i++) key_of(k0 + i, p + t->key_off[i]);
+        } else {
+            for (size_t i = 0; i < t->n_keys; i++) key_of(splitmix(&w->rng) % w->read_keys, p + t->key_off[i]);
+        }
+    }
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+static void start_call(slot *s) {
+    worker *w = s->w;
+    chan *c = &chans[w->ch_first + w->ch_next];
+    w->ch_next = (w->ch_next + 1) % w->ch_n;
+    s->call = grpc_channel_create_registered_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, w->cq, c->reg[w->method],
+                                                  gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    s->send = make_request(w);
+    s->recv = NULL;
+    grpc_metadata_array_init(&s->init_md);
+    grpc_metadata_array_init(&s->trail_md);
+    s->status = GRPC_STATUS_UNKNOWN;
+    s->details = grpc_empty_slice();
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = have_auth ? 1 : 0;
+    ops[0].data.send_initial_metadata.metadata = have_auth ? &auth_md : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = s->send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &s->recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &s->trail_md;
+    ops[5].data.recv_status_on_client.status = &s->status;
+    ops[5].data.recv_status_on_client.status_details = &s->details;
+    s->t0 = now_s();
+    if (grpc_call_start_batch(s->call, ops, 6, s, NULL) != GRPC_CALL_OK) die("grpc_call_start_batch failed");
+}
+
+static void finish_call(slot *s) {
     grpc_call_unref(s->call);
+    s->call = NULL;
+    grpc_byte_buffer_destroy(s->send);
+    if (s->recv) grpc_byte_buffer_destroy(s->recv);
+    grpc_metadata_array_destroy(&s->init_md);
+    grpc_metadata_array_destroy(&s->trail_md);
+    grpc_slice_unref(s->details);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+static void record_latency(worker *w, double us) {
+    if (w->n_lat == w->cap_lat) {
+        size_t nc = w->cap_lat ? 2 * w->cap_lat : 65536;
+        uint32_t *n = realloc(w->lat_us, nc * sizeof *n);
+        if (!n) return;
+        w->lat_us = n;
+        w->cap_lat = nc;
+    }
+    w->lat_us[w->n_lat++] = us > 4e9 ? UINT32_MAX : (uint32_t)us;
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    int active = 0;
+    for (int i = 0; i < w->n_slots; i++) {
+        w->slots[i].w = w;
+        start_call(&w->slots[i]);
+        active++;
+    }
+    int cancelled = 0;
+    while (active > 0) {
+        grpc_event ev = grpc_completion_queue_next(
+            w->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(200, GPR_TIMESPAN)), NULL);
+        double t = now_s();
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            /* calls still running 10 s after the phase ended: the server is stuck; cancel them */
+            if (!cancelled && t > w->t_end + 10) {
+                for (int i = 0; i < w->n_slots; i++) if (w->slots[i].call) grpc_call_cancel(w->slots[i].call, NULL);
+                cancelled = 1;
+            }
+            continue;
+        }
+        if (ev.type != GRPC_OP_COMPLETE) break;
+        slot *s = ev.tag;
+        int in_window = t >= w->t_measure && t < w->t_end;
+        if (!ev.success) {
+            w->bad_batches++;
+        } else if (s->status != GRPC_STATUS_OK) {
+            if (w->errors++ == 0) {
+                int n = (int)GRPC_SLICE_LENGTH(s->details);
+                snprintf(w->first_error, sizeof w->first_error, "status %d: %.*s", (int)s->status, n > 200 ? 200 : n,
+                         (const char *)GRPC_SLICE_START_PTR(s->details));
+            }
+        } else if (in_window) {
+            w->done++;
+            record_latency(w, (t - s->t0) * 1e6);
+        }
+        finish_call(s);
+        if (t < w->t_end) start_call(s);
+        else active--;
+    }
+    return NULL;
+}
+
+static worker workers[MAX_THREADS];
+static int n_threads = 2, ch_per_thread = 2, inflight = 64;
+static double phase_seconds = 4.0, warmup_seconds = 0.5;
+static int failed_phases;
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Runs `inflight` concurrent callers for PHASE_S seconds; returns calls/s (or -1 on errors). */
-static double run(const char *method, make_req_fn mk, int inflight, uint64_t *p99_us, int *err_code) {
-    slot *slots = calloc((size_t)inflight, sizeof *slots);
-    size_t lat_cap = 1 << 20, nlat = 0;
-    uint64_t *lat = malloc(lat_cap * sizeof *lat);
-    uint64_t n = 0, done = 0, errors = 0;
-    double t0 = now_s(), end = t0 + PHASE_S;
-    for (int i = 0; i < inflight; i++) { slots[i].idx = i; start_call(&slots[i], method, mk, n++); }
-    int active = inflight;
-    *err_code = 0;
-    while (active > 0) {
-        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        if (ev.type != GRPC_OP_COMPLETE) continue;
-        slot *s = ev.tag;
-        uint64_t us = (sdb_now_ns() - s->t0) / 1000;
-        if (s->status != GRPC_STATUS_OK) { errors++; *err_code = s->status; }
-        else if (nlat < lat_cap) lat[nlat++] = us;
-        end_call(s, NULL);
-        done++;
-        if (now_s() < end && errors == 0) start_call(s, method, mk, n++);
-        else active--;
+typedef struct result {
+    double rate;        /* successful calls per second in the measured window */
+    double p50_us, p99_us;
+    uint64_t errors;
+} result;
+
+/* runs `method` with `n_inflight` calls in flight for the phase duration */
+static result run_phase(const char *name, int method, const tmpl *t, int n_inflight) {
+    result r;
+    memset(&r, 0, sizeof r);
+    int nt = n_threads < n_inflight ? n_threads : n_inflight;
+    double t0 = now_s();
+    uint64_t readable = atomic_load(&next_key);
+    for (int i = 0; i < nt; i++) {
+        worker *w = &workers[i];
+        w->n_slots = n_inflight / nt + (i < n_inflight % nt);
+        w->slots = calloc((size_t)w->n_slots, sizeof *w->slots);
+        if (!w->slots) die("out of memory");
+        w->method = method;
+        w->t = t;
+        w->t_measure = t0 + warmup_seconds;
+        w->t_end = t0 + warmup_seconds + phase_seconds;
+        w->read_keys = readable ? readable : 1;
+        w->rng = 0x5EA1DBull * (uint64_t)(i + 1) + (uint64_t)(t0 * 1e6);
+        w->done = w->errors = w->bad_batches = 0;
+        w->n_lat = 0;
+        w->first_error[0] = 0;
+        if (pthread_create(&w->th, NULL, worker_main, w) != 0) die("pthread_create failed");
     }
-    double el = now_s() - t0;
-    if (p99_us) {
-        qsort(lat, nlat, sizeof *lat, cmp_u64);
-        *p99_us = nlat ? lat[(size_t)((double)nlat * 0.99)] : 0;
+    uint64_t done = 0, bad = 0;
+    size_t n_lat = 0;
+    for (int i = 0; i < nt; i++) {
+        pthread_join(workers[i].th, NULL);
+        done += workers[i].done;
+        r.errors += workers[i].errors;
+        bad += workers[i].bad_batches;
+        n_lat += workers[i].n_lat;
+        free(workers[i].slots);
+        workers[i].slots = NULL;
     }
-    free(lat);
-    free(slots);
-    return errors ? -1 : (double)(done - errors) / el;
-}
-
-static int one_call(const char *method, sdb_slice req, sdb_buf *resp, int *status) {
-    slot s = { 0 };
-    sdb_buf b;
-    sdb_buf_init(&b);
-    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)req.ptr, req.len);
-    s.req = grpc_raw_byte_buffer_create(&sl, 1);
-    grpc_slice_unref(sl);
-    s.call = grpc_channel_create_call(chans[0], NULL, GRPC_PROPAGATE_DEFAULTS, cq, grpc_slice_from_static_string(method),
-                                      NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    grpc_metadata_array_init(&s.rmd);
-    grpc_metadata_array_init(&s.tmd);
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    size_t k = 0;
-    ops[k].op = GRPC_OP_SEND_INITIAL_METADATA;
-    if (auth_hdr[0]) {
-        s.md[0].key = grpc_slice_from_static_string("authorization");
-        s.md[0].value = grpc_slice_from_static_string(auth_hdr);
-        ops[k].data.send_initial_metadata.count = 1;
-        ops[k].data.send_initial_metadata.metadata = s.md;
+    r.errors += bad;
+    r.rate = (double)done / phase_seconds;
+    uint32_t *all = n_lat ? malloc(n_lat * sizeof *all) : NULL;
+    if (all) {
+        size_t k = 0;
+        for (int i = 0; i < nt; i++) {
+            memcpy(all + k, workers[i].lat_us, workers[i].n_lat * sizeof *all);
+            k += workers[i].n_lat;
+        }
+        qsort(all, n_lat, sizeof *all, cmp_u32);
+        r.p50_us = all[n_lat / 2];
+        r.p99_us = all[(size_t)((double)n_lat * 0.99)];
+        free(all);
     }
-    k++;
-    ops[k].op = GRPC_OP_SEND_MESSAGE; ops[k].data.send_message.send_message = s.req; k++;
-    ops[k].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT; k++;
-    ops[k].op = GRPC_OP_RECV_INITIAL_METADATA; ops[k].data.recv_initial_metadata.recv_initial_metadata = &s.rmd; k++;
-    ops[k].op = GRPC_OP_RECV_MESSAGE; ops[k].data.recv_message.recv_message = &s.resp; k++;
-    ops[k].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[k].data.recv_status_on_client.trailing_metadata = &s.tmd;
-    ops[k].data.recv_status_on_client.status = &s.status;
-    ops[k].data.recv_status_on_client.status_details = &s.details;
-    k++;
-    grpc_call_start_batch(s.call, ops, k, &s, NULL);
-    grpc_event ev;
-    do ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    while (ev.type != GRPC_OP_COMPLETE);
-    *status = s.status;
-    end_call(&s, resp);
-    return s.status == GRPC_STATUS_OK ? 0 : -1;
-}
-
-static int mk_empty(uint64_t n, sdb_buf *out) { (void)n; (void)out; return 0; }
-
-static void pack_into(const ProtobufCMessage *m, sdb_buf *out) {
-    size_t len = protobuf_c_message_get_packed_size(m);
-    if (sdb_buf_reserve(out, len)) return;
-    protobuf_c_message_pack(m, out->ptr + out->len);
-    out->len += len;
-}
-
-static uint64_t key_space = 1000;
-
-static int mk_set(uint64_t n, sdb_buf *out) {
-    char key[32], val[32];
-    snprintf(key, sizeof key, "bench-key-%06llu", (unsigned long long)(n % key_space));
-    snprintf(val, sizeof val, "value-%llu", (unsigned long long)n);
-    Immudb__Schema__KeyValue kv = IMMUDB__SCHEMA__KEY_VALUE__INIT, *kvs[1] = { &kv };
-    kv.key.data = (uint8_t *)key; kv.key.len = strlen(key);
-    kv.value.data = (uint8_t *)val; kv.value.len = strlen(val);
-    Immudb__Schema__SetRequest r = IMMUDB__SCHEMA__SET_REQUEST__INIT;
-    r.n_kvs = 1; r.kvs = kvs;
-    pack_into(&r.base, out);
-    return 0;
-}
-
-static int mk_setall(uint64_t n, sdb_buf *out) {
-    static Immudb__Schema__KeyValue kv[1000];
-    static Immudb__Schema__KeyValue *kvs[1000];
-    static char keys[1000][32];
-    char val[] = "v";
-    for (int i = 0; i < 1000; i++) {
-        immudb__schema__key_value__init(&kv[i]);
-        snprintf(keys[i], sizeof keys[i], "all-%04d-%llu", i, (unsigned long long)n);
-        kv[i].key.data = (uint8_t *)keys[i]; kv[i].key.len = strlen(keys[i]);
-        kv[i].value.data = (uint8_t *)val; kv[i].value.len = 1;
-        kvs[i] = &kv[i];
+    if (r.errors) {
+        for (int i = 0; i < nt; i++)
+            if (workers[i].first_error[0]) {
+                fprintf(stderr, "# %s: first error: %s\n", name, workers[i].first_error);
+                break;
+            }
+        if (bad) fprintf(stderr, "# %s: %" PRIu64 " batches failed at the transport\n", name, bad);
     }
-    Immudb__Schema__SetRequest r = IMMUDB__SCHEMA__SET_REQUEST__INIT;
-    r.n_kvs = 1000; r.kvs = kvs;
-    pack_into(&r.base, out);
-    return 0;
-}
-
-static int mk_get(uint64_t n, sdb_buf *out) {
-    char key[32];
-    snprintf(key, sizeof key, "bench-key-%06llu", (unsigned long long)(n % key_space));
-    Immudb__Schema__KeyRequest r = IMMUDB__SCHEMA__KEY_REQUEST__INIT;
-    r.key.data = (uint8_t *)key; r.key.len = strlen(key);
-    pack_into(&r.base, out);
-    return 0;
-}
-
-static int mk_vget(uint64_t n, sdb_buf *out) {
-    char key[32];
-    snprintf(key, sizeof key, "bench-key-%06llu", (unsigned long long)(n % key_space));
-    Immudb__Schema__KeyRequest k = IMMUDB__SCHEMA__KEY_REQUEST__INIT;
-    k.key.data = (uint8_t *)key; k.key.len = strlen(key);
-    Immudb__Schema__VerifiableGetRequest r = IMMUDB__SCHEMA__VERIFIABLE_GET_REQUEST__INIT;
-    r.keyrequest = &k;
-    r.provesincetx = 1;
-    pack_into(&r.base, out);
-    return 0;
-}
-
-static int mk_vset(uint64_t n, sdb_buf *out) {
-    sdb_buf tmp;
-    sdb_buf_init(&tmp);
-    mk_set(n, &tmp);
-    Immudb__Schema__SetRequest *sr = immudb__schema__set_request__unpack(NULL, tmp.len, tmp.ptr);
-    Immudb__Schema__VerifiableSetRequest r = IMMUDB__SCHEMA__VERIFIABLE_SET_REQUEST__INIT;
-    r.setrequest = sr;
-    r.provesincetx = 1;
-    pack_into(&r.base, out);
-    immudb__schema__set_request__free_unpacked(sr, NULL);
-    sdb_buf_deinit(&tmp);
-    return 0;
-}
-
-static void report(const char *name, double v, const char *unit, int code) {
-    if (v < 0) printf("# bench %s: skipped (server answered gRPC status %d)\n", name, code);
-    else printf("bench %s: %.1f %s\n", name, v, unit);
+    if (r.errors > MAX_FAILED_CALLS) {
+        printf("warning: %s: %" PRIu64 " calls failed\n", name, r.errors);
+        failed_phases++;
+    }
+    printf("# %s: %" PRIu64 " calls in %.1f s, p50 %.0f us, p99 %.0f us, %" PRIu64 " errors\n", name, done,
+           phase_seconds, r.p50_us, r.p99_us, r.errors);
     fflush(stdout);
+    return r;
 }
 
-int main(void) {
-    const char *bin = getenv("SEALDB_BIN") ? getenv("SEALDB_BIN") : "build/sealdb";
-    char dir[] = "/tmp/sealdb-bench-XXXXXX";
-    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
-    int port = free_port(), mport = free_port();
-    char ps[16], ms[16], data[64];
-    snprintf(ps, sizeof ps, "%d", port);
-    snprintf(ms, sizeof ms, "%d", mport);
-    snprintf(data, sizeof data, "%s/data", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open("/dev/null", 1);
-        if (fd >= 0) { dup2(fd, 2); dup2(fd, 1); }
-        execl(bin, bin, "--dir", data, "-a", "127.0.0.1", "-p", ps, "--metrics-server-port", ms, (char *)NULL);
-        _exit(127);
+/* one call to see whether the server serves the method at all (the KV module may not be linked yet) */
+static int method_served(int method, const tmpl *t, const char *label) {
+    worker w;
+    memset(&w, 0, sizeof w);
+    w.t = t;
+    w.read_keys = atomic_load(&next_key) ? atomic_load(&next_key) : 1;
+    w.rng = 1;
+    grpc_byte_buffer *bb = make_request(&w);
+    grpc_byte_buffer_reader rd;
+    grpc_slice all = grpc_empty_slice();
+    if (grpc_byte_buffer_reader_init(&rd, bb)) {
+        all = grpc_byte_buffer_reader_readall(&rd);
+        grpc_byte_buffer_reader_destroy(&rd);
     }
+    grpc_byte_buffer_destroy(bb);
+    char detail[256];
+    grpc_status_code st = unary(method, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), NULL, NULL, detail,
+                                sizeof detail);
+    grpc_slice_unref(all);
+    if (st == GRPC_STATUS_UNIMPLEMENTED) {
+        printf("# %s: skipped, the server does not implement %s yet\n", label, method_path[method]);
+        return 0;
+    }
+    if (st != GRPC_STATUS_OK) {
+        printf("warning: %s: probe call failed with status %d: %s\n", label, (int)st, detail);
+        failed_phases++;
+        return 0;
+    }
+    return 1;
+}
+
+/* writes some keys for the read phases when no write phase ran before them */
+static void preload_keys(void) {
+    if (atomic_load(&next_key) > 0) return;
+    tmpl t;
+    tmpl_from_set(&t, SETALL_N, 0, 0);
+    if (method_served(M_SET, &t, "preload"))
+        for (int i = 0; i < 19; i++) method_served(M_SET, &t, "preload");
+    tmpl_free(&t);
+}
+
+/* ---- main ---- */
+
+static const char *only;
+
+static int wanted(const char *name) {
+    if (!only) return 1;
+    size_t n = strlen(name);
+    for (const char *p = only; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && !strncmp(p, name, n)) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: bench_server [--only health,set,setall,get,vget,vset] [--seconds S] [--threads T]\n"
+                    "                    [--channels C (per thread)] [--inflight N] [--server-arg ARG]...\n"
+                    "env SEALDB_BIN: the server binary (default: ../sealdb next to this program, or build/sealdb)\n");
+    exit(2);
+}
+
+static const char *find_server(const char *argv0) {
+    const char *env = getenv("SEALDB_BIN");
+    if (env && env[0]) return access(env, X_OK) == 0 ? env : NULL;
+    static char path[PATH_MAX];
+    const char *slash = strrchr(argv0, '/');
+    if (slash) {
+        snprintf(path, sizeof path, "%.*s/../sealdb", (int)(slash - argv0), argv0);
+        if (access(path, X_OK) == 0) return path;
+    }
+    return access("build/sealdb", X_OK) == 0 ? "build/sealdb" : NULL;
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--only") && v) { only = v; i++; }
+        else if (!strcmp(a, "--seconds") && v) { phase_seconds = atof(v); i++; }
+        else if (!strcmp(a, "--threads") && v) { n_threads = atoi(v); i++; }
+        else if (!strcmp(a, "--channels") && v) { ch_per_thread = atoi(v); i++; }
+        else if (!strcmp(a, "--inflight") && v) { inflight = atoi(v); i++; }
+        else if (!strcmp(a, "--server-arg") && v && n_extra_args < 32) { extra_args[n_extra_args++] = v; i++; }
+        else usage();
+    }
+    if (n_threads < 1 || n_threads > MAX_THREADS || ch_per_thread < 1 || n_threads * ch_per_thread > MAX_CHANNELS ||
+        inflight < 1 || inflight > MAX_INFLIGHT || !(phase_seconds > 0 && phase_seconds <= 60))
+        usage();
+    if (phase_seconds < 2) warmup_seconds = 0.2;
+
+    const char *bin = find_server(argv[0]);
+    if (!bin) {
+        printf("# bench_server: no server binary (set SEALDB_BIN or build build/sealdb); skipping the server "
+               "benchmarks\n");
+        return 0;
+    }
+    char *abs = realpath(bin, NULL);
+    if (!abs) die("realpath of the server binary failed");
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    alarm((unsigned)(60 + 10 * phase_seconds * 1.5));
+    snprintf(tmpdir, sizeof tmpdir, "%s/sealdb-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(tmpdir)) { tmpdir[0] = 0; die("mkdtemp failed"); }
+    int port = free_port();
+    if (port <= 0) die("no free port");
+    start_server(abs, port);
+    free(abs);
+
     grpc_init();
-    cq = grpc_completion_queue_create_for_next(NULL);
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%d", port);
-    grpc_arg arg;
-    arg.type = GRPC_ARG_INTEGER;
-    arg.key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;   /* one TCP connection per channel */
-    arg.value.integer = 1;
-    grpc_channel_args ca = { 1, &arg };
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    for (int i = 0; i < NCHAN; i++) chans[i] = grpc_channel_create(target, cr, &ca);
-    grpc_channel_credentials_release(cr);
+    n_chans = n_threads * ch_per_thread;
+    for (int i = 0; i < n_chans; i++) {
+        chans[i].ch = make_channel(target);
+        for (int m = 0; m < M_COUNT; m++)
+            chans[i].reg[m] = grpc_channel_register_call(chans[i].ch, method_path[m], NULL, NULL);
+    }
+    for (int i = 0; i < n_threads; i++) {
+        workers[i].id = i;
+        workers[i].cq = grpc_completion_queue_create_for_next(NULL);
+        workers[i].ch_first = i * ch_per_thread;
+        workers[i].ch_n = ch_per_thread;
+    }
+    for (int i = 0; i < VAL_LEN; i++) value_bytes[i] = (uint8_t)(i * 37 + 11);
 
-    /* wait for the server */
-    int st = -1;
-    sdb_buf resp;
-    sdb_buf_init(&resp);
-    for (int i = 0; i < 200; i++) {
-        if (one_call(SVC "Health", sdb_slice_of("", 0), &resp, &st) == 0) break;
-        usleep(50000);
+    login();
+    tmpl health = { 0 };
+    char detail[256];
+    if (unary(M_HEALTH, NULL, 0, NULL, NULL, detail, sizeof detail) != GRPC_STATUS_OK) die("Health call failed");
+    usleep(300000);
+    double rss_idle = server_mem_mb("VmRSS");
+
+    if (wanted("health")) {
+        result r = run_phase("server.health_c64", M_HEALTH, &health, inflight);
+        printf("bench server.health_c64: %.0f calls/s\n", r.rate);
     }
-    if (st != 0) { fprintf(stderr, "bench_server: sealdb did not start (%s)\n", bin); kill(pid, SIGKILL); return 1; }
-    Immudb__Schema__LoginRequest lr = IMMUDB__SCHEMA__LOGIN_REQUEST__INIT;
-    lr.user.data = (uint8_t *)"immudb"; lr.user.len = 6;
-    lr.password.data = (uint8_t *)"immudb"; lr.password.len = 6;
-    sdb_buf req;
-    sdb_buf_init(&req);
-    pack_into(&lr.base, &req);
-    sdb_buf_reset(&resp);
-    if (one_call(SVC "Login", sdb_buf_slice(&req), &resp, &st) == 0) {
-        Immudb__Schema__LoginResponse *r = immudb__schema__login_response__unpack(NULL, resp.len, resp.ptr);
-        if (r) { snprintf(auth_hdr, sizeof auth_hdr, "Bearer %s", r->token); immudb__schema__login_response__free_unpacked(r, NULL); }
+    if (wanted("set")) {
+        tmpl t;
+        tmpl_from_set(&t, 1, 0, 0);
+        if (method_served(M_SET, &t, "server.set_c64")) {
+            result r = run_phase("server.set_c64", M_SET, &t, inflight);
+            printf("bench server.set_c64: %.0f tx/s\n", r.rate);
+            printf("bench server.p99_set_us: %.0f us\n", r.p99_us);
+        }
+        tmpl_free(&t);
     }
-    sleep(1);
-    double idle = rss_mb(pid);
-    int code = 0;
-    uint64_t p99 = 0;
-    report("server.health_c64", run(SVC "Health", mk_empty, INFLIGHT, NULL, &code), "calls/s", code);
-    double set = run(SVC "Set", mk_set, INFLIGHT, &p99, &code);
-    int set_code = code;
-    report("server.set_c64", set, "calls/s", code);
-    report("server.setall1000", run(SVC "Set", mk_setall, 8, NULL, &code) * (code ? 1 : 1000), "keys/s", code);
-    report("server.get_c64", run(SVC "Get", mk_get, INFLIGHT, NULL, &code), "calls/s", code);
-    report("server.verified_get_c64", run(SVC "VerifiableGet", mk_vget, INFLIGHT, NULL, &code), "calls/s", code);
-    report("server.verified_set_c64", run(SVC "VerifiableSet", mk_vset, INFLIGHT, NULL, &code), "calls/s", code);
-    if (set >= 0) printf("bench server.p99_set_us: %llu us\n", (unsigned long long)p99);
-    else printf("# bench server.p99_set_us: skipped (server answered gRPC status %d)\n", set_code);
-    printf("bench server.rss_idle_mb: %.1f MB\n", idle);
-    printf("bench server.rss_load_mb: %.1f MB\n", rss_mb(pid));
-    sdb_buf_deinit(&req);
-    sdb_buf_deinit(&resp);
-    for (int i = 0; i < NCHAN; i++) grpc_channel_destroy(chans[i]);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN) {}
-    grpc_completion_queue_destroy(cq);
+    if (wanted("setall")) {
+        tmpl t;
+        tmpl_from_set(&t, SETALL_N, 0, 0);
+        if (method_served(M_SET, &t, "server.setall1000")) {
+            /* 100 KB requests: a few in flight keep the server busy without queueing megabytes */
+            result r = run_phase("server.setall1000", M_SET, &t, inflight < 8 ? inflight : 8);
+            printf("bench server.setall1000: %.0f entries/s\n", r.rate * SETALL_N);
+        }
+        tmpl_free(&t);
+    }
+    if (wanted("get")) {
+        preload_keys();
+        tmpl t;
+        tmpl_from_get(&t, 0, 0);
+        if (method_served(M_GET, &t, "server.get_c64")) {
+            result r = run_phase("server.get_c64", M_GET, &t, inflight);
+            printf("bench server.get_c64: %.0f ops/s\n", r.rate);
+        }
+        tmpl_free(&t);
+    }
+    if (wanted("vget")) {
+        preload_keys();
+        tmpl t;
+        tmpl_from_get(&t, 1, current_tx());
+        if (method_served(M_VGET, &t, "server.verified_get_c64")) {
+            result r = run_phase("server.verified_get_c64", M_VGET, &t, inflight);
+            printf("bench server.verified_get_c64: %.0f ops/s\n", r.rate);
+        }
+        tmpl_free(&t);
+    }
+    if (wanted("vset")) {
+        tmpl t;
+        tmpl_from_set(&t, 1, 1, current_tx());
+        if (method_served(M_VSET, &t, "server.verified_set_c64")) {
+            result r = run_phase("server.verified_set_c64", M_VSET, &t, inflight);
+            printf("bench server.verified_set_c64: %.0f ops/s\n", r.rate);
+        }
+        tmpl_free(&t);
+    }
+    double rss_load = server_mem_mb("VmHWM");
+    printf("bench server.rss_idle_mb: %.1f MB\n", rss_idle);
+    printf("bench server.rss_load_mb: %.1f MB\n", rss_load);
+    fflush(stdout);
+
+    for (int i = 0; i < n_chans; i++) grpc_channel_destroy(chans[i].ch);
+    for (int i = 0; i < n_threads; i++) {
+        grpc_completion_queue_shutdown(workers[i].cq);
+        while (grpc_completion_queue_next(workers[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN) {}
+        grpc_completion_queue_destroy(workers[i].cq);
+        free(workers[i].lat_us);
+    }
+    grpc_slice_unref(auth_md.key);
+    grpc_slice_unref(auth_md.value);
     grpc_shutdown();
-    kill(pid, SIGTERM);
-    int ws = 0;
-    waitpid(pid, &ws, 0);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "bench_server: cannot remove %s\n", dir);
+    stop_server();
+    rm_rf(tmpdir);
+    if (failed_phases) {
+        printf("warning: bench_server: %d phase(s) had failed calls\n", failed_phases);
+        return 1;
+    }
     return 0;
 }

@@ -62,6 +62,7 @@ static int engine_err(int rc, sdb_kverr *err) {
     case SEALDB_NOTFOUND: return sdb_kv_err(err, SDB_GRPC_UNKNOWN, MSG_NOT_FOUND);
     case SEALDB_RANGE: return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "tx not found");
     case SEALDB_NOMEM: return oom(err);
+    case SEALDB_UNSUPPORTED: return sdb_kv_err(err, SDB_GRPC_UNIMPLEMENTED, "%s", sealdb_strerror(rc));
     default: return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "%s", sealdb_strerror(rc));
     }
 }
@@ -226,7 +227,7 @@ static int read_key(sdb_kvdb *db, sdb_arena *a, sdb_slice ukey, const sdb_get_op
     if (rc == SEALDB_OK) return 0;
     if (rc == SEALDB_NOTFOUND) { sdb_kv_err(err, SDB_GRPC_UNKNOWN, MSG_NOT_FOUND); return 1; }
     if (rc == SEALDB_INVALID) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "invalid key revision number");
-    return engine_err(rc, err);
+    return engine_err(rc, err);   /* UNSUPPORTED (no key index in this build) -> Unimplemented */
 }
 
 static SdbEntry *entry_pb(sdb_arena *a, const sdb_kv_version *v, sdb_slice key, sdb_slice value) {
@@ -298,7 +299,7 @@ static int get_entry(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyReques
     sdb_kv_version_init(&v);
     sdb_slice uk = { r->key.data, r->key.len };
     int rc = read_key(db, a, uk, &o, &v, err);
-    if (rc) goto done;
+    if (rc) { rc = -1; goto done; }
     if (dead(&v, err)) { rc = -1; goto done; }
     rc = resolve(db, a, &v, uk, 0, out, err);
     if (rc > 0) rc = -1;

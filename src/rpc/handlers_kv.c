@@ -25,6 +25,10 @@ static int no_db(sdb_call *c) {
 
 static int answer(sdb_call *c, int rc, const ProtobufCMessage *m, const sdb_kverr *e) {
     if (rc) return sdb_kv_fail(c, e);
+    if (!m) {
+        sdb_call_error(c, SDB_GRPC_INTERNAL, "internal error: empty answer");
+        return SDB_CALL_DONE;
+    }
     sdb_call_ok(c, m);
     return SDB_CALL_DONE;
 }
