@@ -23,18 +23,18 @@ int main(int argc, char **argv) {
 
     /* A verified read: the entry is proven to be in its tx, and that tx to be in the history that
      * extends the state we trusted before. Keep `trusted` (e.g. in a file) between runs. */
-    sealdb_state trusted = { 0 };
-    sealdb_entry *e = NULL;
+    sealdb_dbstate trusted = { 0 };
+    sealdb_item *e = NULL;
     if ((rc = sealdb_verified_get(db, str("greeting"), &trusted, &e))) goto fail;
-    sealdb_bytes v = sealdb_entry_value(e);
+    sealdb_bytes v = sealdb_item_value(e);
     printf("verified: %.*s (tx %" PRIu64 ", revision %" PRIu64 "); trusted state is now tx %" PRIu64 "\n",
-           (int)v.len, (const char *)v.ptr, sealdb_entry_tx(e), sealdb_entry_revision(e), trusted.tx_id);
-    sealdb_entry_free(e);
+           (int)v.len, (const char *)v.ptr, sealdb_item_tx(e), sealdb_item_revision(e), trusted.tx_id);
+    sealdb_item_free(e);
 
-    sealdb_entries *hist = NULL;
+    sealdb_items *hist = NULL;
     if ((rc = sealdb_history(db, str("greeting"), 0, 0, 0, &hist))) goto fail;
-    printf("greeting has %zu versions (nothing is ever overwritten)\n", sealdb_entries_count(hist));
-    sealdb_entries_free(hist);
+    printf("greeting has %zu versions (nothing is ever overwritten)\n", sealdb_items_count(hist));
+    sealdb_items_free(hist);
     return sealdb_close(db) ? 1 : 0;
 fail:
     fprintf(stderr, "error: %s\n", sealdb_strerror(rc));

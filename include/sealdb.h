@@ -31,15 +31,15 @@ extern "C" {
 SEALDB_API int sealdb_libversion_number(void);
 
 typedef struct sealdb sealdb;               /* one database directory */
-typedef struct sealdb_entry sealdb_entry;   /* one version of a key (key, value, tx, revision) */
-typedef struct sealdb_entries sealdb_entries; /* an ordered list of entries */
+typedef struct sealdb_item sealdb_item;   /* one version of a key (key, value, tx, revision) */
+typedef struct sealdb_items sealdb_items; /* an ordered list of entries */
 
 typedef struct sealdb_bytes { const void *ptr; size_t len; } sealdb_bytes;
 
 /* A verified point in the history: transaction id and its accumulated hash (Alh). An empty
  * database has tx_id 0 and alh = SHA-256(""). Keep the last one you verified and pass it to the
  * verified calls: they prove the database only grew from it. */
-typedef struct sealdb_state { uint64_t tx_id; uint8_t alh[32]; } sealdb_state;
+typedef struct sealdb_dbstate { uint64_t tx_id; uint8_t alh[32]; } sealdb_dbstate;
 
 /* ---- lifecycle ---- */
 
@@ -61,13 +61,13 @@ SEALDB_API int sealdb_close(sealdb *db);
 
 /* ---- writes (each call commits one transaction) ---- */
 
-typedef struct sealdb_kv { sealdb_bytes key, value; } sealdb_kv;
+typedef struct sealdb_pair { sealdb_bytes key, value; } sealdb_pair;
 
 /* Sets key to value. tx_id (may be NULL) receives the transaction id. After a failed write or
  * fsync the handle returns SEALDB_FAILED for every write until reopened. */
 SEALDB_API int sealdb_set(sealdb *db, sealdb_bytes key, sealdb_bytes value, uint64_t *tx_id);
 /* Sets n pairs atomically in one transaction (distinct keys, 1 <= n <= 1024). */
-SEALDB_API int sealdb_set_all(sealdb *db, const sealdb_kv *kvs, size_t n, uint64_t *tx_id);
+SEALDB_API int sealdb_set_all(sealdb *db, const sealdb_pair *kvs, size_t n, uint64_t *tx_id);
 /* Sets key only if it does not exist yet (or its latest version is deleted): SEALDB_PRECONDITION
  * otherwise. The check and the write are atomic. */
 SEALDB_API int sealdb_set_if_absent(sealdb *db, sealdb_bytes key, sealdb_bytes value, uint64_t *tx_id);
@@ -80,46 +80,46 @@ SEALDB_API int sealdb_delete(sealdb *db, sealdb_bytes key, uint64_t *tx_id);
 /* ---- reads ---- */
 
 /* Latest live version of key. SEALDB_NOTFOUND when never written, deleted or expired. */
-SEALDB_API int sealdb_get(sealdb *db, sealdb_bytes key, sealdb_entry **out);
+SEALDB_API int sealdb_get(sealdb *db, sealdb_bytes key, sealdb_item **out);
 /* The key as written in transaction tx_id (SEALDB_NOTFOUND if that tx did not write it). */
-SEALDB_API int sealdb_get_at_tx(sealdb *db, sealdb_bytes key, uint64_t tx_id, sealdb_entry **out);
+SEALDB_API int sealdb_get_at_tx(sealdb *db, sealdb_bytes key, uint64_t tx_id, sealdb_item **out);
 /* The revision-th version (1 = first); negative counts back from the latest (-1 = previous). */
-SEALDB_API int sealdb_get_at_revision(sealdb *db, sealdb_bytes key, int64_t revision, sealdb_entry **out);
+SEALDB_API int sealdb_get_at_revision(sealdb *db, sealdb_bytes key, int64_t revision, sealdb_item **out);
 /* Versions of key, skipping `offset`, at most `limit` (0 = all), oldest first unless desc. */
 SEALDB_API int sealdb_history(sealdb *db, sealdb_bytes key, uint64_t offset, uint64_t limit, int desc,
-                              sealdb_entries **out);
+                              sealdb_items **out);
 /* Latest live versions of keys starting with prefix, in byte order (reverse when desc), starting
  * after seek (empty = from the first/last key), at most limit (0 = all). */
 SEALDB_API int sealdb_scan(sealdb *db, sealdb_bytes prefix, sealdb_bytes seek, int desc, uint64_t limit,
-                           sealdb_entries **out);
+                           sealdb_items **out);
 /* Number of distinct keys ever written with the prefix (deleted ones included). */
 SEALDB_API int sealdb_count(sealdb *db, sealdb_bytes prefix, uint64_t *out);
 
 /* ---- verification ---- */
 
 /* The current state (last tx id and Alh). */
-SEALDB_API int sealdb_current_state(sealdb *db, sealdb_state *out);
+SEALDB_API int sealdb_current_state(sealdb *db, sealdb_dbstate *out);
 /* Reads the latest version of key and proves it: the entry is included in its transaction, that
  * transaction is in the history, and the history extends *trusted (consistency). On success
  * *trusted is advanced to the current state. SEALDB_TAMPERED if any proof fails. trusted may
  * hold tx_id 0 (trust on first use). */
-SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_state *trusted, sealdb_entry **out);
+SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_dbstate *trusted, sealdb_item **out);
 /* Re-verifies the whole history of a closed database directory (checksums, hashes, trees, chain,
  * derived files). SEALDB_OK when intact; the first problem is printed to stderr when verbose. */
 SEALDB_API int sealdb_verify_dir(const char *dir, int verbose);
 
 /* ---- entries ---- */
 
-SEALDB_API sealdb_bytes sealdb_entry_key(const sealdb_entry *e);
-SEALDB_API sealdb_bytes sealdb_entry_value(const sealdb_entry *e);
-SEALDB_API uint64_t     sealdb_entry_tx(const sealdb_entry *e);       /* tx that wrote this version */
-SEALDB_API uint64_t     sealdb_entry_revision(const sealdb_entry *e); /* 1-based; 0 when read at a tx */
-SEALDB_API int          sealdb_entry_deleted(const sealdb_entry *e);  /* 1 for a deletion marker */
-SEALDB_API void         sealdb_entry_free(sealdb_entry *e);           /* NULL is a no-op */
+SEALDB_API sealdb_bytes sealdb_item_key(const sealdb_item *e);
+SEALDB_API sealdb_bytes sealdb_item_value(const sealdb_item *e);
+SEALDB_API uint64_t     sealdb_item_tx(const sealdb_item *e);       /* tx that wrote this version */
+SEALDB_API uint64_t     sealdb_item_revision(const sealdb_item *e); /* 1-based; 0 when read at a tx */
+SEALDB_API int          sealdb_item_deleted(const sealdb_item *e);  /* 1 for a deletion marker */
+SEALDB_API void         sealdb_item_free(sealdb_item *e);           /* NULL is a no-op */
 
-SEALDB_API size_t              sealdb_entries_count(const sealdb_entries *l);
-SEALDB_API const sealdb_entry *sealdb_entries_at(const sealdb_entries *l, size_t i); /* owned by l */
-SEALDB_API void                sealdb_entries_free(sealdb_entries *l);               /* NULL is a no-op */
+SEALDB_API size_t              sealdb_items_count(const sealdb_items *l);
+SEALDB_API const sealdb_item *sealdb_items_at(const sealdb_items *l, size_t i); /* owned by l */
+SEALDB_API void                sealdb_items_free(sealdb_items *l);               /* NULL is a no-op */
 
 #ifdef __cplusplus
 }

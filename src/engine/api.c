@@ -8,8 +8,8 @@ struct sealdb {
     sdb_engine_opts opts;
     sdb_engine *e;
 };
-struct sealdb_entry { sdb_kv_version v; };      /* a list element is cast to this: keep v first */
-struct sealdb_entries { sdb_kv_list l; };
+struct sealdb_item { sdb_kv_version v; };      /* a list element is cast to this: keep v first */
+struct sealdb_items { sdb_kv_list l; };
 
 SEALDB_API int sealdb_libversion_number(void) { return SEALDB_VERSION_NUMBER; }
 
@@ -75,7 +75,7 @@ SEALDB_API int sealdb_set(sealdb *db, sealdb_bytes key, sealdb_bytes value, uint
     return commit1(db, &kv, 1, NULL, 0, tx_id);
 }
 
-SEALDB_API int sealdb_set_all(sealdb *db, const sealdb_kv *kvs, size_t n, uint64_t *tx_id) {
+SEALDB_API int sealdb_set_all(sealdb *db, const sealdb_pair *kvs, size_t n, uint64_t *tx_id) {
     if (!kvs || n == 0) return SEALDB_INVALID;
     if (n > SDB_ENGINE_MAX_ENTRIES) return SEALDB_TOOLARGE;
     sdb_kv *a = sdb_calloc(n, sizeof *a);
@@ -116,54 +116,54 @@ SEALDB_API int sealdb_delete(sealdb *db, sealdb_bytes key, uint64_t *tx_id) {
     return rc == SEALDB_PRECONDITION ? SEALDB_NOTFOUND : rc;
 }
 
-static int get_common(sealdb *db, sealdb_bytes key, const sdb_get_opts *o, int live_only, sealdb_entry **out) {
+static int get_common(sealdb *db, sealdb_bytes key, const sdb_get_opts *o, int live_only, sealdb_item **out) {
     if (!db || !db->e || !out) return SEALDB_INVALID;
     int rc = check_key(key);
     if (rc) return rc;
-    sealdb_entry *en = sdb_malloc(sizeof *en);
+    sealdb_item *en = sdb_malloc(sizeof *en);
     if (!en) return SEALDB_NOMEM;
     sdb_kv_version_init(&en->v);
     rc = sdb_engine_get(db->e, sl(key), o, &en->v);
     if (!rc && en->v.md.deleted) rc = SEALDB_NOTFOUND;
     if (!rc && live_only && en->v.expired) rc = SEALDB_NOTFOUND;
-    if (rc) { sealdb_entry_free(en); return rc; }
+    if (rc) { sealdb_item_free(en); return rc; }
     *out = en;
     return SEALDB_OK;
 }
 
-SEALDB_API int sealdb_get(sealdb *db, sealdb_bytes key, sealdb_entry **out) {
+SEALDB_API int sealdb_get(sealdb *db, sealdb_bytes key, sealdb_item **out) {
     sdb_get_opts o = { 0 };
     return get_common(db, key, &o, 1, out);
 }
-SEALDB_API int sealdb_get_at_tx(sealdb *db, sealdb_bytes key, uint64_t tx_id, sealdb_entry **out) {
+SEALDB_API int sealdb_get_at_tx(sealdb *db, sealdb_bytes key, uint64_t tx_id, sealdb_item **out) {
     if (tx_id == 0) return SEALDB_INVALID;
     sdb_get_opts o = { .at_tx = tx_id };
     return get_common(db, key, &o, 1, out);
 }
-SEALDB_API int sealdb_get_at_revision(sealdb *db, sealdb_bytes key, int64_t revision, sealdb_entry **out) {
+SEALDB_API int sealdb_get_at_revision(sealdb *db, sealdb_bytes key, int64_t revision, sealdb_item **out) {
     sdb_get_opts o = { .at_revision = revision };
     return get_common(db, key, &o, 0, out);
 }
 
 SEALDB_API int sealdb_history(sealdb *db, sealdb_bytes key, uint64_t offset, uint64_t limit, int desc,
-                              sealdb_entries **out) {
+                              sealdb_items **out) {
     if (!db || !db->e || !out) return SEALDB_INVALID;
     int rc = check_key(key);
     if (rc) return rc;
-    sealdb_entries *l = sdb_malloc(sizeof *l);
+    sealdb_items *l = sdb_malloc(sizeof *l);
     if (!l) return SEALDB_NOMEM;
     sdb_kv_list_init(&l->l);
     uint64_t total;
     rc = sdb_engine_history(db->e, sl(key), offset, limit, desc, 0, &l->l, &total);
-    if (rc) { sealdb_entries_free(l); return rc; }
+    if (rc) { sealdb_items_free(l); return rc; }
     *out = l;
     return SEALDB_OK;
 }
 
 SEALDB_API int sealdb_scan(sealdb *db, sealdb_bytes prefix, sealdb_bytes seek, int desc, uint64_t limit,
-                           sealdb_entries **out) {
+                           sealdb_items **out) {
     if (!db || !db->e || !out) return SEALDB_INVALID;
-    sealdb_entries *l = sdb_malloc(sizeof *l);
+    sealdb_items *l = sdb_malloc(sizeof *l);
     if (!l) return SEALDB_NOMEM;
     sdb_kv_list_init(&l->l);
     sdb_scan_opts o;
@@ -173,7 +173,7 @@ SEALDB_API int sealdb_scan(sealdb *db, sealdb_bytes prefix, sealdb_bytes seek, i
     o.desc = desc;
     o.limit = limit;
     int rc = sdb_engine_scan(db->e, &o, &l->l);
-    if (rc) { sealdb_entries_free(l); return rc; }
+    if (rc) { sealdb_items_free(l); return rc; }
     *out = l;
     return SEALDB_OK;
 }
@@ -183,7 +183,7 @@ SEALDB_API int sealdb_count(sealdb *db, sealdb_bytes prefix, uint64_t *out) {
     return sdb_engine_count(db->e, sl(prefix), 0, out);
 }
 
-SEALDB_API int sealdb_current_state(sealdb *db, sealdb_state *out) {
+SEALDB_API int sealdb_current_state(sealdb *db, sealdb_dbstate *out) {
     if (!db || !db->e || !out) return SEALDB_INVALID;
     return sdb_engine_state(db->e, &out->tx_id, out->alh);
 }
@@ -198,9 +198,9 @@ static int prove_dual(sdb_engine *e, uint64_t s, const uint8_t alh_s[32], uint64
     return rc ? (rc == SEALDB_NOMEM || rc == SEALDB_IO ? rc : SEALDB_TAMPERED) : SEALDB_OK;
 }
 
-SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_state *trusted, sealdb_entry **out) {
+SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_dbstate *trusted, sealdb_item **out) {
     if (!trusted) return SEALDB_INVALID;
-    sealdb_entry *en = NULL;
+    sealdb_item *en = NULL;
     int rc = sealdb_get(db, key, &en);
     if (rc) return rc;
     sdb_engine *e = db->e;
@@ -209,7 +209,7 @@ SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_state *t
     sdb_hashes_init(&terms);
     sdb_tx_header h;
     uint8_t dig[32], dig2[32], alh_tx[32];
-    sealdb_state cur;
+    sealdb_dbstate cur;
     uint32_t width;
     /* the leaf: recomputed here from the key, metadata and the hash of the value we return */
     uint8_t hv[32];
@@ -229,7 +229,7 @@ SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_state *t
     en = NULL;
 done:
     sdb_hashes_deinit(&terms);
-    sealdb_entry_free(en);
+    sealdb_item_free(en);
     return rc;
 }
 
@@ -237,27 +237,27 @@ SEALDB_API int sealdb_verify_dir(const char *dir, int verbose) {
     return sdb_verify_dir(dir, verbose ? stderr : NULL);
 }
 
-SEALDB_API sealdb_bytes sealdb_entry_key(const sealdb_entry *e) {
+SEALDB_API sealdb_bytes sealdb_item_key(const sealdb_item *e) {
     return (sealdb_bytes){ e ? e->v.key.ptr : NULL, e ? e->v.key.len : 0 };
 }
-SEALDB_API sealdb_bytes sealdb_entry_value(const sealdb_entry *e) {
+SEALDB_API sealdb_bytes sealdb_item_value(const sealdb_item *e) {
     return (sealdb_bytes){ e && e->v.value.ptr ? e->v.value.ptr : (const void *)"", e ? e->v.value.len : 0 };
 }
-SEALDB_API uint64_t sealdb_entry_tx(const sealdb_entry *e) { return e ? e->v.tx_id : 0; }
-SEALDB_API uint64_t sealdb_entry_revision(const sealdb_entry *e) { return e ? e->v.revision : 0; }
-SEALDB_API int sealdb_entry_deleted(const sealdb_entry *e) { return e ? e->v.md.deleted : 0; }
-SEALDB_API void sealdb_entry_free(sealdb_entry *e) {
+SEALDB_API uint64_t sealdb_item_tx(const sealdb_item *e) { return e ? e->v.tx_id : 0; }
+SEALDB_API uint64_t sealdb_item_revision(const sealdb_item *e) { return e ? e->v.revision : 0; }
+SEALDB_API int sealdb_item_deleted(const sealdb_item *e) { return e ? e->v.md.deleted : 0; }
+SEALDB_API void sealdb_item_free(sealdb_item *e) {
     if (!e) return;
     sdb_kv_version_deinit(&e->v);
     sdb_free(e);
 }
 
-SEALDB_API size_t sealdb_entries_count(const sealdb_entries *l) { return l ? l->l.n : 0; }
-SEALDB_API const sealdb_entry *sealdb_entries_at(const sealdb_entries *l, size_t i) {
+SEALDB_API size_t sealdb_items_count(const sealdb_items *l) { return l ? l->l.n : 0; }
+SEALDB_API const sealdb_item *sealdb_items_at(const sealdb_items *l, size_t i) {
     if (!l || i >= l->l.n) return NULL;
-    return (const sealdb_entry *)(const void *)&l->l.v[i];
+    return (const sealdb_item *)(const void *)&l->l.v[i];
 }
-SEALDB_API void sealdb_entries_free(sealdb_entries *l) {
+SEALDB_API void sealdb_items_free(sealdb_items *l) {
     if (!l) return;
     sdb_kv_list_deinit(&l->l);
     sdb_free(l);

@@ -1,18 +1,28 @@
-/* keys.c - key reads and the indexer. Placeholder until the LMDB key index (src/index) lands:
- * key reads and preconditions answer SEALDB_UNSUPPORTED; tx reads and proofs do not need it. */
+/* keys.c - the engine's key reads and its indexer thread, over the LMDB key index (src/index).
+ *
+ * The indexer applies published txs to the index in batches (one LMDB write txn each, carrying
+ * indexed_upto), in tx order, from the journal; readers wait on ix_done_cv for `since_tx`. The
+ * index is derived: missing, damaged, of another format or ahead of the journal, it is dropped and
+ * rebuilt from the journal. A version's val_off is the journal position of its value; the value's
+ * hash is recomputed from the bytes read, so a wrong index can only give answers whose proofs fail. */
+#include <errno.h>
+#include <time.h>
 #include "engine/engine_int.h"
+#include "index/index.h"
 
-int sdb_engine_index_start(sdb_engine *e) { atomic_store(&e->indexed, atomic_load(&e->last_tx)); return SEALDB_OK; }
-void sdb_engine_index_stop(sdb_engine *e) { (void)e; }
-int sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed) {
-    return SEALDB_UNSUPPORTED;
+#define IX_BATCH_TXS 256
+#define IX_BATCH_ENTRIES 100000
+
+struct sdb_index;   /* engine_int.h holds a struct sdb_index *, the index's own type */
+
+void sdb_kv_version_init(sdb_kv_version *v) {
+    memset(v, 0, sizeof *v);
 }
-void sdb_engine_index_notify(sdb_engine *e) { (void)e; }
-uint64_t sdb_engine_indexed_upto(sdb_engine *e) { return 0; }
-int sdb_engine_wait_indexed(sdb_engine *e, uint64_t tx_id, int64_t timeout_ms) { return SEALDB_OK; }
-int sdb_engine_flush_index(sdb_engine *e) { return SEALDB_UNSUPPORTED; }
-void sdb_kv_version_init(sdb_kv_version *v) { memset(v, 0, sizeof *v); }
-void sdb_kv_version_deinit(sdb_kv_version *v) { if (v) { sdb_buf_deinit(&v->key); sdb_buf_deinit(&v->value); } }
+void sdb_kv_version_deinit(sdb_kv_version *v) {
+    if (!v) return;
+    sdb_buf_deinit(&v->key);
+    sdb_buf_deinit(&v->value);
+}
 void sdb_kv_list_init(sdb_kv_list *l) { memset(l, 0, sizeof *l); }
 void sdb_kv_list_deinit(sdb_kv_list *l) {
     if (!l) return;
@@ -20,8 +30,334 @@ void sdb_kv_list_deinit(sdb_kv_list *l) {
     sdb_free(l->v);
     memset(l, 0, sizeof *l);
 }
-int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_version *out) { return SEALDB_UNSUPPORTED; }
+static sdb_kv_version *list_push(sdb_kv_list *l) {
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        sdb_kv_version *nv = sdb_realloc(l->v, nc * sizeof *nv);
+        if (!nv) return NULL;
+        l->v = nv;
+        l->cap = nc;
+    }
+    sdb_kv_version *v = &l->v[l->n++];
+    sdb_kv_version_init(v);
+    return v;
+}
+
+/* ---- indexer ---- */
+
+static int64_t now_s(void) { return sdb_unix_s(); }
+
+/* Applies txs from+1..to (published) to the index in one batch. */
+static int index_batch(sdb_engine *e, uint64_t from, uint64_t to) {
+    sdb_index_batch *b = NULL;
+    sdb_tx t;
+    sdb_tx_init(&t);
+    int rc = sdb_index_batch_begin(e->idx, &b);
+    if (rc) return rc;
+    for (uint64_t id = from + 1; id <= to; id++) {
+        sdb_txi_rec r;
+        if ((rc = sdb_engine_txi_get(e, id, &r))) goto fail;
+        if ((rc = sdb_engine_tx_read(e, id, 0, &t))) goto fail;
+        uint64_t voff = r.pos + SDB_JREC_FRAME + r.meta_len;
+        for (uint32_t i = 0; i < t.nentries; i++) {
+            const sdb_tx_entry *en = &t.entries[i];
+            if (!en->md.non_indexable) {
+                sdb_index_ver v = { 0 };
+                v.tx_id = id;
+                v.entry_idx = i;
+                v.flags = (en->md.deleted ? SDB_INDEX_DELETED : 0) | (en->md.has_expires ? SDB_INDEX_HAS_EXPIRY : 0);
+                v.expires_at = en->md.expires_at;
+                v.val_off = voff;
+                v.val_len = en->vlen;
+                if ((rc = sdb_index_batch_put(b, en->key, &v))) goto fail;
+            }
+            voff += en->vlen;
+        }
+    }
+    sdb_tx_deinit(&t);
+    return sdb_index_batch_commit(b, to);
+fail:
+    sdb_tx_deinit(&t);
+    sdb_index_batch_abort(b);
+    return rc;
+}
+
+static void *indexer_main(void *arg) {
+    sdb_engine *e = arg;
+    for (;;) {
+        pthread_mutex_lock(&e->ix_mu);
+        while (!e->ix_stop && atomic_load(&e->indexed) >= sdb_engine_last_tx(e))
+            pthread_cond_wait(&e->ix_work_cv, &e->ix_mu);
+        int stop = e->ix_stop;
+        pthread_mutex_unlock(&e->ix_mu);
+        uint64_t from = atomic_load(&e->indexed), last = sdb_engine_last_tx(e);
+        if (stop && from >= last) break;
+        if (stop) break;   /* close: the rest is caught up on the next open */
+        /* bound a batch by txs and by entries */
+        uint64_t to = from, entries = 0;
+        while (to < last && to - from < IX_BATCH_TXS && entries < IX_BATCH_ENTRIES) {
+            sdb_txi_rec r;
+            if (sdb_engine_txi_get(e, to + 1, &r)) break;
+            entries += r.nentries;
+            to++;
+        }
+        if (to == from) to = from + 1;
+        int rc = index_batch(e, from, to);
+        pthread_mutex_lock(&e->ix_mu);
+        if (rc) e->ix_rc = rc;
+        else atomic_store(&e->indexed, to);
+        pthread_cond_broadcast(&e->ix_done_cv);
+        pthread_mutex_unlock(&e->ix_mu);
+        if (rc) break;   /* sticky: readers get the error; reopening rebuilds */
+    }
+    return NULL;
+}
+
+int sdb_engine_index_start(sdb_engine *e) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/index", e->dir);
+    sdb_index_opts o;
+    sdb_index_opts_default(&o);
+    sdb_index *ix = NULL;
+    int rc = sdb_index_open(p, &o, &ix);
+    if (rc == SEALDB_UNSUPPORTED || rc == SEALDB_CORRUPT) {
+        /* derived data of another format or damaged: rebuild from the journal */
+        if ((rc = sdb_index_destroy(p))) return rc;
+        rc = sdb_index_open(p, &o, &ix);
+    }
+    if (rc) return rc;
+    uint64_t upto = 0;
+    if ((rc = sdb_index_indexed_upto(ix, &upto))) { sdb_index_close(ix); return rc; }
+    if (upto > sdb_engine_last_tx(e)) {
+        /* ahead of the journal (an unsynced journal tail was lost): start over */
+        if ((rc = sdb_index_clear(ix))) { sdb_index_close(ix); return rc; }
+        upto = 0;
+    }
+    e->idx = (struct sdb_index *)ix;
+    atomic_store(&e->indexed, upto);
+    e->ix_stop = 0;
+    e->ix_rc = 0;
+    if (pthread_create(&e->indexer, NULL, indexer_main, e)) {
+        sdb_index_close(ix);
+        e->idx = NULL;
+        return SEALDB_NOMEM;
+    }
+    e->indexer_started = 1;
+    return SEALDB_OK;
+}
+
+void sdb_engine_index_stop(sdb_engine *e) {
+    if (e->indexer_started) {
+        pthread_mutex_lock(&e->ix_mu);
+        e->ix_stop = 1;
+        pthread_cond_broadcast(&e->ix_work_cv);
+        pthread_cond_broadcast(&e->ix_done_cv);
+        pthread_mutex_unlock(&e->ix_mu);
+        pthread_join(e->indexer, NULL);
+        e->indexer_started = 0;
+    }
+    sdb_index_close((sdb_index *)e->idx);
+    e->idx = NULL;
+}
+
+void sdb_engine_index_notify(sdb_engine *e) {
+    pthread_mutex_lock(&e->ix_mu);
+    pthread_cond_signal(&e->ix_work_cv);
+    pthread_mutex_unlock(&e->ix_mu);
+}
+
+uint64_t sdb_engine_indexed_upto(sdb_engine *e) { return atomic_load(&e->indexed); }
+
+int sdb_engine_wait_indexed(sdb_engine *e, uint64_t tx_id, int64_t timeout_ms) {
+    if (tx_id > sdb_engine_last_tx(e)) return SEALDB_RANGE;
+    if (atomic_load(&e->indexed) >= tx_id) return SEALDB_OK;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    if (timeout_ms >= 0) {
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    }
+    int rc = SEALDB_OK;
+    pthread_mutex_lock(&e->ix_mu);
+    while (atomic_load(&e->indexed) < tx_id) {
+        if (e->ix_rc) { rc = e->ix_rc; break; }
+        if (e->ix_stop) { rc = SEALDB_CLOSED; break; }
+        if (timeout_ms < 0) pthread_cond_wait(&e->ix_done_cv, &e->ix_mu);
+        else if (pthread_cond_timedwait(&e->ix_done_cv, &e->ix_mu, &dl) == ETIMEDOUT) {
+            if (atomic_load(&e->indexed) < tx_id) rc = SEALDB_TIMEOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&e->ix_mu);
+    return rc;
+}
+
+int sdb_engine_flush_index(sdb_engine *e) {
+    /* the index is derived and rebuilt from the journal after a crash; flushing = catching up */
+    return sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1);
+}
+
+int sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed) {
+    sdb_index_snap *s = NULL;
+    int rc = sdb_index_snap_begin((sdb_index *)e->idx, &s);
+    if (rc) return rc;
+    int64_t now = now_s();
+    for (size_t i = 0; i < npre; i++) {
+        int holds = 0;
+        if ((rc = sdb_index_pre_check(s, pre[i].kind, pre[i].key, pre[i].tx_id, now, &holds))) break;
+        if (!holds) { *failed = i; rc = SEALDB_PRECONDITION; break; }
+    }
+    sdb_index_snap_end(s);
+    return rc;
+}
+
+/* ---- reads ---- */
+
+/* Fills out from an index version: key, metadata, value (from the journal) and its hash. */
+static int fill_version(sdb_engine *e, sdb_slice key, const sdb_index_ver *v, uint64_t revision,
+                        int no_value, int64_t now, sdb_kv_version *out) {
+    int rc;
+    out->tx_id = v->tx_id;
+    out->revision = revision;
+    out->entry_idx = v->entry_idx;
+    memset(&out->md, 0, sizeof out->md);
+    out->md.deleted = (v->flags & SDB_INDEX_DELETED) != 0;
+    out->md.has_expires = (v->flags & SDB_INDEX_HAS_EXPIRY) != 0;
+    out->md.expires_at = out->md.has_expires ? v->expires_at : 0;
+    out->md_len = (uint8_t)sdb_kv_md_encode(&out->md, out->md_bytes);
+    out->expired = sdb_index_ver_expired(v, now);
+    out->vlen = v->val_len;
+    sdb_buf_reset(&out->key);
+    if ((rc = sdb_buf_append(&out->key, key.ptr, key.len))) return rc;
+    if (v->tx_id == 0 || v->tx_id > sdb_engine_last_tx(e) || v->val_len >= SDB_ENGINE_MAX_VALUE_LEN) return SEALDB_CORRUPT;
+    sdb_buf_reset(&out->value);
+    if ((rc = sdb_buf_reserve(&out->value, v->val_len ? v->val_len : 1))) return rc;
+    if (v->val_len && (rc = sdb_journal_read(e->j, v->val_off, out->value.ptr, v->val_len))) return rc;
+    out->value.len = v->val_len;
+    sdb_sha256(out->value.ptr, out->value.len, out->hvalue.b);
+    if (no_value) sdb_buf_reset(&out->value);
+    return SEALDB_OK;
+}
+
+static int wait_for(sdb_engine *e, uint64_t since_tx, int no_wait) {
+    uint64_t last = sdb_engine_last_tx(e);
+    if (since_tx > last) return SEALDB_RANGE;
+    if (no_wait) return SEALDB_OK;
+    return sdb_engine_wait_indexed(e, since_tx ? since_tx : last, -1);
+}
+
+int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_version *out) {
+    sdb_get_opts def = { 0 };
+    if (!o) o = &def;
+    if (key.len == 0) return SEALDB_INVALID;
+    if (o->at_tx && (o->since_tx || o->at_revision)) return SEALDB_INVALID;
+    int rc;
+    int64_t now = now_s();
+    if (o->at_tx) {
+        sdb_tx t;
+        sdb_tx_init(&t);
+        if ((rc = sdb_engine_tx_read(e, o->at_tx, 0, &t))) { sdb_tx_deinit(&t); return rc; }
+        rc = SEALDB_NOTFOUND;
+        for (uint32_t i = 0; i < t.nentries; i++) {
+            const sdb_tx_entry *en = &t.entries[i];
+            if (!sdb_slice_eq(en->key, key)) continue;
+            out->tx_id = o->at_tx;
+            out->revision = 0;
+            out->entry_idx = i;
+            out->md = en->md;
+            out->md_len = (uint8_t)en->md_bytes.len;
+            memcpy(out->md_bytes, en->md_bytes.ptr, en->md_bytes.len);
+            out->expired = en->md.has_expires && en->md.expires_at <= now;
+            out->hvalue = en->hvalue;
+            out->vlen = en->vlen;
+            sdb_buf_reset(&out->key);
+            sdb_buf_reset(&out->value);
+            if ((rc = sdb_buf_append(&out->key, key.ptr, key.len))) break;
+            if (!o->no_value) rc = sdb_engine_read_value(e, o->at_tx, i, &out->value);
+            break;
+        }
+        sdb_tx_deinit(&t);
+        return rc;
+    }
+    if ((rc = wait_for(e, o->since_tx, o->no_wait))) return rc;
+    sdb_index_snap *s = NULL;
+    if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
+    sdb_index_ver v;
+    uint64_t rev = 0;
+    if (o->at_revision == 0) {
+        rc = sdb_index_get_latest(s, key, 0, &v, &rev);
+    } else {
+        rc = sdb_index_get_revision(s, key, o->at_revision, &v);
+        if (rc == SEALDB_RANGE) rc = SEALDB_INVALID;   /* immudb: invalid key revision number */
+        rev = v.revision;
+    }
+    if (!rc) rc = fill_version(e, key, &v, rev, o->no_value, now, out);
+    sdb_index_snap_end(s);
+    return rc;
+}
+
+typedef struct hist_ctx { sdb_engine *e; sdb_slice key; sdb_kv_list *out; int64_t now; int rc; } hist_ctx;
+static int hist_cb(void *arg, const sdb_index_ver *v) {
+    hist_ctx *h = arg;
+    sdb_kv_version *kv = list_push(h->out);
+    if (!kv) return SEALDB_NOMEM;
+    return fill_version(h->e, h->key, v, v->revision, 0, h->now, kv);
+}
+
 int sdb_engine_history(sdb_engine *e, sdb_slice key, uint64_t offset, uint64_t limit, int desc,
-                       uint64_t since_tx, sdb_kv_list *out, uint64_t *total) { return SEALDB_UNSUPPORTED; }
-int sdb_engine_scan(sdb_engine *e, const sdb_scan_opts *o, sdb_kv_list *out) { return SEALDB_UNSUPPORTED; }
-int sdb_engine_count(sdb_engine *e, sdb_slice prefix, uint64_t since_tx, uint64_t *out) { return SEALDB_UNSUPPORTED; }
+                       uint64_t since_tx, sdb_kv_list *out, uint64_t *total) {
+    if (key.len == 0) return SEALDB_INVALID;
+    int rc = wait_for(e, since_tx, 0);
+    if (rc) return rc;
+    sdb_index_snap *s = NULL;
+    if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
+    hist_ctx h = { e, key, out, now_s(), 0 };
+    uint64_t cnt = 0;
+    rc = sdb_index_history(s, key, offset, limit, desc, hist_cb, &h, &cnt);
+    sdb_index_snap_end(s);
+    if (total) *total = cnt;
+    return rc;
+}
+
+typedef struct scan_ctx { sdb_engine *e; sdb_kv_list *out; int no_value; int64_t now; } scan_ctx;
+static int scan_cb(void *arg, sdb_slice key, const sdb_index_ver *v, uint64_t count) {
+    scan_ctx *c = arg;
+    sdb_kv_version *kv = list_push(c->out);
+    if (!kv) return SEALDB_NOMEM;
+    return fill_version(c->e, key, v, count, c->no_value, c->now, kv);
+}
+
+int sdb_engine_scan(sdb_engine *e, const sdb_scan_opts *o, sdb_kv_list *out) {
+    int rc = wait_for(e, o->since_tx, 0);
+    if (rc) return rc;
+    sdb_index_snap *s = NULL;
+    if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
+    scan_ctx c = { e, out, o->no_value, now_s() };
+    sdb_index_scan_opts so;
+    memset(&so, 0, sizeof so);
+    so.prefix = o->prefix;
+    so.seek = o->seek;
+    so.end = o->end;
+    so.inclusive_seek = o->inclusive_seek;
+    so.inclusive_end = o->inclusive_end;
+    so.desc = o->desc;
+    so.offset = o->offset;
+    so.limit = o->limit;
+    so.max_tx = 0;
+    so.now = c.now;
+    so.include_dead = o->include_dead;
+    rc = sdb_index_scan(s, &so, scan_cb, &c);
+    sdb_index_snap_end(s);
+    return rc;
+}
+
+int sdb_engine_count(sdb_engine *e, sdb_slice prefix, uint64_t since_tx, uint64_t *out) {
+    int rc = wait_for(e, since_tx, 0);
+    if (rc) return rc;
+    sdb_index_snap *s = NULL;
+    if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
+    rc = sdb_index_count(s, prefix, out);
+    sdb_index_snap_end(s);
+    return rc;
+}

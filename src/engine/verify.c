@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "engine/engine_int.h"
 #include "storage/crc32c.h"
+#include "index/index.h"
 
 typedef struct vctx {
     FILE *out;
@@ -67,6 +68,138 @@ static int aht_step(vctx *v, aht_check *a, uint64_t n, const sdb_hash *alh, cons
     return SEALDB_OK;
 }
 
+
+/* ---- key index against the journal ---- */
+
+typedef struct keylist { sdb_buf bytes; size_t *off; size_t n, cap; } keylist;
+static int collect_key(void *arg, sdb_slice key, const sdb_index_ver *v, uint64_t count) {
+    keylist *kl = arg;
+    if (kl->n == kl->cap) {
+        size_t nc = kl->cap ? kl->cap * 2 : 1024;
+        size_t *no = sdb_realloc(kl->off, (nc + 1) * sizeof *no);
+        if (!no) return SEALDB_NOMEM;
+        kl->off = no;
+        kl->cap = nc;
+    }
+    kl->off[kl->n++] = kl->bytes.len;
+    kl->off[kl->n] = kl->bytes.len + key.len;
+    return sdb_buf_append(&kl->bytes, key.ptr, key.len);
+}
+
+typedef struct ixcheck {
+    vctx *v;
+    sdb_journal *j;
+    const uint64_t *pos;        /* journal position of tx i at pos[i-1] */
+    uint64_t ntx, upto, versions;
+    sdb_slice key;
+    uint64_t prev_tx; uint32_t prev_idx;
+    uint64_t cached;            /* tx decoded in buf */
+    sdb_buf buf;
+    sdb_jframe fr;
+    sdb_tx_header hdr;
+    sdb_jentry *je;
+    uint32_t n;
+    const char *file;
+} ixcheck;
+
+static int check_version(void *arg, const sdb_index_ver *v) {
+    ixcheck *c = arg;
+    if (v->tx_id == 0 || v->tx_id > c->upto || v->tx_id > c->ntx)
+        return fail(c->v, SEALDB_TAMPERED, v->tx_id, c->file, "index version points past the indexed txs");
+    if (c->versions && (v->tx_id < c->prev_tx || (v->tx_id == c->prev_tx && v->entry_idx <= c->prev_idx)) && v->revision > 1)
+        return fail(c->v, SEALDB_TAMPERED, v->tx_id, c->file, "index versions of a key out of order");
+    if (c->cached != v->tx_id) {
+        uint64_t p = c->pos[v->tx_id - 1];
+        uint8_t fb[SDB_JREC_FRAME];
+        int rc = sdb_journal_read(c->j, p, fb, sizeof fb);
+        if (!rc) rc = sdb_jrec_frame(fb, &c->fr);
+        if (rc) return fail(c->v, SEALDB_CORRUPT, v->tx_id, c->file, "journal record unreadable");
+        sdb_buf_reset(&c->buf);
+        if ((rc = sdb_buf_reserve(&c->buf, SDB_JREC_FRAME + c->fr.meta_len))) return rc;
+        if ((rc = sdb_journal_read(c->j, p, c->buf.ptr, SDB_JREC_FRAME + c->fr.meta_len))) return rc;
+        c->buf.len = SDB_JREC_FRAME + c->fr.meta_len;
+        if (sdb_jrec_decode(sdb_buf_slice(&c->buf), &c->fr, &c->hdr, c->je, &c->n))
+            return fail(c->v, SEALDB_CORRUPT, v->tx_id, c->file, "journal record unreadable");
+        c->cached = v->tx_id;
+    }
+    if (v->entry_idx >= c->n) return fail(c->v, SEALDB_TAMPERED, v->tx_id, c->file, "index entry position %u out of range", v->entry_idx);
+    const sdb_jentry *en = &c->je[v->entry_idx];
+    sdb_kv_md md;
+    if (sdb_kv_md_decode(en->md_bytes, &md)) return fail(c->v, SEALDB_CORRUPT, v->tx_id, c->file, "bad metadata");
+    uint32_t flags = (md.deleted ? SDB_INDEX_DELETED : 0) | (md.has_expires ? SDB_INDEX_HAS_EXPIRY : 0);
+    uint64_t voff = c->pos[v->tx_id - 1] + SDB_JREC_FRAME + c->fr.meta_len + en->voff;
+    if (!sdb_slice_eq(en->key, c->key) || md.non_indexable || v->flags != flags ||
+        (md.has_expires && v->expires_at != md.expires_at) || v->val_off != voff || v->val_len != en->vlen)
+        return fail(c->v, SEALDB_TAMPERED, v->tx_id, c->file, "index version (entry %u) differs from the journal", v->entry_idx);
+    c->prev_tx = v->tx_id;
+    c->prev_idx = v->entry_idx;
+    c->versions++;
+    return SEALDB_OK;
+}
+
+/* Every version in the index matches its journal entry, and the index holds exactly the indexable
+ * entries of txs 1..indexed_upto. */
+static int verify_index(vctx *v, sdb_journal *j, const char *ixdir, const uint64_t *pos, uint64_t ntx,
+                        uint64_t (*expected_upto)(void *, uint64_t), void *earg) {
+    sdb_index *ix = NULL;
+    sdb_index_snap *s = NULL;
+    keylist kl;
+    memset(&kl, 0, sizeof kl);
+    sdb_buf_init(&kl.bytes);
+    ixcheck c;
+    memset(&c, 0, sizeof c);
+    sdb_buf_init(&c.buf);
+    c.v = v; c.j = j; c.pos = pos; c.ntx = ntx; c.file = ixdir;
+    sdb_index_opts o;
+    sdb_index_opts_default(&o);
+    o.create = 0;
+    int rc = sdb_index_open(ixdir, &o, &ix);
+    if (rc == SEALDB_UNSUPPORTED || rc == SEALDB_NOTFOUND) {
+        if (v->out) fprintf(v->out, "verify: %s: note: no key index of this format (rebuilt on next open)\n", v->dir);
+        return SEALDB_OK;
+    }
+    if (rc) return fail(v, rc, 1, ixdir, "cannot open the key index: %s", sealdb_strerror(rc));
+    if ((rc = sdb_index_indexed_upto(ix, &c.upto))) { rc = fail(v, rc, 1, ixdir, "cannot read indexed_upto"); goto done; }
+    if (c.upto > ntx) {
+        if (v->out) fprintf(v->out, "verify: %s: note: key index is ahead of the journal (rebuilt on next open)\n", v->dir);
+        rc = SEALDB_OK;
+        goto done;
+    }
+    if (!(c.je = sdb_malloc(1024 * sizeof *c.je))) { rc = SEALDB_NOMEM; goto done; }
+    if ((rc = sdb_index_snap_begin(ix, &s))) goto done;
+    sdb_index_scan_opts so;
+    memset(&so, 0, sizeof so);
+    so.include_dead = 1;
+    if ((rc = sdb_index_scan(s, &so, collect_key, &kl))) { rc = fail(v, rc, 1, ixdir, "key index scan failed: %s", sealdb_strerror(rc)); goto done; }
+    for (size_t i = 0; i < kl.n && !rc; i++) {
+        c.key = sdb_slice_of(kl.bytes.ptr + kl.off[i], kl.off[i + 1] - kl.off[i]);
+        c.prev_tx = 0; c.prev_idx = 0;
+        uint64_t cnt = 0;
+        rc = sdb_index_history(s, c.key, 0, 0, 0, check_version, &c, &cnt);
+        if (rc && !v->reported) rc = fail(v, rc, 1, ixdir, "key index history failed: %s", sealdb_strerror(rc));
+    }
+    if (!rc) {
+        uint64_t want = expected_upto(earg, c.upto);
+        if (want != c.versions)
+            rc = fail(v, SEALDB_TAMPERED, c.upto, ixdir, "key index holds %" PRIu64 " versions, the journal %" PRIu64, c.versions, want);
+    }
+done:
+    sdb_index_snap_end(s);
+    sdb_index_close(ix);
+    sdb_buf_deinit(&kl.bytes);
+    sdb_free(kl.off);
+    sdb_buf_deinit(&c.buf);
+    sdb_free(c.je);
+    return rc;
+}
+
+/* cumulative indexable-entry counts per tx, for "how many versions up to tx u" */
+typedef struct cum { uint64_t *v; uint64_t n, cap; } cum;
+static uint64_t cum_at(void *arg, uint64_t upto) {
+    cum *c = arg;
+    return upto == 0 ? 0 : c->v[upto - 1];
+}
+
 static int verify_db(vctx *v, const char *dir) {
     int rc;
     char txip[4096], ahp[4096], seg[4096];
@@ -78,7 +211,9 @@ static int verify_db(vctx *v, const char *dir) {
     sdb_htree ht;
     sdb_buf buf;
     aht_check a = { .fd = -1 };
-    uint64_t txi_n = 0, k = 0;
+    uint64_t txi_n = 0, k = 0, nix = 0;
+    cum cu = { 0 };
+    uint64_t *posv = NULL;
     sdb_htree_init(&ht);
     sdb_buf_init(&buf);
     v->dir = dir;
@@ -180,6 +315,22 @@ static int verify_db(vctx *v, const char *dir) {
             }
         }
         if ((rc = aht_step(v, &a, id, &na, ahp))) goto done;
+        for (uint32_t i = 0; i < n; i++) {
+            sdb_kv_md md;
+            if (!sdb_kv_md_decode(je[i].md_bytes, &md) && !md.non_indexable) nix++;
+        }
+        if (cu.n == cu.cap) {
+            uint64_t nc = cu.cap ? cu.cap * 2 : 4096;
+            uint64_t *a1 = sdb_realloc(cu.v, nc * sizeof *a1);
+            if (!a1) { rc = SEALDB_NOMEM; goto done; }
+            cu.v = a1;
+            uint64_t *a2 = sdb_realloc(posv, nc * sizeof *a2);
+            if (!a2) { rc = SEALDB_NOMEM; goto done; }
+            posv = a2;
+            cu.cap = nc;
+        }
+        posv[cu.n] = pos;
+        cu.v[cu.n++] = nix;
         alh = na;
         k = id;
         pos += rec_len;
@@ -188,6 +339,11 @@ static int verify_db(vctx *v, const char *dir) {
     if (a.fd >= 0 && k && a.fsize > 32 + 32 * (3 * k - (uint64_t)__builtin_popcountll(k))) {
         /* more leaves than the journal: only an unsynced tail can explain it, and open cuts it */
         if (v->out) fprintf(v->out, "verify: %s: note: %s extends past the journal (cut on next open)\n", dir, ahp);
+    }
+    {
+        char ixp[4200];
+        snprintf(ixp, sizeof ixp, "%s/index", dir);
+        if (is_dir(ixp) && (rc = verify_index(v, j, ixp, posv, k, cum_at, &cu))) goto done;
     }
     if (v->out) {
         char hex[65];
@@ -204,6 +360,8 @@ done:
     sdb_buf_deinit(&buf);
     sdb_free(je);
     sdb_free(dig);
+    sdb_free(cu.v);
+    sdb_free(posv);
     if (rc && !v->reported) fail(v, rc, k + 1, dir, "%s", sealdb_strerror(rc));
     return rc;
 }

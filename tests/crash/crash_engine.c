@@ -113,6 +113,15 @@ int main(int argc, char **argv) {
             for (uint64_t id = last > 50 ? last - 50 : 1; id <= last && ok; id++)
                 if (sdb_engine_tx_read(e, id, 1, &t)) { fprintf(stderr, "round %d: tx %" PRIu64 " partial\n", r, id); ok = 0; }
             sdb_tx_deinit(&t);
+            /* the key index (derived, rebuilt as needed) finds the acknowledged keys */
+            for (size_t i = nacks > 20 ? nacks - 20 : 0; i < nacks && ok; i++) {
+                sdb_kv_version kv;
+                sdb_kv_version_init(&kv);
+                if (sdb_engine_get(e, sdb_slice_str(acks[i].key), NULL, &kv) || kv.tx_id != acks[i].id) {
+                    fprintf(stderr, "round %d: key %s not found through the index\n", r, acks[i].key); ok = 0;
+                }
+                sdb_kv_version_deinit(&kv);
+            }
             /* writing continues */
             sdb_kv kv = { sdb_slice_str("after-crash"), sdb_slice_str("x"), { 0 } };
             sdb_commit_result res;

@@ -8,6 +8,8 @@
 #include "engine/engine.h"
 #include "storage/journal.h"
 #include "storage/crc32c.h"
+#include "index/index.h"
+#include "sealdb.h"
 
 #define NTX 12
 
@@ -234,4 +236,36 @@ TEST(tamper_ahtree) {
     expect_verify_fails(d, "ahtree");
     int rc = verified_read(d, 2, 0, alh, "value number 2/0");
     (void)rc;   /* error or the verified original: never a wrong verified value (checked inside) */
+}
+
+TEST(tamper_key_index) {
+    const char *d = mkdb();
+    uint8_t alh[32];
+    trusted_state(d, alh);
+    /* an attacker adds a version of key3-0 claiming tx 5 entry 0, pointing at tx 5's first value */
+    char p[1100];
+    snprintf(p, sizeof p, "%s/index", d);
+    sdb_index *ix = NULL;
+    CHECK_OK(sdb_index_open(p, NULL, &ix));
+    uint64_t upto;
+    CHECK_OK(sdb_index_indexed_upto(ix, &upto));
+    CHECK_EQ_U64(upto, NTX);
+    sdb_txi_rec r = txi(d, 5);
+    sdb_index_batch *b = NULL;
+    CHECK_OK(sdb_index_batch_begin(ix, &b));
+    sdb_index_ver v = { .tx_id = 5, .entry_idx = 0, .val_off = r.pos + 24 + r.meta_len, .val_len = 16 };
+    CHECK_OK(sdb_index_batch_put(b, sdb_slice_str("key3-0"), &v));
+    CHECK_OK(sdb_index_batch_commit(b, NTX));
+    sdb_index_close(ix);
+    expect_verify_fails(d, "index");
+    /* the public verified get of that key fails instead of proving a wrong value */
+    sealdb *db = NULL;
+    CHECK_OK(sealdb_create(&db));
+    CHECK_OK(sealdb_open(db, d, 0));
+    sealdb_dbstate st = { 0 };
+    sealdb_item *it = NULL;
+    CHECK_RC(sealdb_verified_get(db, (sealdb_bytes){ "key3-0", 6 }, &st, &it), SEALDB_TAMPERED);
+    CHECK_OK(sealdb_verified_get(db, (sealdb_bytes){ "key4-1", 6 }, &st, &it));
+    sealdb_item_free(it);
+    sealdb_close(db);
 }
