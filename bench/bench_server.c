@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -219,6 +220,31 @@ static double server_mem_mb(const char *field) {
     }
     fclose(f);
     return mb;
+}
+
+/* CPU seconds (user + system) used so far by the server and by this process: shows which side
+ * saturates the cores in a phase */
+static double server_cpu_s(void) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)server_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');   /* the command name may hold spaces */
+    if (!p) return 0;
+    unsigned long long ut = 0, st = 0;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---- gRPC: channels, metadata, a blocking unary call for setup ---- */
@@ -660,6 +686,7 @@ static result run_phase(const char *name, int method, const tmpl *t, int n_infli
     int nt = n_threads < n_inflight ? n_threads : n_inflight;
     double t0 = now_s();
     uint64_t readable = atomic_load(&next_key);
+    double srv_cpu0 = server_cpu_s(), own_cpu0 = self_cpu_s();
     for (int i = 0; i < nt; i++) {
         worker *w = &workers[i];
         w->n_slots = n_inflight / nt + (i < n_inflight % nt);
@@ -687,6 +714,8 @@ static result run_phase(const char *name, int method, const tmpl *t, int n_infli
         free(workers[i].slots);
         workers[i].slots = NULL;
     }
+    double wall = now_s() - t0;
+    double srv_cores = (server_cpu_s() - srv_cpu0) / wall, own_cores = (self_cpu_s() - own_cpu0) / wall;
     r.errors += bad;
     r.rate = (double)done / phase_seconds;
     uint32_t *all = n_lat ? malloc(n_lat * sizeof *all) : NULL;
@@ -713,8 +742,8 @@ static result run_phase(const char *name, int method, const tmpl *t, int n_infli
         printf("warning: %s: %" PRIu64 " calls failed\n", name, r.errors);
         failed_phases++;
     }
-    printf("# %s: %" PRIu64 " calls in %.1f s, p50 %.0f us, p99 %.0f us, %" PRIu64 " errors\n", name, done,
-           phase_seconds, r.p50_us, r.p99_us, r.errors);
+    printf("# %s: %" PRIu64 " calls in %.1f s, p50 %.0f us, p99 %.0f us, %" PRIu64 " errors; cpu: server %.2f, "
+           "generator %.2f cores\n", name, done, phase_seconds, r.p50_us, r.p99_us, r.errors, srv_cores, own_cores);
     fflush(stdout);
     return r;
 }
@@ -760,17 +789,44 @@ static void preload_keys(void) {
     tmpl_free(&t);
 }
 
+/* a Get with sinceTx = the current tx returns once the key index has caught up with the writes, so
+ * the read phases measure reads, not the index catching up after the write phases */
+static void wait_index(void) {
+    uint64_t tx = current_tx();
+    if (!tx || !atomic_load(&next_key)) return;
+    uint8_t key[KEY_LEN], req[128];
+    key_of(0, key);
+    Immudb__Schema__KeyRequest kr = IMMUDB__SCHEMA__KEY_REQUEST__INIT;
+    kr.key.data = key;
+    kr.key.len = KEY_LEN;
+    kr.sincetx = tx;
+    size_t n = immudb__schema__key_request__pack(&kr, req);
+    char detail[256];
+    double t0 = now_s();
+    grpc_status_code st = unary(M_GET, req, n, NULL, NULL, detail, sizeof detail);
+    if (st != GRPC_STATUS_OK && st != GRPC_STATUS_UNIMPLEMENTED)
+        fprintf(stderr, "# waiting for the index (Get sinceTx=%" PRIu64 ") failed: status %d: %s\n", tx, (int)st,
+                detail);
+    else if (now_s() - t0 > 0.1)
+        printf("# the key index caught up with tx %" PRIu64 " in %.2f s\n", tx, now_s() - t0);
+}
+
 /* ---- main ---- */
 
 static const char *only;
 
-static int wanted(const char *name) {
+static int token_is(const char *p, size_t l, const char *name) {
+    return strlen(name) == l && !strncmp(p, name, l);
+}
+
+/* --only takes short names (set) or the figure names (set_c64, server.set_c64) */
+static int wanted(const char *name, const char *figure) {
     if (!only) return 1;
-    size_t n = strlen(name);
     for (const char *p = only; *p;) {
         const char *e = strchr(p, ',');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == n && !strncmp(p, name, n)) return 1;
+        if (l > 7 && !strncmp(p, "server.", 7)) { p += 7; l -= 7; }
+        if (token_is(p, l, name) || token_is(p, l, figure)) return 1;
         if (!e) break;
         p = e + 1;
     }
@@ -856,11 +912,11 @@ int main(int argc, char **argv) {
     usleep(300000);
     double rss_idle = server_mem_mb("VmRSS");
 
-    if (wanted("health")) {
+    if (wanted("health", "health_c64")) {
         result r = run_phase("server.health_c64", M_HEALTH, &health, inflight);
         printf("bench server.health_c64: %.0f calls/s\n", r.rate);
     }
-    if (wanted("set")) {
+    if (wanted("set", "set_c64")) {
         tmpl t;
         tmpl_from_set(&t, 1, 0, 0);
         if (method_served(M_SET, &t, "server.set_c64")) {
@@ -870,7 +926,7 @@ int main(int argc, char **argv) {
         }
         tmpl_free(&t);
     }
-    if (wanted("setall")) {
+    if (wanted("setall", "setall1000")) {
         tmpl t;
         tmpl_from_set(&t, SETALL_N, 0, 0);
         if (method_served(M_SET, &t, "server.setall1000")) {
@@ -880,8 +936,9 @@ int main(int argc, char **argv) {
         }
         tmpl_free(&t);
     }
-    if (wanted("get")) {
+    if (wanted("get", "get_c64")) {
         preload_keys();
+        wait_index();
         tmpl t;
         tmpl_from_get(&t, 0, 0);
         if (method_served(M_GET, &t, "server.get_c64")) {
@@ -890,8 +947,9 @@ int main(int argc, char **argv) {
         }
         tmpl_free(&t);
     }
-    if (wanted("vget")) {
+    if (wanted("vget", "verified_get_c64")) {
         preload_keys();
+        wait_index();
         tmpl t;
         tmpl_from_get(&t, 1, current_tx());
         if (method_served(M_VGET, &t, "server.verified_get_c64")) {
@@ -900,7 +958,7 @@ int main(int argc, char **argv) {
         }
         tmpl_free(&t);
     }
-    if (wanted("vset")) {
+    if (wanted("vset", "verified_set_c64")) {
         tmpl t;
         tmpl_from_set(&t, 1, 1, current_tx());
         if (method_served(M_VSET, &t, "server.verified_set_c64")) {

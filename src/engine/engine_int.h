@@ -27,6 +27,11 @@ typedef struct sdb_ptx {
 
 struct sdb_index;
 
+/* Cache of built per-tx hash trees for inclusion proofs: direct-mapped by tx id, one mutex per
+ * slot. Trees are derived from immutable committed entries, so a cached tree never goes stale. */
+#define SDB_HTC_SLOTS 1024
+typedef struct sdb_htc_slot { pthread_mutex_t mu; uint64_t tx; sdb_htree t; sdb_hash *dig; } sdb_htc_slot;
+
 struct sdb_engine {
     char *dir;
     sdb_engine_opts opts;
@@ -68,6 +73,8 @@ struct sdb_engine {
     int ix_rc;                    /* indexer error (sticky) */
     pthread_t indexer;
     int indexer_started;
+
+    sdb_htc_slot *htc;            /* SDB_HTC_SLOTS */
 };
 
 /* store.c internals used by keys.c / verify.c */

@@ -213,29 +213,65 @@ void sdb_engine_tx_source(sdb_engine *e, sdb_tx_source *out) {
     out->alh = src_alh;
 }
 
-int sdb_engine_inclusion_proof(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_hashes *terms,
-                               uint32_t *width, uint8_t digest_out[SDB_HASH_LEN]) {
-    sdb_tx t;
-    sdb_htree ht;
+/* Builds tx id's htree into t and its entry digests into *dig (reads the entries: one pread). */
+static int build_htree(sdb_engine *e, uint64_t id, sdb_htree *t, sdb_hash **dig) {
+    sdb_tx tx;
     sdb_hash *d = NULL;
-    sdb_tx_init(&t);
-    sdb_htree_init(&ht);
-    int rc = sdb_engine_tx_read(e, id, 0, &t);
+    sdb_tx_init(&tx);
+    int rc = sdb_engine_tx_read(e, id, 0, &tx);
     if (rc) goto done;
-    if (entry_idx >= t.nentries) { rc = SEALDB_INVALID; goto done; }
-    if (!(d = sdb_malloc(t.nentries * sizeof *d))) { rc = SEALDB_NOMEM; goto done; }
-    for (uint32_t i = 0; i < t.nentries; i++) {
-        rc = sdb_entry_digest(t.hdr.version, t.entries[i].key, t.entries[i].md_bytes, t.entries[i].hvalue.b, d[i].b);
+    if (!(d = sdb_malloc(tx.nentries * sizeof *d))) { rc = SEALDB_NOMEM; goto done; }
+    for (uint32_t i = 0; i < tx.nentries; i++) {
+        rc = sdb_entry_digest(tx.hdr.version, tx.entries[i].key, tx.entries[i].md_bytes, tx.entries[i].hvalue.b, d[i].b);
         if (rc) goto done;
     }
-    if ((rc = sdb_htree_build(&ht, d, t.nentries))) goto done;
-    if ((rc = sdb_htree_proof(&ht, entry_idx, terms))) goto done;
-    *width = t.nentries;
-    if (digest_out) memcpy(digest_out, d[entry_idx].b, SDB_HASH_LEN);
+    rc = sdb_htree_build(t, d, tx.nentries);
+    if (!rc) { *dig = d; d = NULL; }
 done:
     sdb_free(d);
-    sdb_htree_deinit(&ht);
-    sdb_tx_deinit(&t);
+    sdb_tx_deinit(&tx);
+    return rc;
+}
+
+static int proof_from(const sdb_htree *t, const sdb_hash *dig, uint32_t entry_idx, sdb_hashes *terms,
+                      uint32_t *width, uint8_t digest_out[SDB_HASH_LEN]) {
+    if (entry_idx >= t->width) return SEALDB_INVALID;
+    int rc = sdb_htree_proof(t, entry_idx, terms);
+    if (rc) return rc;
+    *width = t->width;
+    if (digest_out) memcpy(digest_out, dig[entry_idx].b, SDB_HASH_LEN);
+    return SEALDB_OK;
+}
+
+int sdb_engine_inclusion_proof(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_hashes *terms,
+                               uint32_t *width, uint8_t digest_out[SDB_HASH_LEN]) {
+    if (id == 0 || id > sdb_engine_last_tx(e)) return SEALDB_RANGE;
+    sdb_htc_slot *sl = &e->htc[id % SDB_HTC_SLOTS];
+    pthread_mutex_lock(&sl->mu);
+    if (sl->tx == id) {
+        int rc = proof_from(&sl->t, sl->dig, entry_idx, terms, width, digest_out);
+        pthread_mutex_unlock(&sl->mu);
+        return rc;
+    }
+    pthread_mutex_unlock(&sl->mu);
+    sdb_htree t;
+    sdb_hash *dig = NULL;
+    sdb_htree_init(&t);
+    int rc = build_htree(e, id, &t, &dig);
+    if (!rc) rc = proof_from(&t, dig, entry_idx, terms, width, digest_out);
+    if (!rc) {
+        pthread_mutex_lock(&sl->mu);
+        sdb_htree old = sl->t;
+        sdb_hash *olddig = sl->dig;
+        sl->t = t;
+        sl->dig = dig;
+        sl->tx = id;
+        t = old;
+        dig = olddig;
+        pthread_mutex_unlock(&sl->mu);
+    }
+    sdb_htree_deinit(&t);
+    sdb_free(dig);
     return rc;
 }
 
@@ -721,6 +757,8 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     pthread_cond_init(&e->ix_done_cv, NULL);
     sdb_buf_init(&e->grp);
     sdb_buf_init(&e->txibuf);
+    if (!(e->htc = sdb_calloc(SDB_HTC_SLOTS, sizeof *e->htc))) goto fail;
+    for (int i = 0; i < SDB_HTC_SLOTS; i++) { pthread_mutex_init(&e->htc[i].mu, NULL); sdb_htree_init(&e->htc[i].t); }
     if (!(e->dir = sdb_strdup(dir))) goto fail;
     struct stat st;
     if (stat(dir, &st) < 0) {
@@ -778,6 +816,14 @@ void sdb_engine_close(sdb_engine *e) {
     pthread_mutex_destroy(&e->ix_mu);
     pthread_cond_destroy(&e->ix_work_cv);
     pthread_cond_destroy(&e->ix_done_cv);
+    if (e->htc) {
+        for (int i = 0; i < SDB_HTC_SLOTS; i++) {
+            sdb_htree_deinit(&e->htc[i].t);
+            sdb_free(e->htc[i].dig);
+            pthread_mutex_destroy(&e->htc[i].mu);
+        }
+        sdb_free(e->htc);
+    }
     sdb_free(e->dir);
     sdb_free(e);
 }
