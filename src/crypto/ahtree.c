@@ -494,6 +494,38 @@ int sdb_ahtree_verify_inclusion(const sdb_hashes *proof, uint64_t i, uint64_t j,
     return memcmp(c, root, 32) == 0 ? SEALDB_OK : SEALDB_TAMPERED;
 }
 
+/* Two inclusion proofs checked in lockstep, so their hashes run two at a time. */
+int sdb_ahtree_verify_inclusion2(const sdb_hashes *p0, uint64_t i0, uint64_t j0, const uint8_t leaf0[SDB_HASH_LEN],
+                                 const uint8_t root0[SDB_HASH_LEN], const sdb_hashes *p1, uint64_t i1, uint64_t j1,
+                                 const uint8_t leaf1[SDB_HASH_LEN], const uint8_t root1[SDB_HASH_LEN]) {
+    if (!p0 || !leaf0 || !root0 || !p1 || !leaf1 || !root1) return SEALDB_INVALID;
+    if (i0 > j0 || i0 == 0 || (i0 < j0 && p0->n == 0) || p0->n > 64) return SEALDB_TAMPERED;
+    if (i1 > j1 || i1 == 0 || (i1 < j1 && p1->n == 0) || p1->n > 64) return SEALDB_TAMPERED;
+    uint64_t a0 = i0 - 1, b0 = j0 - 1, a1 = i1 - 1, b1 = j1 - 1;
+    uint8_t c0[SDB_HASH_LEN], c1[SDB_HASH_LEN];
+    memcpy(c0, leaf0, 32);
+    memcpy(c1, leaf1, 32);
+    size_t both = p0->n < p1->n ? p0->n : p1->n, k;
+    for (k = 0; k < both; k++) {
+        const uint8_t *l0 = c0, *r0 = p0->h[k].b, *l1 = c1, *r1 = p1->h[k].b;
+        if (!((a0 & 1) == 0 && a0 != b0)) { l0 = p0->h[k].b; r0 = c0; }
+        if (!((a1 & 1) == 0 && a1 != b1)) { l1 = p1->h[k].b; r1 = c1; }
+        sdb_hash_node_x2(l0, r0, c0, l1, r1, c1);   /* c0 and c1 are distinct buffers */
+        a0 >>= 1; b0 >>= 1; a1 >>= 1; b1 >>= 1;
+    }
+    for (size_t x = k; x < p0->n; x++) {
+        if ((a0 & 1) == 0 && a0 != b0) sdb_hash_node(c0, p0->h[x].b, c0);
+        else sdb_hash_node(p0->h[x].b, c0, c0);
+        a0 >>= 1; b0 >>= 1;
+    }
+    for (size_t x = k; x < p1->n; x++) {
+        if ((a1 & 1) == 0 && a1 != b1) sdb_hash_node(c1, p1->h[x].b, c1);
+        else sdb_hash_node(p1->h[x].b, c1, c1);
+        a1 >>= 1; b1 >>= 1;
+    }
+    return memcmp(c0, root0, 32) == 0 && memcmp(c1, root1, 32) == 0 ? SEALDB_OK : SEALDB_TAMPERED;
+}
+
 int sdb_ahtree_verify_last_inclusion(const sdb_hashes *proof, uint64_t j,
                                      const uint8_t leaf_hash[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]) {
     if (!proof || !leaf_hash || !root) return SEALDB_INVALID;
@@ -514,14 +546,20 @@ int sdb_ahtree_verify_consistency(const sdb_hashes *proof, uint64_t i, uint64_t 
     uint8_t ci[SDB_HASH_LEN], cj[SDB_HASH_LEN];
     memcpy(ci, proof->h[0].b, 32);
     memcpy(cj, proof->h[0].b, 32);
+    int same = 1;   /* ci == cj so far (they start equal): one hash serves both */
     for (size_t k = 1; k < proof->n; k++) {
         const uint8_t *t = proof->h[k].b;
         if ((f & 1) || f == s) {
-            sdb_hash_node(t, ci, ci);
-            sdb_hash_node(t, cj, cj);
+            if (same) {
+                sdb_hash_node(t, ci, ci);
+                memcpy(cj, ci, 32);
+            } else {
+                sdb_hash_node_x2(t, ci, ci, t, cj, cj);
+            }
             while ((f & 1) == 0 && f != 0) { f >>= 1; s >>= 1; }
         } else {
             sdb_hash_node(cj, t, cj);
+            same = 0;
         }
         f >>= 1;
         s >>= 1;

@@ -131,6 +131,11 @@ int  sdb_ahtree_truncate(sdb_ahtree *t, uint64_t n);   /* keep leaves 1..n (reco
 int  sdb_ahtree_sync(sdb_ahtree *t);
 int  sdb_ahtree_verify_inclusion(const sdb_hashes *proof, uint64_t i, uint64_t j,
                                  const uint8_t leaf_hash[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
+/* Both inclusion proofs must check (OK), else TAMPERED; the two are hashed in lockstep. A last
+ * inclusion proof of j is the inclusion proof of (j, j). */
+int  sdb_ahtree_verify_inclusion2(const sdb_hashes *p0, uint64_t i0, uint64_t j0, const uint8_t leaf0[SDB_HASH_LEN],
+                                  const uint8_t root0[SDB_HASH_LEN], const sdb_hashes *p1, uint64_t i1, uint64_t j1,
+                                  const uint8_t leaf1[SDB_HASH_LEN], const uint8_t root1[SDB_HASH_LEN]);
 int  sdb_ahtree_verify_last_inclusion(const sdb_hashes *proof, uint64_t j,
                                       const uint8_t leaf_hash[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
 int  sdb_ahtree_verify_consistency(const sdb_hashes *proof, uint64_t i, uint64_t j,

@@ -175,15 +175,18 @@ int sdb_dual_proof_verify(const sdb_dual_proof *p, uint64_t s, uint64_t t,
     if (sdb_tx_alh(th, a) || memcmp(a, alh_t, 32)) return SEALDB_TAMPERED;
     uint64_t sbl = sh->bl_tx_id, tbl = th->bl_tx_id;
     if (s < tbl) {
-        leaf_for(alh_s, leaf);
-        if (sdb_ahtree_verify_inclusion(&p->inclusion, s, tbl, leaf, th->bl_root.b)) return SEALDB_TAMPERED;
-    }
-    if (sbl > 0 && sdb_ahtree_verify_consistency(&p->consistency, sbl, tbl, sh->bl_root.b, th->bl_root.b))
-        return SEALDB_TAMPERED;
-    if (tbl > 0) {
+        /* inclusion of s and last inclusion of tbl (= inclusion of (tbl, tbl)) hashed in lockstep */
+        uint8_t leaf_t[SDB_HASH_LEN];
+        sdb_hash_leaf32_x2(alh_s, leaf, p->target_bl_tx_alh.b, leaf_t);
+        if (sdb_ahtree_verify_inclusion2(&p->inclusion, s, tbl, leaf, th->bl_root.b,
+                                         &p->last_inclusion, tbl, tbl, leaf_t, th->bl_root.b))
+            return SEALDB_TAMPERED;
+    } else if (tbl > 0) {
         leaf_for(p->target_bl_tx_alh.b, leaf);
         if (sdb_ahtree_verify_last_inclusion(&p->last_inclusion, tbl, leaf, th->bl_root.b)) return SEALDB_TAMPERED;
     }
+    if (sbl > 0 && sdb_ahtree_verify_consistency(&p->consistency, sbl, tbl, sh->bl_root.b, th->bl_root.b))
+        return SEALDB_TAMPERED;
     if (s < tbl) {
         if (sdb_linear_proof_verify(&p->linear, tbl, t, p->target_bl_tx_alh.b, alh_t)) return SEALDB_TAMPERED;
         return sdb_lap_verify(&p->lap, sbl, s, alh_s, th->bl_root.b, tbl) ? SEALDB_TAMPERED : SEALDB_OK;
