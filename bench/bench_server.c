@@ -281,7 +281,8 @@ static grpc_channel *make_channel(const char *target) {
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = (char *)GRPC_ARG_MINIMAL_STACK;
     args[2].value.integer = 1;
-    grpc_channel_args ca = { 3, args };
+    size_t n = 3;
+    grpc_channel_args ca = { n, args };
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     grpc_channel *ch = grpc_channel_create(target, creds, &ca);
     grpc_channel_credentials_release(creds);
@@ -543,7 +544,7 @@ struct worker {
     uint64_t read_keys;   /* keys readable by Get */
     uint64_t rng;
     /* phase outputs */
-    uint64_t done, errors, bad_batches;
+    uint64_t done, errors, bad_batches, all_calls;
     uint32_t *lat_us;
     size_t n_lat, cap_lat;
     char first_error[256];
@@ -643,6 +644,7 @@ static void *worker_main(void *arg) {
         }
         if (ev.type != GRPC_OP_COMPLETE) break;
         slot *s = ev.tag;
+        w->all_calls++;
         int in_window = t >= w->t_measure && t < w->t_end;
         if (!ev.success) {
             w->bad_batches++;
@@ -698,16 +700,17 @@ static result run_phase(const char *name, int method, const tmpl *t, int n_infli
         w->t_end = t0 + warmup_seconds + phase_seconds;
         w->read_keys = readable ? readable : 1;
         w->rng = 0x5EA1DBull * (uint64_t)(i + 1) + (uint64_t)(t0 * 1e6);
-        w->done = w->errors = w->bad_batches = 0;
+        w->done = w->errors = w->bad_batches = w->all_calls = 0;
         w->n_lat = 0;
         w->first_error[0] = 0;
         if (pthread_create(&w->th, NULL, worker_main, w) != 0) die("pthread_create failed");
     }
-    uint64_t done = 0, bad = 0;
+    uint64_t done = 0, bad = 0, all_calls = 0;
     size_t n_lat = 0;
     for (int i = 0; i < nt; i++) {
         pthread_join(workers[i].th, NULL);
         done += workers[i].done;
+        all_calls += workers[i].all_calls;
         r.errors += workers[i].errors;
         bad += workers[i].bad_batches;
         n_lat += workers[i].n_lat;
@@ -715,7 +718,8 @@ static result run_phase(const char *name, int method, const tmpl *t, int n_infli
         workers[i].slots = NULL;
     }
     double wall = now_s() - t0;
-    double srv_cores = (server_cpu_s() - srv_cpu0) / wall, own_cores = (self_cpu_s() - own_cpu0) / wall;
+    double srv_cpu = server_cpu_s() - srv_cpu0, own_cpu = self_cpu_s() - own_cpu0;
+    double per_call = all_calls ? 1e6 / (double)all_calls : 0;
     r.errors += bad;
     r.rate = (double)done / phase_seconds;
     uint32_t *all = n_lat ? malloc(n_lat * sizeof *all) : NULL;
@@ -742,8 +746,9 @@ static result run_phase(const char *name, int method, const tmpl *t, int n_infli
         printf("warning: %s: %" PRIu64 " calls failed\n", name, r.errors);
         failed_phases++;
     }
-    printf("# %s: %" PRIu64 " calls in %.1f s, p50 %.0f us, p99 %.0f us, %" PRIu64 " errors; cpu: server %.2f, "
-           "generator %.2f cores\n", name, done, phase_seconds, r.p50_us, r.p99_us, r.errors, srv_cores, own_cores);
+    printf("# %s: %" PRIu64 " calls in %.1f s, p50 %.0f us, p99 %.0f us, %" PRIu64 " errors; cpu: server %.2f cores "
+           "%.0f us/call, generator %.2f cores %.0f us/call\n", name, done, phase_seconds, r.p50_us, r.p99_us,
+           r.errors, srv_cpu / wall, srv_cpu * per_call, own_cpu / wall, own_cpu * per_call);
     fflush(stdout);
     return r;
 }
