@@ -35,29 +35,46 @@ class SealdbServer:
     def address(self):
         return "127.0.0.1:%d" % self.port
 
-    def start(self, wait=True):
-        log = open(self.log_path, "ab")
-        cmd = [os.path.abspath(SEALDB_BIN), "--dir", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
-               "--metrics-server-port", str(self.metrics_port)] + self.args
-        env = dict(os.environ)
-        if self.env:
-            env.update(self.env)
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, env=env)
-        log.close()
-        if wait:
-            self.wait_ready()
+    def start(self, wait=True, retries=3):
+        """Starts the server; if its port was taken meanwhile (other test runs share the machine),
+        retries on fresh ports."""
+        for attempt in range(retries):
+            log = open(self.log_path, "ab")
+            self._log_start = log.tell()
+            cmd = [os.path.abspath(SEALDB_BIN), "--dir", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
+                   "--metrics-server-port", str(self.metrics_port)] + self.args
+            env = dict(os.environ)
+            if self.env:
+                env.update(self.env)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, env=env)
+            log.close()
+            if not wait:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                if self.proc.poll() is not None and "cannot listen" in self.log()[self._log_start:] \
+                        and attempt + 1 < retries:
+                    self.port = free_port()
+                    self.metrics_port = free_port()
+                    continue
+                raise
         return self
 
     def wait_ready(self, timeout=20):
+        """Ready = our process logged that it serves (so the port is ours) and the port answers."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("sealdb exited with %s:\n%s" % (self.proc.returncode, self.log()[-3000:]))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+            if " serving " in self.log()[getattr(self, "_log_start", 0):]:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.05)
         raise RuntimeError("sealdb did not start:\n" + self.log()[-3000:])
 
     def log(self):
