@@ -10,8 +10,8 @@
 #include "engine/engine_int.h"
 #include "index/index.h"
 
-#define IX_BATCH_TXS 256
-#define IX_BATCH_ENTRIES 100000
+#define IX_BATCH_TXS 64
+#define IX_BATCH_ENTRIES 16384
 
 struct sdb_index;   /* engine_int.h holds a struct sdb_index *, the index's own type */
 

@@ -29,6 +29,8 @@ struct sdb_index {
     sdb_index_snap *pool;             /* ended snapshots with reset read txns, for reuse */
     size_t npool;
     int batch_open;
+    int was_reset;                    /* open emptied an index left unclean by a crash */
+    int read_only;
 };
 
 struct sdb_index_snap {
@@ -142,6 +144,7 @@ void sdb_index_opts_default(sdb_index_opts *o) {
     o->map_size = (uint64_t)256 << 30;
     o->max_readers = 510;
     o->create = 1;
+    o->read_only = 0;
 }
 
 static int read_upto(MDB_txn *txn, MDB_dbi meta, uint64_t *out) {
@@ -161,6 +164,50 @@ static int write_upto(MDB_txn *txn, MDB_dbi meta, uint64_t v) {
     return map_rc(mdb_put(txn, meta, &k, &d, 0));
 }
 
+/* Crash guard. Batches are never fsynced, so after an OS crash or power loss the file may mix old
+ * and new pages (a process crash is harmless: the page cache survives it). Power loss implies a
+ * reboot, so open records the kernel boot id with clean=0 (synced), and a clean close syncs and
+ * sets clean=1. An index found unclean under another boot id is emptied: the caller rebuilds it
+ * from the journal because indexed_upto reads 0. */
+static void boot_id(char out[40]) {
+    memset(out, 0, 40);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f) return;
+    if (!fgets(out, 40, f)) out[0] = 0;
+    fclose(f);
+    out[strcspn(out, "\n")] = 0;
+}
+
+static int check_crash(sdb_index *ix, MDB_txn *txn) {
+    char cur[40];
+    boot_id(cur);
+    MDB_val bk = { 4, "boot" }, ck = { 5, "clean" }, bd, cd;
+    int rb = mdb_get(txn, ix->meta, &bk, &bd), rcl = mdb_get(txn, ix->meta, &ck, &cd);
+    if (rb && rb != MDB_NOTFOUND) return map_rc(rb);
+    if (rcl && rcl != MDB_NOTFOUND) return map_rc(rcl);
+    int same_boot = !rb && bd.mv_size == strlen(cur) && memcmp(bd.mv_data, cur, bd.mv_size) == 0;
+    int clean = !rcl && cd.mv_size == 1 && ((const uint8_t *)cd.mv_data)[0] == 1;
+    if (same_boot || clean) return SEALDB_OK;
+    if (ix->read_only) return SEALDB_CORRUPT;   /* may be torn; cannot empty it here */
+    int rc;
+    if ((rc = map_rc(mdb_drop(txn, ix->vers, 0))) || (rc = map_rc(mdb_drop(txn, ix->longk, 0))))
+        return rc;
+    ix->was_reset = 1;
+    return write_upto(txn, ix->meta, 0);
+}
+
+static int mark_open(sdb_index *ix, MDB_txn *txn) {
+    char cur[40];
+    boot_id(cur);
+    MDB_val bk = { 4, "boot" }, bd = { strlen(cur), cur }, ck = { 5, "clean" }, cd = { 1, "\0" };
+    int rc = map_rc(mdb_put(txn, ix->meta, &bk, &bd, 0));
+    return rc ? rc : map_rc(mdb_put(txn, ix->meta, &ck, &cd, 0));
+}
+
+int sdb_index_sync(sdb_index *ix) { return map_rc(mdb_env_sync(ix->env, 1)); }
+
+int sdb_index_was_reset(const sdb_index *ix) { return ix->was_reset; }
+
 int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
     sdb_index_opts def;
     if (!o) { sdb_index_opts_default(&def); o = &def; }
@@ -168,7 +215,7 @@ int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (errno != ENOENT) return sdb_err_from_errno(errno);
-        if (!o->create) return SEALDB_NOTFOUND;
+        if (!o->create || o->read_only) return SEALDB_NOTFOUND;
         if (mkdir(dir, 0755) != 0 && errno != EEXIST) return sdb_err_from_errno(errno);
     } else if (!S_ISDIR(st.st_mode)) {
         return SEALDB_INVALID;
@@ -182,14 +229,19 @@ int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
     if ((rc = map_rc(mdb_env_set_mapsize(ix->env, (size_t)o->map_size)))) goto fail;
     if ((rc = map_rc(mdb_env_set_maxreaders(ix->env, o->max_readers ? o->max_readers : 510)))) goto fail;
     if ((rc = map_rc(mdb_env_set_maxdbs(ix->env, 4)))) goto fail;
-    if ((rc = map_rc(mdb_env_open(ix->env, dir, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS, 0644)))) goto fail;
-    if ((rc = map_rc(mdb_txn_begin(ix->env, NULL, 0, &txn)))) goto fail;
-    if ((rc = map_rc(mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)))) goto fail;
-    if ((rc = map_rc(mdb_dbi_open(txn, "vers", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &ix->vers)))) goto fail;
-    if ((rc = map_rc(mdb_dbi_open(txn, "long", MDB_CREATE, &ix->longk)))) goto fail;
+    ix->read_only = o->read_only;
+    unsigned ro = o->read_only ? MDB_RDONLY : 0, cr = o->read_only ? 0 : MDB_CREATE;
+    if ((rc = map_rc(mdb_env_open(ix->env, dir, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS | ro, 0644)))) goto fail;
+    if ((rc = map_rc(mdb_txn_begin(ix->env, NULL, ro, &txn)))) goto fail;
+    if ((rc = map_rc(mdb_dbi_open(txn, "meta", cr, &ix->meta)))) goto fail;
+    if ((rc = map_rc(mdb_dbi_open(txn, "vers", cr | MDB_DUPSORT | MDB_DUPFIXED, &ix->vers)))) goto fail;
+    if ((rc = map_rc(mdb_dbi_open(txn, "long", cr, &ix->longk)))) goto fail;
     MDB_val fk = { 6, "format" }, fd;
     int g = mdb_get(txn, ix->meta, &fk, &fd);
-    if (g == MDB_NOTFOUND) {
+    if (g == MDB_NOTFOUND && o->read_only) {
+        rc = SEALDB_NOTFOUND;
+        goto fail;
+    } else if (g == MDB_NOTFOUND) {
         fd = (MDB_val){ sizeof FORMAT_TAG - 1, FORMAT_TAG };
         if ((rc = map_rc(mdb_put(txn, ix->meta, &fk, &fd, 0)))) goto fail;
         if ((rc = write_upto(txn, ix->meta, 0))) goto fail;
@@ -199,10 +251,22 @@ int sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out) {
     } else if (fd.mv_size != sizeof FORMAT_TAG - 1 || memcmp(fd.mv_data, FORMAT_TAG, fd.mv_size)) {
         rc = SEALDB_UNSUPPORTED;
         goto fail;
+    } else if ((rc = check_crash(ix, txn))) {
+        goto fail;
     }
+    if (o->read_only) {
+        rc = map_rc(mdb_txn_commit(txn));   /* keeps the dbi handles */
+        txn = NULL;
+        if (rc) goto fail;
+        *out = ix;
+        return SEALDB_OK;
+    }
+    if ((rc = mark_open(ix, txn))) goto fail;
     rc = map_rc(mdb_txn_commit(txn));
     txn = NULL;
     if (rc) goto fail;
+    /* make "not clean" durable before any unsynced batch can reach the disk */
+    if ((rc = map_rc(mdb_env_sync(ix->env, 1)))) goto fail;
     *out = ix;
     return SEALDB_OK;
 fail:
@@ -226,6 +290,13 @@ void sdb_index_close(sdb_index *ix) {
         ix->pool = s->next;
         snap_destroy(s);
     }
+    /* sync, then mark clean (and sync that), so a later power loss cannot hide torn pages */
+    MDB_txn *txn;
+    if (!ix->read_only && mdb_env_sync(ix->env, 1) == 0 && mdb_txn_begin(ix->env, NULL, 0, &txn) == 0) {
+        MDB_val ck = { 5, "clean" }, cd = { 1, "\1" };
+        if (mdb_put(txn, ix->meta, &ck, &cd, 0) == 0 && mdb_txn_commit(txn) == 0) mdb_env_sync(ix->env, 1);
+        else mdb_txn_abort(txn);
+    }
     mdb_env_close(ix->env);
     pthread_mutex_destroy(&ix->mu);
     sdb_free(ix);
@@ -246,6 +317,7 @@ int sdb_index_destroy(const char *dir) {
 
 int sdb_index_clear(sdb_index *ix) {
     MDB_txn *txn;
+    if (ix->read_only) return SEALDB_PERMISSION;
     int rc = map_rc(mdb_txn_begin(ix->env, NULL, 0, &txn));
     if (rc) return rc;
     if (!(rc = map_rc(mdb_drop(txn, ix->vers, 0))) && !(rc = map_rc(mdb_drop(txn, ix->longk, 0))) &&
@@ -267,6 +339,7 @@ int sdb_index_indexed_upto(sdb_index *ix, uint64_t *out) {
 /* ---- batches ---- */
 
 int sdb_index_batch_begin(sdb_index *ix, sdb_index_batch **out) {
+    if (ix->read_only) return SEALDB_PERMISSION;
     pthread_mutex_lock(&ix->mu);
     int busy = ix->batch_open;
     ix->batch_open = 1;

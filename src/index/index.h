@@ -63,6 +63,8 @@ typedef struct sdb_index_opts {
     uint64_t map_size;       /* LMDB map size in bytes (virtual; default 256 GiB) */
     unsigned max_readers;    /* default 510 */
     int create;              /* 1 (default): create the directory when missing */
+    int read_only;           /* 1: open without writing anything (offline verify): batches and clear
+                                fail; an index left unclean by an OS crash gives SEALDB_CORRUPT */
 } sdb_index_opts;
 void sdb_index_opts_default(sdb_index_opts *o);
 
@@ -73,7 +75,12 @@ void sdb_index_opts_default(sdb_index_opts *o);
  * with sdb_index_destroy and rebuilds), SEALDB_CORRUPT when LMDB reports a damaged file, SEALDB_IO
  * etc. otherwise. o may be NULL. */
 int  sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out);
-/* Closes; every snapshot must have been ended and no batch may be open. NULL is a no-op. */
+/* Closes after syncing and marking the index clean; every snapshot must have been ended and no
+ * batch may be open. NULL is a no-op.
+ * Crash guard: batches are never fsynced, so an OS crash or power loss may leave torn LMDB pages.
+ * Open records the boot id with a "not clean" mark (synced); when open finds an index left unclean
+ * under a different boot id, it empties it (indexed_upto 0, sdb_index_was_reset 1) so the caller
+ * rebuilds from the journal. A process crash (kill -9) keeps the index: the page cache survives. */
 void sdb_index_close(sdb_index *ix);
 /* Removes the index files in dir (and dir itself when empty). The index must not be open.
  * SEALDB_OK when nothing was there. */
@@ -81,6 +88,11 @@ int  sdb_index_destroy(const char *dir);
 /* Empties the open index in one write transaction (indexed_upto becomes 0): a rebuild without
  * closing. No snapshot may be open on another thread that expects old data (they keep their view). */
 int  sdb_index_clear(sdb_index *ix);
+
+/* 1 when open emptied an index left unclean by an OS crash (see above). */
+int  sdb_index_was_reset(const sdb_index *ix);
+/* Forces everything committed so far to disk (FlushIndex). */
+int  sdb_index_sync(sdb_index *ix);
 
 /* Highest tx applied (0 when empty), as last committed by a batch. */
 int  sdb_index_indexed_upto(sdb_index *ix, uint64_t *out);

@@ -35,7 +35,38 @@ struct sdb_journal {
     uint64_t end;                    /* committer only: append position */
     size_t dirty_from;               /* committer only: first segment written since the last sync */
     int dirty;
+    /* background preallocation of the next segment (journal/next.tmp), guarded by pa_mu */
+    pthread_t pa_thread;
+    int pa_started, pa_stop, pa_want, pa_ready;
+    pthread_mutex_t pa_mu;
+    pthread_cond_t pa_cv;
 };
+
+static int zero_fill(sdb_file *f, uint64_t off, uint64_t len);
+
+/* Prepares next.tmp: zero-filled to seg_size and synced, so a rotation is a rename. */
+static void *prealloc_main(void *arg) {
+    sdb_journal *j = arg;
+    char p[4200];
+    snprintf(p, sizeof p, "%s/next.tmp", j->dir);
+    pthread_mutex_lock(&j->pa_mu);
+    for (;;) {
+        while (!j->pa_stop && !(j->pa_want && !j->pa_ready)) pthread_cond_wait(&j->pa_cv, &j->pa_mu);
+        if (j->pa_stop) break;
+        pthread_mutex_unlock(&j->pa_mu);
+        sdb_file *f = NULL;
+        int rc = sdb_file_open(p, O_RDWR | O_CREAT | O_TRUNC, 0644, &f);
+        if (!rc) rc = zero_fill(f, 0, j->seg_size);
+        if (!rc) rc = sdb_file_sync(f);
+        sdb_file_close(f);
+        pthread_mutex_lock(&j->pa_mu);
+        j->pa_want = 0;
+        if (!rc) j->pa_ready = 1;
+        pthread_cond_broadcast(&j->pa_cv);
+    }
+    pthread_mutex_unlock(&j->pa_mu);
+    return NULL;
+}
 
 /* ---- codecs ---- */
 
@@ -195,6 +226,9 @@ int sdb_journal_open(const char *dir, uint64_t segment_size, sdb_journal **out) 
         if ((rc = push_seg(j, s))) { sdb_file_close(s.f); goto fail; }
     }
     sdb_free(tmp);
+    pthread_mutex_init(&j->pa_mu, NULL);
+    pthread_cond_init(&j->pa_cv, NULL);
+    j->pa_started = pthread_create(&j->pa_thread, NULL, prealloc_main, j) == 0;
     *out = j;
     return SEALDB_OK;
 fail:
@@ -207,6 +241,15 @@ fail:
 
 void sdb_journal_close(sdb_journal *j) {
     if (!j) return;
+    if (j->pa_started) {
+        pthread_mutex_lock(&j->pa_mu);
+        j->pa_stop = 1;
+        pthread_cond_broadcast(&j->pa_cv);
+        pthread_mutex_unlock(&j->pa_mu);
+        pthread_join(j->pa_thread, NULL);
+        pthread_mutex_destroy(&j->pa_mu);
+        pthread_cond_destroy(&j->pa_cv);
+    }
     size_t n = atomic_load(&j->nseg);
     seg *arr = atomic_load(&j->segs);
     for (size_t i = 0; i < n; i++) sdb_file_close(arr[i].f);
@@ -286,7 +329,31 @@ static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
     char p[4096];
     seg_path(j, start, p, sizeof p);
     sdb_file *f = NULL;
-    int rc = sdb_file_open(p, O_RDWR | O_CREAT | O_EXCL, 0644, &f);
+    int rc;
+    if (cap == j->seg_size && j->pa_started) {
+        /* take the background-prepared segment if it is ready (never wait for it) */
+        pthread_mutex_lock(&j->pa_mu);
+        int ready = j->pa_ready && !j->pa_want;
+        if (ready) {
+            char tmp[4200];
+            snprintf(tmp, sizeof tmp, "%s/next.tmp", j->dir);
+            ready = rename(tmp, p) == 0;
+            j->pa_ready = 0;
+        }
+        pthread_mutex_unlock(&j->pa_mu);
+        if (ready) {
+            if ((rc = sdb_file_open(p, O_RDWR, 0644, &f))) return rc;
+            uint64_t sz = 0;
+            if ((rc = sdb_file_size(f, &sz)) || sz != cap || (rc = sdb_fsync_dir(j->dir))) {
+                sdb_file_close(f);
+                unlink(p);
+                return rc ? rc : SEALDB_IO;
+            }
+            if ((rc = push_seg(j, (seg){ start, cap, f }))) { sdb_file_close(f); return rc; }
+            return SEALDB_OK;
+        }
+    }
+    rc = sdb_file_open(p, O_RDWR | O_CREAT | O_EXCL, 0644, &f);
     if (rc) return rc;
     if ((rc = zero_fill(f, 0, cap)) || (rc = sdb_file_sync(f)) || (rc = sdb_fsync_dir(j->dir))) {
         sdb_file_close(f);
@@ -307,6 +374,13 @@ int sdb_journal_reserve(sdb_journal *j, uint64_t n, uint64_t *pos) {
     }
     *pos = j->end;
     j->end += n;
+    ns = atomic_load_explicit(&j->nseg, memory_order_relaxed);
+    arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
+    if (j->pa_started && j->end - arr[ns - 1].start > arr[ns - 1].cap / 2) {
+        pthread_mutex_lock(&j->pa_mu);
+        if (!j->pa_ready && !j->pa_want) { j->pa_want = 1; pthread_cond_signal(&j->pa_cv); }
+        pthread_mutex_unlock(&j->pa_mu);
+    }
     return SEALDB_OK;
 }
 

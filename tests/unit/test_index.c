@@ -639,3 +639,67 @@ TEST(index_corrupt_records) {
     raw_put("meta", 0, "format", 6, "other-9", 7);
     CHECK_RC(sdb_index_open(ixdir(), NULL, &ix), SEALDB_UNSUPPORTED);
 }
+
+TEST(index_crash_guard) {
+    sdb_index *ix = open_ix();
+    CHECK_EQ_U64(sdb_index_was_reset(ix), 0);
+    put1(ix, "k", ver(1, 0, 0, 0), 1);
+    CHECK_OK(sdb_index_sync(ix));
+    sdb_index_close(ix);
+    /* closed cleanly, then rebooted: kept */
+    raw_put("meta", 0, "boot", 4, "another-boot", 12);
+    ix = open_ix();
+    uint64_t upto;
+    CHECK_OK(sdb_index_indexed_upto(ix, &upto));
+    CHECK_EQ_U64(upto, 1);
+    CHECK_EQ_U64(sdb_index_was_reset(ix), 0);
+    sdb_index_close(ix);
+    /* left unclean by this boot (a process crash): kept */
+    raw_put("meta", 0, "clean", 5, "\0", 1);
+    ix = open_ix();
+    CHECK_OK(sdb_index_indexed_upto(ix, &upto));
+    CHECK_EQ_U64(upto, 1);
+    sdb_index_close(ix);
+    /* left unclean under another boot (OS crash or power loss): emptied for a rebuild */
+    raw_put("meta", 0, "clean", 5, "\0", 1);
+    raw_put("meta", 0, "boot", 4, "another-boot", 12);
+    ix = open_ix();
+    CHECK_EQ_U64(sdb_index_was_reset(ix), 1);
+    CHECK_OK(sdb_index_indexed_upto(ix, &upto));
+    CHECK_EQ_U64(upto, 0);
+    sdb_index_snap *s;
+    sdb_index_ver v;
+    CHECK_OK(sdb_index_snap_begin(ix, &s));
+    CHECK_RC(sdb_index_get_latest(s, sdb_slice_str("k"), 0, &v, NULL), SEALDB_NOTFOUND);
+    sdb_index_snap_end(s);
+    sdb_index_close(ix);
+}
+
+TEST(index_read_only) {
+    sdb_index_opts o;
+    sdb_index_opts_default(&o);
+    o.read_only = 1;
+    sdb_index *ix;
+    CHECK_RC(sdb_index_open(ixdir(), &o, &ix), SEALDB_NOTFOUND);
+    ix = open_ix();
+    put1(ix, "k", ver(4, 0, 0, 0), 4);
+    sdb_index_close(ix);
+    CHECK_OK(sdb_index_open(ixdir(), &o, &ix));
+    uint64_t upto;
+    CHECK_OK(sdb_index_indexed_upto(ix, &upto));
+    CHECK_EQ_U64(upto, 4);
+    sdb_index_batch *b;
+    CHECK_RC(sdb_index_batch_begin(ix, &b), SEALDB_PERMISSION);
+    CHECK_RC(sdb_index_clear(ix), SEALDB_PERMISSION);
+    sdb_index_snap *s;
+    sdb_index_ver v;
+    CHECK_OK(sdb_index_snap_begin(ix, &s));
+    CHECK_OK(sdb_index_get_latest(s, sdb_slice_str("k"), 0, &v, NULL));
+    CHECK_EQ_U64(v.tx_id, 4);
+    sdb_index_snap_end(s);
+    sdb_index_close(ix);
+    /* unclean under another boot: reported, not emptied */
+    raw_put("meta", 0, "clean", 5, "\0", 1);
+    raw_put("meta", 0, "boot", 4, "another-boot", 12);
+    CHECK_RC(sdb_index_open(ixdir(), &o, &ix), SEALDB_CORRUPT);
+}
