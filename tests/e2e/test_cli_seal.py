@@ -215,8 +215,6 @@ def test_stream_large_value(env):
         assert f.read() == data
 
 
-@pytest.mark.xfail(reason="the server's token key is per process: tokens are refused after a restart and "
-                          "seal does not log in again (rpc/client, open)", strict=False)
 def test_older_server_state_is_refused(env):
     env.ok("login", "immudb")
     env.ok("safeset", "a", "1")
