@@ -187,6 +187,6 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="this sealdb build has no KV module yet")
     for item in items:
         base = os.path.basename(str(item.fspath))
-        if base.startswith("test_server_") or base.startswith("test_cli_mock"):
+        if base.startswith("test_server_"):
             continue
         item.add_marker(skip)
