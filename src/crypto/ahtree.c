@@ -14,7 +14,8 @@
  * are in the file and read with pread, bytes above it are copied out of the buffer under `mu`,
  * which the appender also takes when it flushes (file) or grows (memory) the buffer. File bytes
  * are read through a read-only shared mapping of a large reserved range (see map_file), pread
- * only as a fallback.
+ * only as a fallback. The right-border nodes of the last proven size are shared between readers
+ * under `memo_mu` (see mth_memo); truncate clears them.
  *
  * Node cache (file mode): the nodes of level >= 8 (complete subtrees of 256+ leaves, about one
  * per 128 leaves) are also kept in memory, so a proof needs a pread only for the lower levels.
@@ -31,6 +32,15 @@
 #define AHT_BUF_CAP (256u * 1024u)
 static const uint8_t aht_magic[8] = { 'S', 'D', 'B', 'A', 'H', 'T', 0, 1 };
 
+/* Incomplete ranges the proofs hash are suffixes [a, j) of the proven tree (its right border);
+ * a memo keeps them for one j, so the proofs of one dual proof compute each border node once.
+ * Keyed by the top bit of j - a (one suffix per key for a given j), `a` stored to be exact. */
+typedef struct mth_memo {
+    uint64_t j, have;
+    uint64_t a[64];
+    sdb_hash h[64];
+} mth_memo;
+
 struct sdb_ahtree {
     sdb_file *f;                 /* NULL: memory tree */
     uint64_t size;               /* published leaf count (atomic: release store, acquire load) */
@@ -42,6 +52,10 @@ struct sdb_ahtree {
     sdb_hash **cache;            /* file mode: CACHE_CHUNKS chunk pointers (atomic), see above */
     const uint8_t *map;          /* file mode: read-only shared mapping of the file's first map_len bytes, or NULL */
     size_t map_len;
+    /* Border nodes of the last proven size (j = 0: none), shared by readers: proofs against the
+     * same recent state (the common case) skip recomputing them. Cleared by truncate. */
+    pthread_mutex_t memo_mu;
+    mth_memo shared;
 };
 
 #define CACHE_MIN_LEVEL 8
@@ -137,16 +151,47 @@ static inline uint64_t largest_pow2_below(uint64_t n) {   /* n >= 2 */
     return 1ull << (63 - __builtin_clzll(n - 1));
 }
 
-/* Incomplete ranges the proofs hash are suffixes [a, j) of the proven tree (its right border);
- * a memo keeps them for one j, so the proofs of one dual proof compute each border node once.
- * Keyed by the top bit of j - a (one suffix per key for a given j), `a` stored to be exact. */
-typedef struct mth_memo {
-    uint64_t j, have;
-    uint64_t a[64];
-    sdb_hash h[64];
-} mth_memo;
 
 static void memo_init(mth_memo *m, uint64_t j) { m->j = j; m->have = 0; }
+
+static void memo_copy(mth_memo *dst, const mth_memo *src) {
+    dst->j = src->j;
+    dst->have = src->have;
+    for (uint64_t h = src->have; h; h &= h - 1) {
+        unsigned k = (unsigned)__builtin_ctzll(h);
+        dst->a[k] = src->a[k];
+        dst->h[k] = src->h[k];
+    }
+}
+
+/* Starts a memo for size j from the shared one when it is for the same j. */
+static void memo_begin(sdb_ahtree *t, mth_memo *m, uint64_t j) {
+    memo_init(m, j);
+    pthread_mutex_lock(&t->memo_mu);
+    if (t->shared.j == j) memo_copy(m, &t->shared);
+    pthread_mutex_unlock(&t->memo_mu);
+}
+
+/* Publishes what a proof computed, unless the shared memo already has it all. */
+static void memo_end(sdb_ahtree *t, const mth_memo *m) {
+    pthread_mutex_lock(&t->memo_mu);
+    if (t->shared.j != m->j || (m->have & ~t->shared.have)) {
+        if (t->shared.j == m->j) {
+            mth_memo merged;
+            memo_copy(&merged, m);
+            for (uint64_t h = t->shared.have & ~m->have; h; h &= h - 1) {
+                unsigned k = (unsigned)__builtin_ctzll(h);
+                merged.a[k] = t->shared.a[k];
+                merged.h[k] = t->shared.h[k];
+            }
+            merged.have |= t->shared.have;
+            memo_copy(&t->shared, &merged);
+        } else {
+            memo_copy(&t->shared, m);
+        }
+    }
+    pthread_mutex_unlock(&t->memo_mu);
+}
 
 /* MTH[a, b) over 0-based leaf indexes, 0 <= a < b <= size. memo may be NULL. */
 static int mth(sdb_ahtree *t, mth_memo *memo, uint64_t a, uint64_t b, uint8_t out[SDB_HASH_LEN]) {
@@ -176,6 +221,12 @@ static int aht_new(sdb_ahtree **out) {
     sdb_ahtree *t = sdb_calloc(1, sizeof *t);
     if (!t) return SEALDB_NOMEM;
     if (pthread_mutex_init(&t->mu, NULL)) { sdb_free(t); return SEALDB_NOMEM; }
+    if (pthread_mutex_init(&t->memo_mu, NULL)) {
+        pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&t->memo_mu);
+        sdb_free(t);
+        return SEALDB_NOMEM;
+    }
     t->flushed = AHT_HDR_LEN;
     *out = t;
     return SEALDB_OK;
@@ -310,6 +361,7 @@ void sdb_ahtree_close(sdb_ahtree *t) {
     if (t->map) munmap((void *)(uintptr_t)t->map, t->map_len);
     sdb_file_close(t->f);
     pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&t->memo_mu);
     sdb_free(t->buf);
     if (t->cache) {
         for (size_t c = 0; c < CACHE_CHUNKS; c++) sdb_free(t->cache[c]);
@@ -408,8 +460,10 @@ static int inclusion(sdb_ahtree *t, mth_memo *memo, uint64_t i, uint64_t j, sdb_
 int sdb_ahtree_inclusion_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out) {
     if (!t || !out || i == 0 || i > j || j > ld_acq(&t->size)) return SEALDB_INVALID;
     mth_memo memo;
-    memo_init(&memo, j);
-    return inclusion(t, &memo, i, j, out);
+    memo_begin(t, &memo, j);
+    int rc = inclusion(t, &memo, i, j, out);
+    if (!rc) memo_end(t, &memo);
+    return rc;
 }
 
 /* formats.md 5.3 Sub(m, [a, b)): bottom-up, the old tree's rightmost complete subtree first. */
@@ -444,8 +498,10 @@ static int consistency(sdb_ahtree *t, mth_memo *memo, uint64_t i, uint64_t j, sd
 int sdb_ahtree_consistency_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes *out) {
     if (!t || !out || i == 0 || i > j || j > ld_acq(&t->size)) return SEALDB_INVALID;
     mth_memo memo;
-    memo_init(&memo, j);
-    return consistency(t, &memo, i, j, out);
+    memo_begin(t, &memo, j);
+    int rc = consistency(t, &memo, i, j, out);
+    if (!rc) memo_end(t, &memo);
+    return rc;
 }
 
 int sdb_ahtree_proofs_at(sdb_ahtree *t, uint64_t j, uint64_t incl_i, sdb_hashes *incl,
@@ -453,11 +509,12 @@ int sdb_ahtree_proofs_at(sdb_ahtree *t, uint64_t j, uint64_t incl_i, sdb_hashes 
     if (!t || j == 0 || j > ld_acq(&t->size)) return SEALDB_INVALID;
     if ((incl && (incl_i == 0 || incl_i > j)) || (cons && (cons_i == 0 || cons_i > j))) return SEALDB_INVALID;
     mth_memo memo;
-    memo_init(&memo, j);
+    memo_begin(t, &memo, j);
     int rc;
     if (incl && (rc = inclusion(t, &memo, incl_i, j, incl))) return rc;
     if (cons && (rc = consistency(t, &memo, cons_i, j, cons))) return rc;
     if (last && (rc = inclusion(t, &memo, j, j, last))) return rc;
+    memo_end(t, &memo);
     return SEALDB_OK;
 }
 
@@ -474,6 +531,10 @@ int sdb_ahtree_truncate(sdb_ahtree *t, uint64_t n) {
         t->buf_len = (size_t)(end - AHT_HDR_LEN);
     }
     st_rel(&t->size, n);
+    pthread_mutex_lock(&t->memo_mu);
+    t->shared.j = 0;   /* border nodes of sizes above n are about to change */
+    t->shared.have = 0;
+    pthread_mutex_unlock(&t->memo_mu);
     return load_frontier(t, n);
 }
 

@@ -28,23 +28,32 @@ void sdb_linear_proof_init(sdb_linear_proof *p) {
 
 void sdb_linear_proof_deinit(sdb_linear_proof *p) { sdb_hashes_deinit(&p->terms); }
 
-/* terms = [Alh(first), innerHash(first+1) ... innerHash(last)] appended to out. */
-static int linear_terms(const sdb_tx_source *src, uint64_t first, uint64_t last, sdb_hashes *out) {
+/* terms = [Alh(first), innerHash(first+1) ... innerHash(last)] appended to out. last_hdr, when
+ * not NULL, is the already loaded header of `last` (saves the source one header read). */
+static int linear_terms(const sdb_tx_source *src, uint64_t first, uint64_t last, const sdb_tx_header *last_hdr,
+                        sdb_hashes *out) {
     uint8_t h[SDB_HASH_LEN];
     int rc = src->alh(src->ctx, first, h);
     if (rc || (rc = sdb_hashes_push(out, h))) return rc;
     for (uint64_t x = first + 1; x <= last; x++) {
-        if ((rc = src_inner(src, x, h)) || (rc = sdb_hashes_push(out, h))) return rc;
+        if (x == last && last_hdr) rc = sdb_tx_inner_hash(last_hdr, h);
+        else rc = src_inner(src, x, h);
+        if (rc || (rc = sdb_hashes_push(out, h))) return rc;
     }
     return SEALDB_OK;
 }
 
-int sdb_linear_proof_build(const sdb_tx_source *src, uint64_t s, uint64_t t, sdb_linear_proof *out) {
-    if (!src || !out || s == 0 || s > t) return SEALDB_INVALID;
+static int linear_build(const sdb_tx_source *src, uint64_t s, uint64_t t, const sdb_tx_header *t_hdr,
+                        sdb_linear_proof *out) {
     out->source_tx_id = s;
     out->target_tx_id = t;
     out->terms.n = 0;
-    return linear_terms(src, s, t, &out->terms);
+    return linear_terms(src, s, t, t_hdr, &out->terms);
+}
+
+int sdb_linear_proof_build(const sdb_tx_source *src, uint64_t s, uint64_t t, sdb_linear_proof *out) {
+    if (!src || !out || s == 0 || s > t) return SEALDB_INVALID;
+    return linear_build(src, s, t, NULL, out);
 }
 
 int sdb_linear_proof_verify(const sdb_linear_proof *p, uint64_t s, uint64_t t,
@@ -84,7 +93,7 @@ int sdb_lap_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t start, ui
     size_t n = (size_t)(end - start - 1);
     if (end - start - 1 > MAX_LINEAR_TERMS) return SEALDB_TOOLARGE;
     out->present = 1;
-    if ((rc = linear_terms(src, start + 1, end, &out->linear_terms))) goto fail;
+    if ((rc = linear_terms(src, start + 1, end, NULL, &out->linear_terms))) goto fail;
     out->inclusion = sdb_calloc(n, sizeof(sdb_hashes));
     if (!out->inclusion) { rc = SEALDB_NOMEM; goto fail; }
     out->n_inclusion = n;
@@ -161,7 +170,8 @@ int sdb_dual_proof_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t s,
             return rc;
         if ((rc = sdb_ahtree_leaf_alh(tree, tbl, out->target_bl_tx_alh.b))) return rc;
     }
-    if ((rc = sdb_linear_proof_build(src, s > tbl ? s : tbl, t, &out->linear))) return rc;
+    /* the target header was loaded (and its id checked) above: its innerHash is the last term */
+    if ((rc = linear_build(src, s > tbl ? s : tbl, t, &out->target, &out->linear))) return rc;
     return sdb_lap_build(src, tree, sbl, s < tbl ? s : tbl, tbl, &out->lap);
 }
 

@@ -424,21 +424,38 @@ int sdb_index_batch_commit(sdb_index_batch *b, uint64_t indexed_upto) {
         const MDB_val ik = ikey_of(key, ikbuf);   /* never pass LMDB-owned memory back to a put */
         MDB_val k = ik, d;
         uint64_t rev = 0, last_tx = 0;
-        int g = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+        size_t j = i;
+        /* Fast path for a key new to the index (catch-up of fresh keys): try to insert its first
+         * version as revision 1 with NOOVERWRITE, one tree search instead of two. */
+        const bent *e0 = &b->e[i];
+        if (e0->v.tx_id == 0) { rc = SEALDB_INVALID; goto done; }
+        sdb_index_ver v0 = e0->v;
+        v0.revision = 1;
+        rec_encode(&v0, rec);
+        d = (MDB_val){ SDB_INDEX_REC_LEN, rec };
+        int g = mdb_cursor_put(cur, &k, &d, MDB_NOOVERWRITE);
         if (g == MDB_SUCCESS) {
+            rev = 1;
+            last_tx = v0.tx_id;
+            j = i + 1;
+            if (ikey_is_long(&ik)) {
+                MDB_val lk = ik, lv = { key.len, (void *)key.ptr };
+                if ((rc = map_rc(mdb_put(txn, ix->longk, &lk, &lv, 0)))) goto done;
+            }
+        } else if (g == MDB_KEYEXIST) {
             sdb_index_ver last;
+            k = ik;
+            if ((rc = map_rc(mdb_cursor_get(cur, &k, &d, MDB_SET_KEY)))) goto done;
             if ((rc = map_rc(mdb_cursor_get(cur, &k, &d, MDB_LAST_DUP)))) goto done;
             if ((rc = rec_decode(&d, &last))) goto done;
             rev = last.revision;
             last_tx = last.tx_id;
-        } else if (g != MDB_NOTFOUND) {
+        } else {
             rc = map_rc(g);
             goto done;
-        } else if (ikey_is_long(&ik)) {
-            MDB_val lk = ik, lv = { key.len, (void *)key.ptr };
-            if ((rc = map_rc(mdb_put(txn, ix->longk, &lk, &lv, 0)))) goto done;
         }
-        /* every version of this key in the batch */
+        i = j;
+        /* every (other) version of this key in the batch */
         for (; i < b->n; i++) {
             const bent *e = &b->e[i];
             if (e->klen != key.len || memcmp(b->keys.ptr + e->koff, key.ptr, key.len)) break;

@@ -98,7 +98,7 @@ static int h_logout(sdb_call *c, const ProtobufCMessage *rq) {
     pthread_mutex_lock(&s->mu);
     sdb_user *u = sdb_user_find(s, c->user);
     int was = u && u->logged_in;
-    if (u) { u->epoch++; u->logged_in = 0; }
+    if (u) { u->epoch++; u->logged_in = 0; sdb_catalog_save(s); }
     pthread_mutex_unlock(&s->mu);
     if (!was && !sdb_call_metadata(c, "authorization")) return ERR(UNKNOWN, "not logged in");
     return sdb_call_ok(c, &empty_resp.base);

@@ -145,7 +145,8 @@ int sdb_catalog_save(sdb_server *s) {
             n = snprintf(line, sizeof line, " %s:%u", u->perms[i].db, u->perms[i].perm);
             sdb_buf_append(&b, line, (size_t)n);
         }
-        sdb_buf_append(&b, "\n", 1);
+        n = snprintf(line, sizeof line, " epoch=%llu\n", (unsigned long long)u->epoch);
+        sdb_buf_append(&b, line, (size_t)n);
     }
     for (sdb_database *d = s->dbs; d; d = d->next) {
         if (d->deleted) continue;
@@ -212,6 +213,8 @@ static int parse_catalog(sdb_server *s, char *text) {
                 u->perms[u->n_perms].perm = (uint32_t)strtoul(colon + 1, NULL, 10);
                 u->n_perms++;
             }
+            char *ep = strtok_r(NULL, " ", &ws);
+            if (ep && !strncmp(ep, "epoch=", 6)) u->epoch = strtoull(ep + 6, NULL, 10);
             sdb_user **pp = &s->users;
             while (*pp) pp = &(*pp)->next;
             *pp = u;
@@ -335,6 +338,29 @@ static sdb_user *user_new_sysadmin(const char *pw, size_t pw_len) {
     return u;
 }
 
+/* The key that signs login tokens persists in systemdb (0600), so tokens survive a restart;
+ * logout, password and permission changes still invalidate them through the user's epoch. */
+static int load_token_key(sdb_server *s, const char *sysdir) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/token.key", sysdir);
+    sdb_buf b;
+    sdb_buf_init(&b);
+    int rc = read_all(path, &b);
+    if (rc == SEALDB_OK && b.len == sizeof s->token_key) {
+        memcpy(s->token_key, b.ptr, sizeof s->token_key);
+        sdb_buf_deinit(&b);
+        return SEALDB_OK;
+    }
+    sdb_buf_deinit(&b);
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(s->token_key, 1, sizeof s->token_key, f) != sizeof s->token_key) {
+        if (f) fclose(f);
+        return SEALDB_IO;
+    }
+    fclose(f);
+    return write_atomic(sysdir, "token.key", s->token_key, sizeof s->token_key);
+}
+
 static void *janitor(void *arg) {
     sdb_server *s = arg;
     pthread_mutex_lock(&s->stop_mu);
@@ -380,14 +406,6 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     int rc = mkdir_p(cfg->dir);
     if (rc) { sdb_log("error: cannot create data directory %s", cfg->dir); goto fail; }
     if ((rc = load_uuid(s))) { sdb_log("error: cannot read or write the server identifier"); goto fail; }
-    {
-        FILE *f = fopen("/dev/urandom", "rb");
-        if (!f || fread(s->token_key, 1, sizeof s->token_key, f) != sizeof s->token_key) {
-            if (f) fclose(f);
-            rc = SEALDB_IO; goto fail;
-        }
-        fclose(f);
-    }
     if (cfg->signing_key && cfg->signing_key[0]) {
         rc = sdb_signer_load_file(cfg->signing_key, &s->signer);
         if (rc) { sdb_log("error: cannot load signing key %s: %s", cfg->signing_key, sealdb_strerror(rc)); goto fail; }
@@ -411,6 +429,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
             sdb_user *u = sdb_user_find(s, SDB_SYSADMIN);
             if (u && (rc = sdb_password_hash((const char *)pw.ptr, pw.len, u->hash))) goto fail;
             if (u) u->epoch++;
+            if (u && (rc = sdb_catalog_save(s))) goto fail;
         }
     } else {
         sdb_buf_deinit(&cat);
@@ -427,6 +446,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
         s->dbs = d;
         if ((rc = sdb_catalog_save(s))) goto fail;
     }
+    if ((rc = load_token_key(s, sysdir))) { sdb_log("error: cannot read or create the token key"); goto fail; }
     s->systemdb = db_new(SDB_SYSTEMDB);
     if (!s->systemdb) { rc = SEALDB_NOMEM; goto fail; }
     s->systemdb->system = 1;

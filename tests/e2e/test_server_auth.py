@@ -151,3 +151,17 @@ def test_admin_password_flag(sealdb_factory):
     r = ImmudbClient(srv.address).login("immudb", "S3cret_pw")
     assert not r.warning
     assert "default password" not in srv.log()
+
+
+def test_tokens_survive_restart_but_not_logout(sealdb):
+    s = stub_for(sealdb.address)
+    tok = s.Login(schema_pb2.LoginRequest(user=b"immudb", password=b"immudb")).token
+    tok2 = s.Login(schema_pb2.LoginRequest(user=b"immudb", password=b"immudb")).token
+    sealdb.restart()
+    s = stub_for(sealdb.address)
+    md = [("authorization", "Bearer " + tok)]
+    assert s.CurrentState(empty_pb2.Empty(), metadata=md).db == "defaultdb"
+    s.Logout(empty_pb2.Empty(), metadata=md)
+    sealdb.restart()
+    s = stub_for(sealdb.address)
+    assert err(s.CurrentState, empty_pb2.Empty(), metadata=[("authorization", tok2)]) == ("UNKNOWN", "not logged in")

@@ -216,3 +216,44 @@ TEST(ahtree_pair_and_consistency_verifiers) {
     sdb_hashes_deinit(&p0); sdb_hashes_deinit(&p1); sdb_hashes_deinit(&pc);
     sdb_ahtree_close(m);
 }
+
+/* The border nodes shared between proofs of the same size must not survive a truncate: after
+ * truncating below j and appending other leaves, proofs at j match a fresh tree. */
+TEST(ahtree_shared_border_cleared_by_truncate) {
+    for (int mode = 0; mode < 2; mode++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/tr%d.aht", sdb_test_tmpdir(), mode);
+        sdb_ahtree *t, *fresh;
+        if (mode) CHECK_OK(sdb_ahtree_open_file(path, &t));
+        else CHECK_OK(sdb_ahtree_open_mem(&t));
+        CHECK_OK(sdb_ahtree_open_mem(&fresh));
+        enum { N = 777, CUT = 500 };
+        uint8_t alh[32];
+        for (int k = 0; k < N; k++) {
+            rnd_bytes(alh, 32);
+            CHECK_OK(sdb_ahtree_append(t, alh, NULL));
+            if (k < CUT) CHECK_OK(sdb_ahtree_append(fresh, alh, NULL));
+        }
+        sdb_hashes a, b, c, d;
+        sdb_hashes_init(&a); sdb_hashes_init(&b); sdb_hashes_init(&c); sdb_hashes_init(&d);
+        CHECK_OK(sdb_ahtree_proofs_at(t, N, 3, &a, 400, &b, &c));   /* fills the shared memo for N */
+        CHECK_OK(sdb_ahtree_truncate(t, CUT));
+        for (int k = CUT; k < N; k++) {
+            rnd_bytes(alh, 32);
+            CHECK_OK(sdb_ahtree_append(t, alh, NULL));
+            CHECK_OK(sdb_ahtree_append(fresh, alh, NULL));
+        }
+        CHECK_OK(sdb_ahtree_proofs_at(t, N, 3, &a, 400, &b, &c));
+        CHECK_OK(sdb_ahtree_proofs_at(fresh, N, 3, &d, 400, NULL, NULL));
+        CHECK(same_list(&a, &d));
+        CHECK_OK(sdb_ahtree_inclusion_proof(t, 3, N, &a));
+        CHECK(same_list(&a, &d));
+        CHECK_OK(sdb_ahtree_consistency_proof(fresh, 400, N, &d));
+        CHECK(same_list(&b, &d));
+        CHECK_OK(sdb_ahtree_inclusion_proof(fresh, N, N, &d));
+        CHECK(same_list(&c, &d));
+        sdb_hashes_deinit(&a); sdb_hashes_deinit(&b); sdb_hashes_deinit(&c); sdb_hashes_deinit(&d);
+        sdb_ahtree_close(t);
+        sdb_ahtree_close(fresh);
+    }
+}
