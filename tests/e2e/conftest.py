@@ -168,10 +168,6 @@ def _server_modules():
 
 # Integration gaps known when the KV module was linked into the server (owners: see the reason).
 KNOWN_BROKEN = {
-    "test_cli_tamper.py::test_tampered_value_is_detected":
-        "engine answers a tampered journal with CORRUPT (seal exits 1, test wants 2): client/engine to settle",
-    "test_cli_tamper.py::test_tampered_header_is_detected":
-        "engine answers a tampered journal with CORRUPT (seal exits 1, test wants 2): client/engine to settle",
 }
 
 

@@ -128,9 +128,6 @@ def restart_after(env, fn):
     env.ok("login", "immudb")
 
 
-@pytest.mark.xfail(reason="the engine refuses to serve a value that fails its hash (Unknown \"stored data fails "
-                          "its checksum...\"), which seal reports as an error, not a verification failure (open)",
-                   strict=False)
 def test_tampered_value_is_detected(env):
     write_history(env)
     restart_after(env, lambda: tamper(env.srv.dir, b"original-value-2", replacement=b"FORGED-VALUE-XX2"))
@@ -146,9 +143,6 @@ def test_tampered_value_is_detected(env):
     assert "FORGED" not in p.stdout
 
 
-@pytest.mark.xfail(reason="after a restart the engine keeps the Alh of its derived tx index for a journal header "
-                          "edited with valid checksums, so CurrentState and audit do not change (engine, open)",
-                   strict=False)
 def test_tampered_header_is_detected(env):
     write_history(env)
     restart_after(env, lambda: tamper(env.srv.dir, b"original-value-2", header_of=True))
