@@ -1,6 +1,7 @@
 /* server.c - server state lifecycle: data directory, persistent server id, signing key, the catalog
- * of databases and users (systemdb/catalog, rewritten atomically on every change), loading and
- * unloading databases through the modules' hooks, and the session janitor. */
+ * of databases and users (kept in the internal systemdb by sysdb.c; an old systemdb/catalog text
+ * file is imported once), loading and unloading databases through the modules' hooks, and the
+ * session janitor. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "rpc/server.h"
+#include "rpc/sysdb.h"
 #include <openssl/evp.h>
 #include "util/file.h"
 
@@ -123,47 +125,7 @@ static int load_uuid(sdb_server *s) {
     return SEALDB_OK;
 }
 
-/* ---- catalog persistence ---- */
-static void hexs(sdb_buf *b, const uint8_t *p, size_t n) {
-    if (!n) { sdb_buf_append(b, "-", 1); return; }
-    if (sdb_buf_reserve(b, 2 * n + 1)) return;
-    sdb_hex_encode(p, n, (char *)b->ptr + b->len);
-    b->len += 2 * n;
-}
-
-int sdb_catalog_save(sdb_server *s) {
-    sdb_buf b;
-    sdb_buf_init(&b);
-    char line[1024];
-    int n = snprintf(line, sizeof line, "sealdb-catalog 1\nmultidb %d\n", s->multi_db);
-    sdb_buf_append(&b, line, (size_t)n);
-    for (sdb_user *u = s->users; u; u = u->next) {
-        n = snprintf(line, sizeof line, "user %s %s %d %s %lld %zu", u->name, u->hash, u->active,
-                     u->created_by[0] ? u->created_by : "-", (long long)u->created_at_ns, u->n_perms);
-        sdb_buf_append(&b, line, (size_t)n);
-        for (size_t i = 0; i < u->n_perms; i++) {
-            n = snprintf(line, sizeof line, " %s:%u", u->perms[i].db, u->perms[i].perm);
-            sdb_buf_append(&b, line, (size_t)n);
-        }
-        n = snprintf(line, sizeof line, " epoch=%llu\n", (unsigned long long)u->epoch);
-        sdb_buf_append(&b, line, (size_t)n);
-    }
-    for (sdb_database *d = s->dbs; d; d = d->next) {
-        if (d->deleted) continue;
-        n = snprintf(line, sizeof line, "db %s %lld %s ", d->name, (long long)d->created_at,
-                     d->created_by[0] ? d->created_by : "-");
-        sdb_buf_append(&b, line, (size_t)n);
-        hexs(&b, d->settings_pb, d->settings_pb_len);
-        sdb_buf_append(&b, "\n", 1);
-    }
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s", s->cfg.dir, SDB_SYSTEMDB);
-    int rc = b.ptr ? write_atomic(dir, "catalog", b.ptr, b.len) : SEALDB_NOMEM;
-    sdb_buf_deinit(&b);
-    if (rc) sdb_log("error: cannot save the catalog: %s", sealdb_strerror(rc));
-    return rc;
-}
-
+/* ---- the pre-systemdb catalog text file, imported once (sysdb.c holds the catalog now) ---- */
 static sdb_database *db_new(const char *name) {
     sdb_database *d = sdb_calloc(1, sizeof *d);
     if (!d) return NULL;
@@ -416,42 +378,60 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     }
     char sysdir[4200];
     snprintf(sysdir, sizeof sysdir, "%s/%s", cfg->dir, SDB_SYSTEMDB);
-    char catpath[4300];
-    snprintf(catpath, sizeof catpath, "%s/catalog", sysdir);
-    sdb_buf cat;
-    sdb_buf_init(&cat);
-    rc = read_all(catpath, &cat);
-    if (rc == SEALDB_OK) {
-        rc = parse_catalog(s, (char *)cat.ptr);
-        sdb_buf_deinit(&cat);
-        if (rc) { sdb_log("error: catalog %s is damaged", catpath); goto fail; }
-        if (cfg->force_admin_password) {
-            sdb_user *u = sdb_user_find(s, SDB_SYSADMIN);
-            if (u && (rc = sdb_password_hash((const char *)pw.ptr, pw.len, u->hash))) goto fail;
-            if (u) u->epoch++;
-            if (u && (rc = sdb_catalog_save(s))) goto fail;
-        }
-    } else {
-        sdb_buf_deinit(&cat);
-        if ((rc = mkdir_p(sysdir))) goto fail;
-        if (pw.len == 0 || pw.len > 72) { sdb_log("error: admin password must be 1..72 bytes"); rc = SEALDB_INVALID; goto fail; }
-        s->users = user_new_sysadmin((const char *)pw.ptr, pw.len);
-        if (!s->users) { rc = SEALDB_NOMEM; goto fail; }
-        sdb_database *d = db_new(SDB_DEFAULTDB);
-        if (!d) { rc = SEALDB_NOMEM; goto fail; }
-        d->created_at = sdb_unix_s();
-        strcpy(d->created_by, SDB_SYSADMIN);
-        d->settings.synced = cfg->synced;
-        if ((rc = sdb_settings_pack(&d->settings, NULL, 0, NULL, &d->settings_pb, &d->settings_pb_len))) goto fail;
-        s->dbs = d;
-        if ((rc = sdb_catalog_save(s))) goto fail;
-    }
+    if ((rc = mkdir_p(sysdir))) goto fail;
     if ((rc = load_token_key(s, sysdir))) { sdb_log("error: cannot read or create the token key"); goto fail; }
+    s->saved_multi_db = -1;
     s->systemdb = db_new(SDB_SYSTEMDB);
     if (!s->systemdb) { rc = SEALDB_NOMEM; goto fail; }
     s->systemdb->system = 1;
     sdb_settings_pack(&s->systemdb->settings, NULL, 0, NULL, &s->systemdb->settings_pb, &s->systemdb->settings_pb_len);
     if ((rc = sdb_db_load(s, s->systemdb))) goto fail;
+    int found = 0;
+    if ((rc = sdb_sysdb_load(s, &found))) { sdb_log("error: cannot read users and databases from systemdb"); goto fail; }
+    char catpath[4300];
+    snprintf(catpath, sizeof catpath, "%s/catalog", sysdir);
+    if (!found) {
+        sdb_buf cat;
+        sdb_buf_init(&cat);
+        rc = read_all(catpath, &cat);
+        if (rc == SEALDB_OK) {
+            /* a data directory of an older sealdb: import its catalog file into systemdb once */
+            rc = parse_catalog(s, (char *)cat.ptr);
+            sdb_buf_deinit(&cat);
+            if (rc) { sdb_log("error: catalog %s is damaged", catpath); goto fail; }
+            if ((rc = sdb_catalog_save(s))) goto fail;
+            char done[4400];
+            snprintf(done, sizeof done, "%s.imported", catpath);
+            if (rename(catpath, done) != 0) sdb_log("warning: cannot rename %s after importing it", catpath);
+            sdb_fsync_dir(sysdir);
+            sdb_log("imported %s into systemdb", catpath);
+            found = 1;
+        } else {
+            sdb_buf_deinit(&cat);
+            if (pw.len == 0 || pw.len > 72) { sdb_log("error: admin password must be 1..72 bytes"); rc = SEALDB_INVALID; goto fail; }
+            s->users = user_new_sysadmin((const char *)pw.ptr, pw.len);
+            if (!s->users) { rc = SEALDB_NOMEM; goto fail; }
+            sdb_database *d = db_new(SDB_DEFAULTDB);
+            if (!d) { rc = SEALDB_NOMEM; goto fail; }
+            d->created_at = sdb_unix_s();
+            strcpy(d->created_by, SDB_SYSADMIN);
+            d->settings.synced = cfg->synced;
+            if ((rc = sdb_settings_pack(&d->settings, NULL, 0, NULL, &d->settings_pb, &d->settings_pb_len))) goto fail;
+            s->dbs = d;
+            if ((rc = sdb_catalog_save(s))) goto fail;
+        }
+    }
+    if (found && cfg->force_admin_password) {
+        sdb_user *u = sdb_user_find(s, SDB_SYSADMIN);
+        if (u && (rc = sdb_password_hash((const char *)pw.ptr, pw.len, u->hash))) goto fail;
+        if (u) u->epoch++;
+        if (u && (rc = sdb_catalog_save(s))) goto fail;
+    }
+    if (!sdb_user_find(s, SDB_SYSADMIN) || !sdb_db_find(s, SDB_DEFAULTDB)) {
+        sdb_log("error: systemdb lacks the sysadmin user or defaultdb");
+        rc = SEALDB_CORRUPT;
+        goto fail;
+    }
     for (sdb_database *d = s->dbs; d; d = d->next) {
         if (!d->settings_pb)
             sdb_settings_pack(&d->settings, NULL, 0, NULL, &d->settings_pb, &d->settings_pb_len);
@@ -487,10 +467,11 @@ void sdb_server_close(sdb_server *s) {
             nx = k == 0 ? d->next : NULL;
             if (d->loaded) sdb_db_unload(s, d);
             sdb_free(d->settings_pb);
+            sdb_free(d->saved);
             sdb_free(d);
         }
     }
-    for (sdb_user *u = s->users, *nx; u; u = nx) { nx = u->next; sdb_free(u->perms); sdb_free(u); }
+    for (sdb_user *u = s->users, *nx; u; u = nx) { nx = u->next; sdb_free(u->perms); sdb_free(u->saved); sdb_free(u); }
     for (sdb_session *ss = s->sessions, *nx; ss; ss = nx) { nx = ss->next; sdb_free(ss); }
     pthread_mutex_unlock(&s->mu);
     sdb_signer_free(s->signer);

@@ -44,6 +44,8 @@ struct sdb_database {
     int64_t created_at;
     char created_by[64];
     void *impl;
+    uint64_t seq;                  /* creation order, persisted in systemdb */
+    char *saved;                   /* record last written to systemdb (sysdb.c) */
     int refs;                      /* calls using it + 1 while loaded (guarded by server mu) */
     struct sdb_database *next;
 };
@@ -59,6 +61,8 @@ typedef struct sdb_user {
     sdb_perm_entry *perms; size_t n_perms;
     uint64_t epoch;                /* bumped to invalidate every token of this user */
     int logged_in;
+    uint64_t seq;                  /* creation order, persisted in systemdb */
+    char *saved;                   /* record last written to systemdb (sysdb.c) */
     struct sdb_user *next;
 } sdb_user;
 
@@ -95,6 +99,8 @@ struct sdb_server {
     sdb_session *sessions;
     int n_sessions;
     int multi_db;
+    int saved_multi_db;            /* value last written to systemdb, -1: never */
+    uint64_t catalog_seq;          /* highest seq of users and databases */
     const sdb_rpc_method **methods; size_t n_methods;   /* sorted by path */
     sdb_rpc_stat *stats;           /* parallel to methods */
     _Atomic uint64_t n_unknown_method;
@@ -167,7 +173,7 @@ void sdb_sessions_expire(sdb_server *s);
 sdb_user *sdb_user_find(sdb_server *s, const char *name);           /* mu held */
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db);        /* mu held */
 sdb_database *sdb_db_find(sdb_server *s, const char *name);          /* mu held, excludes deleted */
-int  sdb_catalog_save(sdb_server *s);                                /* mu held */
+int  sdb_catalog_save(sdb_server *s);      /* mu held; one systemdb tx with the changed records (sysdb.c) */
 int  sdb_db_load(sdb_server *s, sdb_database *d);                    /* mu held */
 void sdb_db_unload(sdb_server *s, sdb_database *d);                  /* mu held */
 void sdb_db_release(sdb_server *s, sdb_database *d);                 /* drop a call reference */
