@@ -758,10 +758,52 @@ static int batch_reserve(sdb_arena *a, sdb_kv_batch *b, size_t n) {
     return 0;
 }
 
-static int batch_has_key(const sdb_kv_batch *b, sdb_slice k) {
-    for (size_t i = 0; i < b->n; i++)
-        if (sdb_slice_eq(b->kvs[i].key, k)) return 1;
+#define KSLOT_MIN_BATCH 16   /* below this a linear scan is cheaper than hashing */
+
+static uint64_t key_hash(sdb_slice k) {
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (size_t i = 0; i < k.len; i++) h = (h ^ k.ptr[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static void kslot_put(sdb_kv_batch *b, size_t idx) {
+    size_t mask = b->kslot_cap - 1;
+    size_t s = (size_t)key_hash(b->kvs[idx].key) & mask;
+    while (b->kslot[s]) s = (s + 1) & mask;
+    b->kslot[s] = (uint32_t)idx + 1;
+}
+
+/* (Re)builds the open-addressing table so it stays at most half full with `want` keys. */
+static int kslot_grow(sdb_arena *a, sdb_kv_batch *b, size_t want) {
+    size_t cap = 64;
+    while (cap < want * 2) cap *= 2;
+    uint32_t *t = sdb_arena_alloc(a, cap * sizeof *t);
+    if (!t) return -1;
+    memset(t, 0, cap * sizeof *t);
+    b->kslot = t;
+    b->kslot_cap = cap;
+    for (size_t i = 0; i < b->n; i++) kslot_put(b, i);
     return 0;
+}
+
+/* 1 if key k is already in the batch, 0 if not, -1 out of memory. A SetAll of 1000 keys made the
+ * former linear scan quadratic (~60% of the server's CPU for that call). */
+static int batch_has_key(sdb_arena *a, sdb_kv_batch *b, sdb_slice k) {
+    if (b->n < KSLOT_MIN_BATCH) {
+        for (size_t i = 0; i < b->n; i++)
+            if (sdb_slice_eq(b->kvs[i].key, k)) return 1;
+        return 0;
+    }
+    if ((b->n + 1) * 2 > b->kslot_cap && kslot_grow(a, b, b->n + 1)) return -1;
+    size_t mask = b->kslot_cap - 1;
+    for (size_t s = (size_t)key_hash(k) & mask; b->kslot[s]; s = (s + 1) & mask)
+        if (sdb_slice_eq(b->kvs[b->kslot[s] - 1].key, k)) return 1;
+    return 0;
+}
+
+/* Records the key just appended at b->kvs[b->n - 1] in the lookup table (when there is one). */
+static void batch_note_key(sdb_kv_batch *b) {
+    if (b->kslot_cap) kslot_put(b, b->n - 1);
 }
 
 /* Checks limits of a stored key/value pair (prefixed lengths). */
@@ -786,13 +828,16 @@ static int add_kv(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, sdb_slice key, sd
     if (!key.len) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     sdb_slice pk = prefixed(a, SDB_KEY_PREFIX_SET, key.ptr, key.len);
     if (!pk.ptr) return oom(err);
-    if (batch_has_key(b, pk))
+    int dup = batch_has_key(a, b, pk);
+    if (dup < 0) return oom(err);
+    if (dup)
         return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "duplicated keys are not supported in single batch transaction");
     if (check_limits(db, pk.len, value.len + 1, err)) return -1;
     if (b->n >= db->max_tx_entries) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "max number of entries per tx exceeded");
     sdb_slice pv = prefixed(a, SDB_VALUE_PREFIX_PLAIN, value.ptr, value.len);
     if (!pv.ptr || batch_reserve(a, b, b->n + 1)) return oom(err);
     b->kvs[b->n++] = (sdb_kv){ .key = pk, .value = pv, .md = md_from_pb(m) };
+    batch_note_key(b);
     return 0;
 }
 
@@ -878,12 +923,15 @@ int sdb_kv_prepare_delete(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Dele
         if (rc) return -1;
         sdb_slice pk = prefixed(a, SDB_KEY_PREFIX_SET, uk.ptr, uk.len);
         if (!pk.ptr) return oom(err);
-        if (batch_has_key(b, pk))
+        int dup = batch_has_key(a, b, pk);
+        if (dup < 0) return oom(err);
+        if (dup)
             return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "duplicated keys are not supported in single batch transaction");
         sdb_kv *kv = &b->kvs[b->n++];
         memset(kv, 0, sizeof *kv);
         kv->key = pk;
         kv->md.deleted = 1;
+        batch_note_key(b);
     }
     return 0;
 }

@@ -55,6 +55,9 @@ typedef struct sdb_kv_batch {
     size_t n, cap;
     sdb_precondition *pre;
     size_t npre;
+    /* duplicate-key lookup for large batches (built lazily in the arena): slot = index + 1, 0 empty */
+    uint32_t *kslot;
+    size_t kslot_cap;   /* power of two, 0 until the batch is large enough to need it */
 } sdb_kv_batch;
 
 int sdb_kv_prepare_set(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__SetRequest *r, sdb_kv_batch *b,

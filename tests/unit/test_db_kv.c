@@ -102,6 +102,58 @@ TEST(db_kv_set_validation_errors) {
     sdb_kvdb_close(db);
 }
 
+/* Large batches find duplicates through a hash table: every position of the duplicate, keys that
+ * differ only in their last byte, and a batch of distinct keys that must pass. */
+TEST(db_kv_set_duplicates_in_large_batch) {
+    sdb_kvdb *db = open_db("dup");
+    CHECK(db != NULL);
+    sdb_arena a;
+    sdb_arena_init(&a, 0);
+    enum { N = 600 };
+    static char keys[N][16];
+    static Immudb__Schema__KeyValue kvs[N];
+    static Immudb__Schema__KeyValue *ptrs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "key-%05d", i);
+        kvs[i] = kv_of(keys[i], "v");
+        ptrs[i] = &kvs[i];
+    }
+    Immudb__Schema__SetRequest r = IMMUDB__SCHEMA__SET_REQUEST__INIT;
+    r.kvs = ptrs;
+    r.n_kvs = N;
+    sdb_kv_batch b;
+    sdb_kverr e;
+    CHECK_OK(sdb_kv_prepare_set(db, &a, &r, &b, &e));
+    CHECK_EQ_U64(b.n, N);
+    static const int dup_at[] = { 1, 15, 16, 17, 63, 64, 200, 599 };
+    for (size_t d = 0; d < sizeof dup_at / sizeof dup_at[0]; d++) {
+        int at = dup_at[d];
+        for (int src = 0; src < at; src += at > 40 ? at / 7 + 1 : 1) {
+            kvs[at] = kv_of(keys[src], "w");
+            CHECK(sdb_kv_prepare_set(db, &a, &r, &b, &e) < 0);
+            CHECK_EQ_U64(e.code, SDB_GRPC_INVALID_ARGUMENT);
+            CHECK_EQ_STR(e.msg, "duplicated keys are not supported in single batch transaction");
+            /* the error comes from the duplicate itself: nothing after it was added */
+            CHECK_EQ_U64(b.n, (uint64_t)at);
+        }
+        kvs[at] = kv_of(keys[at], "v");
+    }
+    CHECK_OK(sdb_kv_prepare_set(db, &a, &r, &b, &e));
+    /* a duplicate is still reported before a later entry's own error (order of immudb's checks) */
+    char longkey[1100];
+    memset(longkey, 'b', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = 0;
+    kvs[300] = kv_of(keys[3], "w");
+    kvs[400] = kv_of(longkey, "v");
+    CHECK(sdb_kv_prepare_set(db, &a, &r, &b, &e) < 0);
+    CHECK_EQ_STR(e.msg, "duplicated keys are not supported in single batch transaction");
+    kvs[300] = kv_of(keys[300], "v");
+    CHECK(sdb_kv_prepare_set(db, &a, &r, &b, &e) < 0);
+    CHECK_EQ_STR(e.msg, "max key length exceeded");
+    sdb_arena_deinit(&a);
+    sdb_kvdb_close(db);
+}
+
 TEST(db_kv_verifiable_set_and_state) {
     sdb_kvdb *db = open_db("vset");
     CHECK(db != NULL);
