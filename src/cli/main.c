@@ -49,8 +49,12 @@ static const char usage_text[] =
 "flags:     -a/--immudb-address (127.0.0.1)  -p/--immudb-port (3322)  --database D\n"
 "           --username U (one-shot login)  --password-file F (else IMMUDB_PASSWORD, else prompt)\n"
 "           --tokenfile F (~/.seal/token)  --roots-filepath DIR (trusted states, ~/.seal)\n"
-"           --server-signing-pub-key PEM   --tls  -m/--mtls --certificate --pkey --clientcas\n"
-"           --servername  --timeout SECONDS  --json  --value-only  --revision-separator (@)\n"
+"           --server-signing-pub-key PEM   --timeout SECONDS  --json  --value-only\n"
+"           --revision-separator (@)\n"
+"tls:       --tls                 TLS, server certificate checked against --clientcas (or system roots)\n"
+"           --clientcas CA.pem    CA(s) that signed the server certificate (implies --tls)\n"
+"           -m/--mtls --certificate C.pem --pkey K.pem   client certificate for mTLS (implies --tls)\n"
+"           --servername NAME     name expected in the server certificate (default: the address)\n"
 "           --progress  -q/--quiet\n"
 "\n"
 "exit codes: 0 ok, 1 error, 2 verification failure (never trust the data printed before it)\n"
@@ -60,20 +64,39 @@ static const char usage_text[] =
 /* ---- errors ---- */
 static int is_verify_failure(int rc) { return rc == SEALDB_TAMPERED || rc == SEALDB_STALE; }
 
+/* gRPC reports TLS trouble as a bare transport error; say which flag to look at. */
+static const char *tls_hint(sealdb_client *c, int rc) {
+    if (rc != SEALDB_NETWORK && rc != SEALDB_TIMEOUT && rc != SEALDB_PROTOCOL) return NULL;
+    const char *msg = c ? sealdb_client_errmsg(c) : "";
+    int tls = A.tls || A.mtls || A.clientcas || A.certificate;
+    if (strstr(msg, "certificate verify failed") || strstr(msg, "CERTIFICATE_VERIFY_FAILED"))
+        return "the server's TLS certificate is not signed by the --clientcas CA (or is expired)";
+    if (strstr(msg, "Peer name") || strstr(msg, "hostname"))
+        return "the server's TLS certificate does not name this server: set --servername";
+    if (!strstr(msg, "Socket closed") && !strstr(msg, "handshake") && !strstr(msg, "Handshake")) return NULL;
+    if (!tls) return "the server may require TLS: use --tls --clientcas CA.pem (mTLS: -m --certificate --pkey)";
+    if (!A.certificate) return "the server refused the TLS handshake: it may require a client certificate (-m --certificate C --pkey K)";
+    return "the server refused the TLS handshake: is the client certificate signed by a CA the server trusts?";
+}
+
 static int fail(sealdb_client *c, int rc, const char *what) {
     const char *msg = c ? sealdb_client_errmsg(c) : "";
     if (!*msg) msg = sealdb_strerror(rc);
     int code = is_verify_failure(rc) ? EXIT_VERIFY : 1;
+    const char *hint = tls_hint(c, rc);
     if (O.json) {
         fprintf(stdout, "{\"error\":");
         out_json_str(stdout, msg, strlen(msg));
-        fprintf(stdout, ",\"code\":\"%s\",\"verification_failed\":%s}\n", sealdb_errname(rc),
+        fprintf(stdout, ",\"code\":\"%s\",\"verification_failed\":%s", sealdb_errname(rc),
                 code == EXIT_VERIFY ? "true" : "false");
+        if (hint) { fprintf(stdout, ",\"hint\":"); out_json_str(stdout, hint, strlen(hint)); }
+        fprintf(stdout, "}\n");
     }
     if (code == EXIT_VERIFY)
         fprintf(stderr, "seal: VERIFICATION FAILED (%s): %s\n", what, msg);
     else
         fprintf(stderr, "seal: %s: %s\n", what, msg);
+    if (hint) fprintf(stderr, "seal: hint: %s\n", hint);
     return code;
 }
 
@@ -164,11 +187,28 @@ static int load_token(char *token, size_t tcap, char *db, size_t dcap) {
 static int connect_client(sealdb_client **out) {
     sealdb_client_opts o;
     sealdb_client_opts_init(&o);
+    if (A.mtls && (!A.certificate || !A.pkey)) {
+        fprintf(stderr, "seal: --mtls needs the client certificate and key: --certificate C.pem --pkey K.pem\n");
+        return 1;
+    }
+    if (!A.certificate != !A.pkey) {
+        fprintf(stderr, "seal: --certificate and --pkey go together (mTLS client certificate and its key)\n");
+        return 1;
+    }
+    const char *files[][2] = { { "--clientcas", A.clientcas }, { "--certificate", A.certificate },
+                               { "--pkey", A.pkey }, { "--server-signing-pub-key", A.pub_key } };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (files[i][1] && access(files[i][1], R_OK) != 0) {
+            fprintf(stderr, "seal: %s %s: %s\n", files[i][0], files[i][1], strerror(errno));
+            return 1;
+        }
+    }
     o.address = A.address;
     o.port = A.port;
-    o.tls = A.tls || A.mtls;
+    o.tls = A.tls || A.mtls || A.clientcas || A.certificate;
     o.ca_file = A.clientcas;
-    if (A.mtls) { o.cert_file = A.certificate; o.key_file = A.pkey; }
+    o.cert_file = A.certificate;
+    o.key_file = A.pkey;
     o.server_name = A.servername;
     o.state_dir = g_state_dir;
     o.server_pub_key_file = A.pub_key;
@@ -176,7 +216,8 @@ static int connect_client(sealdb_client **out) {
     if (A.max_recv) o.max_recv_msg_size = (size_t)A.max_recv;
     int rc = sealdb_client_connect(&o, out);
     if (rc != SEALDB_OK) {
-        fprintf(stderr, "seal: cannot set up the connection: %s\n", sealdb_strerror(rc));
+        fprintf(stderr, "seal: cannot set up the connection: %s%s\n", sealdb_strerror(rc),
+                o.tls ? " (are --clientcas, --certificate and --pkey PEM files?)" : "");
         return 1;
     }
     return 0;
@@ -857,6 +898,8 @@ int main(int argc, char **argv) {
     if (A.help || A.npos == 0) { fputs(usage_text, A.help ? stdout : stderr); return A.help ? 0 : 1; }
     out_init(&O, A.json);
     default_paths();
+    /* gRPC's own log lines (e.g. TLS handshake errors) would duplicate seal's message on stderr. */
+    setenv("GRPC_VERBOSITY", "NONE", 0);
     const char *cmd = A.pos[0];
     static const char *const noauth[] = { "health", "status", "info", "login", NULL };
     static const char *const known[] = {
