@@ -248,3 +248,27 @@ def test_usage_errors_exit_1(env):
     assert env.run("get").returncode == 1
     assert env.run("--nope", "health").returncode == 1
     assert env.run("--help").returncode == 0
+
+
+def test_audit_verifies_values_of_new_transactions(env):
+    """A running audit re-proves, each round, the values of the transactions committed since."""
+    import subprocess
+    env.ok("login", "immudb")
+    env.ok("set", "a", "1")
+    cmd = [os.path.abspath(os.environ.get("SEAL_BIN", "build/seal")), "-p", str(env.srv.port), "--json",
+           "audit", "--rounds", "2", "--interval", "3", "--verify-values"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, HOME=env.home))
+    try:
+        first = json.loads(p.stdout.readline())
+        assert first["result"] == "ok" and first["to_tx"] == 1 and first["txs_verified"] == 1
+        env.ok("set", "b", "2")
+        env.ok("set", "c", "3")
+        second = json.loads(p.stdout.readline())
+        assert second["round"] == 2 and second["from_tx"] == 1 and second["to_tx"] == 3
+        assert second["txs_verified"] == 2
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

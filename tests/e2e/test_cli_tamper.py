@@ -151,3 +151,54 @@ def test_tampered_header_is_detected(env):
     p = env.run("safeget", "bob")
     assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
     assert "original-value-2" not in p.stdout
+
+
+# A forked history: the attacker replaces the server's whole data directory by the one of another
+# sealdb that wrote other values (keeping the server id file, so the client's stored state applies).
+# The server's own integrity checks see nothing wrong (every record is genuine); only the client's
+# proofs from its trusted state can tell. With a longer fork the dual proof from the trusted tx fails;
+# with one of the same length the state hash at the trusted tx differs.
+def fork_history(env, ntx):
+    other = Server(os.path.join(env.srv.root, "fork"))
+    os.makedirs(other.root)
+    other.start()
+    try:
+        forger = Env(other, os.path.join(other.root, "home"))
+        os.makedirs(forger.home)
+        forger.ok("login", "immudb")
+        for i in range(ntx):
+            forger.ok("set", ["alice", "bob", "carol", "dave", "erin"][i % 5], "FORGED-%d" % i)
+    finally:
+        other.stop()
+    env.srv.stop()
+    ident = os.path.join(env.srv.dir, "immudb.identifier")
+    with open(ident, "rb") as f:
+        server_id = f.read()
+    shutil.rmtree(env.srv.dir)
+    shutil.copytree(other.dir, env.srv.dir)
+    with open(ident, "wb") as f:
+        f.write(server_id)
+    env.srv.start()
+    env.ok("login", "immudb")
+
+
+@pytest.mark.parametrize("ntx", [3, 5])
+def test_forked_history_is_detected_by_the_client(env, ntx):
+    write_history(env)
+    before = env.js("state")["states"]
+    trusted = [s for s in before if s["state"] == "trusted"][0]
+    fork_history(env, ntx)
+    # the server itself is healthy and serves the forged values without complaint
+    assert "FORGED" in env.ok("get", "bob").stdout
+    server = [s for s in env.js("state")["states"] if s["state"] == "server"][0]
+    assert server["tx"] == ntx and server["hash"] != trusted["hash"]
+    for cmd in (["safeget", "bob"], ["--json", "safeget", "alice"], ["check-consistency"],
+                ["audit", "--rounds", "1"], ["audit", "--rounds", "1", "--verify-values"],
+                ["safe-tx", "2", "--values"], ["safeset", "new", "value"]):
+        p = env.run(*cmd)
+        assert p.returncode == 2, (cmd, p.returncode, p.stdout, p.stderr)
+        assert "FORGED" not in p.stdout, (cmd, p.stdout)
+        assert "VERIFICATION FAILED" in p.stderr, (cmd, p.stderr)
+    # the trusted state did not move to the forged one
+    after = [s for s in env.js("state")["states"] if s["state"] == "trusted"][0]
+    assert after == trusted
