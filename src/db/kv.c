@@ -2,6 +2,7 @@
  * TxById, TxScan, CurrentState) with reference resolution and immudb's exact errors, and the
  * validation/encoding of writes into engine batches (Set, Delete, SetReference, ZAdd, ExecAll). */
 #include <math.h>
+#include <pthread.h>
 #include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,36 @@
 #define MSG_NOT_FOUND "tbtree: key not found"
 #define MSG_EXPIRED   "tbtree: key not found: expired entry"
 #define MSG_ILLEGAL   "illegal arguments"
+
+/* Cache of packed raw Tx messages (direct-mapped by tx id). Bounded: TXC_SLOTS x TXC_MAX_TX bytes
+ * per database at most; larger txs are rebuilt on every request. */
+#define TXC_SLOTS 32
+#define TXC_MAX_TX (256u * 1024u)
+
+typedef struct txc_slot {
+    pthread_mutex_t mu;
+    uint64_t id;
+    uint8_t *p;   /* sdb_malloc'ed packed Tx, NULL: empty */
+    size_t n;
+} txc_slot;
+
+struct sdb_kv_txcache { txc_slot s[TXC_SLOTS]; };
+
+static struct sdb_kv_txcache *txc_new(void) {
+    struct sdb_kv_txcache *c = sdb_calloc(1, sizeof *c);
+    if (c)
+        for (int i = 0; i < TXC_SLOTS; i++) pthread_mutex_init(&c->s[i].mu, NULL);
+    return c;
+}
+
+static void txc_free(struct sdb_kv_txcache *c) {
+    if (!c) return;
+    for (int i = 0; i < TXC_SLOTS; i++) {
+        sdb_free(c->s[i].p);
+        pthread_mutex_destroy(&c->s[i].mu);
+    }
+    sdb_free(c);
+}
 
 int sdb_kv_err(sdb_kverr *e, sdb_grpc_code code, const char *fmt, ...) {
     va_list ap;
@@ -92,6 +123,7 @@ int sdb_kvdb_open(const char *dir, const char *name, const sdb_db_settings *st, 
     o.max_value_len = db->max_value_len + 1;
     int rc = sdb_engine_open(dir, &o, &db->eng);
     if (rc) { sdb_free(db->name); sdb_free(db); return rc; }
+    db->txc = txc_new();   /* without it (out of memory) every answer is built afresh */
     *out = db;
     return SEALDB_OK;
 }
@@ -99,6 +131,7 @@ int sdb_kvdb_open(const char *dir, const char *name, const sdb_db_settings *st, 
 void sdb_kvdb_close(sdb_kvdb *db) {
     if (!db) return;
     sdb_engine_close(db->eng);
+    txc_free(db->txc);
     sdb_free(db->name);
     sdb_free(db);
 }
@@ -673,15 +706,16 @@ int sdb_kv_state(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, Immudb__S
 
 /* ---- verifiable answers ---- */
 
-int sdb_kv_verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, uint64_t v, uint64_t prove_since,
-                         const Immudb__Schema__EntriesSpec *spec, int keep_refs, Immudb__Schema__VerifiableTx **out,
-                         sdb_kverr *err) {
+/* VerifiableTx for tx v; with_tx 0 leaves vt->tx NULL (the caller adds the packed raw tx). */
+static int verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, uint64_t v, uint64_t prove_since,
+                         const Immudb__Schema__EntriesSpec *spec, int keep_refs, int with_tx,
+                         Immudb__Schema__VerifiableTx **out, sdb_kverr *err) {
     uint64_t source = v, target = v;
     if (prove_since && prove_since <= v) source = prove_since;
     else if (prove_since > v) { source = v; target = prove_since; }
     Immudb__Schema__VerifiableTx *vt = PB_NEW(a, Immudb__Schema__VerifiableTx, IMMUDB__SCHEMA__VERIFIABLE_TX__INIT);
     if (!vt) return oom(err);
-    if (tx_pb(db, a, v, spec, keep_refs, &vt->tx, err)) return -1;
+    if (with_tx && tx_pb(db, a, v, spec, keep_refs, &vt->tx, err)) return -1;
     sdb_dual_proof dp;
     sdb_dual_proof_init(&dp);
     int rc = sdb_engine_dual_proof(db->eng, source, target, &dp);
@@ -699,9 +733,16 @@ int sdb_kv_verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, u
     return 0;
 }
 
-int sdb_kv_verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
-                          const Immudb__Schema__VerifiableGetRequest *r, Immudb__Schema__VerifiableEntry **out,
-                          sdb_kverr *err) {
+int sdb_kv_verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, uint64_t v, uint64_t prove_since,
+                         const Immudb__Schema__EntriesSpec *spec, int keep_refs, Immudb__Schema__VerifiableTx **out,
+                         sdb_kverr *err) {
+    return verifiable_tx(db, a, signer, v, prove_since, spec, keep_refs, 1, out, err);
+}
+
+/* VerifiableEntry; with_tx 0 leaves verifiabletx->tx NULL and gives the proven tx id in *vtx_out. */
+static int verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
+                          const Immudb__Schema__VerifiableGetRequest *r, int with_tx,
+                          Immudb__Schema__VerifiableEntry **out, uint64_t *vtx_out, sdb_kverr *err) {
     if (!r->keyrequest) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     if (r->provesincetx > sdb_engine_last_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "illegal state");
     Immudb__Schema__VerifiableEntry *ve =
@@ -710,7 +751,7 @@ int sdb_kv_verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
     uint64_t vtx = 0;
     uint32_t idx = 0;
     if (get_entry(db, a, r->keyrequest, &ve->entry, &vtx, &idx, err)) return -1;
-    if (sdb_kv_verifiable_tx(db, a, signer, vtx, r->provesincetx, NULL, 0, &ve->verifiabletx, err)) return -1;
+    if (verifiable_tx(db, a, signer, vtx, r->provesincetx, NULL, 0, with_tx, &ve->verifiabletx, err)) return -1;
     sdb_hashes terms;
     sdb_hashes_init(&terms);
     uint32_t width = 0;
@@ -726,6 +767,105 @@ int sdb_kv_verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
     ip->width = (int32_t)width;
     ve->inclusionproof = ip;
     *out = ve;
+    if (vtx_out) *vtx_out = vtx;
+    return 0;
+}
+
+int sdb_kv_verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
+                          const Immudb__Schema__VerifiableGetRequest *r, Immudb__Schema__VerifiableEntry **out,
+                          sdb_kverr *err) {
+    return verifiable_get(db, a, signer, r, 1, out, NULL, err);
+}
+
+/* ---- packed answers: protobuf framing around cached bytes ---- */
+
+static size_t varint_len(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) { v >>= 7; n++; }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v) {
+    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Length-delimited field `num` (< 16) holding n bytes: tag, length, then the caller's bytes. */
+static uint8_t *put_field_head(uint8_t *p, unsigned num, size_t n) {
+    *p++ = (uint8_t)(num << 3 | 2);
+    return put_varint(p, n);
+}
+
+/* The packed raw Tx of tx id, copied into a fresh arena buffer at offset `head` with `tail` more
+ * bytes free after it; *n is its length. From the cache when present, else built and cached. */
+static int raw_tx_packed(sdb_kvdb *db, sdb_arena *a, uint64_t id, size_t head, size_t tail, uint8_t **buf,
+                         size_t *n, sdb_kverr *err) {
+    txc_slot *s = db->txc ? &db->txc->s[id % TXC_SLOTS] : NULL;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        if (s->p && s->id == id) {
+            uint8_t *b = sdb_arena_alloc(a, head + s->n + tail);
+            if (b) { memcpy(b + head, s->p, s->n); *n = s->n; }
+            pthread_mutex_unlock(&s->mu);
+            if (!b) return oom(err);
+            *buf = b;
+            return 0;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    Immudb__Schema__Tx *t = NULL;
+    if (tx_pb(db, a, id, NULL, 0, &t, err)) return -1;
+    size_t len = protobuf_c_message_get_packed_size(&t->base);
+    uint8_t *b = sdb_arena_alloc(a, head + len + tail);
+    if (!b) return oom(err);
+    protobuf_c_message_pack(&t->base, b + head);
+    if (s && len <= TXC_MAX_TX) {
+        uint8_t *copy = sdb_malloc(len ? len : 1);
+        if (copy) {
+            memcpy(copy, b + head, len);
+            pthread_mutex_lock(&s->mu);
+            uint8_t *old = s->p;
+            s->p = copy;
+            s->n = len;
+            s->id = id;
+            pthread_mutex_unlock(&s->mu);
+            sdb_free(old);
+        }
+    }
+    *buf = b;
+    *n = len;
+    return 0;
+}
+
+/* VerifiableEntry = entry #1, verifiableTx #2 { tx #1, dualProof #2, signature #3 }, inclusionProof #3:
+ * protobuf-c packs fields in number order and every one of these sub-messages is present, so
+ * framing the parts in that order gives exactly the bytes of packing the whole message. */
+int sdb_kv_verifiable_get_packed(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
+                                 const Immudb__Schema__VerifiableGetRequest *r, sdb_slice *out, sdb_kverr *err) {
+    Immudb__Schema__VerifiableEntry *ve = NULL;
+    uint64_t vtx = 0;
+    if (verifiable_get(db, a, signer, r, 0, &ve, &vtx, err)) return -1;
+    size_t entry_len = protobuf_c_message_get_packed_size(&ve->entry->base);
+    size_t rest_len = protobuf_c_message_get_packed_size(&ve->verifiabletx->base);   /* tx is NULL */
+    size_t ip_len = protobuf_c_message_get_packed_size(&ve->inclusionproof->base);
+    size_t head = 1 + varint_len(entry_len) + entry_len + 2 * (1 + 10);
+    size_t tail = rest_len + 1 + varint_len(ip_len) + ip_len;
+    uint8_t *buf = NULL;
+    size_t tx_len = 0;
+    if (raw_tx_packed(db, a, vtx, head, tail, &buf, &tx_len, err)) return -1;
+    size_t vt_len = 1 + varint_len(tx_len) + tx_len + rest_len;
+    size_t pre = 1 + varint_len(entry_len) + entry_len + 1 + varint_len(vt_len) + 1 + varint_len(tx_len);
+    uint8_t *start = buf + head - pre;
+    uint8_t *p = put_field_head(start, 1, entry_len);
+    p += protobuf_c_message_pack(&ve->entry->base, p);
+    p = put_field_head(p, 2, vt_len);
+    p = put_field_head(p, 1, tx_len);
+    p += tx_len;   /* already in place */
+    p += protobuf_c_message_pack(&ve->verifiabletx->base, p);
+    p = put_field_head(p, 3, ip_len);
+    p += protobuf_c_message_pack(&ve->inclusionproof->base, p);
+    *out = sdb_slice_of(start, (size_t)(p - start));
     return 0;
 }
 

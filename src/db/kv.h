@@ -13,11 +13,14 @@
 
 #define SDB_KV_MAX_RESULT 2500u   /* immudb's max result size of unary scans/history/zscan/txscan */
 
+struct sdb_kv_txcache;
+
 /* One open KV database: the engine plus the settings and name the semantics need. */
 typedef struct sdb_kvdb {
     sdb_engine *eng;
     char *name;
     uint32_t max_key_len, max_value_len, max_tx_entries;
+    struct sdb_kv_txcache *txc;   /* packed raw Tx messages of recently proven txs; NULL: no cache */
 } sdb_kvdb;
 
 /* An immudb-visible error: gRPC code and exact status message. */
@@ -90,6 +93,12 @@ int sdb_kv_verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, u
 int sdb_kv_verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
                           const Immudb__Schema__VerifiableGetRequest *r, Immudb__Schema__VerifiableEntry **out,
                           sdb_kverr *err);
+/* The same answer as sdb_kv_verifiable_get, already packed: *out holds the VerifiableEntry bytes,
+ * byte-identical to packing that message. The raw Tx inside (all entries of the proven tx) comes
+ * from a small per-database cache of packed txs: a committed tx never changes, and reading,
+ * building and packing a 1000-entry tx was most of a VerifiableGet's CPU. */
+int sdb_kv_verifiable_get_packed(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
+                                 const Immudb__Schema__VerifiableGetRequest *r, sdb_slice *out, sdb_kverr *err);
 int sdb_kv_verifiable_tx_by_id(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
                                const Immudb__Schema__VerifiableTxRequest *r, Immudb__Schema__VerifiableTx **out,
                                sdb_kverr *err);

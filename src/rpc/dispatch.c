@@ -106,6 +106,12 @@ const sdb_rpc_method *sdb_dispatch_lookup(sdb_server *s, const char *path, size_
 }
 
 /* ---- answering ---- */
+static void finish(sdb_call *c, int code, const char *msg, const uint8_t *buf, size_t len) {
+    sdb_stat_record(c->srv, c, code);
+    atomic_store(&c->srv->last_request_ms, (int64_t)sdb_now_ms());
+    c->ops->finish(c, code, msg ? msg : "", buf, len);
+}
+
 static void answer(sdb_call *c, int code, const char *msg, const ProtobufCMessage *resp) {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -115,9 +121,14 @@ static void answer(sdb_call *c, int code, const char *msg, const ProtobufCMessag
         if (!buf) { code = SDB_GRPC_RESOURCE_EXHAUSTED; msg = "out of memory"; len = 0; }
         else protobuf_c_message_pack(resp, buf);
     }
-    sdb_stat_record(c->srv, c, code);
-    atomic_store(&c->srv->last_request_ms, (int64_t)sdb_now_ms());
-    c->ops->finish(c, code, msg ? msg : "", buf, len);
+    finish(c, code, msg, buf, len);
+}
+
+int sdb_call_ok_packed(sdb_call *c, const uint8_t *resp, size_t len) {
+    if (atomic_exchange(&c->answered, 1)) return SDB_CALL_DONE;
+    static const uint8_t empty[1];
+    finish(c, SDB_GRPC_OK, "", resp ? resp : empty, len);
+    return SDB_CALL_DONE;
 }
 
 int sdb_call_ok(sdb_call *c, const ProtobufCMessage *resp) {

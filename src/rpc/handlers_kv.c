@@ -186,10 +186,11 @@ static int h_verifiable_get(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return no_db(c);
     sdb_kverr e;
-    Immudb__Schema__VerifiableEntry *out = NULL;
-    int rc = sdb_kv_verifiable_get(db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)),
-                                   (const Immudb__Schema__VerifiableGetRequest *)req, &out, &e);
-    return answer(c, rc, out ? &out->base : NULL, &e);
+    sdb_slice out;
+    if (sdb_kv_verifiable_get_packed(db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)),
+                                     (const Immudb__Schema__VerifiableGetRequest *)req, &out, &e))
+        return sdb_kv_fail(c, &e);
+    return sdb_call_ok_packed(c, out.ptr, out.len);
 }
 
 static int h_get_all(sdb_call *c, const ProtobufCMessage *req) {

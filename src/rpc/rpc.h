@@ -124,6 +124,9 @@ const char *sdb_server_uuid(const sdb_server *s);
  * of the method's resp_desc type and stay valid until the handler returns (arena memory is fine).
  * The message is the exact status message clients see (spec/api.md 0.1). */
 int sdb_call_ok(sdb_call *call, const ProtobufCMessage *resp);
+/* Same with the response message already packed: len bytes in the call's arena (or static memory),
+ * which the transport may send from without copying. */
+int sdb_call_ok_packed(sdb_call *call, const uint8_t *resp, size_t len);
 int sdb_call_error(sdb_call *call, sdb_grpc_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Same, with immudb's ErrorInfo detail code (e.g. "08004", "23000"); cause may be NULL. */

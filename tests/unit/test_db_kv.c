@@ -250,3 +250,112 @@ TEST(db_kv_verifiable_set_and_state) {
     sdb_arena_deinit(&a);
     sdb_kvdb_close(db);
 }
+
+/* Packs the reference VerifiableEntry (built message by message) into the arena. */
+static sdb_slice pack_ref(sdb_arena *a, const Immudb__Schema__VerifiableEntry *ve) {
+    size_t n = protobuf_c_message_get_packed_size(&ve->base);
+    uint8_t *p = sdb_arena_alloc(a, n ? n : 1);
+    if (p) protobuf_c_message_pack(&ve->base, p);
+    return sdb_slice_of(p, n);
+}
+
+/* The packed VerifiableGet answer (raw tx from the tx cache) is byte-identical to packing the
+ * message, on a cache miss and on a hit, for a large tx with metadata, single-key txs, every
+ * proveSinceTx shape; with a signing key the parts other than the (randomised) signature match. */
+TEST(db_kv_verifiable_get_packed_matches_message) {
+    sdb_kvdb *db = open_db("vgetp");
+    CHECK(db != NULL);
+    sdb_arena a;
+    sdb_arena_init(&a, 0);
+    sdb_kverr e;
+    enum { N = 300 };
+    static char keys[N][16];
+    static Immudb__Schema__KeyValue kvs[N];
+    static Immudb__Schema__KeyValue *ptrs[N];
+    Immudb__Schema__KVMetadata md = IMMUDB__SCHEMA__KVMETADATA__INIT;
+    Immudb__Schema__Expiration ex = IMMUDB__SCHEMA__EXPIRATION__INIT;
+    ex.expiresat = 4102444800;   /* 2100-01-01 */
+    md.expiration = &ex;
+    md.nonindexable = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "big-%04d", i);
+        kvs[i] = kv_of(keys[i], i % 3 ? "some value" : "");
+        if (i % 7 == 0) kvs[i].metadata = &md;
+        ptrs[i] = &kvs[i];
+    }
+    Immudb__Schema__SetRequest r = IMMUDB__SCHEMA__SET_REQUEST__INIT;
+    r.kvs = ptrs;
+    r.n_kvs = N;
+    sdb_kv_batch b;
+    sdb_commit_result res;
+    CHECK_OK(sdb_kv_prepare_set(db, &a, &r, &b, &e));
+    CHECK_OK(sdb_kv_commit_sync(db, &b, &res, &e));
+    for (int i = 0; i < 40; i++) {   /* more txs than cache slots, so slots get replaced */
+        char k[16];
+        snprintf(k, sizeof k, "small-%d", i);
+        Immudb__Schema__KeyValue kv = kv_of(k, "v");
+        CHECK_OK(prep_set(db, &a, &kv, 1, NULL, 0, &b, &e));
+        CHECK_OK(sdb_kv_commit_sync(db, &b, &res, &e));
+    }
+    uint64_t last = res.hdr.id;
+    const char *probe[] = { "big-0000", "big-0007", "big-0150", "big-0299", "small-0", "small-39", "small-5" };
+    uint64_t since[] = { 0, 1, 2, 20, last };
+    for (int round = 0; round < 2; round++) {   /* round 0 fills the cache, round 1 hits it */
+        for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++) {
+            for (size_t s = 0; s < sizeof since / sizeof since[0]; s++) {
+                Immudb__Schema__KeyRequest kr = IMMUDB__SCHEMA__KEY_REQUEST__INIT;
+                kr.key.data = (uint8_t *)probe[k];
+                kr.key.len = strlen(probe[k]);
+                Immudb__Schema__VerifiableGetRequest vr = IMMUDB__SCHEMA__VERIFIABLE_GET_REQUEST__INIT;
+                vr.keyrequest = &kr;
+                vr.provesincetx = since[s];
+                Immudb__Schema__VerifiableEntry *ve = NULL;
+                CHECK_OK(sdb_kv_verifiable_get(db, &a, NULL, &vr, &ve, &e));
+                sdb_slice want = pack_ref(&a, ve), got;
+                CHECK(want.ptr != NULL);
+                CHECK_OK(sdb_kv_verifiable_get_packed(db, &a, NULL, &vr, &got, &e));
+                CHECK_EQ_MEM(got.ptr, got.len, want.ptr, want.len);
+            }
+        }
+    }
+    /* errors are the message path's errors */
+    Immudb__Schema__KeyRequest kr = IMMUDB__SCHEMA__KEY_REQUEST__INIT;
+    kr.key.data = (uint8_t *)"absent";
+    kr.key.len = 6;
+    Immudb__Schema__VerifiableGetRequest vr = IMMUDB__SCHEMA__VERIFIABLE_GET_REQUEST__INIT;
+    vr.keyrequest = &kr;
+    sdb_slice got;
+    CHECK(sdb_kv_verifiable_get_packed(db, &a, NULL, &vr, &got, &e) < 0);
+    CHECK_EQ_STR(e.msg, "tbtree: key not found");
+    vr.provesincetx = last + 1;
+    kr.key.data = (uint8_t *)"big-0001";
+    kr.key.len = 8;
+    CHECK(sdb_kv_verifiable_get_packed(db, &a, NULL, &vr, &got, &e) < 0);
+    CHECK_EQ_U64(e.code, SDB_GRPC_INVALID_ARGUMENT);
+    CHECK_EQ_STR(e.msg, "illegal state");
+    /* signed: the answer unpacks, carries a signature, and all else equals the message path */
+    sdb_signer *signer = NULL;
+    CHECK_OK(sdb_signer_generate(&signer));
+    vr.provesincetx = 3;
+    Immudb__Schema__VerifiableEntry *ve = NULL;
+    CHECK_OK(sdb_kv_verifiable_get(db, &a, signer, &vr, &ve, &e));
+    CHECK_OK(sdb_kv_verifiable_get_packed(db, &a, signer, &vr, &got, &e));
+    Immudb__Schema__VerifiableEntry *u = immudb__schema__verifiable_entry__unpack(NULL, got.len, got.ptr);
+    CHECK(u != NULL && u->verifiabletx && u->verifiabletx->signature && u->verifiabletx->tx);
+    CHECK_EQ_U64(u->verifiabletx->tx->n_entries, N);
+    CHECK(u->verifiabletx->signature->signature.len > 0);
+    Immudb__Schema__Signature *sig = u->verifiabletx->signature;
+    u->verifiabletx->signature = NULL;   /* compare the rest */
+    ve->verifiabletx->signature = NULL;
+    sdb_slice want = pack_ref(&a, ve);
+    size_t un = immudb__schema__verifiable_entry__get_packed_size(u);
+    uint8_t *ub = sdb_arena_alloc(&a, un);
+    CHECK(ub != NULL);
+    immudb__schema__verifiable_entry__pack(u, ub);
+    u->verifiabletx->signature = sig;
+    immudb__schema__verifiable_entry__free_unpacked(u, NULL);
+    CHECK_EQ_MEM(ub, un, want.ptr, want.len);
+    sdb_signer_free(signer);
+    sdb_arena_deinit(&a);
+    sdb_kvdb_close(db);
+}
