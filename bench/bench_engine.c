@@ -2,7 +2,8 @@
  * catch-up, get and verified get, reopen after kill -9 of a 1M-tx database, peak RSS, and the same
  * batched load on SQLite (WAL, synchronous=FULL, SHA-256 column) for comparison.
  * 32-byte random keys, 64-byte values. Prints "bench <name>: <number> <unit>".
- * BENCH_SCALE (env, default 1.0) scales the entry counts down for quick runs. */
+ * BENCH_SCALE (env, default 1.0) scales the entry counts down for quick runs; BENCH_ONLY_BATCH stops
+ * after the batched run, BENCH_ONLY_GET after get and verified get (for profiling one phase). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -17,6 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 #include "engine/engine.h"
+
+/* CPU seconds used by the whole process / by the calling thread: wall-clock figures are noisy on
+ * a shared machine, CPU per operation is not. */
+static double cpu_s(clockid_t c) {
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -88,26 +97,46 @@ static void *batch_writer(void *p) {
     return NULL;
 }
 
+/* The parts of the current RSS (after the batched run): anonymous memory (heap, LMDB's dirty-page
+ * buffers) and shared file pages (mmapped LMDB map); rss_mb above is the peak of their sum. */
+static void print_rss_parts(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    double anon = -1, file = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long kb;
+        if (sscanf(line, "RssAnon: %lu kB", &kb) == 1) anon = (double)kb / 1024.0;
+        else if (sscanf(line, "RssFile: %lu kB", &kb) == 1) file = (double)kb / 1024.0;
+    }
+    fclose(f);
+    if (anon >= 0) printf("bench engine.rss_anon_now_mb: %.1f MB\n", anon);
+    if (file >= 0) printf("bench engine.rss_file_now_mb: %.1f MB\n", file);
+}
+
 static uint64_t batch_entries;
 static sdb_engine *bench_batch(void) {
     sdb_engine *e = open_at("batch", 1, NULL);
     uint64_t ntx = (uint64_t)(1000 * scale);
     if (ntx < 4) ntx = 4;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
     pthread_t th[2];
     batch_arg ba[2] = { { e, 0, ntx / 2 }, { e, ntx / 2, ntx - ntx / 2 } };
     for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, batch_writer, &ba[i]);
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     double t1 = now_s();
     sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1);
-    double t2 = now_s();
+    double t2 = now_s(), c2 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
     batch_entries = ntx * 1000;
     if (atomic_load(&batch_errors)) fprintf(stderr, "batch: %d errors\n", atomic_load(&batch_errors));
     printf("bench engine.write_batch1000: %.0f entries/s\n", (double)batch_entries / (t1 - t0));
     printf("bench engine.index_catchup: %.0f entries/s\n", (double)batch_entries / (t2 - t0));
+    /* all threads (writers, committer, indexer, preallocation) until the index caught up */
+    printf("bench engine.write_batch1000_cpu: %.0f entries/cpu-s\n", (double)batch_entries / (c2 - c0));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("bench engine.rss_mb: %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
+    print_rss_parts();
     fflush(stdout);
     return e;
 }
@@ -152,7 +181,7 @@ static void bench_single(void) {
 }
 
 /* ---- get and verified get on the batched database ---- */
-typedef struct { sdb_engine *e; int verified; double secs; uint64_t ops; int seed; } get_arg;
+typedef struct { sdb_engine *e; int verified; double secs; uint64_t ops; int seed; double cpu; } get_arg;
 static void *getter(void *p) {
     get_arg *a = p;
     uint64_t s = (uint64_t)a->seed * 7919 + 1;
@@ -167,7 +196,7 @@ static void *getter(void *p) {
     sdb_engine_tx_header(a->e, last, &h, alh_last);
     sdb_hashes terms;
     sdb_hashes_init(&terms);
-    double end = now_s() + a->secs;
+    double end = now_s() + a->secs, c0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
     uint64_t ops = 0;
     while ((ops & 255) || now_s() < end) {
         uint64_t n = rnd(&s) % batch_entries;
@@ -193,6 +222,7 @@ static void *getter(void *p) {
         ops++;
     }
     a->ops = ops;
+    a->cpu = cpu_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     sdb_hashes_deinit(&terms);
     sdb_kv_version_deinit(&v);
     return NULL;
@@ -201,11 +231,13 @@ static void bench_get(sdb_engine *e, int verified) {
     pthread_t th[2];
     get_arg ga[2];
     double t0 = now_s();
-    for (int i = 0; i < 2; i++) { ga[i] = (get_arg){ e, verified, 2.0, 0, i + 1 }; pthread_create(&th[i], NULL, getter, &ga[i]); }
+    for (int i = 0; i < 2; i++) { ga[i] = (get_arg){ e, verified, 2.0, 0, i + 1, 0 }; pthread_create(&th[i], NULL, getter, &ga[i]); }
     uint64_t ops = 0;
-    for (int i = 0; i < 2; i++) { pthread_join(th[i], NULL); ops += ga[i].ops; }
+    double cpu = 0;
+    for (int i = 0; i < 2; i++) { pthread_join(th[i], NULL); ops += ga[i].ops; cpu += ga[i].cpu; }
     double t1 = now_s();
     printf("bench engine.%s: %.0f ops/s\n", verified ? "verified_get" : "get", (double)ops / (t1 - t0));
+    printf("bench engine.%s_cpu: %.0f ops/cpu-s\n", verified ? "verified_get" : "get", (double)ops / cpu);
     fflush(stdout);
 }
 
@@ -300,13 +332,15 @@ int main(void) {
     if (system(cmd)) return 1;
     (void)rng_state;
     sdb_engine *e = bench_batch();
-    if (getenv("BENCH_ONLY_BATCH")) { sdb_engine_close(e); return 0; }
+    if (getenv("BENCH_ONLY_BATCH")) { sdb_engine_close(e); goto out; }
     bench_get(e, 0);
     bench_get(e, 1);
     sdb_engine_close(e);
+    if (getenv("BENCH_ONLY_GET")) goto out;
     bench_sqlite();
     bench_single();
     bench_reopen();
+out:
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
     if (system(cmd)) return 1;
     return 0;

@@ -38,6 +38,9 @@ struct sdb_engine {
     int lock_fd;
     sdb_journal *j;
     sdb_file *txi;                /* tx index file */
+    const uint8_t *txi_map;       /* read-only shared mapping of a reserved range of txi, or NULL */
+    size_t txi_map_len;
+    atomic_uint_fast64_t txi_len; /* bytes of txi readable through txi_map (release after the write) */
     sdb_ahtree *aht;
 
     /* published state: last_tx atomic (acquire/release); the (tx, alh, end) triple under state_mu */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "engine/engine_int.h"
@@ -72,9 +73,26 @@ int sdb_engine_state(sdb_engine *e, uint64_t *tx_id, uint8_t alh[SDB_HASH_LEN]) 
 
 /* ---- tx index ---- */
 
+/* Every proof and header read starts here, so records below txi_len (written before they were
+ * published, never rewritten while open) are read through a mapping instead of a pread each.
+ * The mapping reserves a large range once (like the ahtree's): the file grows under it and pages
+ * past txi_len are never touched. Only with the POSIX vfs; pread is the fallback. */
+static void map_txi(sdb_engine *e) {
+    static const uint64_t sizes[] = { 1ull << 38, 1ull << 34, 1ull << 30 };
+    if (sdb_vfs_default() != sdb_vfs_posix() || sizeof(size_t) < 8) return;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = mmap(NULL, (size_t)sizes[i], PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(e->txi), 0);
+        if (p != MAP_FAILED) { e->txi_map = p; e->txi_map_len = (size_t)sizes[i]; return; }
+    }
+}
+
 int sdb_engine_txi_get(sdb_engine *e, uint64_t id, sdb_txi_rec *out) {
     uint8_t b[SDB_TXI_REC];
-    int rc = sdb_file_read_at(e->txi, b, sizeof b, (id - 1) * SDB_TXI_REC);
+    uint64_t off = (id - 1) * SDB_TXI_REC;
+    if (e->txi_map && id > 0 && off + SDB_TXI_REC <= atomic_load_explicit(&e->txi_len, memory_order_acquire) &&
+        off + SDB_TXI_REC <= e->txi_map_len)
+        return sdb_txi_decode(e->txi_map + off, out);
+    int rc = sdb_file_read_at(e->txi, b, sizeof b, off);
     if (rc) return rc;
     return sdb_txi_decode(b, out);
 }
@@ -474,6 +492,8 @@ static void finish_group(sdb_engine *e, sdb_ptx *head, sdb_ptx *stop, uint64_t f
     if (!rc && e->opts.sync) rc = sdb_journal_sync(e->j);
     if (!rc && e->txibuf.len)
         rc = sdb_file_write_at(e->txi, e->txibuf.ptr, e->txibuf.len, (first_id - 1) * SDB_TXI_REC);
+    if (!rc && e->txibuf.len)
+        atomic_store_explicit(&e->txi_len, (first_id - 1 + ntx) * SDB_TXI_REC, memory_order_release);
     sdb_buf_reset(&e->grp);
     sdb_buf_reset(&e->txibuf);
     if (rc) {
@@ -729,6 +749,7 @@ static int recover(sdb_engine *e) {
     if (k > 0 && (rc = sdb_ahtree_root_at(e->aht, k, e->cur_root.b))) goto done;
     e->last_alh = alh;
     e->pub_end = pos;
+    atomic_store(&e->txi_len, k * SDB_TXI_REC);   /* the file is exactly k records now */
     atomic_store(&e->last_tx, k);
     rc = SEALDB_OK;
 done:
@@ -775,6 +796,7 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     }
     snprintf(p, sizeof p, "%s/txindex", dir);
     if ((rc = sdb_file_open(p, O_RDWR | O_CREAT, 0644, &e->txi))) goto fail;
+    map_txi(e);
     snprintf(p, sizeof p, "%s/ahtree", dir);
     if ((rc = sdb_ahtree_open_file(p, &e->aht))) {
         /* derived: a damaged tree file is rebuilt from the journal */
@@ -805,6 +827,7 @@ void sdb_engine_close(sdb_engine *e) {
     sdb_engine_index_stop(e);
     if (e->aht && !atomic_load(&e->failed)) sdb_ahtree_sync(e->aht);
     sdb_ahtree_close(e->aht);
+    if (e->txi_map) munmap((void *)e->txi_map, e->txi_map_len);
     sdb_file_close(e->txi);
     sdb_journal_close(e->j);
     if (e->lock_fd >= 0) close(e->lock_fd);

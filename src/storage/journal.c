@@ -18,12 +18,35 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "storage/journal.h"
 #include "storage/crc32c.h"
 
-typedef struct seg { uint64_t start, cap; sdb_file *f; } seg;
+/* map: read-only shared mapping of the whole segment (NULL: pread only), see sdb_journal_read */
+typedef struct seg { uint64_t start, cap; sdb_file *f; const uint8_t *map; } seg;
+
+/* Small reads (a header, a value) are served from the segment's mapping: a get or a proof reads a
+ * few small pieces, and a pread syscall each cost more than the rest of the lookup. Larger reads
+ * (a whole tx for the indexer, recovery scans) keep using pread: the syscall is amortised there,
+ * and bulk sequential reads through the map would only add page faults. */
+#define MAP_READ_MAX 4096u
+
+/* Maps segment s read-only, only with the POSIX vfs (a fault-injecting test vfs keeps pread) and
+ * only as an optimisation. Segments never shrink while open (sdb_journal_cut runs before readers
+ * and unmaps what it deletes); an external truncation of a live segment would fault, as it would
+ * for LMDB's map. */
+static void map_seg(seg *s) {
+    s->map = NULL;
+    if (sdb_vfs_default() != sdb_vfs_posix() || s->cap == 0 || s->cap > SIZE_MAX) return;
+    void *p = mmap(NULL, (size_t)s->cap, PROT_READ, MAP_SHARED, sdb_file_fd(s->f), 0);
+    if (p != MAP_FAILED) s->map = p;
+}
+static void unmap_seg(seg *s) {
+    if (s->map) munmap((void *)s->map, (size_t)s->cap);
+    s->map = NULL;
+}
 
 struct sdb_journal {
     char *dir;                       /* dir/journal */
@@ -165,6 +188,7 @@ static int push_seg(sdb_journal *j, seg s) {
         arr = na;
         j->cap = ncap;
     }
+    map_seg(&s);
     arr[n] = s;
     atomic_store_explicit(&j->nseg, n + 1, memory_order_release);
     return SEALDB_OK;
@@ -211,7 +235,7 @@ int sdb_journal_open(const char *dir, uint64_t segment_size, sdb_journal **out) 
             if (!nt) goto fail;
             tmp = nt;
         }
-        tmp[ntmp++] = (seg){ start, 0, NULL };
+        tmp[ntmp++] = (seg){ start, 0, NULL, NULL };
     }
     closedir(d); d = NULL;
     if (ntmp) qsort(tmp, ntmp, sizeof *tmp, cmp_seg);
@@ -252,7 +276,7 @@ void sdb_journal_close(sdb_journal *j) {
     }
     size_t n = atomic_load(&j->nseg);
     seg *arr = atomic_load(&j->segs);
-    for (size_t i = 0; i < n; i++) sdb_file_close(arr[i].f);
+    for (size_t i = 0; i < n; i++) { unmap_seg(&arr[i]); sdb_file_close(arr[i].f); }
     sdb_free(arr);
     for (size_t i = 0; i < j->nretired; i++) sdb_free(j->retired[i]);
     sdb_free(j->retired);
@@ -269,6 +293,7 @@ int sdb_journal_read(sdb_journal *j, uint64_t pos, void *buf, size_t n) {
     uint64_t lim = (size_t)i + 1 < ns ? arr[i + 1].start - arr[i].start : arr[i].cap;
     if (lim > arr[i].cap) lim = arr[i].cap;
     if (off > lim || n > lim - off) return SEALDB_CORRUPT;
+    if (arr[i].map && n <= MAP_READ_MAX) { memcpy(buf, arr[i].map + off, n); return SEALDB_OK; }
     return sdb_file_read_at(arr[i].f, buf, n, off);
 }
 
@@ -349,7 +374,7 @@ static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
                 unlink(p);
                 return rc ? rc : SEALDB_IO;
             }
-            if ((rc = push_seg(j, (seg){ start, cap, f }))) { sdb_file_close(f); return rc; }
+            if ((rc = push_seg(j, (seg){ start, cap, f, NULL }))) { sdb_file_close(f); return rc; }
             return SEALDB_OK;
         }
     }
@@ -360,7 +385,7 @@ static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
         unlink(p);
         return rc;
     }
-    if ((rc = push_seg(j, (seg){ start, cap, f }))) { sdb_file_close(f); return rc; }
+    if ((rc = push_seg(j, (seg){ start, cap, f, NULL }))) { sdb_file_close(f); return rc; }
     return SEALDB_OK;
 }
 
@@ -425,6 +450,7 @@ int sdb_journal_cut(sdb_journal *j, uint64_t pos) {
     for (size_t k = ns; k > (size_t)i + 1; k--) {
         char p[4096];
         seg_path(j, arr[k - 1].start, p, sizeof p);
+        unmap_seg(&arr[k - 1]);
         sdb_file_close(arr[k - 1].f);
         arr[k - 1].f = NULL;
         if (unlink(p) < 0) return sdb_err_from_errno(errno);
