@@ -258,6 +258,15 @@ static void print_header(const sealdb_tx_header *h, int verified) {
 
 static void json_nl(void) { if (O.json) fputc('\n', stdout); }
 
+/* One two-field record, e.g. {"database": "db1", "result": "created"}. */
+static void print_pair(const char *k1, const char *v1, const char *k2, const char *v2) {
+    out_begin(&O);
+    out_field_str(&O, k1, v1);
+    if (k2) out_field_str(&O, k2, v2);
+    out_end(&O);
+    json_nl();
+}
+
 /* "key@rev" (immuclient's revision separator) -> key and revision. */
 static void split_revision(const char *arg, char *key, size_t cap, sealdb_get_opts *go) {
     snprintf(key, cap, "%s", arg);
@@ -377,7 +386,7 @@ static int keys_from_pos(int from, const void ***keys, size_t **lens) {
     return n;
 }
 
-static int cmd_getall(sealdb_client *c) {
+static int cmd_getall(sealdb_client *c, int unused) {
     if (A.npos < 2) return usage_err("usage: getall <key>...");
     const void **keys; size_t *lens;
     int n = keys_from_pos(1, &keys, &lens);
@@ -391,7 +400,7 @@ static int cmd_getall(sealdb_client *c) {
     return 0;
 }
 
-static int cmd_delete(sealdb_client *c) {
+static int cmd_delete(sealdb_client *c, int unused) {
     if (A.npos < 2) return usage_err("usage: delete <key>...");
     const void **keys; size_t *lens;
     int n = keys_from_pos(1, &keys, &lens);
@@ -404,7 +413,7 @@ static int cmd_delete(sealdb_client *c) {
     return 0;
 }
 
-static int cmd_history(sealdb_client *c) {
+static int cmd_history(sealdb_client *c, int unused) {
     if (A.npos != 2) return usage_err("usage: history <key>");
     if (A.limit > INT32_MAX) return usage_err("--limit too large");
     sealdb_entries *l = NULL;
@@ -415,7 +424,7 @@ static int cmd_history(sealdb_client *c) {
     return 0;
 }
 
-static int cmd_scan(sealdb_client *c) {
+static int cmd_scan(sealdb_client *c, int unused) {
     if (A.npos > 2) return usage_err("usage: scan [prefix]");
     const char *prefix = A.npos == 2 ? A.pos[1] : (A.prefix ? A.prefix : "");
     sealdb_scan_opts so = {
@@ -430,7 +439,7 @@ static int cmd_scan(sealdb_client *c) {
     return 0;
 }
 
-static int cmd_count(sealdb_client *c) {
+static int cmd_count(sealdb_client *c, int unused) {
     if (A.npos > 2) return usage_err("usage: count [prefix]");
     uint64_t n = 0;
     int rc = A.npos == 2 ? sealdb_client_count(c, A.pos[1], strlen(A.pos[1]), &n) : sealdb_client_count_all(c, &n);
@@ -473,7 +482,7 @@ static int cmd_zadd(sealdb_client *c, int verified) {
     return 0;
 }
 
-static int cmd_zscan(sealdb_client *c) {
+static int cmd_zscan(sealdb_client *c, int unused) {
     if (A.npos != 2) return usage_err("usage: zscan <set>");
     sealdb_zscan_opts zo;
     memset(&zo, 0, sizeof zo);
@@ -528,7 +537,7 @@ static int cmd_tx(sealdb_client *c, int verified) {
     return 0;
 }
 
-static int cmd_txscan(sealdb_client *c) {
+static int cmd_txscan(sealdb_client *c, int unused) {
     uint64_t tx;
     if (A.npos != 2 || parse_tx_arg(A.pos[1], &tx)) return usage_err("usage: txscan <initial tx>");
     if (A.limit > UINT32_MAX) return usage_err("--limit too large");
@@ -542,7 +551,7 @@ static int cmd_txscan(sealdb_client *c) {
     return 0;
 }
 
-static int cmd_state(sealdb_client *c) {
+static int cmd_state(sealdb_client *c, int unused) {
     sealdb_state cur, tr;
     int rc = sealdb_client_current_state(c, &cur);
     if (rc != SEALDB_OK) return fail(c, rc, "state");
@@ -567,7 +576,7 @@ static int cmd_state(sealdb_client *c) {
     return 0;
 }
 
-static int cmd_check(sealdb_client *c) {
+static int cmd_check(sealdb_client *c, int unused) {
     sealdb_state before, after;
     int had = sealdb_client_trusted_state(c, &before) == SEALDB_OK;
     int rc = sealdb_client_check_consistency(c, &after);
@@ -586,7 +595,7 @@ static int cmd_check(sealdb_client *c) {
 static volatile sig_atomic_t g_stop;
 static void on_signal(int s) { (void)s; g_stop = 1; }
 
-static int cmd_audit(sealdb_client *c) {
+static int cmd_audit(sealdb_client *c, int unused) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     /* With --verify-values the first round re-proves every value up to the server's state, later
@@ -655,7 +664,7 @@ static int cmd_health(sealdb_client *c, int info) {
     return si.health_ok ? 0 : 1;
 }
 
-static int cmd_login(sealdb_client *c) {
+static int cmd_login(sealdb_client *c, int unused) {
     const char *user = A.npos >= 2 ? A.pos[1] : A.username;
     if (!user || A.npos > 2) return usage_err("usage: login <user>");
     char pw[512];
@@ -666,15 +675,11 @@ static int cmd_login(sealdb_client *c) {
     if (rc != SEALDB_OK) return fail(c, rc, "login");
     if (save_token(c)) return 1;
     if (warn) fprintf(stderr, "warning: %s has the default password: change it (seal user password %s)\n", user, user);
-    out_begin(&O);
-    out_field_str(&O, "logged_in", user);
-    out_field_str(&O, "database", sealdb_client_database(c));
-    out_end(&O);
-    json_nl();
+    print_pair("logged_in", user, "database", sealdb_client_database(c));
     return 0;
 }
 
-static int cmd_logout(sealdb_client *c) {
+static int cmd_logout(sealdb_client *c, int unused) {
     int rc = sealdb_client_logout(c);
     unlink(g_tokenfile);
     if (rc != SEALDB_OK && rc != SEALDB_AUTH) return fail(c, rc, "logout");
@@ -686,10 +691,7 @@ static int cmd_use(sealdb_client *c, const char *db) {
     int rc = sealdb_client_use_database(c, db);
     if (rc != SEALDB_OK) return fail(c, rc, "use");
     if (!A.username && save_token(c)) return 1;
-    out_begin(&O);
-    out_field_str(&O, "database", db);
-    out_end(&O);
-    json_nl();
+    print_pair("database", db, NULL, NULL);
     return 0;
 }
 
@@ -711,7 +713,7 @@ static const char *perm_name(uint32_t p) {
     }
 }
 
-static int cmd_db(sealdb_client *c) {
+static int cmd_db(sealdb_client *c, int unused) {
     if (A.npos < 2) return usage_err("usage: db create|list|use|load|unload|delete|settings|update|flush|compact");
     const char *sub = A.pos[1], *name = A.npos >= 3 ? A.pos[2] : NULL;
     int rc;
@@ -755,11 +757,7 @@ static int cmd_db(sealdb_client *c) {
     if (!strcmp(sub, "flush") || !strcmp(sub, "compact")) {
         rc = !strcmp(sub, "flush") ? sealdb_client_flush_index(c, 0, 1) : sealdb_client_compact_index(c);
         if (rc != SEALDB_OK) return fail(c, rc, "db");
-        out_begin(&O);
-        out_field_str(&O, "database", sealdb_client_database(c));
-        out_field_str(&O, "result", !strcmp(sub, "flush") ? "index flushed" : "index compacted");
-        out_end(&O);
-        json_nl();
+        print_pair("database", sealdb_client_database(c), "result", !strcmp(sub, "flush") ? "index flushed" : "index compacted");
         return 0;
     }
     if (!name || A.npos != 3) return usage_err("usage: db <create|use|load|unload|delete|update> <name>");
@@ -777,11 +775,7 @@ static int cmd_db(sealdb_client *c) {
     else if (!strcmp(sub, "update")) { rc = sealdb_client_update_database(c, name, &s); done = "updated"; }
     else return usage_err("unknown db subcommand");
     if (rc != SEALDB_OK) return fail(c, rc, "db");
-    out_begin(&O);
-    out_field_str(&O, "database", name);
-    out_field_str(&O, "result", done);
-    out_end(&O);
-    json_nl();
+    print_pair("database", name, "result", done);
     return 0;
 }
 
@@ -799,7 +793,7 @@ static int new_password(const char *prompt, char *buf, size_t cap) {
     return 0;
 }
 
-static int cmd_user(sealdb_client *c) {
+static int cmd_user(sealdb_client *c, int unused) {
     if (A.npos < 2) return usage_err("usage: user create|list|password|grant|revoke|activate|deactivate");
     const char *sub = A.pos[1];
     int rc;
@@ -868,13 +862,37 @@ static int cmd_user(sealdb_client *c) {
         return usage_err("unknown user subcommand");
     }
     if (rc != SEALDB_OK) return fail(c, rc, "user");
-    out_begin(&O);
-    out_field_str(&O, "user", user);
-    out_field_str(&O, "result", done);
-    out_end(&O);
-    json_nl();
+    print_pair("user", user, "result", done);
     return 0;
 }
+
+static int cmd_use_arg(sealdb_client *c, int unused) {
+    return A.npos == 2 ? cmd_use(c, A.pos[1]) : usage_err("usage: use <db>");
+}
+
+/* Every subcommand: its name, handler, the handler's argument (verified / info variant) and
+ * whether it needs a logged-in session. */
+typedef struct seal_cmd {
+    const char *name;
+    int (*run)(sealdb_client *c, int arg);
+    int arg, auth;
+} seal_cmd;
+
+static const seal_cmd commands[] = {
+    { "set", cmd_set, 0, 1 },               { "safeset", cmd_set, 1, 1 },       { "verified-set", cmd_set, 1, 1 },
+    { "get", cmd_get, 0, 1 },               { "safeget", cmd_get, 1, 1 },       { "verified-get", cmd_get, 1, 1 },
+    { "getall", cmd_getall, 0, 1 },         { "delete", cmd_delete, 0, 1 },     { "history", cmd_history, 0, 1 },
+    { "scan", cmd_scan, 0, 1 },             { "count", cmd_count, 0, 1 },
+    { "ref", cmd_ref, 0, 1 },               { "safe-ref", cmd_ref, 1, 1 },      { "verified-ref", cmd_ref, 1, 1 },
+    { "zadd", cmd_zadd, 0, 1 },             { "safe-zadd", cmd_zadd, 1, 1 },    { "verified-zadd", cmd_zadd, 1, 1 },
+    { "zscan", cmd_zscan, 0, 1 },
+    { "tx", cmd_tx, 0, 1 },                 { "safe-tx", cmd_tx, 1, 1 },        { "verified-tx", cmd_tx, 1, 1 },
+    { "txscan", cmd_txscan, 0, 1 },         { "state", cmd_state, 0, 1 },       { "check-consistency", cmd_check, 0, 1 },
+    { "audit", cmd_audit, 0, 1 },
+    { "health", cmd_health, 0, 0 },         { "status", cmd_health, 0, 0 },     { "info", cmd_health, 1, 0 },
+    { "login", cmd_login, 0, 0 },           { "logout", cmd_logout, 0, 1 },     { "use", cmd_use_arg, 0, 1 },
+    { "db", cmd_db, 0, 1 },                 { "user", cmd_user, 0, 1 },
+};
 
 static void default_paths(void) {
     const char *home = getenv("HOME");
@@ -901,51 +919,15 @@ int main(int argc, char **argv) {
     /* gRPC's own log lines (e.g. TLS handshake errors) would duplicate seal's message on stderr. */
     setenv("GRPC_VERBOSITY", "NONE", 0);
     const char *cmd = A.pos[0];
-    static const char *const noauth[] = { "health", "status", "info", "login", NULL };
-    static const char *const known[] = {
-        "set", "get", "safeset", "verified-set", "safeget", "verified-get", "getall", "delete", "history", "scan",
-        "count", "ref", "safe-ref", "verified-ref", "zadd", "safe-zadd", "verified-zadd", "zscan", "tx", "safe-tx",
-        "verified-tx", "txscan", "state", "check-consistency", "audit", "health", "status", "info", "login", "logout",
-        "use", "db", "user", NULL,
-    };
-    int ok = 0;
-    for (int i = 0; known[i]; i++) if (!strcmp(cmd, known[i])) ok = 1;
-    if (!ok) { snprintf(err, sizeof err, "unknown command '%s'", cmd); return usage_err(err); }
+    const seal_cmd *sc = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0] && !sc; i++)
+        if (!strcmp(cmd, commands[i].name)) sc = &commands[i];
+    if (!sc) { snprintf(err, sizeof err, "unknown command '%s'", cmd); return usage_err(err); }
 
     sealdb_client *c = NULL;
     if (connect_client(&c)) return 1;
-    int need_auth = 1;
-    for (int i = 0; noauth[i]; i++) if (!strcmp(cmd, noauth[i])) need_auth = 0;
-    int rc = need_auth ? authenticate(c) : 0;
-    if (rc) { sealdb_client_close(c); return rc; }
-
-    if (!strcmp(cmd, "set")) rc = cmd_set(c, 0);
-    else if (!strcmp(cmd, "safeset") || !strcmp(cmd, "verified-set")) rc = cmd_set(c, 1);
-    else if (!strcmp(cmd, "get")) rc = cmd_get(c, 0);
-    else if (!strcmp(cmd, "safeget") || !strcmp(cmd, "verified-get")) rc = cmd_get(c, 1);
-    else if (!strcmp(cmd, "getall")) rc = cmd_getall(c);
-    else if (!strcmp(cmd, "delete")) rc = cmd_delete(c);
-    else if (!strcmp(cmd, "history")) rc = cmd_history(c);
-    else if (!strcmp(cmd, "scan")) rc = cmd_scan(c);
-    else if (!strcmp(cmd, "count")) rc = cmd_count(c);
-    else if (!strcmp(cmd, "ref")) rc = cmd_ref(c, 0);
-    else if (!strcmp(cmd, "safe-ref") || !strcmp(cmd, "verified-ref")) rc = cmd_ref(c, 1);
-    else if (!strcmp(cmd, "zadd")) rc = cmd_zadd(c, 0);
-    else if (!strcmp(cmd, "safe-zadd") || !strcmp(cmd, "verified-zadd")) rc = cmd_zadd(c, 1);
-    else if (!strcmp(cmd, "zscan")) rc = cmd_zscan(c);
-    else if (!strcmp(cmd, "tx")) rc = cmd_tx(c, 0);
-    else if (!strcmp(cmd, "safe-tx") || !strcmp(cmd, "verified-tx")) rc = cmd_tx(c, 1);
-    else if (!strcmp(cmd, "txscan")) rc = cmd_txscan(c);
-    else if (!strcmp(cmd, "state")) rc = cmd_state(c);
-    else if (!strcmp(cmd, "check-consistency")) rc = cmd_check(c);
-    else if (!strcmp(cmd, "audit")) rc = cmd_audit(c);
-    else if (!strcmp(cmd, "health") || !strcmp(cmd, "status")) rc = cmd_health(c, 0);
-    else if (!strcmp(cmd, "info")) rc = cmd_health(c, 1);
-    else if (!strcmp(cmd, "login")) rc = cmd_login(c);
-    else if (!strcmp(cmd, "logout")) rc = cmd_logout(c);
-    else if (!strcmp(cmd, "use")) rc = A.npos == 2 ? cmd_use(c, A.pos[1]) : usage_err("usage: use <db>");
-    else if (!strcmp(cmd, "db")) rc = cmd_db(c);
-    else if (!strcmp(cmd, "user")) rc = cmd_user(c);
+    int rc = sc->auth ? authenticate(c) : 0;
+    if (!rc) rc = sc->run(c, sc->arg);
     sealdb_client_close(c);
     fflush(stdout);
     return rc;

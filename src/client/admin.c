@@ -128,32 +128,25 @@ SEALDB_API int sealdb_client_list_databases(sealdb_client *c, sealdb_db_list **o
     return SEALDB_OK;
 }
 
-static int check_name(sealdb_client *c, const char *name) {
-    return (!c || !name || !*name) ? sdb_cl_fail(c, SEALDB_INVALID, "empty database name") : SEALDB_OK;
+/* Load, Unload and DeleteDatabase requests are the same message, `string database = 1`, under three
+ * names: one message type encodes all three. */
+static int db_name_call(sealdb_client *c, const char *method, const char *name) {
+    if (!c || !name || !*name) return sdb_cl_fail(c, SEALDB_INVALID, "empty database name");
+    Immudb__Schema__LoadDatabaseRequest req = IMMUDB__SCHEMA__LOAD_DATABASE_REQUEST__INIT;
+    req.database = (char *)name;
+    return sdb_cl_call(c, method, &req.base, NULL, NULL);
 }
 
 SEALDB_API int sealdb_client_load_database(sealdb_client *c, const char *name) {
-    int rc = check_name(c, name);
-    if (rc) return rc;
-    Immudb__Schema__LoadDatabaseRequest req = IMMUDB__SCHEMA__LOAD_DATABASE_REQUEST__INIT;
-    req.database = (char *)name;
-    return sdb_cl_call(c, "LoadDatabase", &req.base, NULL, NULL);
+    return db_name_call(c, "LoadDatabase", name);
 }
 
 SEALDB_API int sealdb_client_unload_database(sealdb_client *c, const char *name) {
-    int rc = check_name(c, name);
-    if (rc) return rc;
-    Immudb__Schema__UnloadDatabaseRequest req = IMMUDB__SCHEMA__UNLOAD_DATABASE_REQUEST__INIT;
-    req.database = (char *)name;
-    return sdb_cl_call(c, "UnloadDatabase", &req.base, NULL, NULL);
+    return db_name_call(c, "UnloadDatabase", name);
 }
 
 SEALDB_API int sealdb_client_delete_database(sealdb_client *c, const char *name) {
-    int rc = check_name(c, name);
-    if (rc) return rc;
-    Immudb__Schema__DeleteDatabaseRequest req = IMMUDB__SCHEMA__DELETE_DATABASE_REQUEST__INIT;
-    req.database = (char *)name;
-    return sdb_cl_call(c, "DeleteDatabase", &req.base, NULL, NULL);
+    return db_name_call(c, "DeleteDatabase", name);
 }
 
 SEALDB_API int sealdb_client_update_database(sealdb_client *c, const char *name, const sealdb_db_settings *s) {

@@ -67,6 +67,14 @@ int  sdb_cl_crypto_hashes(ProtobufCBinaryData *terms, size_t n, sdb_hashes *out)
 int  sdb_cl_md_bytes(const Immudb__Schema__KVMetadata *m, uint8_t out[SDB_KV_MD_MAX_LEN], size_t *len);
 
 
+/* ---- request builders shared by plain, verified and ExecAll writes (kv.c) ---- */
+/* Reference key -> referenced key (bound to at_tx when bound). */
+void sdb_cl_ref_request(Immudb__Schema__ReferenceRequest *r, const void *key, size_t key_len,
+                        const void *referenced, size_t referenced_len, uint64_t at_tx, int bound);
+/* Member key of a sorted set with its score (bound to at_tx when bound). */
+void sdb_cl_zadd_request(Immudb__Schema__ZAddRequest *z, const void *set, size_t set_len, double score,
+                         const void *key, size_t key_len, uint64_t at_tx, int bound);
+
 /* ---- answer checkers (verify.c): protobuf answer -> src/crypto verification, no I/O ---- */
 enum { SDB_CL_W_SET = 1, SDB_CL_W_REF = 2, SDB_CL_W_ZADD = 3 };
 /* SET: key/value; REF: key = reference key, value = referenced key; ZADD: key = member, value = set. */

@@ -153,16 +153,21 @@ static void copy_uuid(const grpc_metadata_array *a, sdb_rpc_status *st) {
     }
 }
 
+/* The op receiving the final status into cc (at most once per call: marks it started). */
+static void op_recv_status(grpc_op *op, call_ctx *cc) {
+    memset(op, 0, sizeof *op);
+    op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op->data.recv_status_on_client.trailing_metadata = &cc->trail_md;
+    op->data.recv_status_on_client.status = &cc->status;
+    op->data.recv_status_on_client.status_details = &cc->details;
+    cc->status_started = 1;
+}
+
 /* Waits for the final status (starting the op if needed) and fills st. */
 static int call_finish(call_ctx *cc, sdb_rpc_status *st) {
     if (!cc->status_started) {
         grpc_op op;
-        memset(&op, 0, sizeof op);
-        op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-        op.data.recv_status_on_client.trailing_metadata = &cc->trail_md;
-        op.data.recv_status_on_client.status = &cc->status;
-        op.data.recv_status_on_client.status_details = &cc->details;
-        cc->status_started = 1;
+        op_recv_status(&op, cc);
         if (!run_batch(cc, &op, 1)) return SEALDB_NETWORK;
     }
     st->grpc_code = (int)cc->status;
@@ -220,6 +225,28 @@ static void op_send_md(grpc_op *op, call_ctx *cc) {
     op->data.send_initial_metadata.metadata = cc->md;
 }
 
+/* Ops of a call with one request message: metadata, the message, half-close, then the server's
+ * initial metadata. Fills ops[0..3] and returns 4. */
+static size_t ops_send_request(grpc_op *ops, call_ctx *cc, grpc_byte_buffer *send) {
+    memset(ops, 0, 4 * sizeof *ops);
+    op_send_md(&ops[0], cc);
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &cc->init_md;
+    return 4;
+}
+
+/* Final status, then the one answer message of a successful call into resp. */
+static int finish_with_answer(call_ctx *cc, grpc_byte_buffer *recv, sdb_rpc_status *st, sdb_buf *resp) {
+    int rc = call_finish(cc, st);
+    if (rc != SEALDB_OK) return rc;
+    sdb_buf_reset(resp);
+    if (st->grpc_code != 0) return SEALDB_OK;
+    return recv ? bb_read(recv, resp) : SEALDB_PROTOCOL;
+}
+
 int sdb_rpc_unary(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd, sdb_slice req,
                   int timeout_ms, sdb_buf *resp, sdb_rpc_status *st) {
     call_ctx cc;
@@ -229,28 +256,14 @@ int sdb_rpc_unary(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, siz
     rc = SEALDB_NOMEM;
     if (!(send = bb_of(req))) goto done;
     grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    op_send_md(&ops[0], &cc);
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &cc.init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &cc.trail_md;
-    ops[5].data.recv_status_on_client.status = &cc.status;
-    ops[5].data.recv_status_on_client.status_details = &cc.details;
-    cc.status_started = 1;
+    size_t n = ops_send_request(ops, &cc, send);
+    memset(&ops[n], 0, sizeof ops[n]);
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n++].data.recv_message.recv_message = &recv;
+    op_recv_status(&ops[n++], &cc);
     rc = SEALDB_NETWORK;
-    if (!run_batch(&cc, ops, 6)) goto done;
-    if ((rc = call_finish(&cc, st)) != SEALDB_OK) goto done;
-    sdb_buf_reset(resp);
-    if (st->grpc_code == 0) {
-        if (!recv) { rc = SEALDB_PROTOCOL; goto done; }
-        rc = bb_read(recv, resp);
-    }
+    if (!run_batch(&cc, ops, n)) goto done;
+    rc = finish_with_answer(&cc, recv, st, resp);
 done:
     if (send) grpc_byte_buffer_destroy(send);
     if (recv) grpc_byte_buffer_destroy(recv);
@@ -270,15 +283,9 @@ int sdb_rpc_server_stream(sdb_rpc_conn *c, const char *method, const sdb_rpc_md 
     rc = SEALDB_NOMEM;
     if (!(send = bb_of(req))) goto done;
     grpc_op ops[4];
-    memset(ops, 0, sizeof ops);
-    op_send_md(&ops[0], &cc);
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &cc.init_md;
+    size_t n = ops_send_request(ops, &cc, send);
     rc = SEALDB_NETWORK;
-    if (!run_batch(&cc, ops, 4)) goto finish;   /* the status says why */
+    if (!run_batch(&cc, ops, n)) goto finish;   /* the status says why */
     for (;;) {
         grpc_op rop;
         memset(&rop, 0, sizeof rop);
@@ -344,21 +351,12 @@ int sdb_rpc_client_stream(sdb_rpc_conn *c, const char *method, const sdb_rpc_md 
     ops[n++].data.recv_initial_metadata.recv_initial_metadata = &cc.init_md;
     ops[n].op = GRPC_OP_RECV_MESSAGE;
     ops[n++].data.recv_message.recv_message = &recv;
-    ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[n].data.recv_status_on_client.trailing_metadata = &cc.trail_md;
-    ops[n].data.recv_status_on_client.status = &cc.status;
-    ops[n++].data.recv_status_on_client.status_details = &cc.details;
-    cc.status_started = 1;
+    op_recv_status(&ops[n++], &cc);
     if (!run_batch(&cc, ops, n)) {
         /* Initial metadata may already have been consumed; retry the status alone. */
         cc.status_started = 0;
     }
-    if ((rc = call_finish(&cc, st)) != SEALDB_OK) goto done;
-    sdb_buf_reset(resp);
-    if (st->grpc_code == 0) {
-        if (!recv) { rc = SEALDB_PROTOCOL; goto done; }
-        rc = bb_read(recv, resp);
-    }
+    rc = finish_with_answer(&cc, recv, st, resp);
 done:
     if (recv) grpc_byte_buffer_destroy(recv);
     call_end(&cc);

@@ -144,27 +144,41 @@ SEALDB_API int sealdb_client_delete(sealdb_client *c, const void *const *keys, c
     return rc;
 }
 
+void sdb_cl_ref_request(Immudb__Schema__ReferenceRequest *r, const void *key, size_t key_len,
+                        const void *referenced, size_t referenced_len, uint64_t at_tx, int bound) {
+    Immudb__Schema__ReferenceRequest init = IMMUDB__SCHEMA__REFERENCE_REQUEST__INIT;
+    *r = init;
+    r->key = BIN(key, key_len);
+    r->referencedkey = BIN(referenced, referenced_len);
+    r->attx = at_tx;
+    r->boundref = bound;
+}
+
+void sdb_cl_zadd_request(Immudb__Schema__ZAddRequest *z, const void *set, size_t set_len, double score,
+                         const void *key, size_t key_len, uint64_t at_tx, int bound) {
+    Immudb__Schema__ZAddRequest init = IMMUDB__SCHEMA__ZADD_REQUEST__INIT;
+    *z = init;
+    z->set = BIN(set, set_len);
+    z->score = score;
+    z->key = BIN(key, key_len);
+    z->attx = at_tx;
+    z->boundref = bound;
+}
+
 SEALDB_API int sealdb_client_set_reference(sealdb_client *c, const void *key, size_t key_len,
                                            const void *referenced_key, size_t referenced_len,
                                            uint64_t at_tx, sealdb_tx_header *hdr) {
     if (!c) return SEALDB_INVALID;
-    Immudb__Schema__ReferenceRequest req = IMMUDB__SCHEMA__REFERENCE_REQUEST__INIT;
-    req.key = BIN(key, key_len);
-    req.referencedkey = BIN(referenced_key, referenced_len);
-    req.attx = at_tx;
-    req.boundref = at_tx > 0;
+    Immudb__Schema__ReferenceRequest req;
+    sdb_cl_ref_request(&req, key, key_len, referenced_key, referenced_len, at_tx, at_tx > 0);
     return write_call(c, "SetReference", &req.base, hdr);
 }
 
 SEALDB_API int sealdb_client_zadd(sealdb_client *c, const void *set, size_t set_len, double score,
                                   const void *key, size_t key_len, uint64_t at_tx, sealdb_tx_header *hdr) {
     if (!c) return SEALDB_INVALID;
-    Immudb__Schema__ZAddRequest req = IMMUDB__SCHEMA__ZADD_REQUEST__INIT;
-    req.set = BIN(set, set_len);
-    req.score = score;
-    req.key = BIN(key, key_len);
-    req.attx = at_tx;
-    req.boundref = at_tx > 0;
+    Immudb__Schema__ZAddRequest req;
+    sdb_cl_zadd_request(&req, set, set_len, score, key, key_len, at_tx, at_tx > 0);
     return write_call(c, "ZAdd", &req.base, hdr);
 }
 
@@ -187,30 +201,23 @@ SEALDB_API int sealdb_client_exec_all(sealdb_client *c, const sealdb_op *ops, si
     rc = SEALDB_INVALID;
     for (size_t i = 0; i < n; i++) {
         Immudb__Schema__Op op = IMMUDB__SCHEMA__OP__INIT;
-        Immudb__Schema__ZAddRequest z = IMMUDB__SCHEMA__ZADD_REQUEST__INIT;
-        Immudb__Schema__ReferenceRequest r = IMMUDB__SCHEMA__REFERENCE_REQUEST__INIT;
         op_pb *o = &store[i];
-        o->op = op; o->z = z; o->r = r;
-        switch (ops[i].kind) {
+        const sealdb_op *in = &ops[i];
+        o->op = op;
+        switch (in->kind) {
         case SEALDB_OP_KV:
-            kv_fill(&o->kv, &ops[i].kv);
+            kv_fill(&o->kv, &in->kv);
             o->op.operation_case = IMMUDB__SCHEMA__OP__OPERATION_KV;
             o->op.kv = &o->kv.kv;
             break;
         case SEALDB_OP_ZADD:
-            o->z.set = BIN(ops[i].target, ops[i].target_len);
-            o->z.key = BIN(ops[i].kv.key, ops[i].kv.key_len);
-            o->z.score = ops[i].score;
-            o->z.attx = ops[i].at_tx;
-            o->z.boundref = ops[i].bound;
+            sdb_cl_zadd_request(&o->z, in->target, in->target_len, in->score, in->kv.key, in->kv.key_len,
+                                in->at_tx, in->bound);
             o->op.operation_case = IMMUDB__SCHEMA__OP__OPERATION_Z_ADD;
             o->op.zadd = &o->z;
             break;
         case SEALDB_OP_REF:
-            o->r.key = BIN(ops[i].kv.key, ops[i].kv.key_len);
-            o->r.referencedkey = BIN(ops[i].target, ops[i].target_len);
-            o->r.attx = ops[i].at_tx;
-            o->r.boundref = ops[i].bound;
+            sdb_cl_ref_request(&o->r, in->kv.key, in->kv.key_len, in->target, in->target_len, in->at_tx, in->bound);
             o->op.operation_case = IMMUDB__SCHEMA__OP__OPERATION_REF;
             o->op.ref = &o->r;
             break;

@@ -159,25 +159,18 @@ static int verified_write(sealdb_client *c, const wreq *w, sealdb_tx_header *hdr
         rc = sdb_cl_call(c, "VerifiableSet", &req.base, &immudb__schema__verifiable_tx__descriptor, (ProtobufCMessage **)&vt);
     } else if (w->kind == W_REF) {
         what = "reference";
-        Immudb__Schema__ReferenceRequest rr = IMMUDB__SCHEMA__REFERENCE_REQUEST__INIT;
+        Immudb__Schema__ReferenceRequest rr;
         Immudb__Schema__VerifiableReferenceRequest req = IMMUDB__SCHEMA__VERIFIABLE_REFERENCE_REQUEST__INIT;
-        rr.key = BIN(w->key.ptr, w->key.len);
-        rr.referencedkey = BIN(w->value.ptr, w->value.len);
-        rr.attx = w->at_tx;
-        rr.boundref = w->at_tx > 0;
+        sdb_cl_ref_request(&rr, w->key.ptr, w->key.len, w->value.ptr, w->value.len, w->at_tx, w->at_tx > 0);
         req.referencerequest = &rr;
         req.provesincetx = trusted.tx_id;
         rc = sdb_cl_call(c, "VerifiableSetReference", &req.base, &immudb__schema__verifiable_tx__descriptor,
                          (ProtobufCMessage **)&vt);
     } else {
         what = "zadd";
-        Immudb__Schema__ZAddRequest zr = IMMUDB__SCHEMA__ZADD_REQUEST__INIT;
+        Immudb__Schema__ZAddRequest zr;
         Immudb__Schema__VerifiableZAddRequest req = IMMUDB__SCHEMA__VERIFIABLE_ZADD_REQUEST__INIT;
-        zr.set = BIN(w->value.ptr, w->value.len);
-        zr.key = BIN(w->key.ptr, w->key.len);
-        zr.score = w->score;
-        zr.attx = w->at_tx;
-        zr.boundref = w->at_tx > 0;
+        sdb_cl_zadd_request(&zr, w->value.ptr, w->value.len, w->score, w->key.ptr, w->key.len, w->at_tx, w->at_tx > 0);
         req.zaddrequest = &zr;
         req.provesincetx = trusted.tx_id;
         rc = sdb_cl_call(c, "VerifiableZAdd", &req.base, &immudb__schema__verifiable_tx__descriptor,
