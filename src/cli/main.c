@@ -58,6 +58,7 @@ static const char usage_text[] =
 "           --progress  -q/--quiet\n"
 "\n"
 "exit codes: 0 ok, 1 error, 2 verification failure (never trust the data printed before it)\n"
+"docs/seal.md: TLS setup, what is verified, immuclient/immuadmin commands not covered and why\n"
 "new passwords (user create/password) are read from a prompt, or one line of stdin;\n"
 "user password <immudb> also needs the old one (SEAL_OLD_PASSWORD or a second line).\n";
 
@@ -346,7 +347,18 @@ static int cmd_get(sealdb_client *c, int verified) {
         int rc = sealdb_client_stream_get(c, key, strlen(key), write_file_cb, f, progress_cb, &n);
         if (f != stdout && fclose(f) != 0 && rc == SEALDB_OK) rc = SEALDB_IO;
         if (rc != SEALDB_OK) return fail(c, rc, "get");
-        if (f != stdout && !A.quiet) fprintf(stderr, "wrote %" PRIu64 " bytes to %s\n", n, A.output);
+        if (A.progress || (!A.quiet && n > (1u << 20))) out_progress_end(A.progress);
+        if (f == stdout) return 0;
+        if (O.json) {
+            out_begin(&O);
+            out_field_str(&O, "key", key);
+            out_field_u64(&O, "bytes", n);
+            out_field_str(&O, "file", A.output);
+            out_end(&O);
+            json_nl();
+        } else if (!A.quiet) {
+            fprintf(stderr, "wrote %" PRIu64 " bytes to %s\n", n, A.output);
+        }
         return 0;
     }
     sealdb_entry *e = NULL;
@@ -683,7 +695,8 @@ static int cmd_logout(sealdb_client *c, int unused) {
     int rc = sealdb_client_logout(c);
     unlink(g_tokenfile);
     if (rc != SEALDB_OK && rc != SEALDB_AUTH) return fail(c, rc, "logout");
-    if (!A.quiet) fprintf(stderr, "logged out\n");
+    if (O.json) print_pair("result", "logged out", NULL, NULL);
+    else if (!A.quiet) fprintf(stderr, "logged out\n");
     return 0;
 }
 

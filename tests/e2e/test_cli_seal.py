@@ -272,3 +272,59 @@ def test_audit_verifies_values_of_new_transactions(env):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_progress_and_json_of_streamed_values(env):
+    env.ok("login", "immudb")
+    src = os.path.join(env.home, "big.bin")
+    with open(src, "wb") as f:
+        f.write(os.urandom(2 * 1024 * 1024 + 5))
+    p = env.ok("set", "big", "--file", src, "--progress")
+    assert "transferred" in p.stderr and "(100%)" in p.stderr, p.stderr
+    dst = os.path.join(env.home, "big.out")
+    p = env.run("--json", "get", "big", "--output", dst, "--progress", check=0)
+    assert "transferred" in p.stderr, p.stderr
+    assert json.loads(p.stdout) == {"key": "big", "bytes": 2 * 1024 * 1024 + 5, "file": dst}
+    # without --progress and without a terminal: no progress lines
+    assert "transferred" not in env.ok("get", "big", "--output", dst).stderr
+    for i in range(3):
+        env.ok("set", "k%d" % i, "v")
+    p = env.ok("audit", "--rounds", "1", "--verify-values", "--progress")
+    assert "verifying transactions 4/4 (100%)" in p.stderr, p.stderr
+    assert env.js("logout") == {"result": "logged out"}
+
+
+def test_password_prompt_does_not_echo(env):
+    """login on a terminal asks for the password with echo off (run under a pseudo-terminal)."""
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["HOME"] = env.home
+        os.environ.pop("IMMUDB_PASSWORD", None)
+        os.execv(os.path.abspath(os.environ.get("SEAL_BIN", "build/seal")),
+                 ["seal", "-p", str(env.srv.port), "login", "immudb"])
+    out = b""
+
+    def read_until(needle, timeout=20):
+        nonlocal out
+        deadline = time.time() + timeout
+        while needle not in out and time.time() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+        return needle in out
+
+    assert read_until(b"Password: "), out
+    time.sleep(0.2)                      # let seal turn echo off before typing
+    os.write(fd, b"immudb\n")
+    read_until(b"logged_in")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.WEXITSTATUS(status) == 0, out
+    typed = out.split(b"Password: ", 1)[1].split(b"\r\n", 1)[0]
+    assert b"logged_in" in out and typed == b"", out     # the typed password was not echoed
