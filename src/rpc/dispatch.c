@@ -158,6 +158,11 @@ void sdb_call_complete(sdb_call *c, sdb_grpc_code code, const char *msg, const P
     answer(c, code, code == SDB_GRPC_OK ? "" : (msg ? msg : "unknown error"), code == SDB_GRPC_OK ? resp : NULL);
 }
 
+int sdb_call_defer(sdb_call *c, void (*fn)(sdb_call *c, void *arg), void *arg) {
+    if (!c->ops->defer) return SEALDB_UNSUPPORTED;
+    return c->ops->defer(c, fn, arg) ? SEALDB_UNSUPPORTED : SEALDB_OK;
+}
+
 /* ---- streams ---- */
 int sdb_call_send_msg(sdb_call *c, const void *p, size_t n) {
     if (!c->ops->send) return SEALDB_INVALID;

@@ -120,10 +120,56 @@ static int h_zadd(sdb_call *c, const ProtobufCMessage *req) {
     return commit_async(c, db, w);
 }
 
-/* ---- verifiable writes: commit, then prove the new tx from proveSinceTx ---- */
+/* ---- verifiable writes: commit, then prove the new tx from proveSinceTx ----
+ * Unary calls do not wait for the commit: the commit callback hands the proof and the answer to a
+ * transport worker (sdb_call_defer), so no worker thread parks on the group's fsync and the proof is
+ * not built on the committer thread. Streaming calls (own thread) commit synchronously. */
+
+typedef struct vwrite_ctx {
+    sdb_call *call;
+    sdb_kvdb *db;
+    sdb_kv_batch b;
+    uint64_t prove_since, tx_id;
+} vwrite_ctx;
+
+static void verified_answer(sdb_call *c, void *arg) {
+    vwrite_ctx *w = arg;
+    sdb_kverr e;
+    Immudb__Schema__VerifiableTx *vt = NULL;
+    if (sdb_kv_verifiable_tx(w->db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)), w->tx_id,
+                             w->prove_since, NULL, 0, &vt, &e))
+        sdb_call_complete(c, e.code, e.msg, NULL);
+    else
+        sdb_call_complete(c, SDB_GRPC_OK, NULL, &vt->base);
+}
+
+static void on_verified_commit(void *arg, int rc, const sdb_commit_result *res, size_t failed_pre) {
+    vwrite_ctx *w = arg;
+    if (rc == SEALDB_OK) {
+        w->tx_id = res->hdr.id;
+        if (sdb_call_defer(w->call, verified_answer, w) != SEALDB_OK) verified_answer(w->call, w);
+        return;
+    }
+    sdb_kverr e;
+    sdb_kv_commit_error(&w->b, rc, failed_pre, &e);
+    sdb_call_complete(w->call, e.code, e.msg, NULL);
+}
 
 int sdb_kv_verified_commit(sdb_call *c, sdb_kvdb *db, const sdb_kv_batch *b, uint64_t prove_since) {
     sdb_kverr e;
+    const sdb_rpc_method *m = sdb_call_method(c);
+    if (m && m->stream == SDB_STREAM_NONE) {
+        vwrite_ctx *w = sdb_call_alloc(c, sizeof *w);
+        if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
+        w->call = c;
+        w->db = db;
+        w->b = *b;
+        w->prove_since = prove_since;
+        int rc = sdb_engine_commit(db->eng, b->kvs, b->n, b->pre, b->npre, on_verified_commit, w);
+        if (rc == SEALDB_OK) return SDB_CALL_PENDING;
+        sdb_kv_commit_error(b, rc, 0, &e);
+        return sdb_kv_fail(c, &e);
+    }
     sdb_commit_result res;
     if (sdb_kv_commit_sync(db, b, &res, &e)) return sdb_kv_fail(c, &e);
     Immudb__Schema__VerifiableTx *vt = NULL;

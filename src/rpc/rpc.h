@@ -135,6 +135,10 @@ int sdb_call_error_info(sdb_call *call, sdb_grpc_code code, const char *err_code
  * thread (e.g. the engine's commit callback). code OK sends resp; otherwise msg. The call and its
  * arena are released inside; do not touch the call afterwards. */
 void sdb_call_complete(sdb_call *call, sdb_grpc_code code, const char *msg, const ProtobufCMessage *resp);
+/* For a pending call: runs fn(call, arg) soon on one of the transport's worker threads, so work that
+ * follows a commit (proofs, the answer) neither runs on the engine's committer thread nor parks a
+ * worker on the fsync. Returns SEALDB_OK, or an error when the transport cannot (then do it here). */
+int sdb_call_defer(sdb_call *call, void (*fn)(sdb_call *call, void *arg), void *arg);
 
 /* ---- streams (spec/api.md 4.1) ----
  * Server streams: every logical message starts a new Chunk; sdb_call_send_msg splits it into

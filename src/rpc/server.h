@@ -114,6 +114,8 @@ typedef struct sdb_call_ops {
     void (*finish)(sdb_call *c, int code, const char *msg, const uint8_t *resp, size_t resp_len);
     int  (*send)(sdb_call *c, const uint8_t *p, size_t n);          /* one response message */
     int  (*recv)(sdb_call *c, sdb_slice *out, int *eof);            /* one request message */
+    /* run fn(c, arg) soon on a transport worker thread; NULL or nonzero return: not possible */
+    int  (*defer)(sdb_call *c, void (*fn)(sdb_call *c, void *arg), void *arg);
 } sdb_call_ops;
 
 struct sdb_call {

@@ -65,7 +65,7 @@ static opt opts[] = {
     { "swaggerui", 0, T_BOOL, "true", 0, 0, 0 },
     { "detached", 'd', T_BOOL, "false", 0, 0, 0 },
     { "config", 0, T_STR, "", 0, 0, 0 },
-    { "workers", 0, T_INT, "4", 0, 0, 0 },
+    { "workers", 0, T_INT, "0", 0, 0, 0 },   /* 0: one per online CPU (2..16) */
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
