@@ -797,6 +797,73 @@ static uint8_t *put_field_head(uint8_t *p, unsigned num, size_t n) {
     return put_varint(p, n);
 }
 
+/* Packs the raw Tx message of tx id (what tx_pb(spec NULL) builds, then protobuf-c packs) straight
+ * from the engine's tx, without a message per entry: header #1, then per entry #2 a TxEntry of
+ * key #1, hValue #2, vLen #3 (omitted when 0), metadata #4 (when present). Fields are written in
+ * number order and proto3 zero values are skipped, as protobuf-c does, so the bytes are identical.
+ * The result starts at offset `head` of a fresh arena buffer with `tail` bytes free after it. */
+static int raw_tx_encode(sdb_kvdb *db, sdb_arena *a, uint64_t id, size_t head, size_t tail, uint8_t **buf,
+                         size_t *n, sdb_kverr *err) {
+    sdb_tx t;
+    sdb_tx_init(&t);
+    int rc = sdb_engine_tx_read(db->eng, id, 0, &t);
+    if (rc) { sdb_tx_deinit(&t); return engine_err(rc, err); }
+    Immudb__Schema__TxHeader *h = sdb_kv_header_pb(a, &t.hdr);
+    sdb_slice *mds = t.nentries ? zalloc(a, t.nentries * sizeof *mds) : NULL;
+    if (!h || (t.nentries && !mds)) goto nomem;
+    size_t hl = protobuf_c_message_get_packed_size(&h->base);
+    size_t total = 1 + varint_len(hl) + hl;
+    for (uint32_t i = 0; i < t.nentries; i++) {
+        const sdb_tx_entry *te = &t.entries[i];
+        if (te->md_bytes.len) {
+            Immudb__Schema__KVMetadata *m = md_pb(a, &te->md);
+            if (!m) goto nomem;
+            size_t ml = protobuf_c_message_get_packed_size(&m->base);
+            uint8_t *mp = sdb_arena_alloc(a, ml ? ml : 1);
+            if (!mp) goto nomem;
+            protobuf_c_message_pack(&m->base, mp);
+            mds[i] = sdb_slice_of(mp, ml);
+        }
+        uint64_t vl = (uint64_t)(int64_t)(int32_t)te->vlen;
+        size_t el = (te->key.len ? 1 + varint_len(te->key.len) + te->key.len : 0) + 2 + SDB_HASH_LEN +
+                    (vl ? 1 + varint_len(vl) : 0) + (te->md_bytes.len ? 1 + varint_len(mds[i].len) + mds[i].len : 0);
+        total += 1 + varint_len(el) + el;
+    }
+    uint8_t *b = sdb_arena_alloc(a, head + total + tail);
+    if (!b) goto nomem;
+    uint8_t *p = put_field_head(b + head, 1, hl);
+    p += protobuf_c_message_pack(&h->base, p);
+    for (uint32_t i = 0; i < t.nentries; i++) {
+        const sdb_tx_entry *te = &t.entries[i];
+        uint64_t vl = (uint64_t)(int64_t)(int32_t)te->vlen;
+        size_t el = (te->key.len ? 1 + varint_len(te->key.len) + te->key.len : 0) + 2 + SDB_HASH_LEN +
+                    (vl ? 1 + varint_len(vl) : 0) + (te->md_bytes.len ? 1 + varint_len(mds[i].len) + mds[i].len : 0);
+        p = put_field_head(p, 2, el);
+        if (te->key.len) {
+            p = put_field_head(p, 1, te->key.len);
+            memcpy(p, te->key.ptr, te->key.len);
+            p += te->key.len;
+        }
+        p = put_field_head(p, 2, SDB_HASH_LEN);
+        memcpy(p, te->hvalue.b, SDB_HASH_LEN);
+        p += SDB_HASH_LEN;
+        if (vl) { *p++ = 3 << 3; p = put_varint(p, vl); }
+        if (te->md_bytes.len) {
+            p = put_field_head(p, 4, mds[i].len);
+            memcpy(p, mds[i].ptr, mds[i].len);
+            p += mds[i].len;
+        }
+    }
+    sdb_tx_deinit(&t);
+    if ((size_t)(p - (b + head)) != total) return sdb_kv_err(err, SDB_GRPC_INTERNAL, "internal error: tx encoding");
+    *buf = b;
+    *n = total;
+    return 0;
+nomem:
+    sdb_tx_deinit(&t);
+    return oom(err);
+}
+
 /* The packed raw Tx of tx id, copied into a fresh arena buffer at offset `head` with `tail` more
  * bytes free after it; *n is its length. From the cache when present, else built and cached. */
 static int raw_tx_packed(sdb_kvdb *db, sdb_arena *a, uint64_t id, size_t head, size_t tail, uint8_t **buf,
@@ -814,12 +881,9 @@ static int raw_tx_packed(sdb_kvdb *db, sdb_arena *a, uint64_t id, size_t head, s
         }
         pthread_mutex_unlock(&s->mu);
     }
-    Immudb__Schema__Tx *t = NULL;
-    if (tx_pb(db, a, id, NULL, 0, &t, err)) return -1;
-    size_t len = protobuf_c_message_get_packed_size(&t->base);
-    uint8_t *b = sdb_arena_alloc(a, head + len + tail);
-    if (!b) return oom(err);
-    protobuf_c_message_pack(&t->base, b + head);
+    uint8_t *b = NULL;
+    size_t len = 0;
+    if (raw_tx_encode(db, a, id, head, tail, &b, &len, err)) return -1;
     if (s && len <= TXC_MAX_TX) {
         uint8_t *copy = sdb_malloc(len ? len : 1);
         if (copy) {
