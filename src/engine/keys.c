@@ -11,7 +11,7 @@
 #include "index/index.h"
 
 #define IX_BATCH_TXS 64
-#define IX_BATCH_ENTRIES 16384
+#define IX_BATCH_ENTRIES 4096
 
 struct sdb_index;   /* engine_int.h holds a struct sdb_index *, the index's own type */
 

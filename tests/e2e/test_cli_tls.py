@@ -47,7 +47,7 @@ def pki(tmp_path_factory):
     return lambda name: os.path.join(d, name)
 
 
-def seal(srv, home, *args, timeout_s=5):
+def seal(srv, home, *args, timeout_s=20):
     env = dict(os.environ, HOME=home, IMMUDB_PASSWORD="immudb")
     cmd = [os.path.abspath(SEAL), "-p", str(srv.port), "--timeout", str(timeout_s)] + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)

@@ -3,6 +3,7 @@
  * corrupted records. */
 #include <lmdb.h>
 #include <stdio.h>
+#include <pthread.h>
 #include "testlib.h"
 #include "index/index.h"
 
@@ -702,4 +703,72 @@ TEST(index_read_only) {
     raw_put("meta", 0, "clean", 5, "\0", 1);
     raw_put("meta", 0, "boot", 4, "another-boot", 12);
     CHECK_RC(sdb_index_open(ixdir(), &o, &ix), SEALDB_CORRUPT);
+}
+
+/* The map starts small and grows (doubling, batch retried) while readers keep reading. */
+typedef struct { sdb_index *ix; volatile int stop; int errors; uint64_t reads; } grow_reader;
+static void *grow_read(void *p) {
+    grow_reader *r = p;
+    while (!r->stop) {
+        sdb_index_snap *s;
+        if (sdb_index_snap_begin(r->ix, &s)) { r->errors++; continue; }
+        sdb_index_ver v;
+        int rc = sdb_index_get_latest(s, sdb_slice_str("k00000000"), 0, &v, NULL);
+        if (rc != SEALDB_OK && rc != SEALDB_NOTFOUND) r->errors++;
+        sdb_index_snap_end(s);
+        r->reads++;
+    }
+    return NULL;
+}
+
+TEST(index_map_grows) {
+    sdb_index_opts o;
+    sdb_index_opts_default(&o);
+    o.map_initial = 1u << 16;
+    o.map_size = 1u << 26;
+    sdb_index *ix = NULL;
+    CHECK_OK(sdb_index_open(ixdir(), &o, &ix));
+    grow_reader r = { ix, 0, 0, 0 };
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, grow_read, &r) == 0);
+    char k[32];
+    uint64_t tx = 0;
+    for (int b = 0; b < 20; b++) {
+        sdb_index_batch *bt;
+        CHECK_OK(sdb_index_batch_begin(ix, &bt));
+        for (int i = 0; i < 1000; i++) {
+            snprintf(k, sizeof k, "k%08d", b * 1000 + i);
+            CHECK_OK(sdb_index_batch_put(bt, sdb_slice_str(k), &(sdb_index_ver){ .tx_id = tx + 1, .entry_idx = (uint32_t)i, .val_len = 1 }));
+        }
+        CHECK_OK(sdb_index_batch_commit(bt, ++tx));
+    }
+    r.stop = 1;
+    pthread_join(th, NULL);
+    CHECK(r.errors == 0);
+    sdb_index_close(ix);
+    /* reopened (the file now larger than map_initial): everything is there, and it still grows */
+    CHECK_OK(sdb_index_open(ixdir(), &o, &ix));
+    sdb_index_snap *s;
+    CHECK_OK(sdb_index_snap_begin(ix, &s));
+    for (int i = 0; i < 20000; i += 997) {
+        sdb_index_ver v;
+        snprintf(k, sizeof k, "k%08d", i);
+        CHECK_OK(sdb_index_get_latest(s, sdb_slice_str(k), 0, &v, NULL));
+        CHECK_EQ_U64(v.tx_id, (uint64_t)(i / 1000 + 1));
+    }
+    CHECK_EQ_U64(sdb_index_snap_upto(s), 20);
+    sdb_index_snap_end(s);
+    sdb_index_close(ix);
+    /* a map that may not grow further fails the batch cleanly with NOSPACE */
+    o.map_size = o.map_initial = 1u << 16;
+    CHECK_OK(sdb_index_destroy(ixdir()));
+    CHECK_OK(sdb_index_open(ixdir(), &o, &ix));
+    sdb_index_batch *bt;
+    CHECK_OK(sdb_index_batch_begin(ix, &bt));
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "k%08d", i);
+        CHECK_OK(sdb_index_batch_put(bt, sdb_slice_str(k), &(sdb_index_ver){ .tx_id = 1, .entry_idx = (uint32_t)i, .val_len = 1 }));
+    }
+    CHECK_RC(sdb_index_batch_commit(bt, 1), SEALDB_NOSPACE);
+    sdb_index_close(ix);
 }
