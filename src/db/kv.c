@@ -1083,8 +1083,26 @@ static int prepare_preconditions(sdb_kvdb *db, sdb_arena *a, Immudb__Schema__Pre
         o->key = prefixed(a, SDB_KEY_PREFIX_SET, k->data, k->len);
         if (!o->key.ptr) return oom(err);
     }
-    b->npre = n;
+    b->npre = b->npre_user = n;
     return 0;
+}
+
+/* Appends a precondition the server adds itself (target existence, the tx id of bound entries). */
+static int add_internal_pre(sdb_arena *a, sdb_kv_batch *b, int kind, sdb_slice key, uint64_t tx_id, sdb_kverr *err) {
+    sdb_precondition *np = sdb_arena_alloc(a, (b->npre + 1) * sizeof *np);
+    if (!np) return oom(err);
+    if (b->npre) memcpy(np, b->pre, b->npre * sizeof *np);
+    np[b->npre++] = (sdb_precondition){ .kind = kind, .key = key, .tx_id = tx_id };
+    b->pre = np;
+    return 0;
+}
+
+/* The plain key `key` (unprefixed) must still exist when the tx commits: the existence check done
+ * while preparing is repeated atomically by the engine. */
+static int pre_target_exists(sdb_arena *a, sdb_kv_batch *b, sdb_slice key, sdb_kverr *err) {
+    sdb_slice pk = prefixed(a, SDB_KEY_PREFIX_SET, key.ptr, key.len);
+    if (!pk.ptr) return oom(err);
+    return add_internal_pre(a, b, SDB_PRE_KEY_MUST_EXIST, pk, 0, err);
 }
 
 int sdb_kv_prepare_set(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__SetRequest *r, sdb_kv_batch *b,
@@ -1220,7 +1238,8 @@ int sdb_kv_prepare_ref(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Referen
     sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);
     if (check_ref_key(db, a, key, err) || check_target(db, a, ref, r->attx, err)) return -1;
     if (add_ref(db, a, b, key, ref, r->attx, err)) return -1;
-    return prepare_preconditions(db, a, r->preconditions, r->n_preconditions, b, err);
+    if (prepare_preconditions(db, a, r->preconditions, r->n_preconditions, b, err)) return -1;
+    return r->attx ? 0 : pre_target_exists(a, b, ref, err);
 }
 
 int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r, int infer_bound,
@@ -1232,7 +1251,8 @@ int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRe
     sdb_slice key = { r->key.data, r->key.len };
     sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);
     if (check_target(db, a, key, r->attx, err)) return -1;
-    return add_zadd(db, a, b, (sdb_slice){ r->set.data, r->set.len }, r->score, key, r->attx, err);
+    if (add_zadd(db, a, b, (sdb_slice){ r->set.data, r->set.len }, r->score, key, r->attx, err)) return -1;
+    return r->attx ? 0 : pre_target_exists(a, b, key, err);
 }
 
 int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r, sdb_kv_batch *b,
@@ -1277,6 +1297,12 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
         }
     }
     if (!r->nowait) sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);
+    /* entries bound to the tx being created embed its id: guess the next one; the engine refuses
+     * the tx atomically when another took that id (SDB_PRE_TX_ID_IS) and the caller retries */
+    uint64_t this_tx = sdb_engine_last_tx(db->eng) + 1;
+    sdb_slice *targets = zalloc(a, r->n_operations * sizeof *targets);
+    size_t ntargets = 0;
+    if (!targets) return oom(err);
     for (size_t i = 0; i < r->n_operations; i++) {
         const Immudb__Schema__Op *op = r->operations[i];
         if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_KV) {
@@ -1300,29 +1326,48 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
             bound = op->zadd->boundref;
         }
         if (at_tx > 0 && !bound) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
-        if (bound && at_tx == 0)   /* needs the id of the tx being created, unknown before commit */
-            return sdb_kv_err(err, SDB_GRPC_UNIMPLEMENTED, "references bound to the transaction being created are not supported");
-        if (r->nowait)
-            return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "no wait operation must be self-contained: illegal arguments");
         int in_request = 0;
         for (size_t j = 0; j < r->n_operations && !at_tx; j++)
             if (r->operations[j]->operation_case == IMMUDB__SCHEMA__OP__OPERATION_KV &&
                 sdb_slice_eq((sdb_slice){ r->operations[j]->kv->key.data, r->operations[j]->kv->key.len }, target))
                 in_request = 1;
+        if (r->nowait && !(bound && at_tx == 0 && in_request))
+            return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "no wait operation must be self-contained: illegal arguments");
+        uint64_t enc_tx = at_tx;
+        if (bound && at_tx == 0) { enc_tx = this_tx; b->tx_bound = 1; }
         if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF) {
             sdb_slice key = { op->ref->key.data, op->ref->key.len };
             if (check_ref_key(db, a, key, err)) return -1;
             if (!in_request && check_target(db, a, target, at_tx, err)) return -1;
-            if (add_ref(db, a, b, key, target, at_tx, err)) return -1;
+            if (add_ref(db, a, b, key, target, enc_tx, err)) return -1;
         } else {
             if (!in_request && check_target(db, a, target, at_tx, err)) return -1;
-            if (add_zadd(db, a, b, (sdb_slice){ op->zadd->set.data, op->zadd->set.len }, op->zadd->score, target, at_tx, err))
+            if (add_zadd(db, a, b, (sdb_slice){ op->zadd->set.data, op->zadd->set.len }, op->zadd->score, target, enc_tx, err))
                 return -1;
         }
+        if (!in_request && at_tx == 0) targets[ntargets++] = target;
     }
     if (prepare_preconditions(db, a, r->preconditions, r->n_preconditions, b, err)) return -1;
     if (b->npre > db->max_tx_entries) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "invalid precondition: too many preconditions");
+    for (size_t i = 0; i < ntargets; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++) dup = sdb_slice_eq(targets[i], targets[j]);
+        if (!dup && pre_target_exists(a, b, targets[i], err)) return -1;
+    }
+    if (b->tx_bound && add_internal_pre(a, b, SDB_PRE_TX_ID_IS, (sdb_slice){ NULL, 0 }, this_tx, err)) return -1;
     return 0;
+}
+
+int sdb_kv_exec_all_commit(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r, sdb_kv_batch *b,
+                           sdb_commit_result *res, sdb_kverr *err) {
+    for (int attempt = 0;; attempt++) {
+        size_t failed = 0;
+        int rc = sdb_engine_commit_sync(db->eng, b->kvs, b->n, b->pre, b->npre, res, &failed);
+        if (rc == SEALDB_OK) return 0;
+        int lost_id = rc == SEALDB_PRECONDITION && failed < b->npre && b->pre[failed].kind == SDB_PRE_TX_ID_IS;
+        if (!lost_id || attempt >= 64) { sdb_kv_commit_error(b, rc, failed, err); return -1; }
+        if (sdb_kv_prepare_exec_all(db, a, r, b, err)) return -1;
+    }
 }
 
 void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_kverr *err) {
@@ -1330,6 +1375,14 @@ void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_k
     switch (rc) {
     case SEALDB_PRECONDITION: {
         int k = failed_pre < b->npre ? b->pre[failed_pre].kind : 0;
+        if (k == SDB_PRE_TX_ID_IS) {
+            sdb_kv_err(err, SDB_GRPC_ABORTED, "too many concurrent transactions: retry the request");
+            break;
+        }
+        if (failed_pre >= b->npre_user && k == SDB_PRE_KEY_MUST_EXIST) {   /* a target vanished meanwhile */
+            sdb_kv_err(err, SDB_GRPC_UNKNOWN, MSG_NOT_FOUND);
+            break;
+        }
         sdb_kv_err(err, SDB_GRPC_FAILED_PRECONDITION, "precondition failed: %s", k >= 1 && k <= 3 ? kinds[k] : "");
         break;
     }

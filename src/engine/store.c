@@ -351,6 +351,7 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
         vals += kvs[i].value.len;
     }
     for (size_t i = 0; i < npre; i++) {
+        if (pre[i].kind == SDB_PRE_TX_ID_IS) { if (pre[i].key.len) return SEALDB_INVALID; continue; }
         if (pre[i].kind < SDB_PRE_KEY_MUST_EXIST || pre[i].kind > SDB_PRE_KEY_NOT_MODIFIED_AFTER) return SEALDB_INVALID;
         if (pre[i].key.len == 0 || pre[i].key.len > e->opts.max_key_len) return SEALDB_INVALID;
     }
@@ -407,11 +408,11 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     if (npre) {
         size_t tot = 0;
         for (size_t i = 0; i < npre; i++) tot += pre[i].key.len;
-        if (!(p->pre = sdb_malloc(npre * sizeof *p->pre)) || !(p->prebuf = sdb_malloc(tot))) { rc = SEALDB_NOMEM; goto fail; }
+        if (!(p->pre = sdb_malloc(npre * sizeof *p->pre)) || !(p->prebuf = sdb_malloc(tot ? tot : 1))) { rc = SEALDB_NOMEM; goto fail; }
         size_t at = 0;
         for (size_t i = 0; i < npre; i++) {
             p->pre[i] = pre[i];
-            memcpy(p->prebuf + at, pre[i].key.ptr, pre[i].key.len);
+            if (pre[i].key.len) memcpy(p->prebuf + at, pre[i].key.ptr, pre[i].key.len);
             p->pre[i].key = sdb_slice_of(p->prebuf + at, pre[i].key.len);
             at += pre[i].key.len;
         }
@@ -545,7 +546,11 @@ static void *committer_main(void *arg) {
                 ghead = gtail = NULL;
                 first_id = e->next_id; ntx = 0;
                 size_t bad = 0;
-                rc = atomic_load(&e->failed) ? SEALDB_FAILED : wait_index_all(e);
+                rc = atomic_load(&e->failed) ? SEALDB_FAILED : SEALDB_OK;
+                /* the id this tx gets is next_id: nothing else assigns ids meanwhile */
+                for (size_t i = 0; !rc && i < p->npre; i++)
+                    if (p->pre[i].kind == SDB_PRE_TX_ID_IS && p->pre[i].tx_id != e->next_id) { bad = i; rc = SEALDB_PRECONDITION; }
+                if (!rc) rc = wait_index_all(e);
                 if (!rc) rc = sdb_engine_index_check_pre(e, p->pre, p->npre, &bad);
                 if (rc == SEALDB_PRECONDITION) { p->cb(p->arg, rc, NULL, bad); ptx_free(p); p = next; continue; }
             }
