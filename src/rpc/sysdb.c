@@ -263,8 +263,8 @@ int sdb_sysdb_load(sdb_server *s, int *found) {
     }
     sdb_kv_list_deinit(&l);
     if (!rc) {
-        qsort(users, nu, sizeof *users, cmp_user);
-        qsort(dbs, nd, sizeof *dbs, cmp_db);
+        if (nu) qsort(users, nu, sizeof *users, cmp_user);   /* users is NULL when nu == 0 */
+        if (nd) qsort(dbs, nd, sizeof *dbs, cmp_db);
         sdb_user **up = &s->users;
         while (*up) up = &(*up)->next;
         for (size_t i = 0; i < nu; i++) { *up = users[i]; up = &users[i]->next; }
