@@ -63,7 +63,7 @@ static char *db_record(const sdb_database *d) {
 }
 
 /* ---- saving: every record that differs from what systemdb holds, in one transaction ---- */
-typedef struct pending { void **owner_saved; char *rec; } pending;
+typedef struct pending { char **owner_saved; char *rec; } pending;
 
 static int add_entry(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, const char *kprefix, const char *name,
                      const char *rec) {
@@ -79,6 +79,15 @@ static int add_entry(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, const char *kp
         return SEALDB_INVALID;
     }
     return SEALDB_OK;
+}
+
+/* Stages rec (owned; NULL = out of memory) under kprefix+name unless systemdb already holds it. */
+static int stage(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, pending *pend, size_t *np, char **saved,
+                 const char *kprefix, const char *name, char *rec) {
+    if (!rec) return SEALDB_NOMEM;
+    if (*saved && strcmp(*saved, rec) == 0) { sdb_free(rec); return SEALDB_OK; }
+    pend[(*np)++] = (pending){ saved, rec };
+    return add_entry(db, a, b, kprefix, name, rec);
 }
 
 int sdb_catalog_save(sdb_server *s) {
@@ -98,11 +107,7 @@ int sdb_catalog_save(sdb_server *s) {
     if (!rc && s->saved_multi_db != s->multi_db) rc = add_entry(db, &a, &b, K_CFG_MULTIDB, "", cfg);
     for (sdb_user *u = s->users; !rc && u; u = u->next) {
         if (!u->seq) u->seq = ++s->catalog_seq;
-        char *rec = user_record(u);
-        if (!rec) { rc = SEALDB_NOMEM; break; }
-        if (u->saved && strcmp(u->saved, rec) == 0) { sdb_free(rec); continue; }
-        pend[np++] = (pending){ (void **)&u->saved, rec };
-        rc = add_entry(db, &a, &b, K_USER, u->name, rec);
+        rc = stage(db, &a, &b, pend, &np, &u->saved, K_USER, u->name, user_record(u));
     }
     for (sdb_database *d = s->dbs; !rc && d; d = d->next) {
         if (d->deleted) {
@@ -112,11 +117,7 @@ int sdb_catalog_save(sdb_server *s) {
             if (shadowed) continue;
         }
         if (!d->seq) d->seq = ++s->catalog_seq;
-        char *rec = db_record(d);
-        if (!rec) { rc = SEALDB_NOMEM; break; }
-        if (d->saved && strcmp(d->saved, rec) == 0) { sdb_free(rec); continue; }
-        pend[np++] = (pending){ (void **)&d->saved, rec };
-        rc = add_entry(db, &a, &b, K_DB, d->name, rec);
+        rc = stage(db, &a, &b, pend, &np, &d->saved, K_DB, d->name, db_record(d));
     }
     if (!rc && b.n) {
         sdb_kverr err;
