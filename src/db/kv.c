@@ -799,6 +799,16 @@ static uint8_t *put_field_head(uint8_t *p, unsigned num, size_t n) {
     return put_varint(p, n);
 }
 
+/* vLen as protobuf-c packs an int32 field: sign-extended to 64 bits. */
+static uint64_t entry_vlen(const sdb_tx_entry *te) { return (uint64_t)(int64_t)(int32_t)te->vlen; }
+
+/* Packed size of one TxEntry body (key #1, hValue #2, vLen #3, metadata #4 packed as md). */
+static size_t entry_len(const sdb_tx_entry *te, sdb_slice md) {
+    uint64_t vl = entry_vlen(te);
+    return (te->key.len ? 1 + varint_len(te->key.len) + te->key.len : 0) + 2 + SDB_HASH_LEN +
+           (vl ? 1 + varint_len(vl) : 0) + (te->md_bytes.len ? 1 + varint_len(md.len) + md.len : 0);
+}
+
 /* Packs the raw Tx message of tx id (what tx_pb(spec NULL) builds, then protobuf-c packs) straight
  * from the engine's tx, without a message per entry: header #1, then per entry #2 a TxEntry of
  * key #1, hValue #2, vLen #3 (omitted when 0), metadata #4 (when present). Fields are written in
@@ -826,9 +836,7 @@ static int raw_tx_encode(sdb_kvdb *db, sdb_arena *a, uint64_t id, size_t head, s
             protobuf_c_message_pack(&m->base, mp);
             mds[i] = sdb_slice_of(mp, ml);
         }
-        uint64_t vl = (uint64_t)(int64_t)(int32_t)te->vlen;
-        size_t el = (te->key.len ? 1 + varint_len(te->key.len) + te->key.len : 0) + 2 + SDB_HASH_LEN +
-                    (vl ? 1 + varint_len(vl) : 0) + (te->md_bytes.len ? 1 + varint_len(mds[i].len) + mds[i].len : 0);
+        size_t el = entry_len(te, mds[i]);
         total += 1 + varint_len(el) + el;
     }
     uint8_t *b = sdb_arena_alloc(a, head + total + tail);
@@ -837,9 +845,8 @@ static int raw_tx_encode(sdb_kvdb *db, sdb_arena *a, uint64_t id, size_t head, s
     p += protobuf_c_message_pack(&h->base, p);
     for (uint32_t i = 0; i < t.nentries; i++) {
         const sdb_tx_entry *te = &t.entries[i];
-        uint64_t vl = (uint64_t)(int64_t)(int32_t)te->vlen;
-        size_t el = (te->key.len ? 1 + varint_len(te->key.len) + te->key.len : 0) + 2 + SDB_HASH_LEN +
-                    (vl ? 1 + varint_len(vl) : 0) + (te->md_bytes.len ? 1 + varint_len(mds[i].len) + mds[i].len : 0);
+        uint64_t vl = entry_vlen(te);
+        size_t el = entry_len(te, mds[i]);
         p = put_field_head(p, 2, el);
         if (te->key.len) {
             p = put_field_head(p, 1, te->key.len);
