@@ -6,9 +6,10 @@
  *
  * Commit: callers build the whole record (hashes, htree root) in sdb_engine_commit and queue it.
  * The committer takes the queue, assigns ids/ts/prevAlh/blTxId/blRoot, computes Alh, appends to the
- * ahtree, writes the group's records with one write, fdatasyncs once (sync on), then publishes
- * (last_tx, Alh, journal end) and runs the callbacks. A failed write or sync makes the engine
- * refuse writes (SEALDB_FAILED) until reopened; nothing unsynced was acknowledged.
+ * ahtree and collects a group; the syncer thread, one group behind, writes the group's records with
+ * one write, fdatasyncs once (sync on), then publishes (last_tx, Alh, journal end) and runs the
+ * callbacks. A failed write or sync makes the engine refuse writes (SEALDB_FAILED) until reopened;
+ * nothing unsynced was acknowledged, nor anything after it. docs/storage.md "Commit" has the flow.
  *
  * Recovery: trust the last tx-index record that matches its journal record (id and Alh), scan the
  * journal forward from there re-checking CRCs and the Alh chain, cut a torn tail in the last
