@@ -16,7 +16,7 @@ typedef struct sdb_ptx {
     uint32_t meta_len, nentries;
     uint64_t vals_len;
     sdb_hash eh;
-    uint8_t *nodes;               /* the tx's htree block (sdb_htree_block_len bytes), inside rec's allocation; NULL for 1 entry */
+    uint8_t *nodes;               /* owned: the tx's built htree nodes; the first nodes_len bytes are its htree block; NULL for 1 entry */
     uint64_t nodes_len;
     sdb_precondition *pre;        /* copies; keys point into prebuf */
     size_t npre;

@@ -347,6 +347,7 @@ int sdb_engine_dual_proof_v2(sdb_engine *e, uint64_t s, uint64_t t, sdb_dual_pro
 static void ptx_free(sdb_ptx *p) {
     if (!p) return;
     sdb_free(p->rec);
+    sdb_free(p->nodes);
     sdb_free(p->pre);
     sdb_free(p->prebuf);
     sdb_free(p);
@@ -401,8 +402,7 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     p->nentries = (uint32_t)n;
     p->rec_len = SDB_JREC_FRAME + (size_t)meta + (size_t)vals;
     p->nodes_len = sdb_htree_block_len((uint32_t)n);
-    /* the tx's htree block rides behind the record in the same allocation */
-    if (!(p->rec = sdb_malloc(p->rec_len + (size_t)p->nodes_len))) goto fail;
+    if (!(p->rec = sdb_malloc(p->rec_len))) goto fail;
     if (!(dig = sdb_malloc(n * sizeof *dig))) goto fail;
     uint8_t *r = p->rec;
     sdb_put_u32be(r, SDB_JREC_MAGIC);
@@ -437,9 +437,10 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     sdb_htree_root(&ht, p->eh.b);
     memcpy(h + H_EH, p->eh.b, SDB_HASH_LEN);
     if (p->nodes_len) {
-        /* every node but the root, level-major: exactly what the htree file stores for this tx */
-        p->nodes = p->rec + p->rec_len;
-        memcpy(p->nodes, ht.nodes, (size_t)p->nodes_len);
+        /* the built tree's node array, taken over without a copy: its first nodes_len bytes (every
+         * node but the root, level-major) are exactly what the htree file stores for this tx */
+        p->nodes = (uint8_t *)ht.nodes;
+        sdb_htree_init(&ht);
     }
     sdb_put_u32be(r + 12, sdb_crc32c(0, r + SDB_JREC_FRAME + meta, (size_t)vals));
     sdb_free(dig); dig = NULL;
@@ -649,7 +650,8 @@ static void *committer_main(void *arg) {
                     e->next_id++;
                     e->ht_end += p->nodes_len;
                     ntx++;
-                    sdb_free(p->rec); p->rec = NULL;   /* copied into the group buffer */
+                    sdb_free(p->rec); p->rec = NULL;   /* copied into the group buffers */
+                    sdb_free(p->nodes); p->nodes = NULL;
                     if (gtail) gtail->next = p; else ghead = p;
                     gtail = p;
                 }
