@@ -16,6 +16,8 @@ typedef struct sdb_ptx {
     uint32_t meta_len, nentries;
     uint64_t vals_len;
     sdb_hash eh;
+    uint8_t *nodes;               /* owned: the tx's built htree nodes; the first nodes_len bytes are its htree block; NULL for 1 entry */
+    uint64_t nodes_len;
     sdb_precondition *pre;        /* copies; keys point into prebuf */
     size_t npre;
     uint8_t *prebuf;
@@ -36,12 +38,9 @@ typedef struct sdb_cgroup {
     sdb_hash alh;                 /* Alh of its last tx */
     sdb_buf rec;                  /* the records, contiguous from head->pos */
     sdb_buf txi;                  /* their tx-index records, from first_id */
+    sdb_buf ht;                   /* their htree blocks, ending at ht_end in the htree file */
+    uint64_t ht_end;
 } sdb_cgroup;
-
-/* Cache of built per-tx hash trees for inclusion proofs: direct-mapped by tx id, one mutex per
- * slot. Trees are derived from immutable committed entries, so a cached tree never goes stale. */
-#define SDB_HTC_SLOTS 1024
-typedef struct sdb_htc_slot { pthread_mutex_t mu; uint64_t tx; sdb_htree t; sdb_hash *dig; } sdb_htc_slot;
 
 struct sdb_engine {
     char *dir;
@@ -53,6 +52,10 @@ struct sdb_engine {
     size_t txi_map_len;
     atomic_uint_fast64_t txi_len; /* bytes of txi readable through txi_map (release after the write) */
     sdb_ahtree *aht;
+    sdb_file *htf;                /* htree node file (derived): each tx's block at its txi node_off */
+    const uint8_t *ht_map;        /* read-only shared mapping of a reserved range of htf, or NULL */
+    size_t ht_map_len;
+    atomic_uint_fast64_t ht_len;  /* bytes of htf written for published txs (release before txi_len) */
 
     /* published state: last_tx atomic (acquire/release); the (tx, alh, end) triple under state_mu */
     atomic_uint_fast64_t last_tx;
@@ -81,6 +84,7 @@ struct sdb_engine {
     sdb_hash cur_alh;             /* Alh of next_id-1 */
     sdb_hash cur_root;            /* ahtree root at size next_id-1 (blRoot of next tx) */
     sdb_cgroup grp[2];            /* one filled by the committer while the other is synced */
+    uint64_t ht_end;              /* end of the htree file including blocks of assigned txs */
 
     /* key index */
     struct sdb_index *idx;
@@ -92,8 +96,6 @@ struct sdb_engine {
     int ix_rc;                    /* indexer error (sticky) */
     pthread_t indexer;
     int indexer_started;
-
-    sdb_htc_slot *htc;            /* SDB_HTC_SLOTS */
 };
 
 /* store.c internals used by keys.c / verify.c */
