@@ -106,6 +106,7 @@ struct sdb_server {
     _Atomic uint64_t n_unknown_method;
     _Atomic int inflight;
     _Atomic int64_t last_request_ms;
+    int64_t last_trim_ms;   /* last_request_ms when the janitor last trimmed the heap (its own) */
     sdb_transport *transport;
     pthread_t janitor;
     int janitor_started;
