@@ -13,6 +13,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include "rpc/server.h"
+#include "rpc_status.pb-c.h"
 #include "util/file.h"
 
 #define OUTSTANDING_REQUESTS 32
@@ -52,6 +53,8 @@ typedef struct gcall {
     int cancelled;
     grpc_slice status_msg;
     int has_status_msg;
+    grpc_metadata trail_md[1];   /* grpc-status-details-bin of a coded error */
+    int has_trail_md;
     sdb_call *sc;
     /* blocking operations of streaming calls */
     pthread_mutex_t mu;
@@ -70,6 +73,7 @@ static void gcall_free(gcall *g) {
     if (g->recv_buf) grpc_byte_buffer_destroy(g->recv_buf);
     if (g->send_buf) grpc_byte_buffer_destroy(g->send_buf);
     if (g->has_status_msg) grpc_slice_unref(g->status_msg);
+    if (g->has_trail_md) grpc_slice_unref(g->trail_md[0].value);
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
     sdb_free(g);
@@ -94,6 +98,44 @@ static void on_final(tag *t, int ok) {
 }
 
 static void release_call_ref(void *c) { sdb_call_unref(c); }
+
+/* The status details of an immudb coded error, as immudb sends them (spec/api.md 0.1): the trailer
+ * grpc-status-details-bin holds a google.rpc.Status repeating the call's code and message, whose
+ * details are an immudb.schema.ErrorInfo{code, cause} then an immudb.schema.RetryInfo (delay 0:
+ * nothing here asks for a retry). gRPC base64-encodes the value itself (a -bin key). */
+#define ANY_TYPE_PREFIX "type.googleapis.com/"
+static int pack_any(sdb_call *c, Google__Rpc__Any *any, const char *type_url, const ProtobufCMessage *m) {
+    google__rpc__any__init(any);
+    any->type_url = (char *)type_url;
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *p = sdb_arena_alloc(&c->arena, n ? n : 1);
+    if (!p) return SEALDB_NOMEM;
+    any->value.data = p;
+    any->value.len = protobuf_c_message_pack(m, p);
+    return SEALDB_OK;
+}
+
+static int status_details(sdb_call *c, int code, const char *msg, grpc_slice *out) {
+    Immudb__Schema__ErrorInfo ei = IMMUDB__SCHEMA__ERROR_INFO__INIT;
+    ei.code = (char *)c->err_info_code;
+    ei.cause = (char *)c->err_cause;
+    Immudb__Schema__RetryInfo ri = IMMUDB__SCHEMA__RETRY_INFO__INIT;
+    Google__Rpc__Any any[2], *anyp[2] = { &any[0], &any[1] };
+    if (pack_any(c, &any[0], ANY_TYPE_PREFIX "immudb.schema.ErrorInfo", &ei.base) ||
+        pack_any(c, &any[1], ANY_TYPE_PREFIX "immudb.schema.RetryInfo", &ri.base))
+        return SEALDB_NOMEM;
+    Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+    st.code = code;
+    st.message = (char *)msg;
+    st.n_details = 2;
+    st.details = anyp;
+    size_t n = google__rpc__status__get_packed_size(&st);
+    uint8_t *p = sdb_arena_alloc(&c->arena, n ? n : 1);
+    if (!p) return SEALDB_NOMEM;
+    n = google__rpc__status__pack(&st, p);
+    *out = grpc_slice_from_copied_buffer((const char *)p, n);
+    return SEALDB_OK;
+}
 
 static void t_finish(sdb_call *c, int code, const char *msg, const uint8_t *resp, size_t resp_len) {
     gcall *g = c->tctx;
@@ -123,6 +165,13 @@ static void t_finish(sdb_call *c, int code, const char *msg, const uint8_t *resp
     g->status_msg = grpc_slice_from_copied_string(msg ? msg : "");
     g->has_status_msg = 1;
     ops[n].data.send_status_from_server.status_details = &g->status_msg;
+    if (code != SDB_GRPC_OK && c->err_info_code &&
+        status_details(c, code, msg ? msg : "", &g->trail_md[0].value) == SEALDB_OK) {
+        g->trail_md[0].key = grpc_slice_from_static_string("grpc-status-details-bin");
+        g->has_trail_md = 1;
+        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+        ops[n].data.send_status_from_server.trailing_metadata = g->trail_md;
+    }
     n++;
     memset(&ops[n], 0, sizeof ops[n]);
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
