@@ -229,6 +229,15 @@ static int verify_db(vctx *v, const char *dir) {
     if (sdb_file_open(txip, O_RDONLY, 0, &txi) == SEALDB_OK) {
         uint64_t sz = 0;
         if (sdb_file_size(txi, &sz) == SEALDB_OK) txi_n = sz / SDB_TXI_REC;
+        uint8_t tb[SDB_TXI_REC];
+        sdb_txi_rec tr;
+        if (txi_n && sdb_file_read_at(txi, tb, sizeof tb, 0) == SEALDB_OK && sdb_txi_decode(tb, &tr) == SEALDB_UNSUPPORTED) {
+            /* written by an older version: open rebuilds it (and the htree file) from the journal */
+            if (v->out) fprintf(v->out, "verify: %s: note: %s has an older layout (rebuilt on next open)\n", dir, txip);
+            sdb_file_close(txi);
+            txi = NULL;
+            txi_n = 0;
+        }
     }
     a.fd = open(ahp, O_RDONLY | O_CLOEXEC);
     if (a.fd >= 0) {
