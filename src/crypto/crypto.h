@@ -100,6 +100,12 @@ void sdb_htree_deinit(sdb_htree *t);
 int  sdb_htree_build(sdb_htree *t, const sdb_hash *digests, uint32_t n);   /* reuses memory */
 void sdb_htree_root(const sdb_htree *t, uint8_t out[SDB_HASH_LEN]);         /* E when empty */
 int  sdb_htree_proof(const sdb_htree *t, uint32_t leaf, sdb_hashes *terms);
+/* Stored node block of a tx (the `htree` file): every node but the root, level-major as in
+ * sdb_htree.nodes (leaf hashes first, then each level up). Its length is 0 for width <= 1. */
+uint64_t sdb_htree_block_len(uint32_t width);
+/* Recomputes every inner node of a stored block from its leaf hashes: SEALDB_OK when all stored
+ * nodes and the root match eh, SEALDB_TAMPERED otherwise (width >= 2, blk holds block_len bytes). */
+int  sdb_htree_check_block(const uint8_t *blk, uint32_t width, const uint8_t eh[SDB_HASH_LEN]);
 int  sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
                       const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
 

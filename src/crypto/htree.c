@@ -98,3 +98,36 @@ int sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
     if (i != r || memcmp(c, root, SDB_HASH_LEN) != 0) return SEALDB_TAMPERED;
     return SEALDB_OK;
 }
+
+uint64_t sdb_htree_block_len(uint32_t width) {
+    uint64_t total = 0, len = width;
+    if (width < 2) return 0;
+    for (;;) {
+        total += len;
+        if (len == 1) break;
+        len = (len + 1) / 2;
+    }
+    return (total - 1) * SDB_HASH_LEN;
+}
+
+int sdb_htree_check_block(const uint8_t *blk, uint32_t width, const uint8_t eh[SDB_HASH_LEN]) {
+    if (width < 2) return SEALDB_INVALID;
+    const uint8_t *prev = blk;
+    uint32_t plen = width;
+    while (plen > 1) {
+        uint32_t clen = (plen + 1) / 2;
+        const uint8_t *cur = prev + (size_t)plen * SDB_HASH_LEN;
+        for (uint32_t k = 0; k < clen; k++) {
+            uint8_t h[SDB_HASH_LEN];
+            const uint8_t *l = prev + (size_t)(2 * k) * SDB_HASH_LEN;
+            if (2 * k + 1 < plen) sdb_hash_node(l, l + SDB_HASH_LEN, h);
+            else memcpy(h, l, SDB_HASH_LEN);   /* carried up unchanged */
+            /* the root (clen == 1 at the top) is not stored: compare it with eH */
+            const uint8_t *want = clen == 1 ? eh : cur + (size_t)k * SDB_HASH_LEN;
+            if (memcmp(h, want, SDB_HASH_LEN)) return SEALDB_TAMPERED;
+        }
+        prev = cur;
+        plen = clen;
+    }
+    return SEALDB_OK;
+}

@@ -757,8 +757,7 @@ static int verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
     sdb_hashes terms;
     sdb_hashes_init(&terms);
     uint32_t width = 0;
-    uint8_t digest[SDB_HASH_LEN];
-    int rc = sdb_engine_inclusion_proof(db->eng, vtx, idx, &terms, &width, digest);
+    int rc = sdb_engine_inclusion_proof(db->eng, vtx, idx, NULL, &terms, &width);
     Immudb__Schema__InclusionProof *ip = PB_NEW(a, Immudb__Schema__InclusionProof, IMMUDB__SCHEMA__INCLUSION_PROOF__INIT);
     if (rc || !ip || hashes_pb(a, &terms, &ip->terms, &ip->n_terms)) {
         sdb_hashes_deinit(&terms);

@@ -208,7 +208,7 @@ SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_dbstate 
     sdb_hashes terms;
     sdb_hashes_init(&terms);
     sdb_tx_header h;
-    uint8_t dig[32], dig2[32], alh_tx[32];
+    uint8_t dig[32], alh_tx[32];
     sealdb_dbstate cur;
     uint32_t width;
     /* the leaf: recomputed here from the key, metadata and the hash of the value we return */
@@ -217,7 +217,7 @@ SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_dbstate 
     if (memcmp(hv, v->hvalue.b, 32)) { rc = SEALDB_TAMPERED; goto done; }
     if ((rc = sdb_engine_tx_header(e, v->tx_id, &h, NULL))) goto done;
     if ((rc = sdb_entry_digest(h.version, sdb_buf_slice(&v->key), sdb_slice_of(v->md_bytes, v->md_len), hv, dig))) goto done;
-    if ((rc = sdb_engine_inclusion_proof(e, v->tx_id, v->entry_idx, &terms, &width, dig2))) goto done;
+    if ((rc = sdb_engine_inclusion_proof(e, v->tx_id, v->entry_idx, h.eh.b, &terms, &width))) goto done;
     if (sdb_htree_verify(&terms, v->entry_idx, width, dig, h.eh.b)) { rc = SEALDB_TAMPERED; goto done; }
     if ((rc = sdb_tx_alh(&h, alh_tx))) goto done;
     if ((rc = sdb_engine_state(e, &cur.tx_id, cur.alh))) goto done;

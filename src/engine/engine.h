@@ -192,9 +192,13 @@ int  sdb_engine_count(sdb_engine *e, sdb_slice prefix, uint64_t since_tx, uint64
 
 /* ---- proofs ---- */
 
-/* Inclusion of entry entry_idx in tx id's htree: terms, leaf width; the leaf is the entry digest. */
-int  sdb_engine_inclusion_proof(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_hashes *terms,
-                                uint32_t *width, uint8_t digest_out[SDB_HASH_LEN]);
+/* Inclusion of entry entry_idx in tx id's htree: terms and leaf width (the leaf is the entry
+ * digest, which the verifier computes from the entry). eh is the tx's eH when the caller has its
+ * header, else NULL (then the header is read from the journal). Reads the stored tree nodes (the
+ * htree file) and checks their path against eH; a damaged node file falls back to rebuilding this
+ * tx's tree from the journal, which must give eH (else SEALDB_TAMPERED). */
+int  sdb_engine_inclusion_proof(sdb_engine *e, uint64_t id, uint32_t entry_idx, const uint8_t eh[SDB_HASH_LEN],
+                                sdb_hashes *terms, uint32_t *width);
 /* Dual proof between two committed txs (source <= target), immudb's DualProof (with LAP) / V2. */
 int  sdb_engine_dual_proof(sdb_engine *e, uint64_t source, uint64_t target, sdb_dual_proof *out);
 int  sdb_engine_dual_proof_v2(sdb_engine *e, uint64_t source, uint64_t target, sdb_dual_proof_v2 *out);

@@ -16,6 +16,8 @@ typedef struct sdb_ptx {
     uint32_t meta_len, nentries;
     uint64_t vals_len;
     sdb_hash eh;
+    uint8_t *nodes;               /* owned: the tx's built htree nodes; the first nodes_len bytes are its htree block; NULL for 1 entry */
+    uint64_t nodes_len;
     sdb_precondition *pre;        /* copies; keys point into prebuf */
     size_t npre;
     uint8_t *prebuf;
@@ -27,11 +29,6 @@ typedef struct sdb_ptx {
 
 struct sdb_index;
 
-/* Cache of built per-tx hash trees for inclusion proofs: direct-mapped by tx id, one mutex per
- * slot. Trees are derived from immutable committed entries, so a cached tree never goes stale. */
-#define SDB_HTC_SLOTS 1024
-typedef struct sdb_htc_slot { pthread_mutex_t mu; uint64_t tx; sdb_htree t; sdb_hash *dig; } sdb_htc_slot;
-
 struct sdb_engine {
     char *dir;
     sdb_engine_opts opts;
@@ -42,6 +39,10 @@ struct sdb_engine {
     size_t txi_map_len;
     atomic_uint_fast64_t txi_len; /* bytes of txi readable through txi_map (release after the write) */
     sdb_ahtree *aht;
+    sdb_file *htf;                /* htree node file (derived): each tx's block at its txi node_off */
+    const uint8_t *ht_map;        /* read-only shared mapping of a reserved range of htf, or NULL */
+    size_t ht_map_len;
+    atomic_uint_fast64_t ht_len;  /* bytes of htf written for published txs (release before txi_len) */
 
     /* published state: last_tx atomic (acquire/release); the (tx, alh, end) triple under state_mu */
     atomic_uint_fast64_t last_tx;
@@ -65,6 +66,8 @@ struct sdb_engine {
     sdb_hash cur_root;            /* ahtree root at size next_id-1 (blRoot of next tx) */
     sdb_buf grp;                  /* group write buffer */
     sdb_buf txibuf;
+    sdb_buf htbuf;                /* the group's htree blocks, written at ht_end - htbuf.len */
+    uint64_t ht_end;              /* end of the htree file including queued blocks */
 
     /* key index */
     struct sdb_index *idx;
@@ -76,8 +79,6 @@ struct sdb_engine {
     int ix_rc;                    /* indexer error (sticky) */
     pthread_t indexer;
     int indexer_started;
-
-    sdb_htc_slot *htc;            /* SDB_HTC_SLOTS */
 };
 
 /* store.c internals used by keys.c / verify.c */

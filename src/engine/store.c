@@ -2,18 +2,20 @@
  * published state, tx reads and proofs.
  *
  * Files in a database directory: journal/ (segments, durable truth), txindex (64 bytes per tx,
- * derived), ahtree (derived node file), index/ (LMDB key index, derived), LOCK.
+ * derived), ahtree (derived node file), htree (derived: each tx's htree nodes, for inclusion
+ * proofs), index/ (LMDB key index, derived), LOCK.
  *
  * Commit: callers build the whole record (hashes, htree root) in sdb_engine_commit and queue it.
  * The committer takes the queue, assigns ids/ts/prevAlh/blTxId/blRoot, computes Alh, appends to the
- * ahtree, writes the group's records with one write, fdatasyncs once (sync on), then publishes
+ * ahtree, writes the group's records with one write, fdatasyncs once (sync on), writes the group's
+ * htree blocks and tx-index records (one write each, never synced), then publishes
  * (last_tx, Alh, journal end) and runs the callbacks. A failed write or sync makes the engine
  * refuse writes (SEALDB_FAILED) until reopened; nothing unsynced was acknowledged.
  *
  * Recovery: trust the last tx-index record that matches its journal record (id and Alh), scan the
  * journal forward from there re-checking CRCs and the Alh chain, cut a torn tail in the last
  * segment (only if it looks like an interrupted write: see is_torn), refuse to open on anything
- * else, then bring the tx index and the ahtree up to the journal. */
+ * else, then bring the tx index, the ahtree and the htree node file up to the journal. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -74,16 +76,18 @@ int sdb_engine_state(sdb_engine *e, uint64_t *tx_id, uint8_t alh[SDB_HASH_LEN]) 
 /* ---- tx index ---- */
 
 /* Every proof and header read starts here, so records below txi_len (written before they were
- * published, never rewritten while open) are read through a mapping instead of a pread each.
- * The mapping reserves a large range once (like the ahtree's): the file grows under it and pages
- * past txi_len are never touched. Only with the POSIX vfs; pread is the fallback. */
-static void map_txi(sdb_engine *e) {
+ * published, never rewritten while open) are read through a mapping instead of a pread each; the
+ * htree node file likewise below ht_len. The mapping reserves a large range once (like the
+ * ahtree's): the file grows under it and pages past the written length are never touched. Only
+ * with the POSIX vfs; pread is the fallback. */
+static const uint8_t *map_file(sdb_file *f, size_t *len) {
     static const uint64_t sizes[] = { 1ull << 38, 1ull << 34, 1ull << 30 };
-    if (sdb_vfs_default() != sdb_vfs_posix() || sizeof(size_t) < 8) return;
+    if (sdb_vfs_default() != sdb_vfs_posix() || sizeof(size_t) < 8) return NULL;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        void *p = mmap(NULL, (size_t)sizes[i], PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(e->txi), 0);
-        if (p != MAP_FAILED) { e->txi_map = p; e->txi_map_len = (size_t)sizes[i]; return; }
+        void *p = mmap(NULL, (size_t)sizes[i], PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(f), 0);
+        if (p != MAP_FAILED) { *len = (size_t)sizes[i]; return p; }
     }
+    return NULL;
 }
 
 int sdb_engine_txi_get(sdb_engine *e, uint64_t id, sdb_txi_rec *out) {
@@ -231,12 +235,13 @@ void sdb_engine_tx_source(sdb_engine *e, sdb_tx_source *out) {
     out->alh = src_alh;
 }
 
-/* Builds tx id's htree into t and its entry digests into *dig (reads the entries: one pread). */
-static int build_htree(sdb_engine *e, uint64_t id, sdb_htree *t, sdb_hash **dig) {
+/* Builds tx id's htree from its journal record into t (reads the entries: one pread); the tx
+ * header comes back in *hdr. No range check: recovery uses it before anything is published. */
+static int build_htree(sdb_engine *e, uint64_t id, sdb_htree *t, sdb_tx_header *hdr) {
     sdb_tx tx;
     sdb_hash *d = NULL;
     sdb_tx_init(&tx);
-    int rc = sdb_engine_tx_read(e, id, 0, &tx);
+    int rc = read_tx(e, id, 0, &tx);
     if (rc) goto done;
     if (!(d = sdb_malloc(tx.nentries * sizeof *d))) { rc = SEALDB_NOMEM; goto done; }
     for (uint32_t i = 0; i < tx.nentries; i++) {
@@ -244,52 +249,80 @@ static int build_htree(sdb_engine *e, uint64_t id, sdb_htree *t, sdb_hash **dig)
         if (rc) goto done;
     }
     rc = sdb_htree_build(t, d, tx.nentries);
-    if (!rc) { *dig = d; d = NULL; }
+    *hdr = tx.hdr;
 done:
     sdb_free(d);
     sdb_tx_deinit(&tx);
     return rc;
 }
 
-static int proof_from(const sdb_htree *t, const sdb_hash *dig, uint32_t entry_idx, sdb_hashes *terms,
-                      uint32_t *width, uint8_t digest_out[SDB_HASH_LEN]) {
-    if (entry_idx >= t->width) return SEALDB_INVALID;
-    int rc = sdb_htree_proof(t, entry_idx, terms);
-    if (rc) return rc;
-    *width = t->width;
-    if (digest_out) memcpy(digest_out, dig[entry_idx].b, SDB_HASH_LEN);
-    return SEALDB_OK;
+/* Node idx (level-major) of the block at off: from the mapping when given, else one pread. */
+static int ht_node(sdb_engine *e, const uint8_t *blk, uint64_t off, uint64_t idx, uint8_t out[SDB_HASH_LEN]) {
+    if (blk) { memcpy(out, blk + idx * SDB_HASH_LEN, SDB_HASH_LEN); return SEALDB_OK; }
+    return sdb_file_read_at(e->htf, out, SDB_HASH_LEN, off + idx * SDB_HASH_LEN);
 }
 
-int sdb_engine_inclusion_proof(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_hashes *terms,
-                               uint32_t *width, uint8_t digest_out[SDB_HASH_LEN]) {
-    if (id == 0 || id > sdb_engine_last_tx(e)) return SEALDB_RANGE;
-    sdb_htc_slot *sl = &e->htc[id % SDB_HTC_SLOTS];
-    pthread_mutex_lock(&sl->mu);
-    if (sl->tx == id) {
-        int rc = proof_from(&sl->t, sl->dig, entry_idx, terms, width, digest_out);
-        pthread_mutex_unlock(&sl->mu);
-        return rc;
+/* Inclusion proof of entry idx of tx r (n >= 2) from its stored block: reads the leaf and the
+ * siblings on its path (at most 11 of each), recomputes the root on the way and compares it with
+ * eh, so a damaged node file gives SEALDB_TAMPERED here, never a wrong proof. */
+static int proof_from_nodes(sdb_engine *e, const sdb_txi_rec *r, uint32_t idx, const uint8_t eh[SDB_HASH_LEN],
+                            sdb_hashes *terms) {
+    uint64_t blen = sdb_htree_block_len(r->nentries);
+    uint64_t len = atomic_load_explicit(&e->ht_len, memory_order_acquire);
+    if (r->node_off > len || blen > len - r->node_off) return SEALDB_CORRUPT;
+    const uint8_t *blk = e->ht_map && r->node_off + blen <= e->ht_map_len ? e->ht_map + r->node_off : NULL;
+    uint8_t c[SDB_HASH_LEN], sib[SDB_HASH_LEN];
+    int rc = ht_node(e, blk, r->node_off, idx, c);
+    if (rc) return rc;
+    terms->n = 0;
+    uint64_t loff = 0;
+    uint32_t i = idx;
+    for (uint32_t plen = r->nentries; plen > 1; plen = (plen + 1) / 2) {
+        uint32_t s = i ^ 1u;
+        if (s < plen) {
+            if ((rc = ht_node(e, blk, r->node_off, loff + s, sib))) return rc;
+            if ((rc = sdb_hashes_push(terms, sib))) return rc;
+            if (i & 1) sdb_hash_node(sib, c, c);
+            else sdb_hash_node(c, sib, c);
+        }
+        loff += plen;
+        i >>= 1;
     }
-    pthread_mutex_unlock(&sl->mu);
+    return memcmp(c, eh, SDB_HASH_LEN) ? SEALDB_TAMPERED : SEALDB_OK;
+}
+
+int sdb_engine_inclusion_proof(sdb_engine *e, uint64_t id, uint32_t entry_idx, const uint8_t eh_in[SDB_HASH_LEN],
+                               sdb_hashes *terms, uint32_t *width) {
+    if (id == 0 || id > sdb_engine_last_tx(e)) return SEALDB_RANGE;
+    sdb_txi_rec r;
+    sdb_tx_header hdr;
+    uint8_t eh[SDB_HASH_LEN];
+    int rc = sdb_engine_txi_get(e, id, &r);
+    if (rc) return rc;
+    if (eh_in) memcpy(eh, eh_in, SDB_HASH_LEN);
+    else if ((rc = read_header(e, id, &hdr, &r))) return rc;
+    else memcpy(eh, hdr.eh.b, SDB_HASH_LEN);
+    if (entry_idx < r.nentries) {
+        if (r.nentries == 1) { terms->n = 0; *width = 1; return SEALDB_OK; }
+        rc = proof_from_nodes(e, &r, entry_idx, eh, terms);
+        if (rc == SEALDB_OK || rc == SEALDB_NOMEM) {
+            if (!rc) *width = r.nentries;
+            return rc;
+        }
+    }
+    /* the stored nodes disagree with eH (a damaged derived file), or the index record does: build
+     * this one tx's tree from the journal, which must give eH */
     sdb_htree t;
-    sdb_hash *dig = NULL;
     sdb_htree_init(&t);
-    int rc = build_htree(e, id, &t, &dig);
-    if (!rc) rc = proof_from(&t, dig, entry_idx, terms, width, digest_out);
+    rc = build_htree(e, id, &t, &hdr);
     if (!rc) {
-        pthread_mutex_lock(&sl->mu);
-        sdb_htree old = sl->t;
-        sdb_hash *olddig = sl->dig;
-        sl->t = t;
-        sl->dig = dig;
-        sl->tx = id;
-        t = old;
-        dig = olddig;
-        pthread_mutex_unlock(&sl->mu);
+        uint8_t root[SDB_HASH_LEN];
+        sdb_htree_root(&t, root);
+        if (memcmp(root, eh, SDB_HASH_LEN)) rc = SEALDB_TAMPERED;
+        else if (entry_idx >= t.width) rc = SEALDB_INVALID;
+        else if (!(rc = sdb_htree_proof(&t, entry_idx, terms))) *width = t.width;
     }
     sdb_htree_deinit(&t);
-    sdb_free(dig);
     return rc;
 }
 
@@ -314,6 +347,7 @@ int sdb_engine_dual_proof_v2(sdb_engine *e, uint64_t s, uint64_t t, sdb_dual_pro
 static void ptx_free(sdb_ptx *p) {
     if (!p) return;
     sdb_free(p->rec);
+    sdb_free(p->nodes);
     sdb_free(p->pre);
     sdb_free(p->prebuf);
     sdb_free(p);
@@ -367,6 +401,7 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     p->vals_len = vals;
     p->nentries = (uint32_t)n;
     p->rec_len = SDB_JREC_FRAME + (size_t)meta + (size_t)vals;
+    p->nodes_len = sdb_htree_block_len((uint32_t)n);
     if (!(p->rec = sdb_malloc(p->rec_len))) goto fail;
     if (!(dig = sdb_malloc(n * sizeof *dig))) goto fail;
     uint8_t *r = p->rec;
@@ -401,6 +436,12 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     if ((rc = sdb_htree_build(&ht, dig, (uint32_t)n))) goto fail;
     sdb_htree_root(&ht, p->eh.b);
     memcpy(h + H_EH, p->eh.b, SDB_HASH_LEN);
+    if (p->nodes_len) {
+        /* the built tree's node array, taken over without a copy: its first nodes_len bytes (every
+         * node but the root, level-major) are exactly what the htree file stores for this tx */
+        p->nodes = (uint8_t *)ht.nodes;
+        sdb_htree_init(&ht);
+    }
     sdb_put_u32be(r + 12, sdb_crc32c(0, r + SDB_JREC_FRAME + meta, (size_t)vals));
     sdb_free(dig); dig = NULL;
     sdb_htree_deinit(&ht);
@@ -491,12 +532,17 @@ static void finish_group(sdb_engine *e, sdb_ptx *head, sdb_ptx *stop, uint64_t f
     if (atomic_load(&e->failed)) rc = SEALDB_FAILED;
     if (!rc && e->grp.len) rc = sdb_journal_write(e->j, head->pos, e->grp.ptr, e->grp.len);
     if (!rc && e->opts.sync) rc = sdb_journal_sync(e->j);
+    /* derived files, never synced here: the htree blocks before the tx-index records that point
+     * at them, both before the txs are published */
+    if (!rc && e->htbuf.len) rc = sdb_file_write_at(e->htf, e->htbuf.ptr, e->htbuf.len, e->ht_end - e->htbuf.len);
+    if (!rc && e->htbuf.len) atomic_store_explicit(&e->ht_len, e->ht_end, memory_order_release);
     if (!rc && e->txibuf.len)
         rc = sdb_file_write_at(e->txi, e->txibuf.ptr, e->txibuf.len, (first_id - 1) * SDB_TXI_REC);
     if (!rc && e->txibuf.len)
         atomic_store_explicit(&e->txi_len, (first_id - 1 + ntx) * SDB_TXI_REC, memory_order_release);
     sdb_buf_reset(&e->grp);
     sdb_buf_reset(&e->txibuf);
+    sdb_buf_reset(&e->htbuf);
     if (rc) {
         if (rc != SEALDB_FAILED) set_failed(e, rc);
     } else {
@@ -535,6 +581,7 @@ static void *committer_main(void *arg) {
         uint64_t first_id = e->next_id, ntx = 0;
         sdb_buf_reset(&e->grp);
         sdb_buf_reset(&e->txibuf);
+        sdb_buf_reset(&e->htbuf);
         for (sdb_ptx *p = list; p;) {
             sdb_ptx *next = p->next;
             p->next = NULL;
@@ -589,8 +636,10 @@ static void *committer_main(void *arg) {
                 rc = sdb_tx_alh(hd, p->res.alh.b);
                 if (!rc) rc = sdb_ahtree_append(e->aht, p->res.alh.b, e->cur_root.b);
                 if (!rc) rc = sdb_buf_append(&e->grp, p->rec, p->rec_len);
+                if (!rc && e->ht_end + p->nodes_len > SDB_TXI_MAX_OFF) rc = SEALDB_TOOLARGE;
+                if (!rc && p->nodes_len) rc = sdb_buf_append(&e->htbuf, p->nodes, (size_t)p->nodes_len);
                 if (!rc) {
-                    sdb_txi_rec tr = { p->pos, p->vals_len, p->meta_len, p->nentries, p->res.alh };
+                    sdb_txi_rec tr = { p->pos, p->vals_len, p->meta_len, p->nentries, p->res.alh, e->ht_end };
                     uint8_t tb[SDB_TXI_REC];
                     sdb_txi_encode(&tr, tb);
                     rc = sdb_buf_append(&e->txibuf, tb, sizeof tb);
@@ -599,8 +648,10 @@ static void *committer_main(void *arg) {
                 else {
                     e->cur_alh = p->res.alh;
                     e->next_id++;
+                    e->ht_end += p->nodes_len;
                     ntx++;
-                    sdb_free(p->rec); p->rec = NULL;   /* copied into the group buffer */
+                    sdb_free(p->rec); p->rec = NULL;   /* copied into the group buffers */
+                    sdb_free(p->nodes); p->nodes = NULL;
                     if (gtail) gtail->next = p; else ghead = p;
                     gtail = p;
                 }
@@ -647,6 +698,99 @@ static int check_record(sdb_engine *e, uint64_t pos, sdb_buf *buf, const sdb_jfr
     return sdb_tx_alh(&hdr, alh_out->b) ? SEALDB_CORRUPT : SEALDB_OK;
 }
 
+/* Largest tx j in [1, k] whose block starts before off (node offsets never decrease), 0 if none. */
+static int txi_last_before(sdb_engine *e, uint64_t k, uint64_t off, uint64_t *j, sdb_txi_rec *r) {
+    uint64_t lo = 1, hi = k, best = 0;
+    sdb_txi_rec t;
+    while (lo <= hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int rc = sdb_engine_txi_get(e, mid, &t);
+        if (rc) return rc;
+        if (t.node_off < off) { best = mid; *r = t; lo = mid + 1; }
+        else hi = mid - 1;
+    }
+    *j = best;
+    return SEALDB_OK;
+}
+
+/* Does tx j's stored block (r) recompute to its eH? */
+static int block_ok(sdb_engine *e, uint64_t j, const sdb_txi_rec *r, sdb_buf *buf) {
+    uint64_t blen = sdb_htree_block_len(r->nentries);
+    sdb_tx_header hd;
+    sdb_txi_rec r2;
+    sdb_buf_reset(buf);
+    if (sdb_buf_reserve(buf, (size_t)blen)) return 0;
+    if (sdb_file_read_at(e->htf, buf->ptr, (size_t)blen, r->node_off)) return 0;
+    if (read_header(e, j, &hd, &r2)) return 0;
+    return hd.nentries == r->nentries && sdb_htree_check_block(buf->ptr, r->nentries, hd.eh.b) == SEALDB_OK;
+}
+
+/* The htree node file must hold exactly the blocks of txs 1..k (length want): cut what lies past
+ * them, walk back over a tail block that is partial or does not recompute to its eH (an
+ * interrupted or lost unsynced write), then rebuild the missing blocks from the journal. Blocks
+ * further back are not re-hashed here: every proof checks its path against eH anyway. */
+static int recover_htree(sdb_engine *e, uint64_t k, uint64_t want) {
+    uint64_t f = 0;
+    sdb_buf buf;
+    sdb_htree t;
+    sdb_buf_init(&buf);
+    sdb_htree_init(&t);
+    int rc = sdb_file_size(e->htf, &f);
+    if (rc) goto done;
+    uint64_t have = f < want ? f : want;
+    while (have > 0) {
+        uint64_t j;
+        sdb_txi_rec r;
+        if ((rc = txi_last_before(e, k, have, &j, &r))) goto done;
+        if (!j) { have = 0; break; }
+        uint64_t end = r.node_off + sdb_htree_block_len(r.nentries);
+        if (end <= have && block_ok(e, j, &r, &buf)) { have = end; break; }
+        have = r.node_off;
+    }
+    if (have != f && (rc = sdb_file_truncate(e->htf, have))) goto done;
+    if (have < want) {
+        uint64_t j;
+        sdb_txi_rec r;
+        if ((rc = txi_last_before(e, k, have, &j, &r))) goto done;
+        for (j++; j <= k && have < want; j++) {
+            if ((rc = sdb_engine_txi_get(e, j, &r))) goto done;
+            uint64_t blen = sdb_htree_block_len(r.nentries);
+            if (!blen) continue;
+            if (r.node_off != have) {
+                set_open_err("%s: txindex record of tx %" PRIu64 " places its htree block at %" PRIu64
+                             ", expected %" PRIu64, e->dir, j, r.node_off, have);
+                rc = SEALDB_CORRUPT;
+                goto done;
+            }
+            sdb_tx_header hd;
+            uint8_t root[SDB_HASH_LEN];
+            if ((rc = build_htree(e, j, &t, &hd))) goto done;
+            sdb_htree_root(&t, root);
+            if (t.width != r.nentries || memcmp(root, hd.eh.b, SDB_HASH_LEN)) {
+                set_open_err("%s: tx %" PRIu64 " is damaged: its entries do not match eH in the journal; "
+                             "refusing to open (nothing was changed)", e->dir, j);
+                rc = SEALDB_CORRUPT;
+                goto done;
+            }
+            if ((rc = sdb_file_write_at(e->htf, t.nodes, (size_t)blen, have))) goto done;
+            have += blen;
+        }
+        if (have != want) {
+            set_open_err("%s: txindex node offsets are inconsistent (htree ends at %" PRIu64 ", expected %" PRIu64 ")",
+                         e->dir, have, want);
+            rc = SEALDB_CORRUPT;
+            goto done;
+        }
+    }
+    e->ht_end = want;
+    atomic_store(&e->ht_len, want);
+    rc = SEALDB_OK;
+done:
+    sdb_htree_deinit(&t);
+    sdb_buf_deinit(&buf);
+    return rc;
+}
+
 static int recover(sdb_engine *e) {
     int rc;
     uint64_t fsz = 0;
@@ -658,7 +802,9 @@ static int recover(sdb_engine *e) {
     uint64_t k = fsz / SDB_TXI_REC;
     sdb_hash alh = sdb_hash_empty;
     uint64_t pos = sdb_journal_first_pos(e->j);
-    /* newest tx-index record that agrees with the journal */
+    uint64_t ht_end = 0;   /* htree file length implied by txs 1..k */
+    /* newest tx-index record that agrees with the journal (a record of an older layout never
+     * decodes, so such a file is rebuilt whole) */
     while (k > 0) {
         sdb_txi_rec r;
         sdb_tx_header hd;
@@ -667,6 +813,7 @@ static int recover(sdb_engine *e) {
             sdb_tx_alh(&hd, a.b) == SEALDB_OK && !memcmp(a.b, r.alh.b, SDB_HASH_LEN)) {
             alh = r.alh;
             pos = r.pos + SDB_JREC_FRAME + r.meta_len + r.vals_len;
+            ht_end = r.node_off + sdb_htree_block_len(r.nentries);
             break;
         }
         k--;
@@ -713,11 +860,14 @@ static int recover(sdb_engine *e) {
             rc = SEALDB_CORRUPT;
             goto done;
         }
-        sdb_txi_rec tr = { pos, fr.vals_len, fr.meta_len, 0, a };
+        sdb_txi_rec tr = { pos, fr.vals_len, fr.meta_len, 0, a, 0 };
         sdb_tx_header hd;
         size_t used;
         if (sdb_tx_header_decode(sdb_slice_of(buf.ptr + SDB_JREC_FRAME, fr.meta_len), &hd, &used)) { rc = SEALDB_CORRUPT; goto done; }
         tr.nentries = hd.nentries;
+        tr.node_off = ht_end;
+        ht_end += sdb_htree_block_len(hd.nentries);
+        if (ht_end > SDB_TXI_MAX_OFF) { rc = SEALDB_TOOLARGE; goto done; }
         uint8_t tb[SDB_TXI_REC];
         sdb_txi_encode(&tr, tb);
         if ((rc = sdb_file_write_at(e->txi, tb, sizeof tb, k * SDB_TXI_REC))) goto done;
@@ -726,6 +876,7 @@ static int recover(sdb_engine *e) {
         pos += rec_len;
     }
     if ((rc = sdb_file_truncate(e->txi, k * SDB_TXI_REC))) goto done;
+    atomic_store(&e->txi_len, k * SDB_TXI_REC);   /* the file is exactly k records now */
     /* the append position: pos may sit in an earlier segment when later ones are empty */
     {
         uint64_t room; int last;
@@ -752,9 +903,9 @@ static int recover(sdb_engine *e) {
     e->next_id = k + 1;
     e->cur_alh = alh;
     if (k > 0 && (rc = sdb_ahtree_root_at(e->aht, k, e->cur_root.b))) goto done;
+    if ((rc = recover_htree(e, k, ht_end))) goto done;
     e->last_alh = alh;
     e->pub_end = pos;
-    atomic_store(&e->txi_len, k * SDB_TXI_REC);   /* the file is exactly k records now */
     atomic_store(&e->last_tx, k);
     rc = SEALDB_OK;
 done:
@@ -783,8 +934,7 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     pthread_cond_init(&e->ix_done_cv, NULL);
     sdb_buf_init(&e->grp);
     sdb_buf_init(&e->txibuf);
-    if (!(e->htc = sdb_calloc(SDB_HTC_SLOTS, sizeof *e->htc))) goto fail;
-    for (int i = 0; i < SDB_HTC_SLOTS; i++) { pthread_mutex_init(&e->htc[i].mu, NULL); sdb_htree_init(&e->htc[i].t); }
+    sdb_buf_init(&e->htbuf);
     if (!(e->dir = sdb_strdup(dir))) goto fail;
     struct stat st;
     if (stat(dir, &st) < 0) {
@@ -801,7 +951,10 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     }
     snprintf(p, sizeof p, "%s/txindex", dir);
     if ((rc = sdb_file_open(p, O_RDWR | O_CREAT, 0644, &e->txi))) goto fail;
-    map_txi(e);
+    e->txi_map = map_file(e->txi, &e->txi_map_len);
+    snprintf(p, sizeof p, "%s/htree", dir);
+    if ((rc = sdb_file_open(p, O_RDWR | O_CREAT, 0644, &e->htf))) goto fail;
+    e->ht_map = map_file(e->htf, &e->ht_map_len);
     snprintf(p, sizeof p, "%s/ahtree", dir);
     if ((rc = sdb_ahtree_open_file(p, &e->aht))) {
         /* derived: a damaged tree file is rebuilt from the journal */
@@ -832,26 +985,22 @@ void sdb_engine_close(sdb_engine *e) {
     sdb_engine_index_stop(e);
     if (e->aht && !atomic_load(&e->failed)) sdb_ahtree_sync(e->aht);
     sdb_ahtree_close(e->aht);
+    if (e->htf && !atomic_load(&e->failed)) sdb_file_sync(e->htf);
+    if (e->ht_map) munmap((void *)e->ht_map, e->ht_map_len);
+    sdb_file_close(e->htf);
     if (e->txi_map) munmap((void *)e->txi_map, e->txi_map_len);
     sdb_file_close(e->txi);
     sdb_journal_close(e->j);
     if (e->lock_fd >= 0) close(e->lock_fd);
     sdb_buf_deinit(&e->grp);
     sdb_buf_deinit(&e->txibuf);
+    sdb_buf_deinit(&e->htbuf);
     pthread_mutex_destroy(&e->state_mu);
     pthread_mutex_destroy(&e->q_mu);
     pthread_cond_destroy(&e->q_cv);
     pthread_mutex_destroy(&e->ix_mu);
     pthread_cond_destroy(&e->ix_work_cv);
     pthread_cond_destroy(&e->ix_done_cv);
-    if (e->htc) {
-        for (int i = 0; i < SDB_HTC_SLOTS; i++) {
-            sdb_htree_deinit(&e->htc[i].t);
-            sdb_free(e->htc[i].dig);
-            pthread_mutex_destroy(&e->htc[i].mu);
-        }
-        sdb_free(e->htc);
-    }
     sdb_free(e->dir);
     sdb_free(e);
 }

@@ -1,7 +1,7 @@
 /* verify.c - offline re-verification of stored history (`sealdb verify --dir`): reads every
  * journal record and re-checks CRCs, value hashes, entry digests, the tx tree (eH), the Alh chain,
  * binary linking (blRoot against a rebuilt ahtree), then compares the derived files (tx index,
- * ahtree node file) with what the journal implies. Read-only: never opens a database for writes,
+ * ahtree node file, htree node file) with what the journal implies. Read-only: never opens a database for writes,
  * never repairs. Derived files that are merely behind (crash before they were written) are fine:
  * open rebuilds them; derived bytes that disagree with the journal are reported. */
 #include <dirent.h>
@@ -202,7 +202,7 @@ static uint64_t cum_at(void *arg, uint64_t upto) {
 
 static int verify_db(vctx *v, const char *dir) {
     int rc;
-    char txip[4096], ahp[4096], seg[4096];
+    char txip[4096], ahp[4096], htp[4096], seg[4096];
     sdb_journal *j = NULL;
     sdb_ahtree *mem = NULL;
     sdb_file *txi = NULL;
@@ -212,6 +212,9 @@ static int verify_db(vctx *v, const char *dir) {
     sdb_buf buf;
     aht_check a = { .fd = -1 };
     uint64_t txi_n = 0, k = 0, nix = 0;
+    int htfd = -1;
+    uint64_t ht_size = 0, ht_off = 0;   /* htree file: its length, where the next block belongs */
+    uint8_t *blk = NULL;
     cum cu = { 0 };
     uint64_t *posv = NULL;
     sdb_htree_init(&ht);
@@ -220,11 +223,21 @@ static int verify_db(vctx *v, const char *dir) {
     v->reported = 0;
     snprintf(txip, sizeof txip, "%s/txindex", dir);
     snprintf(ahp, sizeof ahp, "%s/ahtree", dir);
+    snprintf(htp, sizeof htp, "%s/htree", dir);
     if ((rc = sdb_journal_open(dir, 1u << 20, &j))) { rc = fail(v, rc, 1, "journal/", "cannot list segments: %s", sealdb_strerror(rc)); goto done; }
     if ((rc = sdb_ahtree_open_mem(&mem))) goto done;
     if (sdb_file_open(txip, O_RDONLY, 0, &txi) == SEALDB_OK) {
         uint64_t sz = 0;
         if (sdb_file_size(txi, &sz) == SEALDB_OK) txi_n = sz / SDB_TXI_REC;
+        uint8_t tb[SDB_TXI_REC];
+        sdb_txi_rec tr;
+        if (txi_n && sdb_file_read_at(txi, tb, sizeof tb, 0) == SEALDB_OK && sdb_txi_decode(tb, &tr) == SEALDB_UNSUPPORTED) {
+            /* written by an older version: open rebuilds it (and the htree file) from the journal */
+            if (v->out) fprintf(v->out, "verify: %s: note: %s has an older layout (rebuilt on next open)\n", dir, txip);
+            sdb_file_close(txi);
+            txi = NULL;
+            txi_n = 0;
+        }
     }
     a.fd = open(ahp, O_RDONLY | O_CLOEXEC);
     if (a.fd >= 0) {
@@ -235,7 +248,14 @@ static int verify_db(vctx *v, const char *dir) {
             close(a.fd); a.fd = -1;
         } else a.fsize = (uint64_t)st.st_size;
     }
-    if (!(je = sdb_malloc(1024 * sizeof *je)) || !(dig = sdb_malloc(1024 * sizeof *dig))) { rc = SEALDB_NOMEM; goto done; }
+    htfd = open(htp, O_RDONLY | O_CLOEXEC);
+    if (htfd >= 0) {
+        struct stat st;
+        if (fstat(htfd, &st) < 0) { close(htfd); htfd = -1; }
+        else ht_size = (uint64_t)st.st_size;
+    }
+    if (!(je = sdb_malloc(1024 * sizeof *je)) || !(dig = sdb_malloc(1024 * sizeof *dig)) ||
+        !(blk = sdb_malloc((size_t)sdb_htree_block_len(1024)))) { rc = SEALDB_NOMEM; goto done; }
     sdb_hash alh = sdb_hash_empty;
     uint64_t pos = sdb_journal_first_pos(j);
     for (;;) {
@@ -315,6 +335,25 @@ static int verify_db(vctx *v, const char *dir) {
             }
         }
         if ((rc = aht_step(v, &a, id, &na, ahp))) goto done;
+        /* derived: the htree block (every node but the root) against the rebuilt tree; a file that
+         * merely ends early is behind (rebuilt on open) */
+        uint64_t blen = sdb_htree_block_len(n);
+        if (txi && id <= txi_n) {
+            uint8_t tb[SDB_TXI_REC];
+            sdb_txi_rec tr;
+            if (sdb_file_read_at(txi, tb, sizeof tb, (id - 1) * SDB_TXI_REC) || sdb_txi_decode(tb, &tr) || tr.node_off != ht_off) {
+                rc = fail(v, SEALDB_TAMPERED, id, txip, "tx index record places the htree block at the wrong offset");
+                goto done;
+            }
+        }
+        if (blen && htfd >= 0 && ht_off + blen <= ht_size) {
+            if (pread(htfd, blk, (size_t)blen, (off_t)ht_off) != (ssize_t)blen) { rc = fail(v, SEALDB_IO, id, htp, "read error"); goto done; }
+            if (memcmp(blk, ht.nodes, (size_t)blen)) {
+                rc = fail(v, SEALDB_TAMPERED, id, htp, "stored tree nodes differ from the recomputed ones");
+                goto done;
+            }
+        }
+        ht_off += blen;
         for (uint32_t i = 0; i < n; i++) {
             sdb_kv_md md;
             if (!sdb_kv_md_decode(je[i].md_bytes, &md) && !md.non_indexable) nix++;
@@ -336,6 +375,8 @@ static int verify_db(vctx *v, const char *dir) {
         pos += rec_len;
     }
     if (txi_n > k) { rc = fail(v, SEALDB_CORRUPT, k + 1, txip, "tx index lists %" PRIu64 " txs, journal has %" PRIu64, txi_n, k); goto done; }
+    if (htfd >= 0 && ht_size > ht_off && txi_n >= k && v->out)
+        fprintf(v->out, "verify: %s: note: %s extends past the journal (cut on next open)\n", dir, htp);
     if (a.fd >= 0 && k && a.fsize > 32 + 32 * (3 * k - (uint64_t)__builtin_popcountll(k))) {
         /* more leaves than the journal: only an unsynced tail can explain it, and open cuts it */
         if (v->out) fprintf(v->out, "verify: %s: note: %s extends past the journal (cut on next open)\n", dir, ahp);
@@ -353,6 +394,8 @@ static int verify_db(vctx *v, const char *dir) {
     rc = SEALDB_OK;
 done:
     if (a.fd >= 0) close(a.fd);
+    if (htfd >= 0) close(htfd);
+    sdb_free(blk);
     sdb_file_close(txi);
     sdb_ahtree_close(mem);
     sdb_journal_close(j);

@@ -139,23 +139,36 @@ int sdb_jrec_decode(sdb_slice rec, sdb_jframe *fr, sdb_tx_header *hdr, sdb_jentr
     return SEALDB_OK;
 }
 
+static void put_u48be(uint8_t *p, uint64_t v) {
+    sdb_put_u16be(p, (uint16_t)(v >> 32));
+    sdb_put_u32be(p + 2, (uint32_t)v);
+}
+static uint64_t get_u48be(const uint8_t *p) {
+    return (uint64_t)sdb_get_u16be(p) << 32 | sdb_get_u32be(p + 2);
+}
+
+/* vals_len < 1024 x 32 MiB and node_off < 2^48 fit 48 bits, nentries <= 1024 fits 16 (the engine's
+ * limits; callers never pass more). */
 void sdb_txi_encode(const sdb_txi_rec *r, uint8_t out[SDB_TXI_REC]) {
     sdb_put_u64be(out, r->pos);
-    sdb_put_u64be(out + 8, r->vals_len);
+    put_u48be(out + 8, r->vals_len);
+    sdb_put_u16be(out + 14, (uint16_t)r->nentries);
     sdb_put_u32be(out + 16, r->meta_len);
-    sdb_put_u32be(out + 20, r->nentries);
-    memcpy(out + 24, r->alh.b, SDB_HASH_LEN);
-    sdb_put_u32be(out + 56, 0);
+    memcpy(out + 20, r->alh.b, SDB_HASH_LEN);
+    put_u48be(out + 52, r->node_off);
+    sdb_put_u16be(out + 58, SDB_TXI_LAYOUT);
     sdb_put_u32be(out + 60, sdb_crc32c(0, out, 60));
 }
 
 int sdb_txi_decode(const uint8_t in[SDB_TXI_REC], sdb_txi_rec *r) {
     if (sdb_crc32c(0, in, 60) != sdb_get_u32be(in + 60)) return SEALDB_CORRUPT;
+    if (sdb_get_u16be(in + 58) != SDB_TXI_LAYOUT) return SEALDB_UNSUPPORTED;
     r->pos = sdb_get_u64be(in);
-    r->vals_len = sdb_get_u64be(in + 8);
+    r->vals_len = get_u48be(in + 8);
+    r->nentries = sdb_get_u16be(in + 14);
     r->meta_len = sdb_get_u32be(in + 16);
-    r->nentries = sdb_get_u32be(in + 20);
-    memcpy(r->alh.b, in + 24, SDB_HASH_LEN);
+    memcpy(r->alh.b, in + 20, SDB_HASH_LEN);
+    r->node_off = get_u48be(in + 52);
     if (r->meta_len < 128 || r->meta_len > SDB_JREC_MAX_META || r->nentries < 1 || r->nentries > 1024)
         return SEALDB_CORRUPT;
     return SEALDB_OK;

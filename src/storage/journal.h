@@ -74,15 +74,22 @@ int  sdb_journal_is_torn(sdb_journal *j, uint64_t pos, uint64_t room, uint64_t r
 /* Next segment start after the one containing pos, or UINT64_MAX when pos is in the last. */
 uint64_t sdb_journal_next_seg(sdb_journal *j, uint64_t pos);
 
-/* ---- tx index: record i (1-based) at (i-1)*64: u64 pos ‖ u64 vals_len ‖ u32 meta_len ‖
- * u32 nentries ‖ alh[32] ‖ u32 0 ‖ u32 crc32c(first 60 bytes). Derived, never synced. ---- */
+/* ---- tx index: record i (1-based) at (i-1)*64, layout 2: u64 pos ‖ u48 vals_len ‖ u16 nentries ‖
+ * u32 meta_len ‖ alh[32] ‖ u48 node_off ‖ u16 2 (layout) ‖ u32 crc32c(first 60 bytes).
+ * node_off: where tx i's block of htree nodes starts in the `htree` file (the running end of the
+ * file when the tx has one entry and therefore no block). Derived, never synced. A record of any
+ * other layout (the old one had u64 vals_len, u32 nentries and zeros at 56) decodes as
+ * SEALDB_UNSUPPORTED, and recovery rebuilds the file from the journal. ---- */
 #define SDB_TXI_REC 64u
+#define SDB_TXI_LAYOUT 2u
+#define SDB_TXI_MAX_OFF ((1ull << 48) - 1)
 typedef struct sdb_txi_rec {
     uint64_t pos, vals_len;
     uint32_t meta_len, nentries;
     sdb_hash alh;
+    uint64_t node_off;
 } sdb_txi_rec;
 void sdb_txi_encode(const sdb_txi_rec *r, uint8_t out[SDB_TXI_REC]);
-int  sdb_txi_decode(const uint8_t in[SDB_TXI_REC], sdb_txi_rec *r);   /* CORRUPT on bad crc */
+int  sdb_txi_decode(const uint8_t in[SDB_TXI_REC], sdb_txi_rec *r);   /* CORRUPT on bad crc, UNSUPPORTED on another layout */
 
 #endif

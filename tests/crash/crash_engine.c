@@ -109,9 +109,23 @@ int main(int argc, char **argv) {
                     fprintf(stderr, "round %d: tx %" PRIu64 " content differs\n", r, acks[i].id); ok = 0;
                 }
             }
-            /* nothing partial: every tx up to last is whole (values and hashes check) */
-            for (uint64_t id = last > 50 ? last - 50 : 1; id <= last && ok; id++)
-                if (sdb_engine_tx_read(e, id, 1, &t)) { fprintf(stderr, "round %d: tx %" PRIu64 " partial\n", r, id); ok = 0; }
+            /* nothing partial: every tx up to last is whole (values and hashes check), and each of
+             * its entries proves against eH from the (recovered) htree node file */
+            sdb_hashes terms;
+            sdb_hashes_init(&terms);
+            for (uint64_t id = last > 50 ? last - 50 : 1; id <= last && ok; id++) {
+                if (sdb_engine_tx_read(e, id, 1, &t)) { fprintf(stderr, "round %d: tx %" PRIu64 " partial\n", r, id); ok = 0; break; }
+                for (uint32_t j = 0; j < t.nentries && ok; j++) {
+                    uint8_t d[32];
+                    uint32_t w;
+                    if (sdb_entry_digest(t.hdr.version, t.entries[j].key, t.entries[j].md_bytes, t.entries[j].hvalue.b, d) ||
+                        sdb_engine_inclusion_proof(e, id, j, t.hdr.eh.b, &terms, &w) ||
+                        sdb_htree_verify(&terms, j, w, d, t.hdr.eh.b)) {
+                        fprintf(stderr, "round %d: tx %" PRIu64 " entry %u: inclusion proof fails\n", r, id, j); ok = 0;
+                    }
+                }
+            }
+            sdb_hashes_deinit(&terms);
             sdb_tx_deinit(&t);
             /* the key index (derived, rebuilt as needed) finds the acknowledged keys */
             for (size_t i = nacks > 20 ? nacks - 20 : 0; i < nacks && ok; i++) {

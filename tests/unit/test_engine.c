@@ -154,16 +154,20 @@ TEST(proofs_verify) {
     /* inclusion of each entry of tx 3 (3 entries) in its eH */
     sdb_tx_header h;
     CHECK_OK(sdb_engine_tx_header(e, 3, &h, NULL));
+    sdb_tx t3; sdb_tx_init(&t3);
+    CHECK_OK(sdb_engine_tx_read(e, 3, 0, &t3));
     for (uint32_t i = 0; i < 3; i++) {
         sdb_hashes terms; sdb_hashes_init(&terms);
         uint32_t w; uint8_t d[32];
-        CHECK_OK(sdb_engine_inclusion_proof(e, 3, i, &terms, &w, d));
+        CHECK_OK(sdb_entry_digest(h.version, t3.entries[i].key, t3.entries[i].md_bytes, t3.entries[i].hvalue.b, d));
+        CHECK_OK(sdb_engine_inclusion_proof(e, 3, i, i == 1 ? NULL : h.eh.b, &terms, &w));
         CHECK_EQ_U64(w, 3);
         CHECK_OK(sdb_htree_verify(&terms, i, w, d, h.eh.b));
         d[5] ^= 1;
         CHECK(sdb_htree_verify(&terms, i, w, d, h.eh.b) != SEALDB_OK);
         sdb_hashes_deinit(&terms);
     }
+    sdb_tx_deinit(&t3);
     CHECK_RC(sdb_engine_dual_proof(e, 5, 41, &(sdb_dual_proof){0}), SEALDB_RANGE);
     sdb_engine_close(e);
 }

@@ -22,6 +22,8 @@ static struct {
     long syncs;
     int short_writes;
     long crash_after;         /* after this many writes everything fails (process "died") */
+    char fail_path[32];       /* with fail_path_at: the nth write to a file whose path ends so fails */
+    long fail_path_at, path_writes;
     int crashed;
     char paths[1024][512];    /* fd -> path */
     undo *u; size_t nu, cu;   /* unsynced writes, oldest first */
@@ -42,6 +44,13 @@ static int f_pwrite(int fd, const void *b, size_t n, uint64_t off, size_t *put) 
     if (F.crashed) { rc = SEALDB_IO; goto out; }
     F.writes++;
     if (F.fail_write_at && F.writes == F.fail_write_at) { rc = sdb_err_from_errno(F.fail_errno); goto out; }
+    if (F.fail_path_at && fd < 1024) {
+        size_t pl = strlen(F.paths[fd]), sl = strlen(F.fail_path);
+        if (pl >= sl && !strcmp(F.paths[fd] + pl - sl, F.fail_path) && ++F.path_writes == F.fail_path_at) {
+            rc = SEALDB_IO;
+            goto out;
+        }
+    }
     if (F.crash_after && F.writes > F.crash_after) { F.crashed = 1; rc = SEALDB_IO; goto out; }
     if (F.short_writes && n > 1) n = n / 2 + 1;
     /* remember what was there, to drop this write at the crash if it is never synced */
@@ -94,6 +103,8 @@ static void fault_reset(void) {
     F.u = NULL; F.nu = F.cu = 0;
     F.writes = F.syncs = 0;
     F.fail_write_at = F.fail_sync_at = F.crash_after = 0;
+    F.fail_path[0] = 0;
+    F.fail_path_at = F.path_writes = 0;
     F.crashed = F.short_writes = 0;
     P = sdb_vfs_posix();
     sdb_vfs_set_default(&faulty);
@@ -125,13 +136,19 @@ static int open_db(sdb_engine **e) {
     o.segment_size = 1u << 16;   /* small: rotations happen under faults too */
     return sdb_engine_open(dir_, &o, e);
 }
+/* tx i holds key-i first; every third tx has 3 more entries, so htree blocks are written too */
 static int put(sdb_engine *e, int i) {
-    char k[32], v[128];
-    snprintf(k, sizeof k, "key-%d", i);
+    char k[4][32], v[128];
+    sdb_kv kv[4];
+    size_t n = i % 3 == 0 ? 4 : 1;
     snprintf(v, sizeof v, "value-%d-%0*d", i, 20 + i % 30, i);
-    sdb_kv kv = { sdb_slice_str(k), sdb_slice_str(v), { 0 } };
+    for (size_t j = 0; j < n; j++) {
+        if (j == 0) snprintf(k[j], sizeof k[j], "key-%d", i);
+        else snprintf(k[j], sizeof k[j], "key-%d.%zu", i, j);
+        kv[j] = (sdb_kv){ sdb_slice_str(k[j]), sdb_slice_str(v), { 0 } };
+    }
     sdb_commit_result r;
-    int rc = sdb_engine_commit_sync(e, &kv, 1, NULL, 0, &r, NULL);
+    int rc = sdb_engine_commit_sync(e, kv, n, NULL, 0, &r, NULL);
     if (rc == SEALDB_OK && r.hdr.id != (uint64_t)i) return SEALDB_CORRUPT;
     return rc;
 }
@@ -145,12 +162,22 @@ static void check_recovered(int acked) {
     uint64_t last = sdb_engine_last_tx(e);
     CHECK(last >= (uint64_t)acked);
     sdb_tx t; sdb_tx_init(&t);
+    sdb_hashes terms; sdb_hashes_init(&terms);
     for (uint64_t i = 1; i <= last; i++) {
         CHECK_OK(sdb_engine_tx_read(e, i, 1, &t));
         char k[32];
         snprintf(k, sizeof k, "key-%d", (int)i);
         CHECK_EQ_MEM(t.entries[0].key.ptr, t.entries[0].key.len, k, strlen(k));
+        /* every entry proves against eH (the htree blocks were rebuilt where lost) */
+        for (uint32_t j = 0; j < t.nentries; j++) {
+            uint8_t d[32];
+            uint32_t w;
+            CHECK_OK(sdb_entry_digest(t.hdr.version, t.entries[j].key, t.entries[j].md_bytes, t.entries[j].hvalue.b, d));
+            CHECK_OK(sdb_engine_inclusion_proof(e, i, j, t.hdr.eh.b, &terms, &w));
+            CHECK_OK(sdb_htree_verify(&terms, j, w, d, t.hdr.eh.b));
+        }
     }
+    sdb_hashes_deinit(&terms);
     sdb_tx_deinit(&t);
     CHECK_OK(put(e, (int)last + 1));
     sdb_engine_close(e);
@@ -196,6 +223,24 @@ static void write_error_at(long n, int err) {
 }
 TEST(eio_on_write_makes_db_refuse_writes_until_reopen) { write_error_at(7, EIO); write_error_at(40, EIO); }
 TEST(enospc_on_write) { write_error_at(3, ENOSPC); write_error_at(25, ENOSPC); }
+
+/* A failed write of the htree node file fails the engine like a failed journal write. */
+TEST(failed_htree_write_makes_db_refuse_writes) {
+    fault_reset();
+    dbdir();
+    sdb_engine *e = NULL;
+    CHECK_OK(open_db(&e));
+    snprintf(F.fail_path, sizeof F.fail_path, "/htree");
+    F.fail_path_at = 2;
+    int acked = 0, rc = 0;
+    for (int i = 1; i <= 30 && !(rc = put(e, i)); i++) acked = i;
+    CHECK_RC(rc, SEALDB_IO);
+    CHECK_EQ_U64(acked, 5);   /* txs 3 and 6 have blocks: the second block write failed */
+    CHECK_RC(put(e, acked + 1), SEALDB_FAILED);
+    CHECK_RC(sdb_engine_status(e), SEALDB_FAILED);
+    sdb_engine_close(e);
+    check_recovered(acked);
+}
 
 TEST(fsync_failure) {
     fault_reset();
