@@ -129,8 +129,8 @@ TEST(get_values_of_every_size) {
     static const size_t lens[] = { 0, 1, 31, 63, 64, 65, 127, 129, 4095, 4096, 4097, 70000 };
     enum { NL = sizeof lens / sizeof lens[0] };
     sdb_engine *e = open_db();
-    uint8_t *val = malloc(70000);
-    for (size_t i = 0; i < 70000; i++) val[i] = (uint8_t)(i * 31 + 7);
+    uint8_t *val = malloc(70001);   /* round r writes val + r */
+    for (size_t i = 0; i < 70001; i++) val[i] = (uint8_t)(i * 31 + 7);
     char k[16];
     for (size_t r = 0; r < 2; r++)   /* two rounds: the second version of each key is read */
         for (size_t i = 0; i < NL; i++) {
