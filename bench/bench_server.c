@@ -3,7 +3,8 @@
  * 64 calls in flight from a few threads, each owning a completion queue and a few channels (async:
  * a blocking thread-per-call client on this stack is itself the bottleneck). Prints
  * "bench server.<name>: <number> <unit>" for Health (the transport's ceiling), Set, SetAll of 1000
- * KVs, Get, VerifiableGet, VerifiableSet, p99 Set latency and the server's RSS.
+ * KVs, Get, VerifiableGet, VerifiableSet, p99 Set latency and the server's RSS (peak anonymous and
+ * file-backed memory apart, per phase and overall).
  * Proofs returned by the verified calls are not checked here (that is the client's cost); every call's
  * status is. Usage: bench_server [--only health,set,...] [--seconds S] [--threads T] [--channels C]
  * [--inflight N] [--setall-inflight N] [--server-arg ARG]...; SEALDB_BIN overrides the server binary. */
@@ -220,6 +221,46 @@ static double server_mem_mb(const char *field) {
     }
     fclose(f);
     return mb;
+}
+
+/* Resident memory of the server sampled every 20 ms by a thread while the phases run: RssAnon is the
+ * heap, stacks and gRPC buffers (what the server really uses); RssFile is mostly pages of the
+ * database's own mapped files (journal, index), page cache the kernel reclaims under pressure, so
+ * it is reported apart. Peaks per phase and over the whole run, in KiB. */
+static _Atomic long mem_anon_peak_kb, mem_file_peak_kb, run_anon_peak_kb, run_file_peak_kb;
+static _Atomic int mem_sampler_stop;
+static pthread_t mem_sampler_th;
+
+static void read_rss_kb(long *anon, long *file) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)server_pid);
+    *anon = *file = -1;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "RssAnon:", 8)) *anon = strtol(line + 8, NULL, 10);
+        else if (!strncmp(line, "RssFile:", 8)) *file = strtol(line + 8, NULL, 10);
+    }
+    fclose(f);
+}
+
+static void atomic_max(_Atomic long *m, long v) {
+    long cur = atomic_load(m);
+    while (v > cur && !atomic_compare_exchange_weak(m, &cur, v)) {}
+}
+
+static void *mem_sampler(void *arg) {
+    (void)arg;
+    while (!atomic_load(&mem_sampler_stop)) {
+        long anon, file;
+        read_rss_kb(&anon, &file);
+        atomic_max(&mem_anon_peak_kb, anon);
+        atomic_max(&mem_file_peak_kb, file);
+        atomic_max(&run_anon_peak_kb, anon);
+        atomic_max(&run_file_peak_kb, file);
+        usleep(20000);
+    }
+    return NULL;
 }
 
 /* CPU seconds (user + system) used so far by the server and by this process: shows which side
@@ -689,6 +730,8 @@ static result run_phase(const char *name, int method, const tmpl *t, int n_infli
     double t0 = now_s();
     uint64_t readable = atomic_load(&next_key);
     double srv_cpu0 = server_cpu_s(), own_cpu0 = self_cpu_s();
+    atomic_store(&mem_anon_peak_kb, 0);
+    atomic_store(&mem_file_peak_kb, 0);
     for (int i = 0; i < nt; i++) {
         worker *w = &workers[i];
         w->n_slots = n_inflight / nt + (i < n_inflight % nt);
@@ -749,6 +792,8 @@ static result run_phase(const char *name, int method, const tmpl *t, int n_infli
     printf("# %s: %" PRIu64 " calls in %.1f s, p50 %.0f us, p99 %.0f us, %" PRIu64 " errors; cpu: server %.2f cores "
            "%.0f us/call, generator %.2f cores %.0f us/call\n", name, done, phase_seconds, r.p50_us, r.p99_us,
            r.errors, srv_cpu / wall, srv_cpu * per_call, own_cpu / wall, own_cpu * per_call);
+    printf("# %s: server peak RssAnon %.1f MB, RssFile %.1f MB (mapped data files, page cache)\n", name,
+           (double)atomic_load(&mem_anon_peak_kb) / 1024, (double)atomic_load(&mem_file_peak_kb) / 1024);
     fflush(stdout);
     return r;
 }
@@ -923,6 +968,7 @@ int main(int argc, char **argv) {
     if (unary(M_HEALTH, NULL, 0, NULL, NULL, detail, sizeof detail) != GRPC_STATUS_OK) die("Health call failed");
     usleep(300000);
     double rss_idle = server_mem_mb("VmRSS");
+    if (pthread_create(&mem_sampler_th, NULL, mem_sampler, NULL) != 0) die("pthread_create failed");
 
     if (wanted("health", "health_c64")) {
         result r = run_phase("server.health_c64", M_HEALTH, &health, inflight);
@@ -980,8 +1026,13 @@ int main(int argc, char **argv) {
         tmpl_free(&t);
     }
     double rss_load = server_mem_mb("VmHWM");
+    atomic_store(&mem_sampler_stop, 1);
+    pthread_join(mem_sampler_th, NULL);
     printf("bench server.rss_idle_mb: %.1f MB\n", rss_idle);
+    /* VmHWM counts the pages of the mapped data files too; the anonymous peak is the server's own */
     printf("bench server.rss_load_mb: %.1f MB\n", rss_load);
+    printf("bench server.rss_load_anon_mb: %.1f MB\n", (double)atomic_load(&run_anon_peak_kb) / 1024);
+    printf("bench server.rss_load_file_mb: %.1f MB\n", (double)atomic_load(&run_file_peak_kb) / 1024);
     fflush(stdout);
 
     for (int i = 0; i < n_chans; i++) grpc_channel_destroy(chans[i].ch);

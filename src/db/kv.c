@@ -48,6 +48,7 @@ int sdb_kv_err(sdb_kverr *e, sdb_grpc_code code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     e->code = code;
+    e->info = NULL;
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
     return -1;
@@ -1392,6 +1393,7 @@ void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_k
             break;
         }
         sdb_kv_err(err, SDB_GRPC_FAILED_PRECONDITION, "precondition failed: %s", k >= 1 && k <= 3 ? kinds[k] : "");
+        err->info = "23000";   /* immudb re-codes a failed precondition as an integrity violation */
         break;
     }
     case SEALDB_EXISTS:

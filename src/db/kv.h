@@ -26,6 +26,7 @@ typedef struct sdb_kvdb {
 /* An immudb-visible error: gRPC code and exact status message. */
 typedef struct sdb_kverr {
     sdb_grpc_code code;
+    const char *info;   /* immudb's ErrorInfo code of a coded error ("23000"), NULL for a plain one */
     char msg[384];
 } sdb_kverr;
 

@@ -43,6 +43,7 @@ struct sdb_engine {
     const uint8_t *ht_map;        /* read-only shared mapping of a reserved range of htf, or NULL */
     size_t ht_map_len;
     atomic_uint_fast64_t ht_len;  /* bytes of htf written for published txs (release before txi_len) */
+    atomic_uint_fast64_t ht_fallbacks; /* proofs built from the journal because stored nodes disagreed (tests read it) */
 
     /* published state: last_tx atomic (acquire/release); the (tx, alh, end) triple under state_mu */
     atomic_uint_fast64_t last_tx;

@@ -79,13 +79,13 @@ int sdb_engine_state(sdb_engine *e, uint64_t *tx_id, uint8_t alh[SDB_HASH_LEN]) 
  * published, never rewritten while open) are read through a mapping instead of a pread each; the
  * htree node file likewise below ht_len. The mapping reserves a large range once (like the
  * ahtree's): the file grows under it and pages past the written length are never touched. Only
- * with the POSIX vfs; pread is the fallback. */
-static const uint8_t *map_file(sdb_file *f, size_t *len) {
-    static const uint64_t sizes[] = { 1ull << 38, 1ull << 34, 1ull << 30 };
+ * with the POSIX vfs; pread is the fallback (also for bytes past the reserved range). The first
+ * try reserves 2^first bytes of address space, then 16x and 256x less. */
+static const uint8_t *map_file(sdb_file *f, unsigned first, size_t *len) {
     if (sdb_vfs_default() != sdb_vfs_posix() || sizeof(size_t) < 8) return NULL;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        void *p = mmap(NULL, (size_t)sizes[i], PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(f), 0);
-        if (p != MAP_FAILED) { *len = (size_t)sizes[i]; return p; }
+    for (unsigned sh = first; sh + 8 >= first && sh >= 30; sh -= 4) {
+        void *p = mmap(NULL, (size_t)1 << sh, PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(f), 0);
+        if (p != MAP_FAILED) { *len = (size_t)1 << sh; return p; }
     }
     return NULL;
 }
@@ -312,6 +312,7 @@ int sdb_engine_inclusion_proof(sdb_engine *e, uint64_t id, uint32_t entry_idx, c
     }
     /* the stored nodes disagree with eH (a damaged derived file), or the index record does: build
      * this one tx's tree from the journal, which must give eH */
+    atomic_fetch_add_explicit(&e->ht_fallbacks, 1, memory_order_relaxed);
     sdb_htree t;
     sdb_htree_init(&t);
     rc = build_htree(e, id, &t, &hdr);
@@ -951,10 +952,11 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     }
     snprintf(p, sizeof p, "%s/txindex", dir);
     if ((rc = sdb_file_open(p, O_RDWR | O_CREAT, 0644, &e->txi))) goto fail;
-    e->txi_map = map_file(e->txi, &e->txi_map_len);
+    e->txi_map = map_file(e->txi, 38, &e->txi_map_len);
     snprintf(p, sizeof p, "%s/htree", dir);
     if ((rc = sdb_file_open(p, O_RDWR | O_CREAT, 0644, &e->htf))) goto fail;
-    e->ht_map = map_file(e->htf, &e->ht_map_len);
+    /* 64 GiB: ~1G entries of wide txs; blocks further on are pread */
+    e->ht_map = map_file(e->htf, 36, &e->ht_map_len);
     snprintf(p, sizeof p, "%s/ahtree", dir);
     if ((rc = sdb_ahtree_open_file(p, &e->aht))) {
         /* derived: a damaged tree file is rebuilt from the journal */

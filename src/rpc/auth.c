@@ -174,7 +174,7 @@ int sdb_auth_resolve(sdb_call *c) {
                 if (m->perm == SDB_PERM_NONE) return 0;
                 if (m->stream != SDB_STREAM_NONE)
                     return sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "no session found"), 1;
-                return sdb_call_error(c, SDB_GRPC_PERMISSION_DENIED, "session not found"), 1;
+                return sdb_call_error_info(c, SDB_GRPC_PERMISSION_DENIED, "08001", NULL, "session not found"), 1;
             }
             has_creds = 1;
         } else if (az) {
@@ -218,9 +218,9 @@ int sdb_auth_resolve(sdb_call *c) {
         if (!d) return sdb_call_error(c, SDB_GRPC_NOT_FOUND, "'%s' does not exist", db), 1;
         return sdb_call_error(c, SDB_GRPC_UNKNOWN, "already closed"), 1;
     }
-    if (c->db->system && m->perm == SDB_PERM_READWRITE)
-        return sdb_call_error(c, SDB_GRPC_INTERNAL, "permission denied"), 1;
-    if (!perm_allows(m->perm, c->perm)) return sdb_call_error(c, SDB_GRPC_INTERNAL, "permission denied"), 1;
+    /* immudb's ErrPermissionDenied is a coded error without a code of its own: XX000 -> Internal */
+    if ((c->db->system && m->perm == SDB_PERM_READWRITE) || !perm_allows(m->perm, c->perm))
+        return sdb_call_error_info(c, SDB_GRPC_INTERNAL, "XX000", NULL, "permission denied"), 1;
     return 0;
 }
 

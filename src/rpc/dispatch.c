@@ -148,9 +148,18 @@ int sdb_call_error(sdb_call *c, sdb_grpc_code code, const char *fmt, ...) {
     return SDB_CALL_DONE;
 }
 
-int sdb_call_error_info(sdb_call *c, sdb_grpc_code code, const char *err_code, const char *msg) {
-    (void)err_code;   /* status details are optional for the SDKs in scope (spec/api.md 0.1) */
-    return sdb_call_error(c, code, "%s", msg);
+int sdb_call_error_info(sdb_call *c, sdb_grpc_code code, const char *err_code, const char *cause, const char *msg) {
+    if (atomic_exchange(&c->answered, 1)) return SDB_CALL_DONE;
+    if (code == SDB_GRPC_OK) code = SDB_GRPC_UNKNOWN;
+    if (!msg) msg = "";
+    if (err_code) {
+        c->err_info_code = err_code;
+        const char *cs = cause ? cause : msg;   /* a bare coded error is its own cause */
+        c->err_cause = sdb_arena_dup(&c->arena, cs, strlen(cs) + 1);
+        if (!c->err_cause) c->err_info_code = NULL;
+    }
+    answer(c, code, msg, NULL);
+    return SDB_CALL_DONE;
 }
 
 void sdb_call_complete(sdb_call *c, sdb_grpc_code code, const char *msg, const ProtobufCMessage *resp) {

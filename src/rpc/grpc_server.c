@@ -13,6 +13,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include "rpc/server.h"
+#include "rpc_status.pb-c.h"
 #include "util/file.h"
 
 #define OUTSTANDING_REQUESTS 32
@@ -52,6 +53,8 @@ typedef struct gcall {
     int cancelled;
     grpc_slice status_msg;
     int has_status_msg;
+    grpc_metadata trail_md[1];   /* grpc-status-details-bin of a coded error */
+    int has_trail_md;
     sdb_call *sc;
     /* blocking operations of streaming calls */
     pthread_mutex_t mu;
@@ -70,6 +73,7 @@ static void gcall_free(gcall *g) {
     if (g->recv_buf) grpc_byte_buffer_destroy(g->recv_buf);
     if (g->send_buf) grpc_byte_buffer_destroy(g->send_buf);
     if (g->has_status_msg) grpc_slice_unref(g->status_msg);
+    if (g->has_trail_md) grpc_slice_unref(g->trail_md[0].value);
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
     sdb_free(g);
@@ -94,6 +98,44 @@ static void on_final(tag *t, int ok) {
 }
 
 static void release_call_ref(void *c) { sdb_call_unref(c); }
+
+/* The status details of an immudb coded error, as immudb sends them (spec/api.md 0.1): the trailer
+ * grpc-status-details-bin holds a google.rpc.Status repeating the call's code and message, whose
+ * details are an immudb.schema.ErrorInfo{code, cause} then an immudb.schema.RetryInfo (delay 0:
+ * nothing here asks for a retry). gRPC base64-encodes the value itself (a -bin key). */
+#define ANY_TYPE_PREFIX "type.googleapis.com/"
+static int pack_any(sdb_call *c, Google__Rpc__Any *any, const char *type_url, const ProtobufCMessage *m) {
+    google__rpc__any__init(any);
+    any->type_url = (char *)type_url;
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *p = sdb_arena_alloc(&c->arena, n ? n : 1);
+    if (!p) return SEALDB_NOMEM;
+    any->value.data = p;
+    any->value.len = protobuf_c_message_pack(m, p);
+    return SEALDB_OK;
+}
+
+static int status_details(sdb_call *c, int code, const char *msg, grpc_slice *out) {
+    Immudb__Schema__ErrorInfo ei = IMMUDB__SCHEMA__ERROR_INFO__INIT;
+    ei.code = (char *)c->err_info_code;
+    ei.cause = (char *)c->err_cause;
+    Immudb__Schema__RetryInfo ri = IMMUDB__SCHEMA__RETRY_INFO__INIT;
+    Google__Rpc__Any any[2], *anyp[2] = { &any[0], &any[1] };
+    if (pack_any(c, &any[0], ANY_TYPE_PREFIX "immudb.schema.ErrorInfo", &ei.base) ||
+        pack_any(c, &any[1], ANY_TYPE_PREFIX "immudb.schema.RetryInfo", &ri.base))
+        return SEALDB_NOMEM;
+    Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+    st.code = code;
+    st.message = (char *)msg;
+    st.n_details = 2;
+    st.details = anyp;
+    size_t n = google__rpc__status__get_packed_size(&st);
+    uint8_t *p = sdb_arena_alloc(&c->arena, n ? n : 1);
+    if (!p) return SEALDB_NOMEM;
+    n = google__rpc__status__pack(&st, p);
+    *out = grpc_slice_from_copied_buffer((const char *)p, n);
+    return SEALDB_OK;
+}
 
 static void t_finish(sdb_call *c, int code, const char *msg, const uint8_t *resp, size_t resp_len) {
     gcall *g = c->tctx;
@@ -123,6 +165,13 @@ static void t_finish(sdb_call *c, int code, const char *msg, const uint8_t *resp
     g->status_msg = grpc_slice_from_copied_string(msg ? msg : "");
     g->has_status_msg = 1;
     ops[n].data.send_status_from_server.status_details = &g->status_msg;
+    if (code != SDB_GRPC_OK && c->err_info_code &&
+        status_details(c, code, msg ? msg : "", &g->trail_md[0].value) == SEALDB_OK) {
+        g->trail_md[0].key = grpc_slice_from_static_string("grpc-status-details-bin");
+        g->has_trail_md = 1;
+        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+        ops[n].data.send_status_from_server.trailing_metadata = g->trail_md;
+    }
     n++;
     memset(&ops[n], 0, sizeof ops[n]);
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -253,6 +302,39 @@ static void *stream_thread(void *arg) {
 }
 
 /* ---- unary calls: receive the request, then dispatch on this worker ---- */
+
+/* The request bytes of a unary call, contiguous: the received slice itself when there is one (small
+ * requests), else a heap copy in *tmp. protobuf-c copies every field it unpacks, so the bytes are
+ * dead once sdb_dispatch returns: keeping them in the call's arena cost a SetAll of 1000 KVs 100 KB
+ * more for as long as its commit waits (64 such calls in flight: 6 MB). */
+static int request_bytes(grpc_byte_buffer *bb, uint8_t **tmp, sdb_slice *out) {
+    *tmp = NULL;
+    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+        bb->data.raw.slice_buffer.count == 1) {
+        grpc_slice s = bb->data.raw.slice_buffer.slices[0];
+        *out = sdb_slice_of(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+        return SEALDB_OK;
+    }
+    size_t len = grpc_byte_buffer_length(bb);
+    uint8_t *p = sdb_malloc(len ? len : 1);
+    if (!p) return SEALDB_NOMEM;
+    grpc_byte_buffer_reader rd;
+    if (!grpc_byte_buffer_reader_init(&rd, bb)) { sdb_free(p); return SEALDB_PROTOCOL; }
+    grpc_slice sl;
+    size_t off = 0;
+    while (grpc_byte_buffer_reader_next(&rd, &sl)) {
+        size_t sn = GRPC_SLICE_LENGTH(sl);
+        if (off + sn <= len) memcpy(p + off, GRPC_SLICE_START_PTR(sl), sn);
+        off += sn;
+        grpc_slice_unref(sl);
+    }
+    grpc_byte_buffer_reader_destroy(&rd);
+    if (off != len) { sdb_free(p); return SEALDB_PROTOCOL; }
+    *tmp = p;
+    *out = sdb_slice_of(p, len);
+    return SEALDB_OK;
+}
+
 static void on_recv(tag *t, int ok) {
     gcall *g = CONTAINER(t, t_recv);
     sdb_call *c = g->sc;
@@ -260,12 +342,18 @@ static void on_recv(tag *t, int ok) {
         sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "missing request message");
         return;
     }
-    sdb_slice req;
-    int rc = take_buffer(c, g->recv_buf, &req);
-    grpc_byte_buffer_destroy(g->recv_buf);
+    grpc_byte_buffer *bb = g->recv_buf;
     g->recv_buf = NULL;
-    if (rc) { sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message"); return; }
+    uint8_t *tmp = NULL;
+    sdb_slice req;
+    if (request_bytes(bb, &tmp, &req)) {
+        grpc_byte_buffer_destroy(bb);
+        sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message");
+        return;
+    }
     sdb_dispatch(c, req);
+    sdb_free(tmp);
+    grpc_byte_buffer_destroy(bb);
 }
 
 static void on_new(tag *t, int ok) {

@@ -14,7 +14,7 @@ sdb_kvdb *sdb_kv_call_db(sdb_call *c) {
 }
 
 int sdb_kv_fail(sdb_call *c, const sdb_kverr *e) {
-    sdb_call_error(c, e->code, "%s", e->msg);
+    sdb_call_error_info(c, e->code, e->info, NULL, e->msg);
     return SDB_CALL_DONE;
 }
 
@@ -50,7 +50,7 @@ static void on_commit(void *arg, int rc, const sdb_commit_result *res, size_t fa
     }
     sdb_kverr e;
     sdb_kv_commit_error(&w->b, rc, failed_pre, &e);
-    sdb_call_complete(w->call, e.code, e.msg, NULL);
+    sdb_kv_fail(w->call, &e);
 }
 
 /* Queues the prepared batch in w; the commit callback answers the call. */
@@ -145,7 +145,7 @@ static void verified_answer(sdb_call *c, void *arg) {
     Immudb__Schema__VerifiableTx *vt = NULL;
     if (sdb_kv_verifiable_tx(w->db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)), w->tx_id,
                              w->prove_since, NULL, 0, &vt, &e))
-        sdb_call_complete(c, e.code, e.msg, NULL);
+        sdb_kv_fail(c, &e);
     else
         sdb_call_complete(c, SDB_GRPC_OK, NULL, &vt->base);
 }
@@ -159,7 +159,7 @@ static void on_verified_commit(void *arg, int rc, const sdb_commit_result *res, 
     }
     sdb_kverr e;
     sdb_kv_commit_error(&w->b, rc, failed_pre, &e);
-    sdb_call_complete(w->call, e.code, e.msg, NULL);
+    sdb_kv_fail(w->call, &e);
 }
 
 int sdb_kv_verified_commit(sdb_call *c, sdb_kvdb *db, const sdb_kv_batch *b, uint64_t prove_since) {

@@ -58,6 +58,16 @@ static int random_fill(uint8_t *p, size_t n) {
 static const char auth_off_msg[] = "server is running with authentication disabled, please enable authentication to login";
 
 /* ---- Login / Logout ---- */
+
+/* immudb wraps the lookup's or bcrypt's error: the message is the same for both, the ErrorInfo cause
+ * tells them apart (spec/api.md 1.3) */
+static int bad_login(sdb_call *c, int user_exists) {
+    return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004",
+                               user_exists ? "crypto/bcrypt: hashedPassword is not the hash of the given password"
+                                           : "tbtree: key not found",
+                               "invalid user name or password");
+}
+
 static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
     const Immudb__Schema__LoginRequest *r = (const void *)rq;
     sdb_server *s = c->srv;
@@ -70,7 +80,7 @@ static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
     if (u) strcpy(hash, u->hash);
     pthread_mutex_unlock(&s->mu);
     if (!u || !sdb_password_check(hash, (const char *)r->password.data, r->password.len))
-        return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", "invalid user name or password");
+        return bad_login(c, u != NULL);
     char tok[512];
     pthread_mutex_lock(&s->mu);
     u = sdb_user_find(s, user);
@@ -78,7 +88,7 @@ static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
     int rc = active ? sdb_token_issue(s, u, SDB_DEFAULTDB, tok, sizeof tok) : SEALDB_OK;
     if (active) u->logged_in = 1;
     pthread_mutex_unlock(&s->mu);
-    if (!active) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", "user is not active");
+    if (!active) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", NULL, "user is not active");
     if (rc) return ERR(INTERNAL, "cannot issue token");
     Immudb__Schema__LoginResponse *resp = sdb_call_alloc(c, sizeof *resp);
     if (!resp) return ERR(RESOURCE_EXHAUSTED, "out of memory");
@@ -123,7 +133,7 @@ static int h_open_session(sdb_call *c, const ProtobufCMessage *rq) {
     if (u) strcpy(hash, u->hash);
     pthread_mutex_unlock(&s->mu);
     if (!u || !sdb_password_check(hash, (const char *)r->password.data, r->password.len))
-        return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", "invalid user name or password");
+        return bad_login(c, u != NULL);
     uint8_t rnd[32];
     if (random_fill(rnd, sizeof rnd)) return ERR(INTERNAL, "cannot create session id");
     sdb_session *ss = sdb_calloc(1, sizeof *ss);
@@ -203,7 +213,11 @@ static int h_use_database(sdb_call *c, const ProtobufCMessage *rq) {
                 if (strcmp(ss->id, sid) == 0) { strcpy(ss->db, name); break; }
     }
     pthread_mutex_unlock(&s->mu);
-    if (err && code == SDB_GRPC_NOT_FOUND) return ERR(NOT_FOUND, "'%s' does not exist", name);
+    if (err && code == SDB_GRPC_NOT_FOUND) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "'%s' does not exist", name);
+        return sdb_call_error_info(c, SDB_GRPC_NOT_FOUND, "3F000", NULL, msg);
+    }
     if (err) return sdb_call_error(c, (sdb_grpc_code)code, "%s", err);
     Immudb__Schema__UseDatabaseReply *resp = sdb_call_alloc(c, sizeof *resp);
     if (!resp) return ERR(RESOURCE_EXHAUSTED, "out of memory");

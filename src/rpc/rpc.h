@@ -129,8 +129,11 @@ int sdb_call_ok(sdb_call *call, const ProtobufCMessage *resp);
 int sdb_call_ok_packed(sdb_call *call, const uint8_t *resp, size_t len);
 int sdb_call_error(sdb_call *call, sdb_grpc_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Same, with immudb's ErrorInfo detail code (e.g. "08004", "23000"); cause may be NULL. */
-int sdb_call_error_info(sdb_call *call, sdb_grpc_code code, const char *err_code, const char *msg);
+/* An immudb coded error (spec/api.md 0.1): status (code, msg) plus the status details ErrorInfo{err_code,
+ * cause} and RetryInfo{0} in the grpc-status-details-bin trailer, which the Go SDK reads. err_code is
+ * the SQLSTATE-like string ("08004", "23000", ...; a static string); cause is the underlying error's
+ * text for errors immudb wraps, NULL when it is msg itself. err_code NULL: a plain error. */
+int sdb_call_error_info(sdb_call *call, sdb_grpc_code code, const char *err_code, const char *cause, const char *msg);
 /* Asynchronous: after the handler returned SDB_CALL_PENDING, exactly one call of this, from any
  * thread (e.g. the engine's commit callback). code OK sends resp; otherwise msg. The call and its
  * arena are released inside; do not touch the call afterwards. */

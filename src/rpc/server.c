@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>   /* malloc_trim */
+#endif
 #include "rpc/server.h"
 #include "rpc/sysdb.h"
 #include <openssl/evp.h>
@@ -323,6 +326,23 @@ static int load_token_key(sdb_server *s, const char *sysdir) {
     return write_atomic(sysdir, "token.key", s->token_key, sizeof s->token_key);
 }
 
+/* After a burst of calls the malloc arenas keep the freed memory of the calls that were in flight
+ * (only free space at an arena's top is returned, and only beyond the trim threshold): once the
+ * server has been idle for a second, give every free page back to the kernel. malloc_trim walks
+ * all arenas, so it runs only then, once per burst, never on the call path. */
+#define IDLE_TRIM_AFTER_MS 1000
+static void idle_trim(sdb_server *s) {
+#ifdef __GLIBC__
+    int64_t last = atomic_load(&s->last_request_ms);
+    if (last <= s->last_trim_ms || atomic_load(&s->inflight) != 0) return;
+    if ((int64_t)sdb_now_ms() - last < IDLE_TRIM_AFTER_MS) return;
+    malloc_trim(0);
+    s->last_trim_ms = last;
+#else
+    (void)s;
+#endif
+}
+
 static void *janitor(void *arg) {
     sdb_server *s = arg;
     pthread_mutex_lock(&s->stop_mu);
@@ -337,6 +357,7 @@ static void *janitor(void *arg) {
         pthread_cond_timedwait(&s->stop_cv, &s->stop_mu, &dl);
         pthread_mutex_unlock(&s->stop_mu);
         sdb_sessions_expire(s);
+        idle_trim(s);
         pthread_mutex_lock(&s->stop_mu);
     }
     pthread_mutex_unlock(&s->stop_mu);

@@ -106,6 +106,7 @@ struct sdb_server {
     _Atomic uint64_t n_unknown_method;
     _Atomic int inflight;
     _Atomic int64_t last_request_ms;
+    int64_t last_trim_ms;   /* last_request_ms when the janitor last trimmed the heap (its own) */
     sdb_transport *transport;
     pthread_t janitor;
     int janitor_started;
@@ -138,6 +139,10 @@ struct sdb_call {
     uint32_t perm;
     sdb_database *db;
     _Atomic int answered;
+    /* immudb's coded errors (spec/api.md 0.1): SQLSTATE-like code and cause for the status details
+     * (ErrorInfo + RetryInfo); NULL for plain errors. Set only by the thread that answers. */
+    const char *err_info_code;
+    const char *err_cause;
     _Atomic int refs;              /* transport 1 + dispatcher while running */
     uint64_t start_ns;
     const sdb_call_ops *ops;

@@ -236,7 +236,13 @@ int main(int argc, char **argv) {
     /* Per-call arenas allocate and free blocks of up to a few hundred KB (a VerifiableGet answer of a
      * 1000-entry tx is ~75 KB) many thousand times a second; glibc's default 128 KB trim threshold
      * returned that memory to the kernel after each call, so every answer was written into freshly
-     * faulted pages (~10% of a VerifiableGet's CPU). Keep up to 4 MB free per malloc arena instead. */
+     * faulted pages (~10% of a VerifiableGet's CPU). Keep up to 4 MB free per malloc arena instead.
+     * That slack is per arena, and glibc makes up to 8 arenas per core (gRPC's pollers and executors,
+     * the workers, the committer and the indexer all allocate): bound them to one per core (2..8) so
+     * the kept memory stays a few MB per core on large machines too. What stays free after a burst
+     * is handed back by the janitor once the server is idle (sdb_server_idle_trim). */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    mallopt(M_ARENA_MAX, ncpu < 2 ? 2 : ncpu > 8 ? 8 : (int)ncpu);
     mallopt(M_TRIM_THRESHOLD, 4 << 20);
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     apply_env();

@@ -2,11 +2,14 @@
  * many widths proves against eH, also after reopen, after the file is deleted, truncated mid-block
  * or damaged in the middle (proofs fall back to the journal), and an old-layout txindex is rebuilt. */
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "testlib.h"
 #include "engine/engine.h"
+#include "engine/engine_int.h"
 #include "storage/journal.h"
 #include "storage/crc32c.h"
 
@@ -48,10 +51,13 @@ static void fill(sdb_engine *e) {
     }
 }
 
+static uint64_t last_fallbacks;   /* proofs check_all got from the journal, not the node file */
+
 /* Every entry of every tx: the proof verifies against eH with the digest the client computes,
  * with eH given and with eH read by the engine; a changed digest does not verify. */
 static void check_all(sdb_engine *e) {
     CHECK_EQ_U64(sdb_engine_last_tx(e), NW);
+    uint64_t fb0 = atomic_load(&e->ht_fallbacks);
     sdb_hashes terms;
     sdb_hashes_init(&terms);
     sdb_tx t;
@@ -73,6 +79,7 @@ static void check_all(sdb_engine *e) {
         CHECK(sdb_engine_inclusion_proof(e, id, t.nentries, t.hdr.eh.b, &terms, &w) != SEALDB_OK);
     }
     CHECK_RC(sdb_engine_inclusion_proof(e, NW + 1, 0, NULL, &terms, &(uint32_t){0}), SEALDB_RANGE);
+    last_fallbacks = atomic_load(&e->ht_fallbacks) - fb0 - NW;   /* minus the out-of-range probes */
     sdb_tx_deinit(&t);
     sdb_hashes_deinit(&terms);
 }
@@ -109,8 +116,10 @@ TEST(block_lengths) {
 
 TEST(proofs_every_width_and_after_reopen) {
     build_db();
+    CHECK_EQ_U64(last_fallbacks, 0);
     sdb_engine *e = open_db();
     check_all(e);
+    CHECK_EQ_U64(last_fallbacks, 0);
     sdb_engine_close(e);
     CHECK_OK(sdb_verify_dir(dir_, NULL));
 }
@@ -121,6 +130,7 @@ TEST(deleted_node_file_is_rebuilt) {
     sdb_engine *e = open_db();
     CHECK_EQ_U64(file_size(path_of("htree")), expected_size());
     check_all(e);
+    CHECK_EQ_U64(last_fallbacks, 0);   /* rebuilt blocks serve the proofs */
     fill(e);   /* and writing goes on after the rebuilt blocks */
     sdb_engine_close(e);
     CHECK_OK(sdb_verify_dir(dir_, NULL));
@@ -136,6 +146,7 @@ TEST(truncated_mid_block_is_rebuilt) {
         sdb_engine *e = open_db();
         CHECK_EQ_U64(file_size(path_of("htree")), sz);
         check_all(e);
+        CHECK_EQ_U64(last_fallbacks, 0);
         sdb_engine_close(e);
         CHECK_OK(sdb_verify_dir(dir_, NULL));
     }
@@ -171,6 +182,7 @@ TEST(damaged_middle_block_falls_back_to_the_journal) {
     close(fd);
     sdb_engine *e = open_db();
     check_all(e);   /* every proof still right: the path check caught the bad nodes */
+    CHECK(last_fallbacks > 0);
     sdb_engine_close(e);
     char *out = NULL; size_t outn = 0;
     FILE *f = open_memstream(&out, &outn);
@@ -234,4 +246,55 @@ TEST(txi_record_round_trip) {
     CHECK_EQ_MEM(r2.alh.b, 32, r.alh.b, 32);
     b[40] ^= 1;
     CHECK_RC(sdb_txi_decode(b, &r2), SEALDB_CORRUPT);
+}
+
+/* Proofs of just-published txs while the committer appends blocks (the block is written before
+ * the tx is published). */
+static atomic_int writing;
+static void *writer(void *arg) {
+    sdb_engine *e = arg;
+    for (int t = 0; t < 300; t++) {
+        char k[5][24];
+        sdb_kv kv[5];
+        for (int i = 0; i < 5; i++) {
+            snprintf(k[i], sizeof k[i], "c%d-%d", t, i);
+            kv[i] = (sdb_kv){ sdb_slice_str(k[i]), sdb_slice_str(k[i]), { 0 } };
+        }
+        CHECK_OK(sdb_engine_commit_sync(e, kv, 1 + (size_t)(t % 5), NULL, 0, NULL, NULL));
+    }
+    atomic_store(&writing, 0);
+    return NULL;
+}
+
+TEST(proofs_while_committing) {
+    dbdir();
+    sdb_engine *e = open_db();
+    atomic_store(&writing, 1);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, writer, e) == 0);
+    sdb_hashes terms;
+    sdb_hashes_init(&terms);
+    sdb_tx t;
+    sdb_tx_init(&t);
+    uint64_t proved = 0;
+    while (atomic_load(&writing)) {
+        uint64_t id = sdb_engine_last_tx(e);
+        if (!id) continue;
+        CHECK_OK(sdb_engine_tx_read(e, id, 0, &t));
+        for (uint32_t i = 0; i < t.nentries; i++) {
+            uint8_t d[32];
+            uint32_t w;
+            CHECK_OK(sdb_entry_digest(t.hdr.version, t.entries[i].key, t.entries[i].md_bytes, t.entries[i].hvalue.b, d));
+            CHECK_OK(sdb_engine_inclusion_proof(e, id, i, t.hdr.eh.b, &terms, &w));
+            CHECK_OK(sdb_htree_verify(&terms, i, w, d, t.hdr.eh.b));
+            proved++;
+        }
+    }
+    pthread_join(th, NULL);
+    CHECK(proved > 0);
+    CHECK_EQ_U64(atomic_load(&e->ht_fallbacks), 0);   /* every proof came from the stored nodes */
+    sdb_tx_deinit(&t);
+    sdb_hashes_deinit(&terms);
+    sdb_engine_close(e);
+    CHECK_OK(sdb_verify_dir(dir_, NULL));
 }
