@@ -729,8 +729,10 @@ static int block_ok(sdb_engine *e, uint64_t j, const sdb_txi_rec *r, sdb_buf *bu
 /* The htree node file must hold exactly the blocks of txs 1..k (length want): cut what lies past
  * them, walk back over a tail block that is partial or does not recompute to its eH (an
  * interrupted or lost unsynced write), then rebuild the missing blocks from the journal. Blocks
- * further back are not re-hashed here: every proof checks its path against eH anyway. */
-static int recover_htree(sdb_engine *e, uint64_t k, uint64_t want) {
+ * further back are not re-hashed here: every proof checks its path against eH anyway. A tx-index
+ * record that does not decode or places a block elsewhere sets *txi_bad (open then rebuilds the
+ * whole tx index from the journal and tries again). */
+static int recover_htree(sdb_engine *e, uint64_t k, uint64_t want, int *txi_bad) {
     uint64_t f = 0;
     sdb_buf buf;
     sdb_htree t;
@@ -742,7 +744,7 @@ static int recover_htree(sdb_engine *e, uint64_t k, uint64_t want) {
     while (have > 0) {
         uint64_t j;
         sdb_txi_rec r;
-        if ((rc = txi_last_before(e, k, have, &j, &r))) goto done;
+        if ((rc = txi_last_before(e, k, have, &j, &r))) { *txi_bad = 1; goto done; }
         if (!j) { have = 0; break; }
         uint64_t end = r.node_off + sdb_htree_block_len(r.nentries);
         if (end <= have && block_ok(e, j, &r, &buf)) { have = end; break; }
@@ -752,12 +754,13 @@ static int recover_htree(sdb_engine *e, uint64_t k, uint64_t want) {
     if (have < want) {
         uint64_t j;
         sdb_txi_rec r;
-        if ((rc = txi_last_before(e, k, have, &j, &r))) goto done;
+        if ((rc = txi_last_before(e, k, have, &j, &r))) { *txi_bad = 1; goto done; }
         for (j++; j <= k && have < want; j++) {
-            if ((rc = sdb_engine_txi_get(e, j, &r))) goto done;
+            if ((rc = sdb_engine_txi_get(e, j, &r))) { *txi_bad = 1; goto done; }
             uint64_t blen = sdb_htree_block_len(r.nentries);
             if (!blen) continue;
             if (r.node_off != have) {
+                *txi_bad = 1;
                 set_open_err("%s: txindex record of tx %" PRIu64 " places its htree block at %" PRIu64
                              ", expected %" PRIu64, e->dir, j, r.node_off, have);
                 rc = SEALDB_CORRUPT;
@@ -765,7 +768,12 @@ static int recover_htree(sdb_engine *e, uint64_t k, uint64_t want) {
             }
             sdb_tx_header hd;
             uint8_t root[SDB_HASH_LEN];
-            if ((rc = build_htree(e, j, &t, &hd))) goto done;
+            if ((rc = build_htree(e, j, &t, &hd))) {
+                /* the record the index points at is not tx j: a wrong index record, or a damaged
+                 * journal, which the whole-index rebuild then finds and names */
+                if (rc != SEALDB_NOMEM && rc != SEALDB_IO) *txi_bad = 1;
+                goto done;
+            }
             sdb_htree_root(&t, root);
             if (t.width != r.nentries || memcmp(root, hd.eh.b, SDB_HASH_LEN)) {
                 set_open_err("%s: tx %" PRIu64 " is damaged: its entries do not match eH in the journal; "
@@ -777,6 +785,7 @@ static int recover_htree(sdb_engine *e, uint64_t k, uint64_t want) {
             have += blen;
         }
         if (have != want) {
+            *txi_bad = 1;
             set_open_err("%s: txindex node offsets are inconsistent (htree ends at %" PRIu64 ", expected %" PRIu64 ")",
                          e->dir, have, want);
             rc = SEALDB_CORRUPT;
@@ -792,7 +801,7 @@ done:
     return rc;
 }
 
-static int recover(sdb_engine *e) {
+static int recover(sdb_engine *e, int *txi_bad) {
     int rc;
     uint64_t fsz = 0;
     sdb_buf buf;
@@ -904,7 +913,7 @@ static int recover(sdb_engine *e) {
     e->next_id = k + 1;
     e->cur_alh = alh;
     if (k > 0 && (rc = sdb_ahtree_root_at(e->aht, k, e->cur_root.b))) goto done;
-    if ((rc = recover_htree(e, k, ht_end))) goto done;
+    if ((rc = recover_htree(e, k, ht_end, txi_bad))) goto done;
     e->last_alh = alh;
     e->pub_end = pos;
     atomic_store(&e->last_tx, k);
@@ -962,7 +971,17 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         /* derived: a damaged tree file is rebuilt from the journal */
         if (rc != SEALDB_CORRUPT || unlink(p) < 0 || (rc = sdb_ahtree_open_file(p, &e->aht))) goto fail;
     }
-    if ((rc = recover(e))) goto fail;
+    int txi_bad = 0;
+    rc = recover(e, &txi_bad);
+    if (rc && txi_bad) {
+        /* the tx index disagrees with itself (e.g. a lost page after a power failure): it is
+         * derived, so rebuild it whole from the journal, and the node file with it */
+        open_err[0] = 0;
+        txi_bad = 0;
+        atomic_store(&e->txi_len, 0);
+        if (!(rc = sdb_file_truncate(e->txi, 0))) rc = recover(e, &txi_bad);
+    }
+    if (rc) goto fail;
     if ((rc = sdb_fsync_dir(dir))) goto fail;
     if ((rc = sdb_engine_index_start(e))) goto fail;
     if (pthread_create(&e->committer, NULL, committer_main, e)) { rc = SEALDB_NOMEM; goto fail; }

@@ -383,6 +383,18 @@ static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
     seg_path(j, start, p, sizeof p);
     sdb_file *f = NULL;
     int rc;
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_relaxed);
+    seg *arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
+    if (ns && arr[ns - 1].start == start) {
+        /* a segment whose creation was cut short by a crash (empty or partly zero-filled: records
+         * are only written once it is whole and synced) has this very name and holds nothing:
+         * replace it. Readers never look at or past the journal end, where it starts. */
+        unmap_seg(&arr[ns - 1]);
+        sdb_file_close(arr[ns - 1].f);
+        arr[ns - 1].f = NULL;
+        atomic_store_explicit(&j->nseg, ns - 1, memory_order_release);
+        if (unlink(p) < 0 && errno != ENOENT) return sdb_err_from_errno(errno);
+    }
     if (cap == j->seg_size && j->pa_started) {
         /* take the background-prepared segment if it is ready (never wait for it) */
         pthread_mutex_lock(&j->pa_mu);

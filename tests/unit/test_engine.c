@@ -344,6 +344,55 @@ TEST(damaged_last_record_refuses_open) {
     CHECK(strstr(sdb_engine_last_open_error(), "tx 3") != NULL);
 }
 
+/* A crash while a segment was being created leaves it empty (or short) with nothing in it: the
+ * next write replaces it instead of failing on the existing name. */
+TEST(empty_segment_left_by_a_crash_is_replaced) {
+    char *d = dbdir("db");
+    char p[1400];
+    for (int round = 0; round < 2; round++) {
+        sdb_engine *e = open_db(d);
+        uint64_t last = sdb_engine_last_tx(e);
+        /* round 0: the very first segment; round 1: the next one, at the journal end */
+        sdb_tx_header h;
+        sdb_txi_rec r;
+        uint64_t end = 0;
+        if (last) {
+            CHECK_OK(sdb_engine_tx_header(e, last, &h, NULL));
+            char tp[1200];
+            snprintf(tp, sizeof tp, "%s/txindex", d);
+            int fd = open(tp, O_RDONLY);
+            uint8_t b[64];
+            CHECK(pread(fd, b, 64, (off_t)((last - 1) * 64)) == 64);
+            close(fd);
+            CHECK_OK(sdb_txi_decode(b, &r));
+            end = r.pos + 24 + r.meta_len + r.vals_len;
+        }
+        sdb_engine_close(e);
+        if (round == 0) { char cmd[1300]; snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", d); CHECK(system(cmd) == 0); }
+        char jd[1100];
+        snprintf(jd, sizeof jd, "%s/journal", d);
+        mkdir(d, 0755);
+        mkdir(jd, 0755);
+        snprintf(p, sizeof p, "%s/%020llu.seg", jd, (unsigned long long)end);
+        int fd = open(p, O_RDWR | O_CREAT, 0644);
+        CHECK(fd >= 0);
+        if (round == 1) CHECK(ftruncate(fd, 4096) == 0);   /* partly zero-filled */
+        close(fd);
+        e = open_db(d);
+        CHECK_EQ_U64(sdb_engine_last_tx(e), last);
+        char v[64];
+        memset(v, 'x', sizeof v - 1);
+        v[sizeof v - 1] = 0;
+        for (int i = 0; i < 3; i++) put(e, "k", v);
+        CHECK_EQ_U64(sdb_engine_last_tx(e), last + 3);
+        sdb_engine_close(e);
+        e = open_db(d);
+        CHECK_EQ_U64(sdb_engine_last_tx(e), last + 3);
+        sdb_engine_close(e);
+        CHECK_OK(sdb_verify_dir(d, NULL));
+    }
+}
+
 TEST(lock_busy) {
     const char *d = dbdir("db");
     sdb_engine *e = open_db(d);
