@@ -331,6 +331,7 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", base, base);
     if (system(cmd)) return 1;
     (void)rng_state;
+    if (getenv("BENCH_ONLY_SINGLE")) { bench_single(); goto out; }   /* commit-path measurements alone */
     sdb_engine *e = bench_batch();
     if (getenv("BENCH_ONLY_BATCH")) { sdb_engine_close(e); goto out; }
     bench_get(e, 0);

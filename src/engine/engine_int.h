@@ -29,6 +29,19 @@ typedef struct sdb_ptx {
 
 struct sdb_index;
 
+/* A commit group: txs the committer has given ids, in order, with their journal bytes and
+ * tx-index records, waiting to be written, synced and published by the syncer. */
+typedef struct sdb_cgroup {
+    sdb_ptx *head, *tail;
+    uint64_t first_id, ntx;
+    uint64_t end;                 /* journal position after its last record */
+    sdb_hash alh;                 /* Alh of its last tx */
+    sdb_buf rec;                  /* the records, contiguous from head->pos */
+    sdb_buf txi;                  /* their tx-index records, from first_id */
+    sdb_buf ht;                   /* their htree blocks, ending at ht_end in the htree file */
+    uint64_t ht_end;
+} sdb_cgroup;
+
 struct sdb_engine {
     char *dir;
     sdb_engine_opts opts;
@@ -53,22 +66,26 @@ struct sdb_engine {
     atomic_int failed;            /* sticky: a write or fsync failed */
     int fail_rc;
 
-    /* commit queue, guarded by q_mu */
+    /* commit queue: callers push onto q_top without a lock (newest first; the committer takes
+     * the whole stack at once), and only the push onto an empty stack takes q_mu to wake the
+     * committer. q_mu guards the committer -> syncer hand-off; q_cv wakes the committer (new
+     * txs, or the syncer became idle), sy_cv the syncer. */
+    _Atomic(sdb_ptx *) q_top;
     pthread_mutex_t q_mu;
     pthread_cond_t q_cv;
-    sdb_ptx *q_head, *q_tail;
-    int stopping;
-    pthread_t committer;
-    int committer_started;
+    pthread_cond_t sy_cv;
+    atomic_int stopping;
+    sdb_cgroup *sy_g;             /* the group the syncer owns, NULL when idle */
+    int sy_stop;
+    pthread_t committer, syncer;
+    int committer_started, syncer_started;
 
     /* committer-owned */
     uint64_t next_id;
     sdb_hash cur_alh;             /* Alh of next_id-1 */
     sdb_hash cur_root;            /* ahtree root at size next_id-1 (blRoot of next tx) */
-    sdb_buf grp;                  /* group write buffer */
-    sdb_buf txibuf;
-    sdb_buf htbuf;                /* the group's htree blocks, written at ht_end - htbuf.len */
-    uint64_t ht_end;              /* end of the htree file including queued blocks */
+    sdb_cgroup grp[2];            /* one filled by the committer while the other is synced */
+    uint64_t ht_end;              /* end of the htree file including blocks of assigned txs */
 
     /* key index */
     struct sdb_index *idx;

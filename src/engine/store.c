@@ -7,10 +7,11 @@
  *
  * Commit: callers build the whole record (hashes, htree root) in sdb_engine_commit and queue it.
  * The committer takes the queue, assigns ids/ts/prevAlh/blTxId/blRoot, computes Alh, appends to the
- * ahtree, writes the group's records with one write, fdatasyncs once (sync on), writes the group's
- * htree blocks and tx-index records (one write each, never synced), then publishes
- * (last_tx, Alh, journal end) and runs the callbacks. A failed write or sync makes the engine
- * refuse writes (SEALDB_FAILED) until reopened; nothing unsynced was acknowledged.
+ * ahtree and collects a group; the syncer thread, one group behind, writes the group's records with
+ * one write, fdatasyncs once (sync on), writes the group's htree blocks and tx-index records (one
+ * write each, never synced), then publishes (last_tx, Alh, journal end) and runs the callbacks.
+ * A failed write or sync makes the engine refuse writes (SEALDB_FAILED) until reopened; nothing
+ * unsynced was acknowledged, nor anything after it. docs/storage.md "Commit" has the flow.
  *
  * Recovery: trust the last tx-index record that matches its journal record (id and Alh), scan the
  * journal forward from there re-checking CRCs and the Alh chain, cut a torn tail in the last
@@ -18,6 +19,7 @@
  * else, then bring the tx index, the ahtree and the htree node file up to the journal. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "engine/engine_int.h"
 #include "storage/crc32c.h"
@@ -463,13 +466,17 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     p->cb = cb;
     p->arg = arg;
 
-    pthread_mutex_lock(&e->q_mu);
-    if (e->stopping) { pthread_mutex_unlock(&e->q_mu); rc = SEALDB_CLOSED; goto fail; }
-    if (atomic_load(&e->failed)) { pthread_mutex_unlock(&e->q_mu); rc = SEALDB_FAILED; goto fail; }
-    if (e->q_tail) e->q_tail->next = p; else e->q_head = p;
-    e->q_tail = p;
-    pthread_cond_signal(&e->q_cv);
-    pthread_mutex_unlock(&e->q_mu);
+    if (atomic_load(&e->stopping)) { rc = SEALDB_CLOSED; goto fail; }
+    if (atomic_load(&e->failed)) { rc = SEALDB_FAILED; goto fail; }
+    sdb_ptx *top = atomic_load_explicit(&e->q_top, memory_order_relaxed);
+    do p->next = top;
+    while (!atomic_compare_exchange_weak_explicit(&e->q_top, &top, p, memory_order_release, memory_order_relaxed));
+    if (!top) {
+        /* the committer may be asleep on an empty queue: it checks q_top under q_mu */
+        pthread_mutex_lock(&e->q_mu);
+        pthread_cond_signal(&e->q_cv);
+        pthread_mutex_unlock(&e->q_mu);
+    }
     return SEALDB_OK;
 fail:
     sdb_free(kr);
@@ -479,23 +486,25 @@ fail:
     return rc;
 }
 
+/* A blocking commit waits on one futex word of its own: the completion is a store and one
+ * FUTEX_WAKE, and the woken caller never has to take a lock the completer still holds (with a
+ * mutex and condvar it often did, costing a second sleep and wake per tx). */
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, rc;
+    atomic_uint done;
+    int rc;
     size_t failed_pre;
     sdb_commit_result res;
 } sync_wait;
 
 static void sync_cb(void *arg, int rc, const sdb_commit_result *res, size_t failed_pre) {
     sync_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
     w->rc = rc;
     w->failed_pre = failed_pre;
     if (res) w->res = *res;
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    atomic_store_explicit(&w->done, 1, memory_order_release);
+    /* w may already be gone (the caller saw done without sleeping): a wake of a dead address
+     * wakes nobody, or at worst causes a spurious wake-up, which every futex waiter tolerates */
+    syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 int sdb_engine_commit_sync(sdb_engine *e, const sdb_kv *kvs, size_t n,
@@ -503,63 +512,107 @@ int sdb_engine_commit_sync(sdb_engine *e, const sdb_kv *kvs, size_t n,
                            sdb_commit_result *res, size_t *failed_pre) {
     sync_wait w;
     memset(&w, 0, sizeof w);
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    atomic_init(&w.done, 0);
     int rc = sdb_engine_commit(e, kvs, n, pre, npre, sync_cb, &w);
     if (rc == SEALDB_OK) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
+        while (!atomic_load_explicit(&w.done, memory_order_acquire))
+            syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
         rc = w.rc;
         if (rc == SEALDB_OK && res) *res = w.res;
         if (rc == SEALDB_PRECONDITION && failed_pre) *failed_pre = w.failed_pre;
     }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
     return rc;
 }
 
-/* ---- commit: the committer ---- */
+/* ---- commit: the committer and the syncer ---- */
 
 static void set_failed(sdb_engine *e, int rc) {
-    if (!atomic_load(&e->failed)) e->fail_rc = rc;
-    atomic_store(&e->failed, 1);
+    int was = 0;
+    if (atomic_compare_exchange_strong(&e->failed, &was, 1)) e->fail_rc = rc;
 }
 
-/* Writes, syncs and publishes the group [head, stop) and completes its callbacks. */
-static void finish_group(sdb_engine *e, sdb_ptx *head, sdb_ptx *stop, uint64_t first_id, uint64_t ntx) {
-    int rc = SEALDB_OK;
-    if (!head || head == stop) return;
-    if (atomic_load(&e->failed)) rc = SEALDB_FAILED;
-    if (!rc && e->grp.len) rc = sdb_journal_write(e->j, head->pos, e->grp.ptr, e->grp.len);
+/* Syncer: writes, syncs and publishes group g, then empties it. Returns the status its txs get
+ * (SEALDB_OK, the failing write/sync's code, or SEALDB_FAILED after an earlier failure). Groups
+ * reach it in id order, and a failure is sticky before the next group is looked at, so nothing
+ * after a failed write or sync is ever published. */
+static int finish_group(sdb_engine *e, sdb_cgroup *g) {
+    int rc = atomic_load(&e->failed) ? SEALDB_FAILED : SEALDB_OK;
+    if (!rc && g->rec.len) rc = sdb_journal_write(e->j, g->head->pos, g->rec.ptr, g->rec.len);
     if (!rc && e->opts.sync) rc = sdb_journal_sync(e->j);
     /* derived files, never synced here: the htree blocks before the tx-index records that point
      * at them, both before the txs are published */
-    if (!rc && e->htbuf.len) rc = sdb_file_write_at(e->htf, e->htbuf.ptr, e->htbuf.len, e->ht_end - e->htbuf.len);
-    if (!rc && e->htbuf.len) atomic_store_explicit(&e->ht_len, e->ht_end, memory_order_release);
-    if (!rc && e->txibuf.len)
-        rc = sdb_file_write_at(e->txi, e->txibuf.ptr, e->txibuf.len, (first_id - 1) * SDB_TXI_REC);
-    if (!rc && e->txibuf.len)
-        atomic_store_explicit(&e->txi_len, (first_id - 1 + ntx) * SDB_TXI_REC, memory_order_release);
-    sdb_buf_reset(&e->grp);
-    sdb_buf_reset(&e->txibuf);
-    sdb_buf_reset(&e->htbuf);
+    if (!rc && g->ht.len) rc = sdb_file_write_at(e->htf, g->ht.ptr, g->ht.len, g->ht_end - g->ht.len);
+    if (!rc && g->ht.len) atomic_store_explicit(&e->ht_len, g->ht_end, memory_order_release);
+    if (!rc && g->txi.len) rc = sdb_file_write_at(e->txi, g->txi.ptr, g->txi.len, (g->first_id - 1) * SDB_TXI_REC);
+    if (!rc && g->txi.len)
+        atomic_store_explicit(&e->txi_len, (g->first_id - 1 + g->ntx) * SDB_TXI_REC, memory_order_release);
     if (rc) {
         if (rc != SEALDB_FAILED) set_failed(e, rc);
     } else {
         pthread_mutex_lock(&e->state_mu);
-        e->last_alh = e->cur_alh;
-        e->pub_end = sdb_journal_end(e->j);
-        atomic_store_explicit(&e->last_tx, first_id + ntx - 1, memory_order_release);
+        e->last_alh = g->alh;
+        e->pub_end = g->end;
+        atomic_store_explicit(&e->last_tx, g->first_id + g->ntx - 1, memory_order_release);
         pthread_mutex_unlock(&e->state_mu);
         sdb_engine_index_notify(e);
     }
-    for (sdb_ptx *p = head; p != stop;) {
+    sdb_buf_reset(&g->rec);
+    sdb_buf_reset(&g->txi);
+    sdb_buf_reset(&g->ht);
+    g->ntx = 0;
+    return rc;
+}
+
+/* Answers every tx of list with rc (results only on success) and frees them. */
+static void complete_list(sdb_ptx *list, int rc) {
+    for (sdb_ptx *p = list; p;) {
         sdb_ptx *next = p->next;
-        p->cb(p->arg, rc ? (rc == SEALDB_FAILED ? SEALDB_FAILED : rc) : SEALDB_OK, rc ? NULL : &p->res, 0);
+        p->cb(p->arg, rc, rc ? NULL : &p->res, 0);
         ptx_free(p);
         p = next;
     }
+}
+
+/* The syncer thread: takes one group at a time from the committer. It answers the group's txs
+ * before taking the next group: the next fdatasync could not start earlier anyway (same thread),
+ * and meanwhile the committer keeps adding the answered callers' next txs to that next group, so
+ * groups stay large (releasing the group before answering would seal the next group before the
+ * answered callers could join it: smaller groups, more fdatasyncs). */
+static void *syncer_main(void *arg) {
+    sdb_engine *e = arg;
+    pthread_mutex_lock(&e->q_mu);
+    for (;;) {
+        while (!e->sy_g && !e->sy_stop) pthread_cond_wait(&e->sy_cv, &e->q_mu);
+        sdb_cgroup *g = e->sy_g;
+        if (!g) break;
+        pthread_mutex_unlock(&e->q_mu);
+        sdb_ptx *list = g->head;
+        int rc = finish_group(e, g);
+        g->head = g->tail = NULL;
+        complete_list(list, rc);
+        pthread_mutex_lock(&e->q_mu);
+        e->sy_g = NULL;
+        pthread_cond_signal(&e->q_cv);
+    }
+    pthread_mutex_unlock(&e->q_mu);
+    return NULL;
+}
+
+static sdb_cgroup *other_group(sdb_engine *e, sdb_cgroup *g) { return g == &e->grp[0] ? &e->grp[1] : &e->grp[0]; }
+
+/* Committer: waits until the syncer is idle, hands it g when g holds txs, and with drain also
+ * waits until that group is published (or failed). Returns the (empty) group to fill next. */
+static sdb_cgroup *hand_off(sdb_engine *e, sdb_cgroup *g, int drain) {
+    pthread_mutex_lock(&e->q_mu);
+    while (e->sy_g) pthread_cond_wait(&e->q_cv, &e->q_mu);
+    if (g->ntx) {
+        e->sy_g = g;
+        pthread_cond_signal(&e->sy_cv);
+        g = other_group(e, g);
+        if (drain) while (e->sy_g) pthread_cond_wait(&e->q_cv, &e->q_mu);
+    }
+    pthread_mutex_unlock(&e->q_mu);
+    return g;
 }
 
 /* Waits until the key index covers every published tx (for precondition checks). */
@@ -567,32 +620,90 @@ static int wait_index_all(sdb_engine *e) {
     return sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1);
 }
 
+/* Committer: gives p the next id, patches its header, appends it to the ahtree and its record,
+ * htree block and tx-index record to group g.
+ * The journal position is reserved by the caller. */
+static int assign(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p) {
+    uint64_t id = e->next_id;
+    sdb_tx_header *hd = &p->res.hdr;
+    memset(hd, 0, sizeof *hd);
+    hd->id = id;
+    hd->prev_alh = e->cur_alh;
+    hd->ts = e->opts.exclude_commit_time ? 0 : sdb_unix_s();
+    hd->version = 1;
+    hd->nentries = p->nentries;
+    hd->eh = p->eh;
+    hd->bl_tx_id = id - 1;
+    hd->bl_root = id > 1 ? e->cur_root : sdb_hash_zero;
+    uint8_t *h = p->rec + SDB_JREC_FRAME;
+    sdb_put_u64be(h + H_ID, id);
+    memcpy(h + H_PREV, hd->prev_alh.b, SDB_HASH_LEN);
+    sdb_put_u64be(h + H_TS, (uint64_t)hd->ts);
+    sdb_put_u64be(h + H_BLID, hd->bl_tx_id);
+    memcpy(h + H_BLROOT, hd->bl_root.b, SDB_HASH_LEN);
+    sdb_put_u32be(p->rec + 4, sdb_crc32c(0, p->rec + 8, SDB_JREC_FRAME - 8 + p->meta_len));
+    int rc = sdb_tx_alh(hd, p->res.alh.b);
+    if (!rc) rc = sdb_ahtree_append(e->aht, p->res.alh.b, e->cur_root.b);
+    if (!rc) rc = sdb_buf_append(&g->rec, p->rec, p->rec_len);
+    if (!rc && e->ht_end + p->nodes_len > SDB_TXI_MAX_OFF) rc = SEALDB_TOOLARGE;
+    if (!rc && p->nodes_len) rc = sdb_buf_append(&g->ht, p->nodes, (size_t)p->nodes_len);
+    if (!rc) {
+        sdb_txi_rec tr = { p->pos, p->vals_len, p->meta_len, p->nentries, p->res.alh, e->ht_end };
+        uint8_t tb[SDB_TXI_REC];
+        sdb_txi_encode(&tr, tb);
+        rc = sdb_buf_append(&g->txi, tb, sizeof tb);
+    }
+    if (rc) return rc;
+    e->cur_alh = p->res.alh;
+    e->next_id++;
+    e->ht_end += p->nodes_len;
+    if (!g->ntx) g->first_id = id;
+    g->ntx++;
+    g->end = p->pos + p->rec_len;
+    g->alh = p->res.alh;
+    g->ht_end = e->ht_end;
+    sdb_free(p->rec); p->rec = NULL;   /* copied into the group buffers */
+    sdb_free(p->nodes); p->nodes = NULL;
+    if (g->tail) g->tail->next = p; else g->head = p;
+    g->tail = p;
+    return SEALDB_OK;
+}
+
+/* The committer thread. Pipelined with the syncer: while group N is written and fdatasync'ed
+ * there, txs arriving meanwhile get their ids here in group N+1, which is handed over the moment
+ * the syncer is idle again. It drains the syncer (everything assigned so far published) before a
+ * precondition check, which reads the index, and before the journal rolls to a new segment, the
+ * only time the committer itself touches the journal's sync state. */
 static void *committer_main(void *arg) {
     sdb_engine *e = arg;
+    sdb_cgroup *g = &e->grp[0];
     for (;;) {
         pthread_mutex_lock(&e->q_mu);
-        while (!e->q_head && !e->stopping) pthread_cond_wait(&e->q_cv, &e->q_mu);
-        sdb_ptx *list = e->q_head;
-        e->q_head = e->q_tail = NULL;
-        int stop = e->stopping;
+        while (!atomic_load_explicit(&e->q_top, memory_order_relaxed) && !atomic_load(&e->stopping) &&
+               !(g->ntx && !e->sy_g))
+            pthread_cond_wait(&e->q_cv, &e->q_mu);
+        /* take the whole stack and reverse it into arrival order */
+        sdb_ptx *list = NULL, *st = atomic_exchange_explicit(&e->q_top, NULL, memory_order_acquire);
+        while (st) { sdb_ptx *nx = st->next; st->next = list; list = st; st = nx; }
+        int stop = atomic_load(&e->stopping);
+        if (g->ntx && !e->sy_g) {
+            e->sy_g = g;
+            pthread_cond_signal(&e->sy_cv);
+            g = other_group(e, g);
+        }
         pthread_mutex_unlock(&e->q_mu);
-        if (!list && stop) break;
-
-        sdb_ptx *ghead = NULL, *gtail = NULL;
-        uint64_t first_id = e->next_id, ntx = 0;
-        sdb_buf_reset(&e->grp);
-        sdb_buf_reset(&e->txibuf);
-        sdb_buf_reset(&e->htbuf);
+        if (!list) {
+            if (stop) break;
+            continue;
+        }
         for (sdb_ptx *p = list; p;) {
             sdb_ptx *next = p->next;
             p->next = NULL;
             int rc = atomic_load(&e->failed) ? SEALDB_FAILED : SEALDB_OK;
             if (!rc && p->npre) {
-                /* make everything before this tx visible to the index, then check atomically:
+                /* make everything before this tx published and indexed, then check atomically:
                  * the committer is the only writer, so nothing can slip in between */
-                finish_group(e, ghead, NULL, first_id, ntx);
-                ghead = gtail = NULL;
-                first_id = e->next_id; ntx = 0;
+                g = hand_off(e, g, 1);
                 size_t bad = 0;
                 rc = atomic_load(&e->failed) ? SEALDB_FAILED : SEALDB_OK;
                 /* the id this tx gets is next_id: nothing else assigns ids meanwhile */
@@ -603,59 +714,20 @@ static void *committer_main(void *arg) {
                 if (rc == SEALDB_PRECONDITION) { p->cb(p->arg, rc, NULL, bad); ptx_free(p); p = next; continue; }
             }
             if (!rc) {
-                /* does the record fit in the current segment? if not, write what we have first so a
-                 * new segment never holds records whose predecessors are unwritten */
+                /* does the record fit in the current segment? if not, let the syncer write and
+                 * sync everything before it first, so a new segment never holds records whose
+                 * predecessors are unwritten and the journal is the committer's alone meanwhile */
                 uint64_t room; int last;
                 sdb_journal_room(e->j, sdb_journal_end(e->j), &room, &last);
-                if (room < p->rec_len && ghead) {
-                    finish_group(e, ghead, NULL, first_id, ntx);
-                    ghead = gtail = NULL;
-                    first_id = e->next_id; ntx = 0;
+                if (room < p->rec_len) {
+                    g = hand_off(e, g, 1);
                     if (atomic_load(&e->failed)) rc = SEALDB_FAILED;
                 }
             }
             if (!rc) rc = sdb_journal_reserve(e->j, p->rec_len, &p->pos);
             if (!rc) {
-                uint64_t id = e->next_id;
-                sdb_tx_header *hd = &p->res.hdr;
-                memset(hd, 0, sizeof *hd);
-                hd->id = id;
-                hd->prev_alh = e->cur_alh;
-                hd->ts = e->opts.exclude_commit_time ? 0 : sdb_unix_s();
-                hd->version = 1;
-                hd->nentries = p->nentries;
-                hd->eh = p->eh;
-                hd->bl_tx_id = id - 1;
-                hd->bl_root = id > 1 ? e->cur_root : sdb_hash_zero;
-                uint8_t *h = p->rec + SDB_JREC_FRAME;
-                sdb_put_u64be(h + H_ID, id);
-                memcpy(h + H_PREV, hd->prev_alh.b, SDB_HASH_LEN);
-                sdb_put_u64be(h + H_TS, (uint64_t)hd->ts);
-                sdb_put_u64be(h + H_BLID, hd->bl_tx_id);
-                memcpy(h + H_BLROOT, hd->bl_root.b, SDB_HASH_LEN);
-                sdb_put_u32be(p->rec + 4, sdb_crc32c(0, p->rec + 8, SDB_JREC_FRAME - 8 + p->meta_len));
-                rc = sdb_tx_alh(hd, p->res.alh.b);
-                if (!rc) rc = sdb_ahtree_append(e->aht, p->res.alh.b, e->cur_root.b);
-                if (!rc) rc = sdb_buf_append(&e->grp, p->rec, p->rec_len);
-                if (!rc && e->ht_end + p->nodes_len > SDB_TXI_MAX_OFF) rc = SEALDB_TOOLARGE;
-                if (!rc && p->nodes_len) rc = sdb_buf_append(&e->htbuf, p->nodes, (size_t)p->nodes_len);
-                if (!rc) {
-                    sdb_txi_rec tr = { p->pos, p->vals_len, p->meta_len, p->nentries, p->res.alh, e->ht_end };
-                    uint8_t tb[SDB_TXI_REC];
-                    sdb_txi_encode(&tr, tb);
-                    rc = sdb_buf_append(&e->txibuf, tb, sizeof tb);
-                }
+                rc = assign(e, g, p);
                 if (rc) set_failed(e, rc);
-                else {
-                    e->cur_alh = p->res.alh;
-                    e->next_id++;
-                    e->ht_end += p->nodes_len;
-                    ntx++;
-                    sdb_free(p->rec); p->rec = NULL;   /* copied into the group buffers */
-                    sdb_free(p->nodes); p->nodes = NULL;
-                    if (gtail) gtail->next = p; else ghead = p;
-                    gtail = p;
-                }
             } else if (rc != SEALDB_FAILED && rc != SEALDB_PRECONDITION) {
                 set_failed(e, rc);
             }
@@ -665,8 +737,8 @@ static void *committer_main(void *arg) {
             }
             p = next;
         }
-        finish_group(e, ghead, NULL, first_id, ntx);
     }
+    hand_off(e, g, 1);
     return NULL;
 }
 
@@ -939,12 +1011,15 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     pthread_mutex_init(&e->state_mu, NULL);
     pthread_mutex_init(&e->q_mu, NULL);
     pthread_cond_init(&e->q_cv, NULL);
+    pthread_cond_init(&e->sy_cv, NULL);
     pthread_mutex_init(&e->ix_mu, NULL);
     pthread_cond_init(&e->ix_work_cv, NULL);
     pthread_cond_init(&e->ix_done_cv, NULL);
-    sdb_buf_init(&e->grp);
-    sdb_buf_init(&e->txibuf);
-    sdb_buf_init(&e->htbuf);
+    for (int i = 0; i < 2; i++) {
+        sdb_buf_init(&e->grp[i].rec);
+        sdb_buf_init(&e->grp[i].txi);
+        sdb_buf_init(&e->grp[i].ht);
+    }
     if (!(e->dir = sdb_strdup(dir))) goto fail;
     struct stat st;
     if (stat(dir, &st) < 0) {
@@ -984,6 +1059,8 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     if (rc) goto fail;
     if ((rc = sdb_fsync_dir(dir))) goto fail;
     if ((rc = sdb_engine_index_start(e))) goto fail;
+    if (pthread_create(&e->syncer, NULL, syncer_main, e)) { rc = SEALDB_NOMEM; goto fail; }
+    e->syncer_started = 1;
     if (pthread_create(&e->committer, NULL, committer_main, e)) { rc = SEALDB_NOMEM; goto fail; }
     e->committer_started = 1;
     *out = e;
@@ -998,10 +1075,25 @@ void sdb_engine_close(sdb_engine *e) {
     if (!e) return;
     if (e->committer_started) {
         pthread_mutex_lock(&e->q_mu);
-        e->stopping = 1;
+        atomic_store(&e->stopping, 1);
         pthread_cond_signal(&e->q_cv);
         pthread_mutex_unlock(&e->q_mu);
         pthread_join(e->committer, NULL);
+        /* a commit racing with close may have been pushed after the committer's last look */
+        for (sdb_ptx *p = atomic_exchange(&e->q_top, NULL); p;) {
+            sdb_ptx *next = p->next;
+            p->cb(p->arg, SEALDB_CLOSED, NULL, 0);
+            ptx_free(p);
+            p = next;
+        }
+    }
+    if (e->syncer_started) {
+        /* the committer drained it on the way out */
+        pthread_mutex_lock(&e->q_mu);
+        e->sy_stop = 1;
+        pthread_cond_signal(&e->sy_cv);
+        pthread_mutex_unlock(&e->q_mu);
+        pthread_join(e->syncer, NULL);
     }
     sdb_engine_index_stop(e);
     if (e->aht && !atomic_load(&e->failed)) sdb_ahtree_sync(e->aht);
@@ -1013,12 +1105,15 @@ void sdb_engine_close(sdb_engine *e) {
     sdb_file_close(e->txi);
     sdb_journal_close(e->j);
     if (e->lock_fd >= 0) close(e->lock_fd);
-    sdb_buf_deinit(&e->grp);
-    sdb_buf_deinit(&e->txibuf);
-    sdb_buf_deinit(&e->htbuf);
+    for (int i = 0; i < 2; i++) {
+        sdb_buf_deinit(&e->grp[i].rec);
+        sdb_buf_deinit(&e->grp[i].txi);
+        sdb_buf_deinit(&e->grp[i].ht);
+    }
     pthread_mutex_destroy(&e->state_mu);
     pthread_mutex_destroy(&e->q_mu);
     pthread_cond_destroy(&e->q_cv);
+    pthread_cond_destroy(&e->sy_cv);
     pthread_mutex_destroy(&e->ix_mu);
     pthread_cond_destroy(&e->ix_work_cv);
     pthread_cond_destroy(&e->ix_done_cv);
