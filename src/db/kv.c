@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "db/kv.h"
 #include "sealdb_err.h"
 
@@ -1367,6 +1368,25 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
     return 0;
 }
 
+/* A tx bound to its own id predicts it as last committed + 1, which misses while other commits are in
+ * the pipeline (their ids come first). Before predicting again, wait until no tx committed for a
+ * moment (growing with the attempts, at most 2 ms per look, 50 ms in all): concurrent writers
+ * leave such gaps, and a retry right away met the same queue again (64 misses in a row seen with
+ * three busy writers). */
+static void wait_commits_quiet(sdb_kvdb *db, int attempt) {
+    long step_us = 100L * (attempt + 1);
+    if (step_us > 2000) step_us = 2000;
+    struct timespec ts = { 0, step_us * 1000 };
+    uint64_t t0 = sdb_now_ns();
+    uint64_t last = sdb_engine_last_tx(db->eng);
+    for (;;) {
+        nanosleep(&ts, NULL);
+        uint64_t now = sdb_engine_last_tx(db->eng);
+        if (now == last || sdb_now_ns() - t0 > 50000000u) return;
+        last = now;
+    }
+}
+
 int sdb_kv_exec_all_commit(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r, sdb_kv_batch *b,
                            sdb_commit_result *res, sdb_kverr *err) {
     for (int attempt = 0;; attempt++) {
@@ -1375,6 +1395,7 @@ int sdb_kv_exec_all_commit(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Exe
         if (rc == SEALDB_OK) return 0;
         int lost_id = rc == SEALDB_PRECONDITION && failed < b->npre && b->pre[failed].kind == SDB_PRE_TX_ID_IS;
         if (!lost_id || attempt >= 64) { sdb_kv_commit_error(b, rc, failed, err); return -1; }
+        wait_commits_quiet(db, attempt);
         if (sdb_kv_prepare_exec_all(db, a, r, b, err)) return -1;
     }
 }

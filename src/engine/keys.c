@@ -49,6 +49,9 @@ static sdb_kv_version *list_push(sdb_kv_list *l) {
 /* ---- indexer ---- */
 
 static int64_t now_s(void) { return sdb_unix_s(); }
+/* A point read asks the clock only when the version it found can expire (most never do). */
+#define NOW_UNSET INT64_MIN
+static int64_t now_or_clock(int64_t now) { return now == NOW_UNSET ? now_s() : now; }
 
 /* Applies txs from+1..to (published) to the index in one batch. */
 static int index_batch(sdb_engine *e, uint64_t from, uint64_t to) {
@@ -230,7 +233,7 @@ static int fill_version(sdb_engine *e, sdb_slice key, const sdb_index_ver *v, ui
     out->md.has_expires = (v->flags & SDB_INDEX_HAS_EXPIRY) != 0;
     out->md.expires_at = out->md.has_expires ? v->expires_at : 0;
     out->md_len = (uint8_t)sdb_kv_md_encode(&out->md, out->md_bytes);
-    out->expired = sdb_index_ver_expired(v, now);
+    out->expired = (v->flags & SDB_INDEX_HAS_EXPIRY) ? sdb_index_ver_expired(v, now_or_clock(now)) : 0;
     out->vlen = v->val_len;
     sdb_buf_reset(&out->key);
     if ((rc = sdb_buf_append(&out->key, key.ptr, key.len))) return rc;
@@ -257,7 +260,6 @@ int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_v
     if (key.len == 0) return SEALDB_INVALID;
     if (o->at_tx && (o->since_tx || o->at_revision)) return SEALDB_INVALID;
     int rc;
-    int64_t now = now_s();
     if (o->at_tx) {
         sdb_tx t;
         sdb_tx_init(&t);
@@ -272,7 +274,7 @@ int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_v
             out->md = en->md;
             out->md_len = (uint8_t)en->md_bytes.len;
             memcpy(out->md_bytes, en->md_bytes.ptr, en->md_bytes.len);
-            out->expired = en->md.has_expires && en->md.expires_at <= now;
+            out->expired = en->md.has_expires && en->md.expires_at <= now_s();
             out->hvalue = en->hvalue;
             out->vlen = en->vlen;
             sdb_buf_reset(&out->key);
@@ -296,8 +298,11 @@ int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_v
         if (rc == SEALDB_RANGE) rc = SEALDB_INVALID;   /* immudb: invalid key revision number */
         rev = v.revision;
     }
-    if (!rc) rc = fill_version(e, key, &v, rev, o->no_value, now, out);
+    /* The version is a copy and the value lives in the immutable journal: the snapshot can end
+     * first, with the value's line already being fetched. */
+    if (!rc && !o->no_value && v.val_len) sdb_journal_prefetch(e->j, v.val_off, v.val_len);
     sdb_index_snap_end(s);
+    if (!rc) rc = fill_version(e, key, &v, rev, o->no_value, NOW_UNSET, out);
     return rc;
 }
 

@@ -310,6 +310,21 @@ int sdb_journal_read(sdb_journal *j, uint64_t pos, void *buf, size_t n) {
     return sdb_file_read_at(arr[i].f, buf, n, off);
 }
 
+/* A get's value is one random access into the journal (a cache and often a TLB miss): the
+ * reader issues this as soon as the index gave the position and finishes its other work (ending
+ * the index snapshot, copying the key) while the line is loaded. */
+void sdb_journal_prefetch(sdb_journal *j, uint64_t pos, size_t n) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    long i = find_seg(arr, ns, pos);
+    if (i < 0 || !arr[i].map) return;
+    uint64_t off = pos - arr[i].start;
+    if (off >= arr[i].cap || n > arr[i].cap - off) return;
+    const uint8_t *p = arr[i].map + off;
+    __builtin_prefetch(p);
+    if (n > 1 && ((uintptr_t)p & 63u) + n > 64) __builtin_prefetch(p + 64);   /* value crosses a line */
+}
+
 uint64_t sdb_journal_first_pos(sdb_journal *j) {
     size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
     const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);

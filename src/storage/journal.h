@@ -46,6 +46,9 @@ int  sdb_journal_open(const char *dir, uint64_t segment_size, sdb_journal **out)
 void sdb_journal_close(sdb_journal *j);
 /* Reads n bytes at logical position pos (must lie within one segment). Thread-safe. */
 int  sdb_journal_read(sdb_journal *j, uint64_t pos, void *buf, size_t n);
+/* Hints that n bytes at pos will be read soon (a software prefetch of the first cache lines when
+ * the segment is mapped; nothing otherwise). Never faults and never fails: a bad pos is ignored. */
+void sdb_journal_prefetch(sdb_journal *j, uint64_t pos, size_t n);
 /* Logical end of the last segment's capacity and the segment containing pos. */
 uint64_t sdb_journal_first_pos(sdb_journal *j);
 /* Room left in the segment containing pos (bytes up to the segment's end). */
