@@ -11,7 +11,10 @@
 #include "index/index.h"
 
 #define IX_BATCH_TXS 64
-#define IX_BATCH_ENTRIES 4096
+/* Larger entry batches: fewer LMDB commits, and with random keys each touched leaf page is copied
+ * once per batch, not once per few entries (measured 8-20% less CPU per entry on write_batch1000
+ * than 4096; bounded so since_tx waits stay short). */
+#define IX_BATCH_ENTRIES 16384
 
 struct sdb_index;   /* engine_int.h holds a struct sdb_index *, the index's own type */
 
