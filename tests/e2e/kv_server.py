@@ -1,93 +1,31 @@
-# kv_server.py - starts a real sealdb binary for the KV end-to-end tests (free ports, own data dir,
-# restart, kill -9) and gives logged-in immudb-py clients.
+# kv_server.py - the KV end-to-end tests' server (sealdb_proc.SealdbServer on a data dir, optionally
+# signing), a module-wide server fixture, logged-in immudb-py clients and KV availability probes.
 import os
-import signal
-import socket
-import subprocess
-import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sealdb_proc import SEALDB_BIN, SealdbServer
 
 
-def sealdb_bin():
-    b = os.environ.get("SEALDB_BIN") or os.path.join(ROOT, "build", "sealdb")
-    if not os.path.exists(b):
-        pytest.skip("sealdb binary not built")
-    return b
+class SealServer(SealdbServer):
+    """A server on datadir (its parent holds the log), optionally with a signing key; the process
+    handling is sealdb_proc's."""
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SealServer:
     def __init__(self, datadir, signing_key=None):
-        self.datadir = datadir
-        self.signing_key = signing_key
-        self.proc = None
-        self.port = None
-        self.log = os.path.join(datadir + ".log")
-
-    def start(self):
-        self.port = free_port()
-        args = [sealdb_bin(), "--dir", self.datadir, "-a", "127.0.0.1", "-p", str(self.port),
-                "--metrics-server-port", str(free_port())]
-        if self.signing_key:
-            args += ["--signingKey", self.signing_key]
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT)
-        logf.close()
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("sealdb exited with %d: %s" % (self.proc.returncode, self.tail()))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("sealdb did not start: " + self.tail())
+        if not os.path.exists(SEALDB_BIN):
+            pytest.skip("sealdb binary not built")
+        super().__init__(os.path.dirname(datadir), ["--signingKey", signing_key] if signing_key else [])
+        self.dir = datadir
 
     def tail(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read()[-2000:].decode(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def kill9(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def restart(self):
-        self.stop()
-        return self.start()
+        return self.log()[-2000:]
 
     @property
     def url(self):
-        return "127.0.0.1:%d" % self.port
+        return self.address
 
     def client(self, rs=None, public_key=None, max_msg=None):
-        from immudb import ImmudbClient
-        c = ImmudbClient(self.url, rs=rs, publicKeyFile=public_key, timeout=60, max_grpc_message_length=max_msg)
-        c.login("immudb", "immudb")
-        return c
+        return super().client(rs=rs, publicKeyFile=public_key, timeout=60, max_grpc_message_length=max_msg)
 
 
 @pytest.fixture(scope="module")

@@ -2,56 +2,15 @@
 # and port, and a runner for the seal CLI with its own HOME (token and trusted-state files).
 import json
 import os
-import socket
 import subprocess
-import time
 
-SEALDB = os.environ.get("SEALDB_BIN", "build/sealdb")
+from sealdb_proc import SealdbServer
+
 SEAL = os.environ.get("SEAL_BIN", "build/seal")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(SealdbServer):
     """One sealdb process on a private directory and port; restartable on the same directory."""
-
-    def __init__(self, root):
-        self.root = root
-        self.dir = os.path.join(root, "data")
-        self.port = free_port()
-        self.metrics = free_port()
-        self.proc = None
-
-    def start(self):
-        log = open(os.path.join(self.root, "server.log"), "ab")
-        self.proc = subprocess.Popen(
-            [os.path.abspath(SEALDB), "--dir", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
-             "--metrics-server-port", str(self.metrics)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("sealdb exited: " + open(os.path.join(self.root, "server.log")).read()[-2000:])
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("sealdb did not start")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
 
 class Env:

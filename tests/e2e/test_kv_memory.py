@@ -9,7 +9,7 @@ import time
 import pytest
 from immudb.grpc import schema_pb2
 
-from conftest import SEALDB_BIN
+from sealdb_proc import SEALDB_BIN
 
 N_SETALL = 300          # SetAll calls of 1000 KVs (~100 KB each): 300,000 entries
 N_VGET = 3000           # VerifiableGet calls over the written keys
