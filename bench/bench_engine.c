@@ -87,7 +87,7 @@ static void *batch_writer(void *p) {
             uint64_t n = t * 1000 + (uint64_t)i;
             key_of(n, keys[i]);
             val_of(n, vals[i]);
-            kvs[i] = (sdb_kv){ sdb_slice_of(keys[i], 32), sdb_slice_of(vals[i], 64), { 0 } };
+            kvs[i] = (sdb_kv){ .key = sdb_slice_of(keys[i], 32), .value = sdb_slice_of(vals[i], 64) };
         }
         sem_wait(&inflight);
         if (sdb_engine_commit(a->e, kvs, 1000, NULL, 0, async_done, &cb)) { atomic_fetch_add(&batch_errors, 1); sem_post(&inflight); }
@@ -153,7 +153,7 @@ static void *single_writer(void *p) {
         if (n >= single_total) break;
         key_of(n + 5000000000ull, k);
         val_of(n, v);
-        sdb_kv kv = { sdb_slice_of(k, 32), sdb_slice_of(v, 64), { 0 } };
+        sdb_kv kv = { .key = sdb_slice_of(k, 32), .value = sdb_slice_of(v, 64) };
         double t0 = now_s();
         if (sdb_engine_commit_sync(e, &kv, 1, NULL, 0, NULL, NULL)) { fprintf(stderr, "single commit failed\n"); exit(1); }
         lat_us[n] = (now_s() - t0) * 1e6;
@@ -250,7 +250,7 @@ static void *reopen_writer(void *p) {
         if (n >= single_total) break;
         key_of(n + 9000000000ull, k);
         val_of(n, v);
-        sdb_kv kv = { sdb_slice_of(k, 32), sdb_slice_of(v, 64), { 0 } };
+        sdb_kv kv = { .key = sdb_slice_of(k, 32), .value = sdb_slice_of(v, 64) };
         if (sdb_engine_commit_sync(e, &kv, 1, NULL, 0, NULL, NULL)) _exit(2);
     }
     return NULL;

@@ -1202,8 +1202,10 @@ static int check_ref_key(sdb_kvdb *db, sdb_arena *a, sdb_slice key, sdb_kverr *e
     return rc ? -1 : 0;
 }
 
+/* own: the reference is bound to the tx being created; its atTx slot is filled by the engine's
+ * committer once the id is assigned (at_tx is then a placeholder). */
 static int add_ref(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, sdb_slice key, sdb_slice refkey, uint64_t at_tx,
-                   sdb_kverr *err) {
+                   int own, sdb_kverr *err) {
     sdb_slice pk = prefixed(a, SDB_KEY_PREFIX_SET, key.ptr, key.len);
     sdb_buf v;
     sdb_buf_init(&v);
@@ -1217,12 +1219,12 @@ static int add_ref(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, sdb_slice key, s
     size_t vl = v.len;
     sdb_buf_deinit(&v);
     if (!pv || batch_reserve(a, b, b->n + 1)) return oom(err);
-    b->kvs[b->n++] = (sdb_kv){ .key = pk, .value = { pv, vl } };
+    b->kvs[b->n++] = (sdb_kv){ .key = pk, .value = { pv, vl }, .own_id_value_at = own ? 1u + 1u : 0 };   /* after the ref prefix byte */
     return 0;
 }
 
 static int add_zadd(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, sdb_slice set, double score, sdb_slice key,
-                    uint64_t at_tx, sdb_kverr *err) {
+                    uint64_t at_tx, int own, sdb_kverr *err) {
     sdb_buf k;
     sdb_buf_init(&k);
     if (sdb_enc_zadd_key(set, score, key, at_tx, &k)) { sdb_buf_deinit(&k); return oom(err); }
@@ -1235,7 +1237,7 @@ static int add_zadd(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, sdb_slice set, 
     size_t kl = k.len;
     sdb_buf_deinit(&k);
     if (!pk || batch_reserve(a, b, b->n + 1)) return oom(err);
-    b->kvs[b->n++] = (sdb_kv){ .key = { pk, kl } };
+    b->kvs[b->n++] = (sdb_kv){ .key = { pk, kl }, .own_id_key_at = own ? (uint32_t)(kl - 8) + 1u : 0 };   /* the trailing atTx */
     return 0;
 }
 
@@ -1247,7 +1249,7 @@ int sdb_kv_prepare_ref(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Referen
     sdb_slice key = { r->key.data, r->key.len }, ref = { r->referencedkey.data, r->referencedkey.len };
     sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);
     if (check_ref_key(db, a, key, err) || check_target(db, a, ref, r->attx, err)) return -1;
-    if (add_ref(db, a, b, key, ref, r->attx, err)) return -1;
+    if (add_ref(db, a, b, key, ref, r->attx, 0, err)) return -1;
     if (prepare_preconditions(db, a, r->preconditions, r->n_preconditions, b, err)) return -1;
     return r->attx ? 0 : pre_target_exists(a, b, ref, err);
 }
@@ -1261,7 +1263,7 @@ int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRe
     sdb_slice key = { r->key.data, r->key.len };
     sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);
     if (check_target(db, a, key, r->attx, err)) return -1;
-    if (add_zadd(db, a, b, (sdb_slice){ r->set.data, r->set.len }, r->score, key, r->attx, err)) return -1;
+    if (add_zadd(db, a, b, (sdb_slice){ r->set.data, r->set.len }, r->score, key, r->attx, 0, err)) return -1;
     return r->attx ? 0 : pre_target_exists(a, b, key, err);
 }
 
@@ -1307,9 +1309,6 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
         }
     }
     if (!r->nowait) sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);
-    /* entries bound to the tx being created embed its id: guess the next one; the engine refuses
-     * the tx atomically when another took that id (SDB_PRE_TX_ID_IS) and the caller retries */
-    uint64_t this_tx = sdb_engine_last_tx(db->eng) + 1;
     sdb_slice *targets = zalloc(a, r->n_operations * sizeof *targets);
     size_t ntargets = 0;
     if (!targets) return oom(err);
@@ -1343,16 +1342,15 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
                 in_request = 1;
         if (r->nowait && !(bound && at_tx == 0 && in_request))
             return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "no wait operation must be self-contained: illegal arguments");
-        uint64_t enc_tx = at_tx;
-        if (bound && at_tx == 0) { enc_tx = this_tx; b->tx_bound = 1; }
+        int own = bound && at_tx == 0;   /* embeds the id of the tx being created */
         if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF) {
             sdb_slice key = { op->ref->key.data, op->ref->key.len };
             if (check_ref_key(db, a, key, err)) return -1;
             if (!in_request && check_target(db, a, target, at_tx, err)) return -1;
-            if (add_ref(db, a, b, key, target, enc_tx, err)) return -1;
+            if (add_ref(db, a, b, key, target, at_tx, own, err)) return -1;
         } else {
             if (!in_request && check_target(db, a, target, at_tx, err)) return -1;
-            if (add_zadd(db, a, b, (sdb_slice){ op->zadd->set.data, op->zadd->set.len }, op->zadd->score, target, enc_tx, err))
+            if (add_zadd(db, a, b, (sdb_slice){ op->zadd->set.data, op->zadd->set.len }, op->zadd->score, target, at_tx, own, err))
                 return -1;
         }
         if (!in_request && at_tx == 0) targets[ntargets++] = target;
@@ -1364,40 +1362,7 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
         for (size_t j = 0; j < i && !dup; j++) dup = sdb_slice_eq(targets[i], targets[j]);
         if (!dup && pre_target_exists(a, b, targets[i], err)) return -1;
     }
-    if (b->tx_bound && add_internal_pre(a, b, SDB_PRE_TX_ID_IS, (sdb_slice){ NULL, 0 }, this_tx, err)) return -1;
     return 0;
-}
-
-/* A tx bound to its own id predicts it as last committed + 1, which misses while other commits are in
- * the pipeline (their ids come first). Before predicting again, wait until no tx committed for a
- * moment (growing with the attempts, at most 2 ms per look, 50 ms in all): concurrent writers
- * leave such gaps, and a retry right away met the same queue again (64 misses in a row seen with
- * three busy writers). */
-static void wait_commits_quiet(sdb_kvdb *db, int attempt) {
-    long step_us = 100L * (attempt + 1);
-    if (step_us > 2000) step_us = 2000;
-    struct timespec ts = { 0, step_us * 1000 };
-    uint64_t t0 = sdb_now_ns();
-    uint64_t last = sdb_engine_last_tx(db->eng);
-    for (;;) {
-        nanosleep(&ts, NULL);
-        uint64_t now = sdb_engine_last_tx(db->eng);
-        if (now == last || sdb_now_ns() - t0 > 50000000u) return;
-        last = now;
-    }
-}
-
-int sdb_kv_exec_all_commit(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r, sdb_kv_batch *b,
-                           sdb_commit_result *res, sdb_kverr *err) {
-    for (int attempt = 0;; attempt++) {
-        size_t failed = 0;
-        int rc = sdb_engine_commit_sync(db->eng, b->kvs, b->n, b->pre, b->npre, res, &failed);
-        if (rc == SEALDB_OK) return 0;
-        int lost_id = rc == SEALDB_PRECONDITION && failed < b->npre && b->pre[failed].kind == SDB_PRE_TX_ID_IS;
-        if (!lost_id || attempt >= 64) { sdb_kv_commit_error(b, rc, failed, err); return -1; }
-        wait_commits_quiet(db, attempt);
-        if (sdb_kv_prepare_exec_all(db, a, r, b, err)) return -1;
-    }
 }
 
 void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_kverr *err) {
@@ -1405,10 +1370,6 @@ void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_k
     switch (rc) {
     case SEALDB_PRECONDITION: {
         int k = failed_pre < b->npre ? b->pre[failed_pre].kind : 0;
-        if (k == SDB_PRE_TX_ID_IS) {
-            sdb_kv_err(err, SDB_GRPC_ABORTED, "too many concurrent transactions: retry the request");
-            break;
-        }
         if (failed_pre >= b->npre_user && k == SDB_PRE_KEY_MUST_EXIST) {   /* a target vanished meanwhile */
             sdb_kv_err(err, SDB_GRPC_UNKNOWN, MSG_NOT_FOUND);
             break;

@@ -63,7 +63,6 @@ typedef struct sdb_kv_batch {
     uint32_t *kslot;
     size_t kslot_cap;   /* power of two, 0 until the batch is large enough to need it */
     size_t npre_user;   /* pre[0..npre_user) came from the request; the rest are the server's own */
-    int tx_bound;       /* entries embed the guessed id of their own tx (SDB_PRE_TX_ID_IS) */
 } sdb_kv_batch;
 
 int sdb_kv_prepare_set(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__SetRequest *r, sdb_kv_batch *b,
@@ -85,10 +84,6 @@ int sdb_kv_batch_add_plain(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, sdb_slic
 void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_kverr *err);
 /* Committed header as a TxHeader message (digests 32 bytes). */
 Immudb__Schema__TxHeader *sdb_kv_header_pb(sdb_arena *a, const sdb_tx_header *h);
-/* Commits a prepared ExecAll batch synchronously; when its entries embed the id of the tx being
- * created (boundRef with atTx=0) and another tx took the guessed id, prepares r again and retries. */
-int sdb_kv_exec_all_commit(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r, sdb_kv_batch *b,
-                           sdb_commit_result *res, sdb_kverr *err);
 /* Synchronous commit of a prepared batch: the committed header in *res. */
 int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, sdb_commit_result *res, sdb_kverr *err);
 

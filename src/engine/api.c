@@ -71,7 +71,7 @@ SEALDB_API int sealdb_set(sealdb *db, sealdb_bytes key, sealdb_bytes value, uint
     if (rc) return rc;
     if (value.len && !value.ptr) return SEALDB_INVALID;
     if (value.len >= SDB_ENGINE_MAX_VALUE_LEN - 1) return SEALDB_TOOLARGE;
-    sdb_kv kv = { sl(key), sl(value), { 0 } };
+    sdb_kv kv = { .key = sl(key), .value = sl(value) };
     return commit1(db, &kv, 1, NULL, 0, tx_id);
 }
 
@@ -84,7 +84,7 @@ SEALDB_API int sealdb_set_all(sealdb *db, const sealdb_pair *kvs, size_t n, uint
     for (size_t i = 0; i < n && !rc; i++) {
         rc = check_key(kvs[i].key);
         if (!rc && kvs[i].value.len >= SDB_ENGINE_MAX_VALUE_LEN - 1) rc = SEALDB_TOOLARGE;
-        a[i] = (sdb_kv){ sl(kvs[i].key), sl(kvs[i].value), { 0 } };
+        a[i] = (sdb_kv){ .key = sl(kvs[i].key), .value = sl(kvs[i].value) };
     }
     if (!rc) rc = commit1(db, a, n, NULL, 0, tx_id);
     sdb_free(a);
@@ -94,7 +94,7 @@ SEALDB_API int sealdb_set_all(sealdb *db, const sealdb_pair *kvs, size_t n, uint
 SEALDB_API int sealdb_set_if_absent(sealdb *db, sealdb_bytes key, sealdb_bytes value, uint64_t *tx_id) {
     int rc = check_key(key);
     if (rc) return rc;
-    sdb_kv kv = { sl(key), sl(value), { 0 } };
+    sdb_kv kv = { .key = sl(key), .value = sl(value) };
     sdb_precondition p = { SDB_PRE_KEY_MUST_NOT_EXIST, sl(key), 0 };
     return commit1(db, &kv, 1, &p, 1, tx_id);
 }
@@ -103,14 +103,14 @@ SEALDB_API int sealdb_set_expiring(sealdb *db, sealdb_bytes key, sealdb_bytes va
                                    uint64_t *tx_id) {
     int rc = check_key(key);
     if (rc) return rc;
-    sdb_kv kv = { sl(key), sl(value), { .has_expires = 1, .expires_at = expires_at } };
+    sdb_kv kv = { .key = sl(key), .value = sl(value), .md = { .has_expires = 1, .expires_at = expires_at } };
     return commit1(db, &kv, 1, NULL, 0, tx_id);
 }
 
 SEALDB_API int sealdb_delete(sealdb *db, sealdb_bytes key, uint64_t *tx_id) {
     int rc = check_key(key);
     if (rc) return rc;
-    sdb_kv kv = { sl(key), sdb_slice_of("", 0), { .deleted = 1 } };
+    sdb_kv kv = { .key = sl(key), .value = sdb_slice_of("", 0), .md = { .deleted = 1 } };
     sdb_precondition p = { SDB_PRE_KEY_MUST_EXIST, sl(key), 0 };
     rc = commit1(db, &kv, 1, &p, 1, tx_id);
     return rc == SEALDB_PRECONDITION ? SEALDB_NOTFOUND : rc;

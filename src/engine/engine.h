@@ -56,16 +56,16 @@ typedef struct sdb_kv {
     sdb_slice key;             /* non-empty */
     sdb_slice value;           /* may be empty */
     sdb_kv_md md;              /* all zero: no metadata */
+    /* 1 + offset in key / value of an 8-byte big-endian slot the committer fills with this tx's own
+     * id before hashing (immudb's references bound to the tx being created); 0: none */
+    uint32_t own_id_key_at, own_id_value_at;
 } sdb_kv;
 
-/* SDB_PRE_TX_ID_IS: the tx must get id tx_id (key unused), for entries that embed their own tx's id
- * (immudb's references bound to the tx being created); a wrong guess fails like any precondition. */
-enum { SDB_PRE_KEY_MUST_EXIST = 1, SDB_PRE_KEY_MUST_NOT_EXIST = 2, SDB_PRE_KEY_NOT_MODIFIED_AFTER = 3,
-       SDB_PRE_TX_ID_IS = 4 };
+enum { SDB_PRE_KEY_MUST_EXIST = 1, SDB_PRE_KEY_MUST_NOT_EXIST = 2, SDB_PRE_KEY_NOT_MODIFIED_AFTER = 3 };
 typedef struct sdb_precondition {
     int kind;                  /* SDB_PRE_* */
     sdb_slice key;
-    uint64_t tx_id;            /* SDB_PRE_KEY_NOT_MODIFIED_AFTER and SDB_PRE_TX_ID_IS */
+    uint64_t tx_id;            /* SDB_PRE_KEY_NOT_MODIFIED_AFTER */
 } sdb_precondition;
 
 /* Result handed to the completion callback; valid only during the callback. */

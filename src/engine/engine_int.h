@@ -8,6 +8,9 @@
 #include "storage/journal.h"
 #include "util/file.h"
 
+/* A slot of a record the committer fills with the tx's id (sdb_kv.own_id_*_at). */
+typedef struct sdb_idslot { uint32_t entry, rec_off, in_value; } sdb_idslot;
+
 /* A transaction prepared on the caller's thread and queued for the committer. */
 typedef struct sdb_ptx {
     struct sdb_ptx *next;
@@ -18,6 +21,9 @@ typedef struct sdb_ptx {
     sdb_hash eh;
     uint8_t *nodes;               /* owned: the tx's built htree nodes; the first nodes_len bytes are its htree block; NULL for 1 entry */
     uint64_t nodes_len;
+    sdb_idslot *ids;              /* own-id slots, or NULL; then nodes (nodes_cap hashes, also for 1 entry) */
+    uint32_t nids, nodes_cap;     /* and dig (the entry digests) are kept for the committer's rehash */
+    sdb_hash *dig;
     sdb_precondition *pre;        /* copies; keys point into prebuf */
     size_t npre;
     uint8_t *prebuf;

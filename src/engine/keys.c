@@ -208,7 +208,6 @@ int sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_
     int64_t now = now_s();
     for (size_t i = 0; i < npre; i++) {
         int holds = 0;
-        if (pre[i].kind == SDB_PRE_TX_ID_IS) continue;   /* checked by the committer */
         if ((rc = sdb_index_pre_check(s, pre[i].kind, pre[i].key, pre[i].tx_id, now, &holds))) break;
         if (!holds) { *failed = i; rc = SEALDB_PRECONDITION; break; }
     }

@@ -352,6 +352,8 @@ static void ptx_free(sdb_ptx *p) {
     if (!p) return;
     sdb_free(p->rec);
     sdb_free(p->nodes);
+    sdb_free(p->ids);
+    sdb_free(p->dig);
     sdb_free(p->pre);
     sdb_free(p->prebuf);
     sdb_free(p);
@@ -378,18 +380,22 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     sdb_htree ht;
     sdb_htree_init(&ht);
     uint64_t meta = HDR_LEN, vals = 0;
+    size_t nids = 0;
     uint8_t mdb[SDB_KV_MD_MAX_LEN];
     for (size_t i = 0; i < n; i++) {
         if (kvs[i].key.len == 0 || (kvs[i].key.len && !kvs[i].key.ptr)) return SEALDB_INVALID;
         if (kvs[i].key.len > e->opts.max_key_len) return SEALDB_TOOLARGE;
         if (kvs[i].value.len >= e->opts.max_value_len) return SEALDB_TOOLARGE;
         if (kvs[i].value.len && !kvs[i].value.ptr) return SEALDB_INVALID;
+        if ((kvs[i].own_id_key_at && (uint64_t)kvs[i].own_id_key_at + 7 > kvs[i].key.len) ||
+            (kvs[i].own_id_value_at && (uint64_t)kvs[i].own_id_value_at + 7 > kvs[i].value.len))
+            return SEALDB_INVALID;
+        nids += (kvs[i].own_id_key_at != 0) + (kvs[i].own_id_value_at != 0);
         size_t ml = sdb_kv_md_encode(&kvs[i].md, mdb);
         meta += 2 + kvs[i].key.len + 1 + ml + 4 + SDB_HASH_LEN;
         vals += kvs[i].value.len;
     }
     for (size_t i = 0; i < npre; i++) {
-        if (pre[i].kind == SDB_PRE_TX_ID_IS) { if (pre[i].key.len) return SEALDB_INVALID; continue; }
         if (pre[i].kind < SDB_PRE_KEY_MUST_EXIST || pre[i].kind > SDB_PRE_KEY_NOT_MODIFIED_AFTER) return SEALDB_INVALID;
         if (pre[i].key.len == 0 || pre[i].key.len > e->opts.max_key_len) return SEALDB_INVALID;
     }
@@ -408,6 +414,7 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     p->nodes_len = sdb_htree_block_len((uint32_t)n);
     if (!(p->rec = sdb_malloc(p->rec_len))) goto fail;
     if (!(dig = sdb_malloc(n * sizeof *dig))) goto fail;
+    if (nids && !(p->ids = sdb_malloc(nids * sizeof *p->ids))) goto fail;
     uint8_t *r = p->rec;
     sdb_put_u32be(r, SDB_JREC_MAGIC);
     sdb_put_u32be(r + 8, p->meta_len);
@@ -424,6 +431,10 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
         size_t ml = sdb_kv_md_encode(&kv->md, mdb);
         sdb_put_u16be(w, (uint16_t)kv->key.len); w += 2;
         memcpy(w, kv->key.ptr, kv->key.len);
+        if (kv->own_id_key_at)
+            p->ids[p->nids++] = (sdb_idslot){ (uint32_t)i, (uint32_t)(w - r) + kv->own_id_key_at - 1, 0 };
+        if (kv->own_id_value_at)
+            p->ids[p->nids++] = (sdb_idslot){ (uint32_t)i, (uint32_t)(v - r) + kv->own_id_value_at - 1, 1 };
         sdb_slice key = sdb_slice_of(w, kv->key.len);
         w += kv->key.len;
         *w++ = (uint8_t)ml;
@@ -440,7 +451,14 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     if ((rc = sdb_htree_build(&ht, dig, (uint32_t)n))) goto fail;
     sdb_htree_root(&ht, p->eh.b);
     memcpy(h + H_EH, p->eh.b, SDB_HASH_LEN);
-    if (p->nodes_len) {
+    if (p->nids) {
+        /* the committer rebuilds the tree once the id is in: keep its memory and the digests */
+        p->nodes = (uint8_t *)ht.nodes;
+        p->nodes_cap = (uint32_t)ht.cap;
+        sdb_htree_init(&ht);
+        p->dig = dig;
+        dig = NULL;
+    } else if (p->nodes_len) {
         /* the built tree's node array, taken over without a copy: its first nodes_len bytes (every
          * node but the root, level-major) are exactly what the htree file stores for this tx */
         p->nodes = (uint8_t *)ht.nodes;
@@ -623,7 +641,42 @@ static int wait_index_all(sdb_engine *e) {
 /* Committer: gives p the next id, patches its header, appends it to the ahtree and its record,
  * htree block and tx-index record to group g.
  * The journal position is reserved by the caller. */
+/* Fills the own-id slots of p with id and redoes what depends on them: the hashes of the values
+ * holding a slot, every entry digest, the tree (in the memory the caller built it in, so nothing
+ * here can fail for want of memory), eH and the values' CRC. Only txs with such slots pay this. */
+static void bind_own_id(sdb_ptx *p, uint64_t id) {
+    uint8_t *r = p->rec;
+    for (uint32_t i = 0; i < p->nids; i++) sdb_put_u64be(r + p->ids[i].rec_off, id);
+    uint8_t *w = r + SDB_JREC_FRAME + HDR_LEN;
+    const uint8_t *v = r + SDB_JREC_FRAME + p->meta_len;
+    uint32_t s = 0;
+    for (uint32_t i = 0; i < p->nentries; i++) {
+        uint16_t kl = sdb_get_u16be(w);
+        sdb_slice key = sdb_slice_of(w + 2, kl);
+        uint8_t ml = w[2 + kl];
+        sdb_slice mds = sdb_slice_of(w + 3 + kl, ml);
+        uint8_t *vl = w + 3 + kl + ml;
+        uint32_t vlen = sdb_get_u32be(vl);
+        uint8_t *hv = vl + 4;
+        int rehash = 0;
+        for (; s < p->nids && p->ids[s].entry == i; s++) rehash |= (int)p->ids[s].in_value;
+        if (rehash) sdb_sha256(v, vlen, hv);
+        (void)sdb_entry_digest(1, key, mds, hv, p->dig[i].b);   /* sizes validated on the caller's thread */
+        v += vlen;
+        w = hv + SDB_HASH_LEN;
+    }
+    sdb_htree t;
+    sdb_htree_init(&t);
+    t.nodes = (sdb_hash *)p->nodes;
+    t.cap = p->nodes_cap;
+    (void)sdb_htree_build(&t, p->dig, p->nentries);   /* no allocation: the caller built the same width here */
+    sdb_htree_root(&t, p->eh.b);
+    memcpy(r + SDB_JREC_FRAME + H_EH, p->eh.b, SDB_HASH_LEN);
+    sdb_put_u32be(r + 12, sdb_crc32c(0, r + SDB_JREC_FRAME + p->meta_len, (size_t)p->vals_len));
+}
+
 static int assign(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p) {
+    if (p->nids) bind_own_id(p, e->next_id);
     uint64_t id = e->next_id;
     sdb_tx_header *hd = &p->res.hdr;
     memset(hd, 0, sizeof *hd);
@@ -706,9 +759,6 @@ static void *committer_main(void *arg) {
                 g = hand_off(e, g, 1);
                 size_t bad = 0;
                 rc = atomic_load(&e->failed) ? SEALDB_FAILED : SEALDB_OK;
-                /* the id this tx gets is next_id: nothing else assigns ids meanwhile */
-                for (size_t i = 0; !rc && i < p->npre; i++)
-                    if (p->pre[i].kind == SDB_PRE_TX_ID_IS && p->pre[i].tx_id != e->next_id) { bad = i; rc = SEALDB_PRECONDITION; }
                 if (!rc) rc = wait_index_all(e);
                 if (!rc) rc = sdb_engine_index_check_pre(e, p->pre, p->npre, &bad);
                 if (rc == SEALDB_PRECONDITION) { p->cb(p->arg, rc, NULL, bad); ptx_free(p); p = next; continue; }

@@ -95,14 +95,7 @@ static int h_exec_all(sdb_call *c, const ProtobufCMessage *req) {
     if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
     const Immudb__Schema__ExecAllRequest *r = (const Immudb__Schema__ExecAllRequest *)req;
     if (sdb_kv_prepare_exec_all(db, sdb_call_arena(c), r, &w->b, &e)) return sdb_kv_fail(c, &e);
-    if (!w->b.tx_bound) return commit_async(c, db, w);
-    /* entries embedding their own tx id may need a retry: commit synchronously */
-    sdb_commit_result res;
-    if (sdb_kv_exec_all_commit(db, sdb_call_arena(c), r, &w->b, &res, &e)) return sdb_kv_fail(c, &e);
-    Immudb__Schema__TxHeader *h = sdb_kv_header_pb(sdb_call_arena(c), &res.hdr);
-    if (!h) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
-    sdb_call_ok(c, &h->base);
-    return SDB_CALL_DONE;
+    return commit_async(c, db, w);
 }
 
 static int h_set_reference(sdb_call *c, const ProtobufCMessage *req) {

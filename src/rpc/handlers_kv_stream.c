@@ -265,7 +265,7 @@ int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kv_batch b;
     sdb_kverr e;
     sdb_commit_result res;
-    if (sdb_kv_prepare_exec_all(db, a, &r, &b, &e) || sdb_kv_exec_all_commit(db, a, &r, &b, &res, &e))
+    if (sdb_kv_prepare_exec_all(db, a, &r, &b, &e) || sdb_kv_commit_sync(db, &b, &res, &e))
         return sdb_kv_fail(c, &e);
     Immudb__Schema__TxHeader *h = sdb_kv_header_pb(a, &res.hdr);
     if (!h) goto nomem;

@@ -32,8 +32,8 @@ static void *child_writer(void *arg) {
         memset(&a, 0, sizeof a);
         snprintf(a.key, sizeof a.key, "r%d-t%d-%d", round_no, t, i);
         value_of(a.key, v, sizeof v);
-        sdb_kv kv[2] = { { sdb_slice_str(a.key), sdb_slice_str(v), { 0 } },
-                         { sdb_slice_str("shared"), sdb_slice_str(a.key), { 0 } } };
+        sdb_kv kv[2] = { { .key = sdb_slice_str(a.key), .value = sdb_slice_str(v) },
+                         { .key = sdb_slice_str("shared"), .value = sdb_slice_str(a.key) } };
         sdb_commit_result r;
         int rc = sdb_engine_commit_sync(E, kv, 1 + (size_t)(i & 1), NULL, 0, &r, NULL);
         if (rc) { fprintf(stderr, "child commit: %s\n", sealdb_strerror(rc)); _exit(3); }
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
                 sdb_kv_version_deinit(&kv);
             }
             /* writing continues */
-            sdb_kv kv = { sdb_slice_str("after-crash"), sdb_slice_str("x"), { 0 } };
+            sdb_kv kv = { .key = sdb_slice_str("after-crash"), .value = sdb_slice_str("x") };
             sdb_commit_result res;
             if (sdb_engine_commit_sync(e, &kv, 1, NULL, 0, &res, NULL) || res.hdr.id != last + 1) {
                 fprintf(stderr, "round %d: write after reopen failed\n", r); ok = 0;

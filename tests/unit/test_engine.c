@@ -27,7 +27,7 @@ static char *dbdir(const char *name) {
 }
 
 static uint64_t put(sdb_engine *e, const char *k, const char *v) {
-    sdb_kv kv = { sdb_slice_str(k), sdb_slice_str(v), { 0 } };
+    sdb_kv kv = { .key = sdb_slice_str(k), .value = sdb_slice_str(v) };
     sdb_commit_result r;
     CHECK_OK(sdb_engine_commit_sync(e, &kv, 1, NULL, 0, &r, NULL));
     return r.hdr.id;
@@ -50,9 +50,9 @@ TEST(commit_and_read_tx) {
     CHECK_EQ_U64(id, 0);
     CHECK_EQ_MEM(alh, 32, sdb_hash_empty.b, 32);
     sdb_kv kvs[3] = {
-        { sdb_slice_str("a"), sdb_slice_str("1"), { 0 } },
-        { sdb_slice_str("b"), sdb_slice_str(""), { 0 } },
-        { sdb_slice_str("c"), sdb_slice_str("333"), { .deleted = 1 } },
+        { .key = sdb_slice_str("a"), .value = sdb_slice_str("1") },
+        { .key = sdb_slice_str("b"), .value = sdb_slice_str("") },
+        { .key = sdb_slice_str("c"), .value = sdb_slice_str("333"), .md = { .deleted = 1 } },
     };
     sdb_commit_result r;
     CHECK_OK(sdb_engine_commit_sync(e, kvs, 3, NULL, 0, &r, NULL));
@@ -94,7 +94,7 @@ TEST(commit_and_read_tx) {
 
 TEST(commit_validation) {
     sdb_engine *e = open_db(dbdir("db"));
-    sdb_kv kv[2] = { { sdb_slice_str("k"), sdb_slice_str("v"), { 0 } }, { sdb_slice_str("k"), sdb_slice_str("w"), { 0 } } };
+    sdb_kv kv[2] = { { .key = sdb_slice_str("k"), .value = sdb_slice_str("v") }, { .key = sdb_slice_str("k"), .value = sdb_slice_str("w") } };
     CHECK_RC(sdb_engine_commit_sync(e, kv, 2, NULL, 0, NULL, NULL), SEALDB_EXISTS);
     CHECK_RC(sdb_engine_commit_sync(e, kv, 0, NULL, 0, NULL, NULL), SEALDB_INVALID);
     kv[0].key = sdb_slice_of("", 0);
@@ -122,7 +122,7 @@ TEST(proofs_verify) {
         char kb[3][16];
         for (int j = 0; j < 3; j++) {
             snprintf(kb[j], 16, "k%d.%d", i, j);
-            kvs[j] = (sdb_kv){ sdb_slice_str(kb[j]), sdb_slice_str(kb[j]), { 0 } };
+            kvs[j] = (sdb_kv){ .key = sdb_slice_str(kb[j]), .value = sdb_slice_str(kb[j]) };
         }
         CHECK_OK(sdb_engine_commit_sync(e, kvs, 1 + (size_t)(i % 3), NULL, 0, NULL, NULL));
     }
@@ -178,7 +178,7 @@ static void *writer(void *a) {
     for (int i = 0; i < w->n; i++) {
         char k[32];
         snprintf(k, sizeof k, "w%d-%d", w->base, i);
-        sdb_kv kv = { sdb_slice_str(k), sdb_slice_str(k), { 0 } };
+        sdb_kv kv = { .key = sdb_slice_str(k), .value = sdb_slice_str(k) };
         if (sdb_engine_commit_sync(w->e, &kv, 1, NULL, 0, NULL, NULL)) return (void *)1;
     }
     return NULL;
@@ -226,12 +226,12 @@ TEST(segments_rotate) {
     for (int i = 0; i < 40; i++) {
         char k[16]; snprintf(k, sizeof k, "big%d", i);
         val[0] = (uint8_t)i;
-        sdb_kv kv = { sdb_slice_str(k), sdb_slice_of(val, sizeof val), { 0 } };
+        sdb_kv kv = { .key = sdb_slice_str(k), .value = sdb_slice_of(val, sizeof val) };
         CHECK_OK(sdb_engine_commit_sync(e, &kv, 1, NULL, 0, NULL, NULL));
     }
     /* one tx larger than a segment */
     static uint8_t huge[3u << 20];
-    sdb_kv kv = { sdb_slice_str("huge"), sdb_slice_of(huge, sizeof huge), { 0 } };
+    sdb_kv kv = { .key = sdb_slice_str("huge"), .value = sdb_slice_of(huge, sizeof huge) };
     CHECK_OK(sdb_engine_commit_sync(e, &kv, 1, NULL, 0, NULL, NULL));
     CHECK_EQ_U64(put(e, "after", "x"), 42);
     sdb_engine_close(e);

@@ -154,7 +154,7 @@ static int put(sdb_engine *e, int i) {
     for (size_t j = 0; j < n; j++) {
         if (j == 0) snprintf(k[j], sizeof k[j], "key-%d", i);
         else snprintf(k[j], sizeof k[j], "key-%d.%zu", i, j);
-        kv[j] = (sdb_kv){ sdb_slice_str(k[j]), sdb_slice_str(v), { 0 } };
+        kv[j] = (sdb_kv){ .key = sdb_slice_str(k[j]), .value = sdb_slice_str(v) };
     }
     sdb_commit_result r;
     int rc = sdb_engine_commit_sync(e, kv, n, NULL, 0, &r, NULL);
@@ -302,7 +302,7 @@ static int push_async(sdb_engine *e, int i, atomic_int *slot) {
     static char k[8][32], v[8][64];
     snprintf(k[i % 8], sizeof k[0], "key-%d", i);
     snprintf(v[i % 8], sizeof v[0], "value-%d", i);
-    sdb_kv kv = { sdb_slice_str(k[i % 8]), sdb_slice_str(v[i % 8]), { 0 } };
+    sdb_kv kv = { .key = sdb_slice_str(k[i % 8]), .value = sdb_slice_str(v[i % 8]) };
     return sdb_engine_commit(e, &kv, 1, NULL, 0, answer_cb, slot);
 }
 static int wait_answered(answers *a, int from, int to) {

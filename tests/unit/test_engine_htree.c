@@ -45,7 +45,7 @@ static void fill(sdb_engine *e) {
         for (uint32_t i = 0; i < widths[t]; i++) {
             snprintf(keys[i], sizeof keys[i], "t%zu-k%u", t, i);
             snprintf(vals[i], sizeof vals[i], "value %zu/%u", t, i);
-            kv[i] = (sdb_kv){ sdb_slice_str(keys[i]), sdb_slice_str(vals[i]), { 0 } };
+            kv[i] = (sdb_kv){ .key = sdb_slice_str(keys[i]), .value = sdb_slice_str(vals[i]) };
         }
         CHECK_OK(sdb_engine_commit_sync(e, kv, widths[t], NULL, 0, NULL, NULL));
     }
@@ -290,7 +290,7 @@ static void *writer(void *arg) {
         sdb_kv kv[5];
         for (int i = 0; i < 5; i++) {
             snprintf(k[i], sizeof k[i], "c%d-%d", t, i);
-            kv[i] = (sdb_kv){ sdb_slice_str(k[i]), sdb_slice_str(k[i]), { 0 } };
+            kv[i] = (sdb_kv){ .key = sdb_slice_str(k[i]), .value = sdb_slice_str(k[i]) };
         }
         CHECK_OK(sdb_engine_commit_sync(e, kv, 1 + (size_t)(t % 5), NULL, 0, NULL, NULL));
     }

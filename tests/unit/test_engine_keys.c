@@ -21,7 +21,7 @@ static sdb_engine *open_db(void) {
     return e;
 }
 static uint64_t put_md(sdb_engine *e, const char *k, const char *v, sdb_kv_md md) {
-    sdb_kv kv = { sdb_slice_str(k), sdb_slice_str(v), md };
+    sdb_kv kv = { .key = sdb_slice_str(k), .value = sdb_slice_str(v), .md = md };
     sdb_commit_result r;
     CHECK_OK(sdb_engine_commit_sync(e, &kv, 1, NULL, 0, &r, NULL));
     return r.hdr.id;
@@ -135,7 +135,7 @@ TEST(get_values_of_every_size) {
     for (size_t r = 0; r < 2; r++)   /* two rounds: the second version of each key is read */
         for (size_t i = 0; i < NL; i++) {
             snprintf(k, sizeof k, "v%02zu", i);
-            sdb_kv kv = { sdb_slice_str(k), sdb_slice_of(val + r, lens[i]), { 0 } };
+            sdb_kv kv = { .key = sdb_slice_str(k), .value = sdb_slice_of(val + r, lens[i]) };
             CHECK_OK(sdb_engine_commit_sync(e, &kv, 1, NULL, 0, NULL, NULL));
         }
     sdb_kv_version v;
@@ -171,7 +171,7 @@ TEST(history_and_scan) {
     for (int i = 1; i <= 5; i++) { char v[8]; snprintf(v, 8, "h%d", i); put(e, "hist", v); }
     const char *keys[] = { "p/a", "p/b", "p/c", "q/a", "p/d" };
     sdb_kv kvs[5];
-    for (int i = 0; i < 5; i++) kvs[i] = (sdb_kv){ sdb_slice_str(keys[i]), sdb_slice_str(keys[i]), { 0 } };
+    for (int i = 0; i < 5; i++) kvs[i] = (sdb_kv){ .key = sdb_slice_str(keys[i]), .value = sdb_slice_str(keys[i]) };
     CHECK_OK(sdb_engine_commit_sync(e, kvs, 5, NULL, 0, NULL, NULL));
     sdb_kv_list l;
     sdb_kv_list_init(&l);
@@ -215,7 +215,7 @@ TEST(history_and_scan) {
 TEST(preconditions_atomic) {
     sdb_engine *e = open_db();
     put(e, "k", "v1");   /* tx 1 */
-    sdb_kv kv = { sdb_slice_str("k"), sdb_slice_str("v2"), { 0 } };
+    sdb_kv kv = { .key = sdb_slice_str("k"), .value = sdb_slice_str("v2") };
     sdb_precondition p = { SDB_PRE_KEY_MUST_NOT_EXIST, sdb_slice_str("k"), 0 };
     size_t bad = 99;
     CHECK_RC(sdb_engine_commit_sync(e, &kv, 1, &p, 1, NULL, &bad), SEALDB_PRECONDITION);

@@ -27,7 +27,7 @@ static const char *mkdb(void) {
         for (int j = 0; j < 2; j++) {
             snprintf(k[j], 16, "key%d-%d", i, j);
             snprintf(v[j], 32, "value number %d/%d", i, j);
-            kv[j] = (sdb_kv){ sdb_slice_str(k[j]), sdb_slice_str(v[j]), { 0 } };
+            kv[j] = (sdb_kv){ .key = sdb_slice_str(k[j]), .value = sdb_slice_str(v[j]) };
         }
         CHECK_OK(sdb_engine_commit_sync(e, kv, 2, NULL, 0, NULL, NULL));
     }
