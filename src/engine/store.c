@@ -275,6 +275,14 @@ static int proof_from_nodes(sdb_engine *e, const sdb_txi_rec *r, uint32_t idx, c
     if (r->node_off > len || blen > len - r->node_off) return SEALDB_CORRUPT;
     const uint8_t *blk = e->ht_map && r->node_off + blen <= e->ht_map_len ? e->ht_map + r->node_off : NULL;
     uint8_t c[SDB_HASH_LEN], sib[SDB_HASH_LEN];
+    if (blk) {
+        /* every node the path reads is known from idx: touch them all first so their cache (or
+         * page) misses overlap instead of coming one after the other */
+        uint64_t lo = 0;
+        __builtin_prefetch(blk + (uint64_t)idx * SDB_HASH_LEN);
+        for (uint32_t pl = r->nentries, j = idx; pl > 1; lo += pl, pl = (pl + 1) / 2, j >>= 1)
+            if ((j ^ 1u) < pl) __builtin_prefetch(blk + (lo + (j ^ 1u)) * SDB_HASH_LEN);
+    }
     int rc = ht_node(e, blk, r->node_off, idx, c);
     if (rc) return rc;
     terms->n = 0;
