@@ -99,6 +99,8 @@ void sdb_htree_init(sdb_htree *t);
 void sdb_htree_deinit(sdb_htree *t);
 int  sdb_htree_build(sdb_htree *t, const sdb_hash *digests, uint32_t n);   /* reuses memory */
 void sdb_htree_root(const sdb_htree *t, uint8_t out[SDB_HASH_LEN]);         /* E when empty */
+/* Gives leaf (< width) a new digest and rehashes only its path to the root (log2 width hashes). */
+void sdb_htree_set_leaf(sdb_htree *t, uint32_t leaf, const uint8_t digest[SDB_HASH_LEN]);
 int  sdb_htree_proof(const sdb_htree *t, uint32_t leaf, sdb_hashes *terms);
 /* Stored node block of a tx (the `htree` file): every node but the root, level-major as in
  * sdb_htree.nodes (leaf hashes first, then each level up). Its length is 0 for width <= 1. */

@@ -68,6 +68,18 @@ void sdb_htree_root(const sdb_htree *t, uint8_t out[SDB_HASH_LEN]) {
     memcpy(out, t->nodes[t->level_off[t->nlevels - 1]].b, SDB_HASH_LEN);
 }
 
+void sdb_htree_set_leaf(sdb_htree *t, uint32_t leaf, const uint8_t digest[SDB_HASH_LEN]) {
+    sdb_hash_leaf(digest, SDB_HASH_LEN, t->nodes[leaf].b);
+    uint32_t i = leaf;
+    for (uint32_t l = 0; l + 1 < t->nlevels; l++, i >>= 1) {
+        const sdb_hash *lv = t->nodes + t->level_off[l];
+        sdb_hash *up = t->nodes + t->level_off[l + 1] + (i >> 1);
+        uint32_t left = i & ~1u;
+        if (left + 1 < t->level_len[l]) sdb_hash_node(lv[left].b, lv[left + 1].b, up->b);
+        else *up = lv[left];   /* carried up unchanged */
+    }
+}
+
 int sdb_htree_proof(const sdb_htree *t, uint32_t leaf, sdb_hashes *terms) {
     if (leaf >= t->width) return SEALDB_INVALID;
     terms->n = 0;

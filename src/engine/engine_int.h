@@ -8,8 +8,9 @@
 #include "storage/journal.h"
 #include "util/file.h"
 
-/* A slot of a record the committer fills with the tx's id (sdb_kv.own_id_*_at). */
-typedef struct sdb_idslot { uint32_t entry, rec_off, in_value; } sdb_idslot;
+/* A slot of a record the committer fills with the tx's id (sdb_kv.own_id_*_at): where the id goes,
+ * and the entry holding it (record offsets of its key-length field and of its value). */
+typedef struct sdb_idslot { uint32_t rec_off, ent_off, val_off, entry, in_value; } sdb_idslot;
 
 /* A transaction prepared on the caller's thread and queued for the committer. */
 typedef struct sdb_ptx {
@@ -19,11 +20,10 @@ typedef struct sdb_ptx {
     uint32_t meta_len, nentries;
     uint64_t vals_len;
     sdb_hash eh;
-    uint8_t *nodes;               /* owned: the tx's built htree nodes; the first nodes_len bytes are its htree block; NULL for 1 entry */
+    sdb_htree ht;                 /* the tx's built tree; the first nodes_len bytes of ht.nodes are its htree block */
     uint64_t nodes_len;
-    sdb_idslot *ids;              /* own-id slots, or NULL; then nodes (nodes_cap hashes, also for 1 entry) */
-    uint32_t nids, nodes_cap;     /* and dig (the entry digests) are kept for the committer's rehash */
-    sdb_hash *dig;
+    sdb_idslot *ids;              /* own-id slots (in entry order), or NULL */
+    uint32_t nids;
     sdb_precondition *pre;        /* copies; keys point into prebuf */
     size_t npre;
     uint8_t *prebuf;

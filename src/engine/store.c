@@ -359,9 +359,8 @@ int sdb_engine_dual_proof_v2(sdb_engine *e, uint64_t s, uint64_t t, sdb_dual_pro
 static void ptx_free(sdb_ptx *p) {
     if (!p) return;
     sdb_free(p->rec);
-    sdb_free(p->nodes);
+    sdb_htree_deinit(&p->ht);
     sdb_free(p->ids);
-    sdb_free(p->dig);
     sdb_free(p->pre);
     sdb_free(p->prebuf);
     sdb_free(p);
@@ -439,10 +438,9 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
         size_t ml = sdb_kv_md_encode(&kv->md, mdb);
         sdb_put_u16be(w, (uint16_t)kv->key.len); w += 2;
         memcpy(w, kv->key.ptr, kv->key.len);
-        if (kv->own_id_key_at)
-            p->ids[p->nids++] = (sdb_idslot){ (uint32_t)i, (uint32_t)(w - r) + kv->own_id_key_at - 1, 0 };
-        if (kv->own_id_value_at)
-            p->ids[p->nids++] = (sdb_idslot){ (uint32_t)i, (uint32_t)(v - r) + kv->own_id_value_at - 1, 1 };
+        uint32_t ent = (uint32_t)(w - 2 - r), vo = (uint32_t)(v - r);
+        if (kv->own_id_key_at) p->ids[p->nids++] = (sdb_idslot){ ent + 2 + kv->own_id_key_at - 1, ent, vo, (uint32_t)i, 0 };
+        if (kv->own_id_value_at) p->ids[p->nids++] = (sdb_idslot){ vo + kv->own_id_value_at - 1, ent, vo, (uint32_t)i, 1 };
         sdb_slice key = sdb_slice_of(w, kv->key.len);
         w += kv->key.len;
         *w++ = (uint8_t)ml;
@@ -459,19 +457,11 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     if ((rc = sdb_htree_build(&ht, dig, (uint32_t)n))) goto fail;
     sdb_htree_root(&ht, p->eh.b);
     memcpy(h + H_EH, p->eh.b, SDB_HASH_LEN);
-    if (p->nids) {
-        /* the committer rebuilds the tree once the id is in: keep its memory and the digests */
-        p->nodes = (uint8_t *)ht.nodes;
-        p->nodes_cap = (uint32_t)ht.cap;
-        sdb_htree_init(&ht);
-        p->dig = dig;
-        dig = NULL;
-    } else if (p->nodes_len) {
-        /* the built tree's node array, taken over without a copy: its first nodes_len bytes (every
-         * node but the root, level-major) are exactly what the htree file stores for this tx */
-        p->nodes = (uint8_t *)ht.nodes;
-        sdb_htree_init(&ht);
-    }
+    /* the built tree, taken over without a copy: the first nodes_len bytes of its nodes (every node
+     * but the root, level-major) are what the htree file stores for this tx, and the committer
+     * updates the leaves holding own-id slots in it */
+    p->ht = ht;
+    sdb_htree_init(&ht);
     sdb_put_u32be(r + 12, sdb_crc32c(0, r + SDB_JREC_FRAME + meta, (size_t)vals));
     sdb_free(dig); dig = NULL;
     sdb_htree_deinit(&ht);
@@ -649,38 +639,31 @@ static int wait_index_all(sdb_engine *e) {
 /* Committer: gives p the next id, patches its header, appends it to the ahtree and its record,
  * htree block and tx-index record to group g.
  * The journal position is reserved by the caller. */
-/* Fills the own-id slots of p with id and redoes what depends on them: the hashes of the values
- * holding a slot, every entry digest, the tree (in the memory the caller built it in, so nothing
- * here can fail for want of memory), eH and the values' CRC. Only txs with such slots pay this. */
+/* Fills the own-id slots of p with id and redoes only what depends on them: for each entry holding
+ * a slot, its value hash (slot in the value) and digest, and the tree path above its leaf; then
+ * eH and the values' CRC. Nothing here allocates, so it cannot fail; txs without slots skip it. */
 static void bind_own_id(sdb_ptx *p, uint64_t id) {
     uint8_t *r = p->rec;
+    int in_values = 0;
     for (uint32_t i = 0; i < p->nids; i++) sdb_put_u64be(r + p->ids[i].rec_off, id);
-    uint8_t *w = r + SDB_JREC_FRAME + HDR_LEN;
-    const uint8_t *v = r + SDB_JREC_FRAME + p->meta_len;
-    uint32_t s = 0;
-    for (uint32_t i = 0; i < p->nentries; i++) {
+    for (uint32_t s = 0; s < p->nids;) {
+        const sdb_idslot *d = &p->ids[s];
+        int in_value = 0;
+        for (; s < p->nids && p->ids[s].entry == d->entry; s++) in_value |= (int)p->ids[s].in_value;
+        /* the entry as sdb_engine_commit wrote it: u16 keyLen | key | u8 mdLen | md | u32 vLen | hValue */
+        uint8_t *w = r + d->ent_off;
         uint16_t kl = sdb_get_u16be(w);
-        sdb_slice key = sdb_slice_of(w + 2, kl);
         uint8_t ml = w[2 + kl];
-        sdb_slice mds = sdb_slice_of(w + 3 + kl, ml);
-        uint8_t *vl = w + 3 + kl + ml;
-        uint32_t vlen = sdb_get_u32be(vl);
-        uint8_t *hv = vl + 4;
-        int rehash = 0;
-        for (; s < p->nids && p->ids[s].entry == i; s++) rehash |= (int)p->ids[s].in_value;
-        if (rehash) sdb_sha256(v, vlen, hv);
-        (void)sdb_entry_digest(1, key, mds, hv, p->dig[i].b);   /* sizes validated on the caller's thread */
-        v += vlen;
-        w = hv + SDB_HASH_LEN;
+        uint8_t *hv = w + 3 + kl + ml + 4;
+        if (in_value) sdb_sha256(r + d->val_off, sdb_get_u32be(hv - 4), hv);
+        uint8_t dig[SDB_HASH_LEN];
+        (void)sdb_entry_digest(1, sdb_slice_of(w + 2, kl), sdb_slice_of(w + 3 + kl, ml), hv, dig);   /* sizes validated on the caller's thread */
+        sdb_htree_set_leaf(&p->ht, d->entry, dig);
+        in_values |= in_value;
     }
-    sdb_htree t;
-    sdb_htree_init(&t);
-    t.nodes = (sdb_hash *)p->nodes;
-    t.cap = p->nodes_cap;
-    (void)sdb_htree_build(&t, p->dig, p->nentries);   /* no allocation: the caller built the same width here */
-    sdb_htree_root(&t, p->eh.b);
+    sdb_htree_root(&p->ht, p->eh.b);
     memcpy(r + SDB_JREC_FRAME + H_EH, p->eh.b, SDB_HASH_LEN);
-    sdb_put_u32be(r + 12, sdb_crc32c(0, r + SDB_JREC_FRAME + p->meta_len, (size_t)p->vals_len));
+    if (in_values) sdb_put_u32be(r + 12, sdb_crc32c(0, r + SDB_JREC_FRAME + p->meta_len, (size_t)p->vals_len));
 }
 
 static int assign(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p) {
@@ -707,7 +690,7 @@ static int assign(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p) {
     if (!rc) rc = sdb_ahtree_append(e->aht, p->res.alh.b, e->cur_root.b);
     if (!rc) rc = sdb_buf_append(&g->rec, p->rec, p->rec_len);
     if (!rc && e->ht_end + p->nodes_len > SDB_TXI_MAX_OFF) rc = SEALDB_TOOLARGE;
-    if (!rc && p->nodes_len) rc = sdb_buf_append(&g->ht, p->nodes, (size_t)p->nodes_len);
+    if (!rc && p->nodes_len) rc = sdb_buf_append(&g->ht, p->ht.nodes, (size_t)p->nodes_len);
     if (!rc) {
         sdb_txi_rec tr = { p->pos, p->vals_len, p->meta_len, p->nentries, p->res.alh, e->ht_end };
         uint8_t tb[SDB_TXI_REC];
@@ -724,7 +707,7 @@ static int assign(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p) {
     g->alh = p->res.alh;
     g->ht_end = e->ht_end;
     sdb_free(p->rec); p->rec = NULL;   /* copied into the group buffers */
-    sdb_free(p->nodes); p->nodes = NULL;
+    sdb_htree_deinit(&p->ht);
     if (g->tail) g->tail->next = p; else g->head = p;
     g->tail = p;
     return SEALDB_OK;

@@ -222,11 +222,8 @@ static int t_send(sdb_call *c, const uint8_t *p, size_t n) {
     return rc;
 }
 
-/* Copies a received byte buffer into the call's arena. */
-static int take_buffer(sdb_call *c, grpc_byte_buffer *bb, sdb_slice *out) {
-    size_t len = grpc_byte_buffer_length(bb);
-    uint8_t *p = sdb_arena_alloc(&c->arena, len ? len : 1);
-    if (!p) return SEALDB_NOMEM;
+/* Copies the len bytes of a received byte buffer (decompressed, slice by slice) into p. */
+static int copy_buffer(grpc_byte_buffer *bb, uint8_t *p, size_t len) {
     grpc_byte_buffer_reader rd;
     if (!grpc_byte_buffer_reader_init(&rd, bb)) return SEALDB_PROTOCOL;
     grpc_slice sl;
@@ -238,9 +235,17 @@ static int take_buffer(sdb_call *c, grpc_byte_buffer *bb, sdb_slice *out) {
         grpc_slice_unref(sl);
     }
     grpc_byte_buffer_reader_destroy(&rd);
-    if (off != len) return SEALDB_PROTOCOL;
-    *out = sdb_slice_of(p, len);
-    return SEALDB_OK;
+    return off == len ? SEALDB_OK : SEALDB_PROTOCOL;
+}
+
+/* Copies a received byte buffer into the call's arena. */
+static int take_buffer(sdb_call *c, grpc_byte_buffer *bb, sdb_slice *out) {
+    size_t len = grpc_byte_buffer_length(bb);
+    uint8_t *p = sdb_arena_alloc(&c->arena, len ? len : 1);
+    if (!p) return SEALDB_NOMEM;
+    int rc = copy_buffer(bb, p, len);
+    if (!rc) *out = sdb_slice_of(p, len);
+    return rc;
 }
 
 static int t_recv(sdb_call *c, sdb_slice *out, int *eof) {
@@ -318,18 +323,8 @@ static int request_bytes(grpc_byte_buffer *bb, uint8_t **tmp, sdb_slice *out) {
     size_t len = grpc_byte_buffer_length(bb);
     uint8_t *p = sdb_malloc(len ? len : 1);
     if (!p) return SEALDB_NOMEM;
-    grpc_byte_buffer_reader rd;
-    if (!grpc_byte_buffer_reader_init(&rd, bb)) { sdb_free(p); return SEALDB_PROTOCOL; }
-    grpc_slice sl;
-    size_t off = 0;
-    while (grpc_byte_buffer_reader_next(&rd, &sl)) {
-        size_t sn = GRPC_SLICE_LENGTH(sl);
-        if (off + sn <= len) memcpy(p + off, GRPC_SLICE_START_PTR(sl), sn);
-        off += sn;
-        grpc_slice_unref(sl);
-    }
-    grpc_byte_buffer_reader_destroy(&rd);
-    if (off != len) { sdb_free(p); return SEALDB_PROTOCOL; }
+    int rc = copy_buffer(bb, p, len);
+    if (rc) { sdb_free(p); return rc; }
     *tmp = p;
     *out = sdb_slice_of(p, len);
     return SEALDB_OK;

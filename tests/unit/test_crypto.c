@@ -271,6 +271,27 @@ TEST(htree_against_reference) {
     sdb_htree_deinit(&t);
 }
 
+/* Changing one leaf in place gives the same nodes as building the tree again with that digest. */
+TEST(htree_set_leaf_matches_rebuild) {
+    sdb_htree t, ref;
+    sdb_htree_init(&t);
+    sdb_htree_init(&ref);
+    sdb_hash d[40];
+    for (uint32_t n = 1; n <= 40; n++) {
+        for (uint32_t i = 0; i < n; i++) rnd_hash(d[i].b);
+        CHECK_OK(sdb_htree_build(&t, d, n));
+        for (uint32_t i = 0; i < n; i += (n < 12 ? 1 : 5)) {
+            rnd_hash(d[i].b);
+            sdb_htree_set_leaf(&t, i, d[i].b);
+            CHECK_OK(sdb_htree_build(&ref, d, n));
+            size_t total = ref.level_off[ref.nlevels - 1] + 1;
+            CHECK_EQ_MEM(t.nodes, total * sizeof(sdb_hash), ref.nodes, total * sizeof(sdb_hash));
+        }
+    }
+    sdb_htree_deinit(&ref);
+    sdb_htree_deinit(&t);
+}
+
 /* Checks a tree of size n against the reference definition: roots, all proofs verify. */
 static void check_tree(sdb_ahtree *t, const sdb_hash *leaves, uint64_t n) {
     uint8_t r[32], want[32], ri[32];

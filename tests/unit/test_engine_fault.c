@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "engine_check.h"
 #include "testlib.h"
 #include "engine/engine.h"
 #include "util/file.h"
@@ -178,13 +179,7 @@ static void check_recovered(int acked) {
         snprintf(k, sizeof k, "key-%d", (int)i);
         CHECK_EQ_MEM(t.entries[0].key.ptr, t.entries[0].key.len, k, strlen(k));
         /* every entry proves against eH (the htree blocks were rebuilt where lost) */
-        for (uint32_t j = 0; j < t.nentries; j++) {
-            uint8_t d[32];
-            uint32_t w;
-            CHECK_OK(sdb_entry_digest(t.hdr.version, t.entries[j].key, t.entries[j].md_bytes, t.entries[j].hvalue.b, d));
-            CHECK_OK(sdb_engine_inclusion_proof(e, i, j, t.hdr.eh.b, &terms, &w));
-            CHECK_OK(sdb_htree_verify(&terms, j, w, d, t.hdr.eh.b));
-        }
+        check_entries_prove(e, i, &t, &terms);
     }
     sdb_hashes_deinit(&terms);
     sdb_tx_deinit(&t);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "engine_check.h"
 #include "testlib.h"
 #include "engine/engine.h"
 #include "engine/engine_int.h"
@@ -313,14 +314,7 @@ TEST(proofs_while_committing) {
         uint64_t id = sdb_engine_last_tx(e);
         if (!id) continue;
         CHECK_OK(sdb_engine_tx_read(e, id, 0, &t));
-        for (uint32_t i = 0; i < t.nentries; i++) {
-            uint8_t d[32];
-            uint32_t w;
-            CHECK_OK(sdb_entry_digest(t.hdr.version, t.entries[i].key, t.entries[i].md_bytes, t.entries[i].hvalue.b, d));
-            CHECK_OK(sdb_engine_inclusion_proof(e, id, i, t.hdr.eh.b, &terms, &w));
-            CHECK_OK(sdb_htree_verify(&terms, i, w, d, t.hdr.eh.b));
-            proved++;
-        }
+        proved += check_entries_prove(e, id, &t, &terms);
     }
     pthread_join(th, NULL);
     CHECK(proved > 0);
