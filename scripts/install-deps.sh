@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(build-essential pkg-config libssl-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
             liblmdb-dev libmicrohttpd-dev libcrypt-dev libcjson-dev libsqlite3-dev)
 TEST_PKGS=(clang libclang-rt-14-dev python3 python3-venv python3-pip curl)
-PY_TEST_PKGS=(immudb-py==1.5.0 pytest)
+PY_TEST_PKGS=(immudb-py==1.5.0 pytest h2==4.4.1)
 
 want=("${BUILD_PKGS[@]}")
 with_test=0
@@ -38,7 +38,7 @@ fi
 if [ $with_test = 1 ]; then
     # Python test environment in build/venv, so the system Python stays untouched.
     venv=build/venv
-    if [ ! -x $venv/bin/pytest ] || ! $venv/bin/python -c 'import immudb' 2>/dev/null; then
+    if [ ! -x $venv/bin/pytest ] || ! $venv/bin/python -c 'import immudb, pytest, h2' 2>/dev/null; then
         python3 -m venv $venv
         $venv/bin/pip install -q --disable-pip-version-check "${PY_TEST_PKGS[@]}"
     fi

@@ -35,11 +35,11 @@ done
 # end-to-end tests against the real binaries, with the official immudb-py SDK
 if ls tests/e2e/test_*.py >/dev/null 2>&1 && [ -x "$B/sealdb" ]; then
     py=build/venv/bin/python
-    if [ ! -x "$py" ] || ! "$py" -c 'import immudb, pytest' 2>/dev/null; then
-        echo "e2e: build/venv lacks immudb-py or pytest: run scripts/install-deps.sh --test"
+    if [ ! -x "$py" ] || ! "$py" -c 'import immudb, pytest, h2' 2>/dev/null; then
+        echo "e2e: build/venv lacks immudb-py, pytest or h2: run scripts/install-deps.sh --test"
         failed=$((failed + 1)); failed_names+=("e2e (no venv)")
     else
-        SEALDB_BIN="$B/sealdb" SEAL_BIN="$B/seal" "$py" -m pytest -q -p no:cacheprovider tests/e2e >"$log" 2>&1; rc=$?
+        SEALDB_BIN="$B/sealdb" SEAL_BIN="$B/seal" "$py" -m pytest -q -p no:cacheprovider tests/e2e tests/attack >"$log" 2>&1; rc=$?
         cat "$log"
         p=$(grep -oE '[0-9]+ passed' "$log" | tail -n 1 | grep -oE '[0-9]+'); f=$(grep -oE '[0-9]+ (failed|error)' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
         passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))

@@ -1,11 +1,14 @@
-# conftest.py - shared fixtures for the end-to-end tests: a real sealdb process (sealdb_proc.py) on a temporary
-# directory and free ports (restartable on the same directory), and logged-in immudb-py clients.
+# conftest.py - fixtures shared by the end-to-end (e2e/) and attack (attack/) tests: a real sealdb process
+# (e2e/sealdb_proc.py) on a temporary directory and free ports (restartable on the same directory), and
+# logged-in immudb-py clients.
 import os
 import subprocess
+import sys
 import tempfile
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
 from sealdb_proc import SEALDB_BIN, SealdbServer, free_port  # noqa: F401 (shared with the test modules)
 
 
