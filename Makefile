@@ -1,7 +1,7 @@
 # sealdb - one non-recursive GNU Makefile.
 #   make            build everything that exists (libraries, sealdb, seal)
 #   make run        install missing build dependencies, build, start the server
-#   make test       build and run every test (unit, crash, end-to-end)
+#   make test       install missing test dependencies, build and run every test (unit, crash, end-to-end)
 #   make bench      build and run the benchmarks (lines "bench <name>: <number> <unit>")
 #   make fuzz       build the libFuzzer targets (clang);  make fuzz-run FUZZ_SECONDS=N runs each
 #   make SANITIZE=address,undefined test    same tests under sanitizers (objects in build/san)
@@ -26,14 +26,25 @@ PKGS_SERVER := libmicrohttpd libcrypt
 PKGS_TEST   := libcjson
 PKGS_BENCH  := sqlite3
 PKGS_ALL    := $(PKGS_CORE) $(PKGS_ENGINE) $(PKGS_RPC) $(PKGS_SERVER) $(PKGS_TEST) $(PKGS_BENCH)
-MISSING_PKGS := $(strip $(foreach p,$(PKGS_ALL),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
+HAVE_PKG_CONFIG := $(shell command -v pkg-config >/dev/null 2>&1 && echo y)
+MISSING_PKGS := $(if $(HAVE_PKG_CONFIG),$(strip $(foreach p,$(PKGS_ALL),$(if $(shell pkg-config --exists $(p) \
+                  && echo y),,$(p)))),pkg-config $(PKGS_ALL))
+# Goals that install the dependencies themselves (then build in a sub-make) must still parse on a
+# bare machine; a dry run (-n) only warns, since it installs nothing.
+NODEPS_GOALS := deps run test clean
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
 ifneq ($(MISSING_PKGS),)
-ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
-$(error missing libraries ($(MISSING_PKGS)): run scripts/install-deps.sh, or `make run`)
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+MISSING_MSG := missing libraries ($(MISSING_PKGS)): run `make run` (or scripts/install-deps.sh)
+ifneq ($(DRY_RUN),)
+$(warning $(MISSING_MSG))
+else
+$(error $(MISSING_MSG))
 endif
 endif
-pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
-pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
+endif
+pc_cflags = $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --cflags $(1) 2>/dev/null))
+pc_libs   = $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs $(1) 2>/dev/null))
 LIBS_CORE   := $(call pc_libs,$(PKGS_CORE)) -lpthread
 LIBS_ENGINE := $(call pc_libs,$(PKGS_ENGINE)) $(LIBS_CORE)
 LIBS_RPC    := $(call pc_libs,$(PKGS_RPC))
@@ -164,7 +175,9 @@ $(B)/bench/%: $(B)/bench/%.o $(LINK_ALL)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_ALL)
 
 # ---- the two commands, and the rest ----
-.PHONY: all run deps test unit-test e2e-test bench fuzz fuzz-run clean install
+# run and test install what is missing first (quick when all is there), then build in a sub-make,
+# which finds the freshly installed libraries with pkg-config.
+.PHONY: all run deps test test-nodeps bench fuzz fuzz-bins fuzz-run clean install
 deps:
 	bash scripts/install-deps.sh
 
@@ -174,7 +187,11 @@ run:
 	@if [ -x $(B)/sealdb ]; then exec $(B)/sealdb $(ARGS); \
 	 else echo "sealdb: the server binary is not written yet; everything else is built in $(B)/"; fi
 
-test: all $(TEST_BINS) $(CRASH_BINS)
+test:
+	bash scripts/install-deps.sh --test
+	$(MAKE) test-nodeps
+
+test-nodeps: all $(TEST_BINS) $(CRASH_BINS)
 	B=$(B) bash tests/run-all.sh
 
 bench: OPT = -O2 -g -DNDEBUG
