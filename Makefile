@@ -2,6 +2,8 @@
 #   make            build everything that exists (libraries, sealdb, seal)
 #   make run        install missing build dependencies, build, start the server
 #   make test       install missing test dependencies, build and run every test (unit, crash, end-to-end)
+#   make install    PREFIX=/usr/local DESTDIR= : libraries (versioned, with .pc files), headers,
+#                   sealdb and seal, man pages, systemd unit
 #   make bench      build and run the benchmarks (lines "bench <name>: <number> <unit>")
 #   make fuzz       build the libFuzzer targets (clang);  make fuzz-run FUZZ_SECONDS=N runs each
 #   make SANITIZE=address,undefined test    same tests under sanitizers (objects in build/san)
@@ -111,8 +113,10 @@ CRASH_SRCS := $(sort $(wildcard tests/crash/*.c))
 CRASH_BINS := $(patsubst tests/crash/%.c,$(B)/tests/crash/%,$(CRASH_SRCS))
 FUZZ_SRCS  := $(filter-out $(if $(PROTOS),,fuzz/fuzz_client_%.c),$(sort $(wildcard fuzz/fuzz_*.c)))
 
-LIB_TARGETS := $(LIBSEALDB_A) $(LIBSEALDB_SO) $(if $(PROTOS),$(LIBCLIENT_A) $(LIBCLIENT_SO)) $(B)/sealdb.pc
-EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(sort $(wildcard examples/*.c)))
+LIB_TARGETS := $(LIBSEALDB_A) $(LIBSEALDB_SO) $(if $(PROTOS),$(LIBCLIENT_A) $(LIBCLIENT_SO))
+# examples/client.c uses libsealdb-client (needs proto/); every other example embeds libsealdb
+EXAMPLE_SRCS := $(filter-out $(if $(PROTOS),,examples/client.c),$(sort $(wildcard examples/*.c)))
+EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRCS))
 all: $(LIB_TARGETS) $(SEALDB_BIN) $(SEAL_BIN) $(EXAMPLE_BINS)
 	@if [ -z "$(SEALDB_BIN)" ]; then echo "note: the sealdb server is not written yet; libraries built in $(B)/"; fi
 
@@ -150,10 +154,6 @@ $(LIBCLIENT_A): $(CLIENT_OBJS) $(GEN_OBJS) $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 $(LIBCLIENT_SO): $(CLIENT_OBJS) $(GEN_OBJS) $(CORE_OBJS)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libsealdb-client.so.0 -o $@ $^ $(LIBS_RPC) $(LIBS_CORE)
-$(B)/sealdb.pc: Makefile
-	@mkdir -p $(@D)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: sealdb\nDescription: embeddable verifiable immutable key-value database\nVersion: 0.1.0\nRequires.private: libcrypto lmdb\nLibs: -L$${libdir} -lsealdb\nCflags: -I$${includedir}\n' "$(PREFIX)" > $@
-PREFIX ?= /usr/local
 
 # ---- programs ----
 $(B)/sealdb: $(B)/src/server/main.o $(LINK_ALL)
@@ -170,6 +170,9 @@ $(B)/tests/crash/%: $(B)/tests/crash/%.o $(LINK_ALL)
 $(B)/examples/%: examples/%.c $(LIBSEALDB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -USEALDB_BUILDING -o $@ $< $(LIBSEALDB_A) $(LIBS_ENGINE)
+$(B)/examples/client: examples/client.c $(LIBCLIENT_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -USEALDB_BUILDING -o $@ $< $(LIBCLIENT_A) $(LIBS_RPC) $(LIBS_CORE) -lm
 $(B)/bench/%: $(B)/bench/%.o $(LINK_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_ALL)
@@ -214,12 +217,42 @@ fuzz-run: fuzz
 	    $(FUZZ_B)/corpus/$$f $$( [ -d fuzz/corpus/$$f ] && echo fuzz/corpus/$$f ) 2>&1 | tail -n 3; \
 	  test $${PIPESTATUS[0]} -eq 0; done
 
+# ---- install: PREFIX is where the files will live, DESTDIR a staging root (packages) ----
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+MANDIR         ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+VERSION   := $(shell sed -n 's/^.define SEALDB_VERSION  *"\(.*\)"/\1/p' include/sealdb.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+# installs lib$(1).so.$(VERSION) with the links lib$(1).so.$(SOVERSION) (its SONAME, for the loader)
+# and lib$(1).so (for the linker)
+install_so = install -m 755 $(2) $(DESTDIR)$(LIBDIR)/lib$(1).so.$(VERSION) && \
+	ln -sf lib$(1).so.$(VERSION) $(DESTDIR)$(LIBDIR)/lib$(1).so.$(SOVERSION) && \
+	ln -sf lib$(1).so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/lib$(1).so
+subst_paths = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	-e 's|@BINDIR@|$(BINDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/sealdb.h include/sealdb_err.h $(wildcard include/sealdb_client.h) $(DESTDIR)$(PREFIX)/include
-	install -m 644 $(LIBSEALDB_A) $(LIBSEALDB_SO) $(B)/sealdb.pc $(DESTDIR)$(PREFIX)/lib
-	$(if $(SEALDB_BIN),install -m 755 $(SEALDB_BIN) $(DESTDIR)$(PREFIX)/bin)
-	$(if $(SEAL_BIN),install -m 755 $(SEAL_BIN) $(DESTDIR)$(PREFIX)/bin)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 644 include/sealdb.h include/sealdb_err.h $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 $(LIBSEALDB_A) $(DESTDIR)$(LIBDIR)
+	$(call install_so,sealdb,$(LIBSEALDB_SO))
+	$(subst_paths) packaging/sealdb.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/sealdb.pc
+	$(if $(PROTOS),install -m 644 include/sealdb_client.h $(DESTDIR)$(INCLUDEDIR))
+	$(if $(PROTOS),install -m 644 $(LIBCLIENT_A) $(DESTDIR)$(LIBDIR))
+	$(if $(PROTOS),$(call install_so,sealdb-client,$(LIBCLIENT_SO)))
+	$(if $(PROTOS),$(subst_paths) packaging/sealdb-client.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/sealdb-client.pc)
+	$(if $(SEALDB_BIN),install -m 755 $(SEALDB_BIN) $(DESTDIR)$(BINDIR))
+	$(if $(SEAL_BIN),install -m 755 $(SEAL_BIN) $(DESTDIR)$(BINDIR))
+	install -m 644 man/sealdb.1 man/seal.1 $(DESTDIR)$(MANDIR)/man1
+	$(subst_paths) packaging/sealdb.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/sealdb.service
+	install -m 644 packaging/sealdb.sysusers $(DESTDIR)$(SYSUSERSDIR)/sealdb.conf
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig || true; fi
 
 clean:
 	rm -rf build
