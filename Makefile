@@ -28,21 +28,21 @@ PKGS_SERVER := libmicrohttpd libcrypt
 PKGS_TEST   := libcjson
 PKGS_BENCH  := sqlite3
 PKGS_ALL    := $(PKGS_CORE) $(PKGS_ENGINE) $(PKGS_RPC) $(PKGS_SERVER) $(PKGS_TEST) $(PKGS_BENCH)
-HAVE_PKG_CONFIG := $(shell command -v pkg-config >/dev/null 2>&1 && echo y)
-MISSING_PKGS := $(if $(HAVE_PKG_CONFIG),$(strip $(foreach p,$(PKGS_ALL),$(if $(shell pkg-config --exists $(p) \
-                  && echo y),,$(p)))),pkg-config $(PKGS_ALL))
-# Goals that install the dependencies themselves (then build in a sub-make) must still parse on a
-# bare machine; a dry run (-n) only warns, since it installs nothing.
+# Goals that install the dependencies themselves (then build in a sub-make) must parse on a bare
+# machine, and cost no pkg-config calls (make test and make run pay for the sub-make's only).
 NODEPS_GOALS := deps run test clean
+NEED_LIBS := $(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all))
+HAVE_PKG_CONFIG := $(if $(NEED_LIBS),$(shell command -v pkg-config >/dev/null 2>&1 && echo y))
+MISSING_PKGS := $(if $(NEED_LIBS),$(if $(HAVE_PKG_CONFIG),$(strip $(foreach p,$(PKGS_ALL),$(if $(shell \
+                  pkg-config --exists $(p) && echo y),,$(p)))),pkg-config $(PKGS_ALL)))
+# a dry run (-n) only warns: it installs nothing, so `make -n run` shows the whole sequence
 DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
 ifneq ($(MISSING_PKGS),)
-ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 MISSING_MSG := missing libraries ($(MISSING_PKGS)): run `make run` (or scripts/install-deps.sh)
 ifneq ($(DRY_RUN),)
 $(warning $(MISSING_MSG))
 else
 $(error $(MISSING_MSG))
-endif
 endif
 endif
 pc_cflags = $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --cflags $(1) 2>/dev/null))
@@ -258,4 +258,4 @@ clean:
 	rm -rf build
 
 .SECONDARY:
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(if $(NEED_LIBS),$(shell find $(B) -name '*.d' 2>/dev/null))
