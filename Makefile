@@ -1,7 +1,9 @@
 # sealdb - one non-recursive GNU Makefile.
 #   make            build everything that exists (libraries, sealdb, seal)
 #   make run        install missing build dependencies, build, start the server
-#   make test       build and run every test (unit, crash, end-to-end)
+#   make test       install missing test dependencies, build and run every test (unit, crash, end-to-end)
+#   make install    PREFIX=/usr/local DESTDIR= : libraries (versioned, with .pc files), headers,
+#                   sealdb and seal, man pages, systemd unit
 #   make bench      build and run the benchmarks (lines "bench <name>: <number> <unit>")
 #   make fuzz       build the libFuzzer targets (clang);  make fuzz-run FUZZ_SECONDS=N runs each
 #   make SANITIZE=address,undefined test    same tests under sanitizers (objects in build/san)
@@ -26,14 +28,25 @@ PKGS_SERVER := libmicrohttpd libcrypt
 PKGS_TEST   := libcjson
 PKGS_BENCH  := sqlite3
 PKGS_ALL    := $(PKGS_CORE) $(PKGS_ENGINE) $(PKGS_RPC) $(PKGS_SERVER) $(PKGS_TEST) $(PKGS_BENCH)
-MISSING_PKGS := $(strip $(foreach p,$(PKGS_ALL),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
+# Goals that install the dependencies themselves (then build in a sub-make) must parse on a bare
+# machine, and cost no pkg-config calls (make test and make run pay for the sub-make's only).
+NODEPS_GOALS := deps run test clean
+NEED_LIBS := $(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all))
+HAVE_PKG_CONFIG := $(if $(NEED_LIBS),$(shell command -v pkg-config >/dev/null 2>&1 && echo y))
+MISSING_PKGS := $(if $(NEED_LIBS),$(if $(HAVE_PKG_CONFIG),$(strip $(foreach p,$(PKGS_ALL),$(if $(shell \
+                  pkg-config --exists $(p) && echo y),,$(p)))),pkg-config $(PKGS_ALL)))
+# a dry run (-n) only warns: it installs nothing, so `make -n run` shows the whole sequence
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
 ifneq ($(MISSING_PKGS),)
-ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
-$(error missing libraries ($(MISSING_PKGS)): run scripts/install-deps.sh, or `make run`)
+MISSING_MSG := missing libraries ($(MISSING_PKGS)): run `make run` (or scripts/install-deps.sh)
+ifneq ($(DRY_RUN),)
+$(warning $(MISSING_MSG))
+else
+$(error $(MISSING_MSG))
 endif
 endif
-pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
-pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
+pc_cflags = $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --cflags $(1) 2>/dev/null))
+pc_libs   = $(if $(HAVE_PKG_CONFIG),$(shell pkg-config --libs $(1) 2>/dev/null))
 LIBS_CORE   := $(call pc_libs,$(PKGS_CORE)) -lpthread
 LIBS_ENGINE := $(call pc_libs,$(PKGS_ENGINE)) $(LIBS_CORE)
 LIBS_RPC    := $(call pc_libs,$(PKGS_RPC))
@@ -100,8 +113,10 @@ CRASH_SRCS := $(sort $(wildcard tests/crash/*.c))
 CRASH_BINS := $(patsubst tests/crash/%.c,$(B)/tests/crash/%,$(CRASH_SRCS))
 FUZZ_SRCS  := $(filter-out $(if $(PROTOS),,fuzz/fuzz_client_%.c),$(sort $(wildcard fuzz/fuzz_*.c)))
 
-LIB_TARGETS := $(LIBSEALDB_A) $(LIBSEALDB_SO) $(if $(PROTOS),$(LIBCLIENT_A) $(LIBCLIENT_SO)) $(B)/sealdb.pc
-EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(sort $(wildcard examples/*.c)))
+LIB_TARGETS := $(LIBSEALDB_A) $(LIBSEALDB_SO) $(if $(PROTOS),$(LIBCLIENT_A) $(LIBCLIENT_SO))
+# examples/client.c uses libsealdb-client (needs proto/); every other example embeds libsealdb
+EXAMPLE_SRCS := $(filter-out $(if $(PROTOS),,examples/client.c),$(sort $(wildcard examples/*.c)))
+EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRCS))
 all: $(LIB_TARGETS) $(SEALDB_BIN) $(SEAL_BIN) $(EXAMPLE_BINS)
 	@if [ -z "$(SEALDB_BIN)" ]; then echo "note: the sealdb server is not written yet; libraries built in $(B)/"; fi
 
@@ -139,10 +154,6 @@ $(LIBCLIENT_A): $(CLIENT_OBJS) $(GEN_OBJS) $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 $(LIBCLIENT_SO): $(CLIENT_OBJS) $(GEN_OBJS) $(CORE_OBJS)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libsealdb-client.so.0 -o $@ $^ $(LIBS_RPC) $(LIBS_CORE)
-$(B)/sealdb.pc: Makefile
-	@mkdir -p $(@D)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: sealdb\nDescription: embeddable verifiable immutable key-value database\nVersion: 0.1.0\nRequires.private: libcrypto lmdb\nLibs: -L$${libdir} -lsealdb\nCflags: -I$${includedir}\n' "$(PREFIX)" > $@
-PREFIX ?= /usr/local
 
 # ---- programs ----
 $(B)/sealdb: $(B)/src/server/main.o $(LINK_ALL)
@@ -159,12 +170,17 @@ $(B)/tests/crash/%: $(B)/tests/crash/%.o $(LINK_ALL)
 $(B)/examples/%: examples/%.c $(LIBSEALDB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -USEALDB_BUILDING -o $@ $< $(LIBSEALDB_A) $(LIBS_ENGINE)
+$(B)/examples/client: examples/client.c $(LIBCLIENT_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -USEALDB_BUILDING -o $@ $< $(LIBCLIENT_A) $(LIBS_RPC) $(LIBS_CORE) -lm
 $(B)/bench/%: $(B)/bench/%.o $(LINK_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_ALL)
 
 # ---- the two commands, and the rest ----
-.PHONY: all run deps test unit-test e2e-test bench fuzz fuzz-run clean install
+# run and test install what is missing first (quick when all is there), then build in a sub-make,
+# which finds the freshly installed libraries with pkg-config.
+.PHONY: all run deps test test-nodeps bench fuzz fuzz-bins fuzz-run clean install
 deps:
 	bash scripts/install-deps.sh
 
@@ -174,7 +190,11 @@ run:
 	@if [ -x $(B)/sealdb ]; then exec $(B)/sealdb $(ARGS); \
 	 else echo "sealdb: the server binary is not written yet; everything else is built in $(B)/"; fi
 
-test: all $(TEST_BINS) $(CRASH_BINS)
+test:
+	bash scripts/install-deps.sh --test
+	$(MAKE) test-nodeps
+
+test-nodeps: all $(TEST_BINS) $(CRASH_BINS)
 	B=$(B) bash tests/run-all.sh
 
 bench: OPT = -O2 -g -DNDEBUG
@@ -197,15 +217,45 @@ fuzz-run: fuzz
 	    $(FUZZ_B)/corpus/$$f $$( [ -d fuzz/corpus/$$f ] && echo fuzz/corpus/$$f ) 2>&1 | tail -n 3; \
 	  test $${PIPESTATUS[0]} -eq 0; done
 
+# ---- install: PREFIX is where the files will live, DESTDIR a staging root (packages) ----
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+MANDIR         ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+VERSION   := $(shell sed -n 's/^.define SEALDB_VERSION  *"\(.*\)"/\1/p' include/sealdb.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+# installs lib$(1).so.$(VERSION) with the links lib$(1).so.$(SOVERSION) (its SONAME, for the loader)
+# and lib$(1).so (for the linker)
+install_so = install -m 755 $(2) $(DESTDIR)$(LIBDIR)/lib$(1).so.$(VERSION) && \
+	ln -sf lib$(1).so.$(VERSION) $(DESTDIR)$(LIBDIR)/lib$(1).so.$(SOVERSION) && \
+	ln -sf lib$(1).so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/lib$(1).so
+subst_paths = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	-e 's|@BINDIR@|$(BINDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/sealdb.h include/sealdb_err.h $(wildcard include/sealdb_client.h) $(DESTDIR)$(PREFIX)/include
-	install -m 644 $(LIBSEALDB_A) $(LIBSEALDB_SO) $(B)/sealdb.pc $(DESTDIR)$(PREFIX)/lib
-	$(if $(SEALDB_BIN),install -m 755 $(SEALDB_BIN) $(DESTDIR)$(PREFIX)/bin)
-	$(if $(SEAL_BIN),install -m 755 $(SEAL_BIN) $(DESTDIR)$(PREFIX)/bin)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 644 include/sealdb.h include/sealdb_err.h $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 $(LIBSEALDB_A) $(DESTDIR)$(LIBDIR)
+	$(call install_so,sealdb,$(LIBSEALDB_SO))
+	$(subst_paths) packaging/sealdb.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/sealdb.pc
+	$(if $(PROTOS),install -m 644 include/sealdb_client.h $(DESTDIR)$(INCLUDEDIR))
+	$(if $(PROTOS),install -m 644 $(LIBCLIENT_A) $(DESTDIR)$(LIBDIR))
+	$(if $(PROTOS),$(call install_so,sealdb-client,$(LIBCLIENT_SO)))
+	$(if $(PROTOS),$(subst_paths) packaging/sealdb-client.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/sealdb-client.pc)
+	$(if $(SEALDB_BIN),install -m 755 $(SEALDB_BIN) $(DESTDIR)$(BINDIR))
+	$(if $(SEAL_BIN),install -m 755 $(SEAL_BIN) $(DESTDIR)$(BINDIR))
+	install -m 644 man/sealdb.1 man/seal.1 $(DESTDIR)$(MANDIR)/man1
+	$(subst_paths) packaging/sealdb.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/sealdb.service
+	install -m 644 packaging/sealdb.sysusers $(DESTDIR)$(SYSUSERSDIR)/sealdb.conf
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig || true; fi
 
 clean:
 	rm -rf build
 
 .SECONDARY:
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(if $(NEED_LIBS),$(shell find $(B) -name '*.d' 2>/dev/null))

@@ -1,4 +1,4 @@
-/* fuzz_tx_header.c - libFuzzer target: tx header deserialization (formats.md 4.5) of untrusted
+/* fuzz_tx_header.c - libFuzzer target: tx header deserialization (docs/format.md 4.5) of untrusted
  * bytes; an accepted header re-encodes to the bytes consumed and always hashes. */
 #include "crypto/crypto.h"
 

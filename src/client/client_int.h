@@ -63,7 +63,7 @@ void sdb_cl_tx_deinit(sealdb_tx *t);
 int  sdb_cl_crypto_header(const Immudb__Schema__TxHeader *h, sdb_tx_header *out);
 int  sdb_cl_crypto_dual_proof(const Immudb__Schema__DualProof *p, sdb_dual_proof *out);
 int  sdb_cl_crypto_hashes(ProtobufCBinaryData *terms, size_t n, sdb_hashes *out);
-/* Encoded KV metadata (formats.md 1.1) of a protobuf KVMetadata (NULL = none). */
+/* Encoded KV metadata (docs/format.md 1.1) of a protobuf KVMetadata (NULL = none). */
 int  sdb_cl_md_bytes(const Immudb__Schema__KVMetadata *m, uint8_t out[SDB_KV_MD_MAX_LEN], size_t *len);
 
 

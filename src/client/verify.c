@@ -1,6 +1,6 @@
 /* verify.c - libsealdb-client's verified calls. Each sends proveSinceTx = the trusted state of the
  * selected database, converts the answer into src/crypto's plain structs, lets src/crypto's
- * verified.c decide (formats.md 11), and only then returns data and advances the trusted state.
+ * verified.c decide (docs/format.md 11), and only then returns data and advances the trusted state.
  * Two checks go beyond immudb's SDKs: a get through a reference also proves the referenced value
  * (a second proof of that key at its tx), and a verified tx can prove every value it carries. */
 #include <stdio.h>

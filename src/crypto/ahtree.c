@@ -1,4 +1,4 @@
-/* ahtree.c - the appendable Merkle tree over tx Alh values (formats.md 5), in memory or backed by
+/* ahtree.c - the appendable Merkle tree over tx Alh values (docs/format.md 5), in memory or backed by
  * an append-only node file.
  *
  * Layout: a 32-byte file header (magic "SDBAHT\0\1", u32 version, zero padding), then one record
@@ -466,7 +466,7 @@ int sdb_ahtree_inclusion_proof(sdb_ahtree *t, uint64_t i, uint64_t j, sdb_hashes
     return rc;
 }
 
-/* formats.md 5.3 Sub(m, [a, b)): bottom-up, the old tree's rightmost complete subtree first. */
+/* docs/format.md 5.3 Sub(m, [a, b)): bottom-up, the old tree's rightmost complete subtree first. */
 static int subproof(sdb_ahtree *t, mth_memo *memo, uint64_t m, uint64_t a, uint64_t b, sdb_hashes *out) {
     uint8_t h[SDB_HASH_LEN];
     int rc;
@@ -538,7 +538,7 @@ int sdb_ahtree_truncate(sdb_ahtree *t, uint64_t n) {
     return load_frontier(t, n);
 }
 
-/* ---- verification (formats.md 5.2, 5.3): pure functions over untrusted proofs ---- */
+/* ---- verification (docs/format.md 5.2, 5.3): pure functions over untrusted proofs ---- */
 int sdb_ahtree_verify_inclusion(const sdb_hashes *proof, uint64_t i, uint64_t j,
                                 const uint8_t leaf_hash[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]) {
     if (!proof || !leaf_hash || !root) return SEALDB_INVALID;

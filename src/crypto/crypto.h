@@ -1,6 +1,6 @@
 /* crypto.h - the crypto layer's whole interface: SHA-256, immudb-compatible metadata, entry digests,
  * tx headers (innerHash, Alh), the per-tx htree, the appendable ahtree, linear and dual proofs and
- * state signatures. Byte layouts: docs/format.md and the spec's formats.md. Every verifier returns
+ * state signatures. Byte layouts: docs/format.md. Every verifier returns
  * SEALDB_OK only when the proof checks; malformed input gives SEALDB_INVALID/CORRUPT, a failing
  * proof SEALDB_TAMPERED, never a crash. */
 #ifndef SDB_CRYPTO_H
@@ -44,7 +44,7 @@ void sdb_hashes_init(sdb_hashes *l);
 void sdb_hashes_deinit(sdb_hashes *l);
 int  sdb_hashes_push(sdb_hashes *l, const uint8_t h[SDB_HASH_LEN]);
 
-/* ---- KV metadata (formats.md 1.1) ---- */
+/* ---- KV metadata (docs/format.md 1.1) ---- */
 #define SDB_KV_MD_MAX_LEN 11
 typedef struct sdb_kv_md {
     uint8_t deleted, has_expires, non_indexable;
@@ -53,7 +53,7 @@ typedef struct sdb_kv_md {
 size_t sdb_kv_md_encode(const sdb_kv_md *md, uint8_t out[SDB_KV_MD_MAX_LEN]);   /* returns length (0 = none) */
 int    sdb_kv_md_decode(sdb_slice in, sdb_kv_md *out);
 
-/* ---- tx metadata (formats.md 4.2) ---- */
+/* ---- tx metadata (docs/format.md 4.2) ---- */
 #define SDB_TX_MD_MAX_EXTRA 256
 #define SDB_TX_MD_MAX_LEN (1 + 8 + 1 + 2 + SDB_TX_MD_MAX_EXTRA)
 typedef struct sdb_tx_md {
@@ -64,11 +64,11 @@ typedef struct sdb_tx_md {
 size_t sdb_tx_md_encode(const sdb_tx_md *md, uint8_t out[SDB_TX_MD_MAX_LEN]);
 int    sdb_tx_md_decode(sdb_slice in, sdb_tx_md *out);
 
-/* ---- entry digest (formats.md 1.2); v0 with non-empty md is SEALDB_INVALID ---- */
+/* ---- entry digest (docs/format.md 1.2); v0 with non-empty md is SEALDB_INVALID ---- */
 int sdb_entry_digest(uint16_t version, sdb_slice key, sdb_slice md_bytes,
                      const uint8_t hvalue[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]);
 
-/* ---- tx header, innerHash, Alh (formats.md 4) ---- */
+/* ---- tx header, innerHash, Alh (docs/format.md 4) ---- */
 typedef struct sdb_tx_header {
     uint64_t id;
     sdb_hash prev_alh;
@@ -84,10 +84,10 @@ int  sdb_tx_inner_hash(const sdb_tx_header *h, uint8_t out[SDB_HASH_LEN]);  /* U
 int  sdb_tx_alh(const sdb_tx_header *h, uint8_t out[SDB_HASH_LEN]);
 void sdb_alh_from_inner(uint64_t id, const uint8_t prev_alh[SDB_HASH_LEN],
                         const uint8_t inner[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]);
-int  sdb_tx_header_encode(const sdb_tx_header *h, sdb_buf *out);             /* formats.md 4.5, appends */
+int  sdb_tx_header_encode(const sdb_tx_header *h, sdb_buf *out);             /* docs/format.md 4.5, appends */
 int  sdb_tx_header_decode(sdb_slice in, sdb_tx_header *out, size_t *consumed);
 
-/* ---- htree: per-tx Merkle tree over entry digests (formats.md 3) ---- */
+/* ---- htree: per-tx Merkle tree over entry digests (docs/format.md 3) ---- */
 typedef struct sdb_htree {
     sdb_hash *nodes;        /* all levels, leaves first */
     size_t cap;             /* nodes allocated */
@@ -111,7 +111,7 @@ int  sdb_htree_check_block(const uint8_t *blk, uint32_t width, const uint8_t eh[
 int  sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
                       const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
 
-/* ---- ahtree: appendable Merkle tree over Alh values (formats.md 5) ----
+/* ---- ahtree: appendable Merkle tree over Alh values (docs/format.md 5) ----
  * Threading: ONE appender thread calls append, truncate, sync and close. Any number of other
  * threads may concurrently call size, root_at, leaf_alh and the *_proof builders for tree sizes
  * <= a size they read from sdb_ahtree_size() (published with release/acquire ordering after the
@@ -149,7 +149,7 @@ int  sdb_ahtree_verify_last_inclusion(const sdb_hashes *proof, uint64_t j,
 int  sdb_ahtree_verify_consistency(const sdb_hashes *proof, uint64_t i, uint64_t j,
                                    const uint8_t root_i[SDB_HASH_LEN], const uint8_t root_j[SDB_HASH_LEN]);
 
-/* ---- linear, linear advance and dual proofs (formats.md 6, 7) ---- */
+/* ---- linear, linear advance and dual proofs (docs/format.md 6, 7) ---- */
 /* Where proof builders read committed txs from (the engine's tx index, or a test chain). */
 typedef struct sdb_tx_source {
     void *ctx;
@@ -207,7 +207,7 @@ int  sdb_dual_proof_v2_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_
 int  sdb_dual_proof_v2_verify(const sdb_dual_proof_v2 *p, uint64_t s, uint64_t t,
                               const uint8_t alh_s[SDB_HASH_LEN], const uint8_t alh_t[SDB_HASH_LEN]);
 
-/* ---- state signatures (formats.md 8): ECDSA P-256 over H(u32(len db)||db||u64(txId)||txHash) ---- */
+/* ---- state signatures (docs/format.md 8): ECDSA P-256 over H(u32(len db)||db||u64(txId)||txHash) ---- */
 typedef struct sdb_signer sdb_signer;       /* private key */
 typedef struct sdb_verifier sdb_verifier;   /* public key */
 int  sdb_state_payload(sdb_slice db, uint64_t tx_id, const uint8_t alh[SDB_HASH_LEN], sdb_buf *out);
@@ -225,7 +225,7 @@ void sdb_verifier_free(sdb_verifier *v);
 int  sdb_state_verify(const sdb_verifier *v, sdb_slice db, uint64_t tx_id, const uint8_t alh[SDB_HASH_LEN],
                       sdb_slice der_sig);                            /* OK or TAMPERED */
 
-/* ---- database-layer encodings (formats.md 9; encoding.c). The server's db layer writes these,
+/* ---- database-layer encodings (docs/format.md 9; encoding.c). The server's db layer writes these,
  * the client verifier recomputes them. All sdb_enc_* append to `out`. ---- */
 #define SDB_KEY_PREFIX_SET     0x00   /* plain KV key */
 #define SDB_KEY_PREFIX_ZSET    0x01   /* sorted-set key */
@@ -250,7 +250,7 @@ int sdb_enc_parse_value(sdb_slice stored, sdb_enc_value *out);           /* CORR
 typedef struct sdb_enc_zadd { sdb_slice set, key; double score; uint64_t at_tx; } sdb_enc_zadd;
 int sdb_enc_parse_zadd_key(sdb_slice stored, sdb_enc_zadd *out);        /* key without its 00 prefix */
 
-/* ---- client-side verification flows (formats.md 11; verified.c) ----
+/* ---- client-side verification flows (docs/format.md 11; verified.c) ----
  * Plain C mirrors of the answers of VerifiableSet/SetReference/ZAdd/Get/TxById, filled by the
  * client from decoded protobuf (slices borrow from the decoded message). Every flow checks what
  * the Go SDK checks (plus: the proven header's id must be the expected tx) and on success writes

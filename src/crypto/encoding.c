@@ -1,4 +1,4 @@
-/* encoding.c - the database layer's stored key/value encodings (formats.md 9), shared by the
+/* encoding.c - the database layer's stored key/value encodings (docs/format.md 9), shared by the
  * server's db layer (what it writes) and the client verifier (what it expects to be proven):
  * prefixed plain keys and values, reference values and sorted-set (ZAdd) keys. */
 #include "crypto/crypto.h"

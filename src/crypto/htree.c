@@ -1,4 +1,4 @@
-/* htree.c - the per-transaction Merkle tree over entry digests (formats.md 3): built bottom-up,
+/* htree.c - the per-transaction Merkle tree over entry digests (docs/format.md 3): built bottom-up,
  * an odd node at the end of a level is carried up unchanged, which gives the RFC 6962 root.
  * The node array is kept between builds so the committer hashes each tx without allocating. */
 #include "crypto/crypto.h"

@@ -4,7 +4,7 @@
  * no duplicates, no zero/empty attributes), so one metadata value always has exactly one hash. */
 #include "crypto/crypto.h"
 
-/* ---- KV metadata (formats.md 1.1) ---- */
+/* ---- KV metadata (docs/format.md 1.1) ---- */
 enum { KV_DELETED = 0x00, KV_EXPIRES = 0x01, KV_NONINDEXABLE = 0x02 };
 
 size_t sdb_kv_md_encode(const sdb_kv_md *md, uint8_t out[SDB_KV_MD_MAX_LEN]) {
@@ -47,7 +47,7 @@ int sdb_kv_md_decode(sdb_slice in, sdb_kv_md *out) {
     return SEALDB_OK;
 }
 
-/* ---- tx metadata (formats.md 4.2) ---- */
+/* ---- tx metadata (docs/format.md 4.2) ---- */
 enum { TX_TRUNCATED = 0x00, TX_EXTRA = 0x01 };
 
 size_t sdb_tx_md_encode(const sdb_tx_md *md, uint8_t out[SDB_TX_MD_MAX_LEN]) {
@@ -100,7 +100,7 @@ int sdb_tx_md_decode(sdb_slice in, sdb_tx_md *out) {
     return SEALDB_OK;
 }
 
-/* ---- entry digest (formats.md 1.2) ---- */
+/* ---- entry digest (docs/format.md 1.2) ---- */
 /* Preimages up to this size (every key the engine accepts) are assembled on the stack and hashed
  * one-shot: the streaming ctx (libcrypto's SHA256_Init/Update/Final) costs about 3x more for the
  * 1-2 blocks of a typical entry, and digests are computed for every committed entry and every
@@ -154,7 +154,7 @@ int sdb_entry_digest(uint16_t version, sdb_slice key, sdb_slice md_bytes,
     return SEALDB_OK;
 }
 
-/* ---- tx header (formats.md 4) ---- */
+/* ---- tx header (docs/format.md 4) ---- */
 #define INNER_MAX (8 + 2 + 2 + SDB_TX_MD_MAX_LEN + 4 + 32 + 8 + 32)
 
 /* Writes the innerHash preimage; returns its length or 0 when the header cannot be hashed. */

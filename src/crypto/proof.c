@@ -1,4 +1,4 @@
-/* proof.c - linear, linear-advance and dual proofs between two transactions (formats.md 6, 7):
+/* proof.c - linear, linear-advance and dual proofs between two transactions (docs/format.md 6, 7):
  * builders read headers from an sdb_tx_source and tree nodes from the ahtree; verifiers follow
  * the Go SDK's rules (linear length check, LinearAdvanceProof) and never trust a length or index
  * taken from the proof itself. */
@@ -206,7 +206,7 @@ int sdb_dual_proof_verify(const sdb_dual_proof *p, uint64_t s, uint64_t t,
                                                                                           : SEALDB_OK;
 }
 
-/* ---- DualProofV2 (formats.md 7.4) ---- */
+/* ---- DualProofV2 (docs/format.md 7.4) ---- */
 void sdb_dual_proof_v2_init(sdb_dual_proof_v2 *p) {
     memset(&p->source, 0, sizeof p->source);
     memset(&p->target, 0, sizeof p->target);

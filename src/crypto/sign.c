@@ -1,4 +1,4 @@
-/* sign.c - state signatures (formats.md 8): ECDSA P-256 / SHA-256 over
+/* sign.c - state signatures (docs/format.md 8): ECDSA P-256 / SHA-256 over
  * u32(len db) || db || u64(txId) || txHash, DER signatures, PEM keys (SEC1 or PKCS#8 private keys,
  * PKIX public keys) through libcrypto's EVP interface. */
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* verified.c - the client side of immudb's verified operations (formats.md 11): given a server
+/* verified.c - the client side of immudb's verified operations (docs/format.md 11): given a server
  * answer already decoded into plain structs and the client's trusted state, decide whether the
  * answer proves the operation and compute the next trusted state. Follows the Go SDK's rules,
  * which are the stricter of the two official SDKs (LinearAdvanceProof, linear length, tx md). */
@@ -43,7 +43,7 @@ static int build_tx_tree(const sdb_vtx *tx, sdb_htree *t) {
 
 enum { MD_FROM_ENTRY, MD_NONE };
 
-/* Shared by Set, SetReference and ZAdd (formats.md 11.1). */
+/* Shared by Set, SetReference and ZAdd (docs/format.md 11.1). */
 static int verify_write(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_verifier *verifier,
                         const sdb_vstate *trusted, sdb_slice exp_key, sdb_slice exp_value, int md_mode,
                         sdb_vstate *new_state) {
@@ -132,7 +132,7 @@ int sdb_verify_zadd(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_verifie
     return rc;
 }
 
-/* Source/target choice of formats.md 11.2 step 4 for proven tx v; checks the dual proof when the
+/* Source/target choice of docs/format.md 11.2 step 4 for proven tx v; checks the dual proof when the
  * client already trusts a state, and yields the state to adopt and the header proving tx v. */
 static int prove_tx(const sdb_verifiable_tx *vt, const sdb_vstate *trusted, uint64_t v,
                     sdb_vstate *target, const sdb_tx_header **proven) {
@@ -173,7 +173,7 @@ int sdb_verify_get(const sdb_verifiable_entry *ve, sdb_slice db, const sdb_verif
     int rc = sdb_enc_set_key(requested_key, &k);
     if (rc) goto done;
     if (ve->has_ref) {
-        /* Only the reference entry is proven, never the resolved value (formats.md 11.2). */
+        /* Only the reference entry is proven, never the resolved value (docs/format.md 11.2). */
         rc = sdb_enc_ref_value(ve->key, ve->ref.at_tx, &v);
         mdl = ve->ref.has_md ? sdb_kv_md_encode(&ve->ref.md, md) : 0;
         vtx = ve->ref.tx;

@@ -588,7 +588,7 @@ static int spec_action(const Immudb__Schema__EntriesSpec *spec, uint8_t prefix) 
     return s ? (int)s->action : IMMUDB__SCHEMA__ENTRY_TYPE_ACTION__EXCLUDE;
 }
 
-/* Tx message for tx id: raw (spec NULL) or formatted per EntriesSpec (spec/api.md 2.14). */
+/* Tx message for tx id: raw (spec NULL) or formatted per EntriesSpec (docs/api.md 2.14). */
 static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__EntriesSpec *spec, int keep_refs,
                  Immudb__Schema__Tx **out, sdb_kverr *err) {
     int need_values = 0;
@@ -1271,7 +1271,7 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
                             sdb_kverr *err) {
     memset(b, 0, sizeof *b);
     if (!r->n_operations) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "empty set");
-    /* request validation first: shape and duplicates (spec/api.md 2.8) */
+    /* request validation first: shape and duplicates (docs/api.md 2.8) */
     for (size_t i = 0; i < r->n_operations; i++) {
         const Immudb__Schema__Op *op = r->operations[i];
         if (!op) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "Op is not set");

@@ -1,6 +1,6 @@
 /* kv.h - immudb key-value semantics on top of the engine: prefixed encodings, reference resolution,
  * sorted sets, preconditions, limits and the proof assembly of verifiable answers, producing the
- * immudb.schema protobuf messages and immudb's exact (gRPC code, message) errors (spec/api.md 2). */
+ * immudb.schema protobuf messages and immudb's exact (gRPC code, message) errors (docs/api.md 2). */
 #ifndef SDB_DB_KV_H
 #define SDB_DB_KV_H
 
@@ -87,7 +87,7 @@ Immudb__Schema__TxHeader *sdb_kv_header_pb(sdb_arena *a, const sdb_tx_header *h)
 /* Synchronous commit of a prepared batch: the committed header in *res. */
 int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, sdb_commit_result *res, sdb_kverr *err);
 
-/* ---- verifiable answers (formats.md 10) ---- */
+/* ---- verifiable answers (docs/format.md 10) ---- */
 /* VerifiableTx for proven tx v with the client's proveSinceTx; tx formatted by spec (NULL = raw). */
 int sdb_kv_verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, uint64_t v, uint64_t prove_since,
                          const Immudb__Schema__EntriesSpec *spec, int keep_refs,

@@ -108,7 +108,7 @@ int  sdb_engine_flush_index(sdb_engine *e);
 
 typedef struct sdb_tx_entry {
     sdb_slice key;             /* borrowed from the sdb_tx's buffer */
-    sdb_slice md_bytes;        /* encoded KV metadata (formats.md 1.1), empty when none */
+    sdb_slice md_bytes;        /* encoded KV metadata (docs/format.md 1.1), empty when none */
     sdb_kv_md md;
     sdb_hash hvalue;           /* SHA-256 of the stored value */
     uint32_t vlen;
@@ -186,7 +186,7 @@ typedef struct sdb_scan_opts {
     int no_value;
 } sdb_scan_opts;
 
-/* Scan over one key-index snapshot with the immudb rules of spec/api.md 2.9 (latest versions only). */
+/* Scan over one key-index snapshot with the immudb rules of docs/api.md 2.9 (latest versions only). */
 int  sdb_engine_scan(sdb_engine *e, const sdb_scan_opts *o, sdb_kv_list *out);
 /* Number of distinct keys ever written with this prefix (deleted/expired included). */
 int  sdb_engine_count(sdb_engine *e, sdb_slice prefix, uint64_t since_tx, uint64_t *out);

@@ -32,7 +32,7 @@
 #include "engine/engine_int.h"
 #include "storage/crc32c.h"
 
-#define HDR_LEN 128u   /* version-1 header with empty TxMetadata (formats.md 4.5) */
+#define HDR_LEN 128u   /* version-1 header with empty TxMetadata (docs/format.md 4.5) */
 /* offsets inside the header */
 #define H_ID 0
 #define H_PREV 8

@@ -12,7 +12,7 @@
  * first SDB_INDEX_INLINE_KEY_MAX bytes (those sort by hash). Sub-database "meta" holds the format
  * version and indexed_upto, which a batch writes in the same LMDB transaction as its versions.
  *
- * Semantics follow immudb (spec/api.md 2): a version is "dead" when it is a deletion (flags
+ * Semantics follow immudb (docs/api.md 2): a version is "dead" when it is a deletion (flags
  * SDB_INDEX_DELETED) or expired at the reader's `now` (has expiry and expires_at <= now). Get,
  * scans and keyMustExist treat a key whose latest version is dead as absent; history and count
  * include dead versions. Non-indexable entries must never be put (the engine skips them).
@@ -145,7 +145,7 @@ typedef int (*sdb_index_ver_fn)(void *arg, const sdb_index_ver *v);
 int  sdb_index_history(sdb_index_snap *s, sdb_slice key, uint64_t offset, uint64_t limit, int desc,
                        sdb_index_ver_fn fn, void *arg, uint64_t *count);
 
-/* Scan (spec/api.md 2.9): keys starting with prefix, bytewise order, ascending or descending.
+/* Scan (docs/api.md 2.9): keys starting with prefix, bytewise order, ascending or descending.
  * Ascending starts at max(seek, prefix) (seek excluded unless inclusive_seek; an empty seek or one
  * before the prefix starts at the prefix, inclusive) and stops before end (at it with
  * inclusive_end; empty end = no bound). Descending starts at seek going down (empty seek = the
@@ -169,7 +169,7 @@ int  sdb_index_scan(sdb_index_snap *s, const sdb_index_scan_opts *o, sdb_index_s
 /* Number of distinct keys with this prefix (empty = all), dead ones included. */
 int  sdb_index_count(sdb_index_snap *s, sdb_slice prefix, uint64_t *out);
 
-/* ---- preconditions (spec/api.md 2.3), checked on a snapshot that covers every earlier tx ---- */
+/* ---- preconditions (docs/api.md 2.3), checked on a snapshot that covers every earlier tx ---- */
 enum { SDB_INDEX_PRE_MUST_EXIST = 1, SDB_INDEX_PRE_MUST_NOT_EXIST = 2, SDB_INDEX_PRE_NOT_MODIFIED_AFTER = 3 };
 /* *holds = 1 when the precondition holds: MUST_EXIST: the latest version exists and is not dead at
  * now; MUST_NOT_EXIST: the opposite; NOT_MODIFIED_AFTER: the latest version's tx_id <= tx_id (dead

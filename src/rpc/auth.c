@@ -1,6 +1,6 @@
 /* auth.c - who is calling: bcrypt password hashes, HMAC-signed login tokens bound to a user epoch
  * and a database, session lookup, and the per-method permission check with immudb's exact error
- * codes and messages (spec/api.md 1.2-1.8). */
+ * codes and messages (docs/api.md 1.2-1.8). */
 #include <crypt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,7 +148,7 @@ int sdb_auth_resolve(sdb_call *c) {
     char user[64] = "", db[129] = "";
     int has_creds = 0;
     if (!s->cfg.auth) {
-        /* auth disabled: everything acts as the sysadmin on defaultdb (spec/api.md 1.7) */
+        /* auth disabled: everything acts as the sysadmin on defaultdb (docs/api.md 1.7) */
         strcpy(user, SDB_SYSADMIN);
         strcpy(db, SDB_DEFAULTDB);
         has_creds = 1;

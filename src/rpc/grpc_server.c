@@ -99,7 +99,7 @@ static void on_final(tag *t, int ok) {
 
 static void release_call_ref(void *c) { sdb_call_unref(c); }
 
-/* The status details of an immudb coded error, as immudb sends them (spec/api.md 0.1): the trailer
+/* The status details of an immudb coded error, as immudb sends them (docs/api.md 0.1): the trailer
  * grpc-status-details-bin holds a google.rpc.Status repeating the call's code and message, whose
  * details are an immudb.schema.ErrorInfo{code, cause} then an immudb.schema.RetryInfo (delay 0:
  * nothing here asks for a retry). gRPC base64-encodes the value itself (a -bin key). */

@@ -1,4 +1,4 @@
-/* handlers_kv.c - the unary key-value RPCs of ImmuService (spec/api.md 2) and the KV module that
+/* handlers_kv.c - the unary key-value RPCs of ImmuService (docs/api.md 2) and the KV module that
  * opens each database's engine: thin glue between the dispatcher (rpc.h) and src/db/kv.c. Plain
  * writes complete asynchronously from the engine's commit callback, so group commit can batch them. */
 #include <string.h>
@@ -212,7 +212,7 @@ static int h_verifiable_zadd(sdb_call *c, const ProtobufCMessage *req) {
     if (r->provesincetx > sdb_engine_last_tx(db->eng) || !r->zaddrequest)
         return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), &e));
     sdb_kv_batch b;
-    /* immudb-py's verifiedZAdd never sends boundRef: infer it from atTx (formats.md 9) */
+    /* immudb-py's verifiedZAdd never sends boundRef: infer it from atTx (docs/format.md 9) */
     if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), r->zaddrequest, 1, &b, &e)) return sdb_kv_fail(c, &e);
     return sdb_kv_verified_commit(c, db, &b, r->provesincetx);
 }

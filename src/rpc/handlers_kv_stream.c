@@ -1,4 +1,4 @@
-/* handlers_kv_stream.c - the streaming key-value RPCs (spec/api.md 4): the same semantics as their
+/* handlers_kv_stream.c - the streaming key-value RPCs (docs/api.md 4): the same semantics as their
  * unary twins in src/db/kv.c, framed as [8-byte length][bytes] messages inside Chunks. */
 #include <string.h>
 #include "rpc/handlers_kv.h"

@@ -1,6 +1,6 @@
 /* handlers_server.c - the non-KV RPCs: Login/Logout, sessions, UseDatabase, users, databases,
  * Health/ServerInfo/DatabaseHealth and a baseline CurrentState (a later module may override it).
- * Codes and messages follow spec/api.md sections 1 and 3 exactly. */
+ * Codes and messages follow docs/api.md sections 1 and 3 exactly. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +60,7 @@ static const char auth_off_msg[] = "server is running with authentication disabl
 /* ---- Login / Logout ---- */
 
 /* immudb wraps the lookup's or bcrypt's error: the message is the same for both, the ErrorInfo cause
- * tells them apart (spec/api.md 1.3) */
+ * tells them apart (docs/api.md 1.3) */
 static int bad_login(sdb_call *c, int user_exists) {
     return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004",
                                user_exists ? "crypto/bcrypt: hashedPassword is not the hash of the given password"
@@ -698,7 +698,7 @@ static int h_create_database_with(sdb_call *c, const ProtobufCMessage *rq) {
     return resp ? sdb_call_ok(c, &empty_resp.base) : SDB_CALL_DONE;
 }
 
-/* Collects the databases visible to the caller (spec/api.md 3.1). Returns count, fills arr. */
+/* Collects the databases visible to the caller (docs/api.md 3.1). Returns count, fills arr. */
 static size_t visible_dbs(sdb_call *c, sdb_database ***arr) {
     sdb_server *s = c->srv;
     size_t n = 0;

@@ -20,7 +20,7 @@ typedef enum sdb_grpc_code {
     SDB_GRPC_UNAUTHENTICATED = 16
 } sdb_grpc_code;
 
-/* What a method needs before its handler runs (spec/api.md 1.8). The dispatcher checks it and
+/* What a method needs before its handler runs (docs/api.md 1.8). The dispatcher checks it and
  * answers immudb's exact errors itself; a handler only runs when the check passed. */
 typedef enum sdb_rpc_perm {
     SDB_PERM_NONE = 0,     /* no credentials (Login, OpenSession, Health, ServerInfo) */
@@ -122,14 +122,14 @@ const char *sdb_server_uuid(const sdb_server *s);
 /* ---- answering ----
  * Synchronous: return sdb_call_ok(call, resp) or sdb_call_error(...) from the handler. resp must be
  * of the method's resp_desc type and stay valid until the handler returns (arena memory is fine).
- * The message is the exact status message clients see (spec/api.md 0.1). */
+ * The message is the exact status message clients see (docs/api.md 0.1). */
 int sdb_call_ok(sdb_call *call, const ProtobufCMessage *resp);
 /* Same with the response message already packed: len bytes in the call's arena (or static memory),
  * which the transport may send from without copying. */
 int sdb_call_ok_packed(sdb_call *call, const uint8_t *resp, size_t len);
 int sdb_call_error(sdb_call *call, sdb_grpc_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* An immudb coded error (spec/api.md 0.1): status (code, msg) plus the status details ErrorInfo{err_code,
+/* An immudb coded error (docs/api.md 0.1): status (code, msg) plus the status details ErrorInfo{err_code,
  * cause} and RetryInfo{0} in the grpc-status-details-bin trailer, which the Go SDK reads. err_code is
  * the SQLSTATE-like string ("08004", "23000", ...; a static string); cause is the underlying error's
  * text for errors immudb wraps, NULL when it is msg itself. err_code NULL: a plain error. */
@@ -143,7 +143,7 @@ void sdb_call_complete(sdb_call *call, sdb_grpc_code code, const char *msg, cons
  * worker on the fsync. Returns SEALDB_OK, or an error when the transport cannot (then do it here). */
 int sdb_call_defer(sdb_call *call, void (*fn)(sdb_call *call, void *arg), void *arg);
 
-/* ---- streams (spec/api.md 4.1) ----
+/* ---- streams (docs/api.md 4.1) ----
  * Server streams: every logical message starts a new Chunk; sdb_call_send_msg splits it into
  * [8-byte BE length + first bytes] then 64 KiB pieces. Blocks until gRPC accepted each Chunk. */
 #define SDB_STREAM_CHUNK_SIZE 65536u

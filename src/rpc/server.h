@@ -139,7 +139,7 @@ struct sdb_call {
     uint32_t perm;
     sdb_database *db;
     _Atomic int answered;
-    /* immudb's coded errors (spec/api.md 0.1): SQLSTATE-like code and cause for the status details
+    /* immudb's coded errors (docs/api.md 0.1): SQLSTATE-like code and cause for the status details
      * (ErrorInfo + RetryInfo); NULL for plain errors. Set only by the thread that answers. */
     const char *err_info_code;
     const char *err_cause;

@@ -5,7 +5,7 @@
  *    0 u32 magic "SDBJ"        4 u32 crc32c(bytes 8 .. 24+meta_len)   8 u32 meta_len
  *   12 u32 crc32c(values)     16 u64 vals_len                        24 meta: header ‖ entries
  *   24+meta_len values, concatenated in entry order
- * header = formats.md 4.5 (u64 id ‖ prevAlh ‖ i64 ts ‖ u16 version ‖ version-1 part ‖ eH ‖ u64 blTxId ‖
+ * header = docs/format.md 4.5 (u64 id ‖ prevAlh ‖ i64 ts ‖ u16 version ‖ version-1 part ‖ eH ‖ u64 blTxId ‖
  * blRoot); entry = u16 keyLen ‖ key ‖ u8 mdLen ‖ md ‖ u32 vLen ‖ hValue[32].
  * A record never spans segments; segment files are named by the logical position of their first byte,
  * so positions are continuous over the whole journal. */

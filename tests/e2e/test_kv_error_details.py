@@ -1,4 +1,4 @@
-# test_kv_error_details.py - immudb's coded errors carry gRPC status details (spec/api.md 0.1): the
+# test_kv_error_details.py - immudb's coded errors carry gRPC status details (docs/api.md 0.1): the
 # grpc-status-details-bin trailer holds a google.rpc.Status with the call's code and message and the
 # details immudb.schema.ErrorInfo{code, cause} then immudb.schema.RetryInfo; plain errors have none.
 # Decoded here with grpc's Python runtime and the googleapis/immudb-py message types.

@@ -1,5 +1,5 @@
 # test_kv_exec_bound.py - ExecAll references and sorted-set members bound to the transaction being
-# created (boundRef=true, atTx=0, spec/api.md 2.8), also under concurrent writers, the noWait
+# created (boundRef=true, atTx=0, docs/api.md 2.8), also under concurrent writers, the noWait
 # self-contained rule, and that SetReference/ZAdd still refuse missing targets.
 import threading
 

@@ -18,7 +18,7 @@ def test_stream_set_get_large(kvclient):
     kv = c.streamGetFull(b"big:1")
     assert kv.key == b"big:1" and kv.value == value
     # immudb-py's stream verification uses its VerifiedTxById check, which cannot succeed from an
-    # empty (tx 0) local state (formats.md 11.3): take a fresh state first
+    # empty (tx 0) local state (docs/format.md 11.3): take a fresh state first
     c.currentState()
     v = c.streamVerifiedGet(b"big:1")
     assert v.verified and v.value == value and v.id == h.id

@@ -20,7 +20,7 @@ static void rnd_hash(uint8_t out[32]) {
     for (int i = 0; i < 32; i += 8) { uint64_t v = rnd(); memcpy(out + i, &v, 8); }
 }
 
-/* ---- reference Merkle tree hash (formats.md 2), straight from the definition ---- */
+/* ---- reference Merkle tree hash (docs/format.md 2), straight from the definition ---- */
 static void ref_mth(const sdb_hash *leaves, uint64_t a, uint64_t b, uint8_t out[32]) {
     if (b - a == 1) { memcpy(out, leaves[a].b, 32); return; }
     uint64_t k = 1;
@@ -138,7 +138,7 @@ TEST(entry_digest_rules) {
 }
 
 /* The digest is assembled on the stack for small preimages and streamed for large ones: both
- * must equal the formats.md 1.2 preimage hashed by the streaming API, on each side of the switch. */
+ * must equal the docs/format.md 1.2 preimage hashed by the streaming API, on each side of the switch. */
 TEST(entry_digest_stack_and_stream_agree) {
     static const size_t klens[] = { 1, 2, 31, 32, 55, 56, 63, 64, 1023, 1024, 1239, 1240, 1241, 1244, 1245, 1300, 5000 };
     uint8_t *key = malloc(5000), hv[32], md[3] = { 0x01, 0x00, 0x02 }, d[32], want[32], l2[2];

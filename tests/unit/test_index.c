@@ -1,5 +1,5 @@
 /* test_index.c - unit tests of src/index: versions, revisions, history, scans (checked against a
- * brute-force model of spec/api.md 2.9), count, preconditions, long keys, persistence, rebuild and
+ * brute-force model of docs/api.md 2.9), count, preconditions, long keys, persistence, rebuild and
  * corrupted records. */
 #include <lmdb.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* test_vectors.c - checks every case of every JSON file in tests/vectors (the spec's golden
- * vectors, formats.md 14) against the crypto layer: digests, trees, headers, proofs (built and
+/* test_vectors.c - checks every case of every JSON file in tests/vectors (the golden
+ * vectors, docs/format.md 14) against the crypto layer: digests, trees, headers, proofs (built and
  * verified), database encodings, state signatures and the client verification flows. Prints one
  * "vectors <file>: <passed>/<total> ok" line per file and fails on any mismatch. */
 #include <cjson/cJSON.h>
