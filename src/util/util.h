@@ -84,6 +84,8 @@ int sdb_rd_bytes(sdb_reader *r, size_t len, sdb_slice *out);   /* borrowed from 
 
 /* ---- errors ---- */
 int sdb_err_from_errno(int e);   /* maps an errno value to a sealdb status code */
+int sdb_last_errno(void);        /* this thread's errno behind the last sdb_err_from_errno, 0 if cleared */
+void sdb_clear_errno(void);
 
 /* ---- hex (tests, CLI, logs) ---- */
 void sdb_hex_encode(const uint8_t *p, size_t n, char *out);        /* out has 2n+1 bytes */
