@@ -90,7 +90,12 @@ static const uint8_t *map_file(sdb_file *f, unsigned first, size_t *len) {
     if (sdb_vfs_default() != sdb_vfs_posix() || sizeof(size_t) < 8) return NULL;
     for (unsigned sh = first; sh + 8 >= first && sh >= 30; sh -= 4) {
         void *p = mmap(NULL, (size_t)1 << sh, PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(f), 0);
-        if (p != MAP_FAILED) { *len = (size_t)1 << sh; return p; }
+        if (p == MAP_FAILED) continue;
+        /* a file truncated under the map by someone reads as zeros (CRC and proof checks fail),
+         * not SIGBUS; without a guard slot it is not mapped */
+        if (sdb_mapguard_add(p, (size_t)1 << sh)) { munmap(p, (size_t)1 << sh); return NULL; }
+        *len = (size_t)1 << sh;
+        return p;
     }
     return NULL;
 }
@@ -1254,9 +1259,9 @@ void sdb_engine_close(sdb_engine *e) {
     if (e->aht && !atomic_load(&e->failed)) sdb_ahtree_sync(e->aht);
     sdb_ahtree_close(e->aht);
     if (e->htf && !atomic_load(&e->failed)) sdb_file_sync(e->htf);
-    if (e->ht_map) munmap((void *)e->ht_map, e->ht_map_len);
+    if (e->ht_map) { sdb_mapguard_remove(e->ht_map); munmap((void *)e->ht_map, e->ht_map_len); }
     sdb_file_close(e->htf);
-    if (e->txi_map) munmap((void *)e->txi_map, e->txi_map_len);
+    if (e->txi_map) { sdb_mapguard_remove(e->txi_map); munmap((void *)e->txi_map, e->txi_map_len); }
     sdb_file_close(e->txi);
     sdb_journal_close(e->j);
     if (e->lock_fd >= 0) close(e->lock_fd);

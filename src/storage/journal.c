@@ -35,16 +35,21 @@ typedef struct seg { uint64_t start, cap; sdb_file *f; const uint8_t *map; } seg
 
 /* Maps segment s read-only, only with the POSIX vfs (a fault-injecting test vfs keeps pread) and
  * only as an optimisation. Segments never shrink while open (sdb_journal_cut runs before readers
- * and unmaps what it deletes); an external truncation of a live segment would fault, as it would
- * for LMDB's map. */
+ * and unmaps what it deletes); an external truncation of a live segment is absorbed by the map
+ * guard (util.h): the lost bytes read as zeros, which fail their CRC, instead of a SIGBUS. */
 static void map_seg(seg *s) {
     s->map = NULL;
     if (sdb_vfs_default() != sdb_vfs_posix() || s->cap == 0 || s->cap > SIZE_MAX) return;
     void *p = mmap(NULL, (size_t)s->cap, PROT_READ, MAP_SHARED, sdb_file_fd(s->f), 0);
-    if (p != MAP_FAILED) s->map = p;
+    if (p == MAP_FAILED) return;
+    if (sdb_mapguard_add(p, (size_t)s->cap)) { munmap(p, (size_t)s->cap); return; }
+    s->map = p;
 }
 static void unmap_seg(seg *s) {
-    if (s->map) munmap((void *)s->map, (size_t)s->cap);
+    if (s->map) {
+        sdb_mapguard_remove(s->map);
+        munmap((void *)s->map, (size_t)s->cap);
+    }
     s->map = NULL;
 }
 
