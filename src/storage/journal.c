@@ -471,7 +471,9 @@ int sdb_journal_reserve(sdb_journal *j, uint64_t n, uint64_t *pos) {
     j->end += n;
     ns = atomic_load_explicit(&j->nseg, memory_order_relaxed);
     arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
-    if (j->pa_started && j->end - arr[ns - 1].start > arr[ns - 1].cap / 2) {
+    /* the next segment is prepared once this one is half full, or at once while segments are
+     * still growing (the next is twice this one: preparing it takes longer than filling this) */
+    if (j->pa_started && (j->end - arr[ns - 1].start > arr[ns - 1].cap / 2 || arr[ns - 1].cap < j->seg_size)) {
         uint64_t want = next_cap(j);
         pthread_mutex_lock(&j->pa_mu);
         if (j->pa_ready && j->pa_size != want) j->pa_ready = 0;   /* left from before a reopen or rewind */
