@@ -566,6 +566,7 @@ static void elog(const char *fmt, ...) {
  * the errno the file layer saw on this thread (callers clear it before the step they name). */
 static void set_cause(sdb_engine *e, int rc, const char *what) {
     int en = sdb_last_errno();
+    if (rc == SEALDB_NOTFOUND) rc = SEALDB_IO;   /* a vanished directory is no "key not found" */
     pthread_mutex_lock(&e->state_mu);
     e->fail_rc = rc;
     if (en) snprintf(e->fail_msg, sizeof e->fail_msg, "%s: %s", what, strerror(en));

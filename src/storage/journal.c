@@ -430,7 +430,7 @@ static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
         }
         pthread_mutex_unlock(&j->pa_mu);
         if (ready) {
-            if ((rc = sdb_file_open(p, O_RDWR, 0644, &f))) return rc;
+            if ((rc = sdb_file_open(p, O_RDWR, 0644, &f))) { unlink(p); return rc; }
             uint64_t sz = 0;
             if ((rc = sdb_file_size(f, &sz)) || sz != cap || (rc = sdb_fsync_dir(j->dir))) {
                 sdb_file_close(f);
@@ -443,8 +443,14 @@ static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
             }
         }
     }
-    for (;;) {
+    for (int stale = 0;;) {
         rc = sdb_file_open(p, O_RDWR | O_CREAT | O_EXCL, 0644, &f);
+        if (rc == SEALDB_EXISTS && !stale++) {
+            /* left by an attempt that failed after creating it (it is no segment of ours: records
+             * are only written into registered segments) */
+            if (unlink(p) < 0) return sdb_err_from_errno(errno);
+            continue;
+        }
         if (rc) return rc;
         if (!(rc = zero_fill(f, 0, cap)) && !(rc = sdb_file_sync(f)) && !(rc = sdb_fsync_dir(j->dir))) break;
         sdb_file_close(f);

@@ -22,6 +22,7 @@ static struct {
     long fail_write_at;       /* 1-based; 0 = never */
     int fail_errno;
     int fail_all;             /* every write fails with fail_errno (a disk that stays full) */
+    int fail_seg_open;        /* errno for every open of a journal segment (0 = none) */
     long fail_sync_at;        /* 1-based sync call; 0 = never */
     long syncs;
     int block_sync;           /* the next sync waits on cv until cleared (sync_blocked says it is there) */
@@ -40,6 +41,8 @@ static const sdb_vfs *P;
 
 static int f_open(const char *path, int flags, int mode, int *fd) {
     if (F.crashed) return SEALDB_IO;
+    size_t pl = strlen(path);
+    if (F.fail_seg_open && pl > 4 && !strcmp(path + pl - 4, ".seg")) return sdb_err_from_errno(F.fail_seg_open);
     int rc = P->open(path, flags, mode, fd);
     if (!rc && *fd < 1024) snprintf(F.paths[*fd], sizeof F.paths[0], "%s", path);
     return rc;
@@ -115,6 +118,7 @@ static void fault_reset(void) {
     F.writes = F.syncs = 0;
     F.fail_write_at = F.fail_sync_at = F.crash_after = 0;
     F.fail_all = 0;
+    F.fail_seg_open = 0;
     F.fail_path[0] = 0;
     F.fail_path_at = F.path_writes = 0;
     F.crashed = F.short_writes = 0;
@@ -279,7 +283,29 @@ TEST(enospc_until_space_is_back) {
     CHECK_EQ_U64(sdb_engine_last_tx(e), (uint64_t)acked);
     check_live(e, acked);
     F.fail_all = 0;
+    F.fail_seg_open = 0;
     check_recovers_in_place(e, acked, SEALDB_NOSPACE, "No space left on device");
+    sdb_engine_close(e);
+    check_recovered(acked + 2);
+}
+
+/* The journal directory vanished: the next segment cannot be made (ENOENT). Clients must get an
+ * I/O error, not "key not found" (ENOENT's usual mapping); writes resume once it is back. */
+TEST(vanished_segment_is_an_io_error) {
+    fault_reset();
+    dbdir();
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
+    CHECK(system(cmd) == 0);
+    sdb_engine *e = NULL;
+    CHECK_OK(open_db(&e));
+    int acked = 0, rc = 0;
+    for (int i = 1; i <= 3; i++) { CHECK_OK(put(e, i)); acked = i; }
+    F.fail_seg_open = ENOENT;
+    for (int i = acked + 1; i <= 2000 && !(rc = put(e, i)); i++) acked = i;   /* until a rotation */
+    CHECK_RC(rc, SEALDB_IO);
+    F.fail_seg_open = 0;
+    check_recovers_in_place(e, acked, SEALDB_IO, "No such file or directory");
     sdb_engine_close(e);
     check_recovered(acked + 2);
 }
