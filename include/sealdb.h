@@ -63,8 +63,10 @@ SEALDB_API int sealdb_close(sealdb *db);
 
 typedef struct sealdb_pair { sealdb_bytes key, value; } sealdb_pair;
 
-/* Sets key to value. tx_id (may be NULL) receives the transaction id. After a failed write or
- * fsync the handle returns SEALDB_FAILED for every write until reopened. */
+/* Sets key to value. tx_id (may be NULL) receives the transaction id. A failed write or fsync
+ * returns its cause (SEALDB_NOSPACE, SEALDB_PERMISSION, SEALDB_IO); nothing after it is
+ * acknowledged, and the next write first recovers the handle in place (the unacknowledged journal
+ * tail is cut, as reopening would) and returns the cause again while it persists. */
 SEALDB_API int sealdb_set(sealdb *db, sealdb_bytes key, sealdb_bytes value, uint64_t *tx_id);
 /* Sets n pairs atomically in one transaction (distinct keys, 1 <= n <= 1024). */
 SEALDB_API int sealdb_set_all(sealdb *db, const sealdb_pair *kvs, size_t n, uint64_t *tx_id);

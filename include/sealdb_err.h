@@ -24,7 +24,7 @@ extern "C" {
     X(EXISTS,       7,  "already exists")                                       \
     X(TOOLARGE,     8,  "size limit exceeded")                                  \
     X(PRECONDITION, 9,  "precondition failed")                                  \
-    X(FAILED,       10, "database is in a failed state; reopen to recover")     \
+    X(FAILED,       10, "database is in a failed state after a write error")    \
     X(CLOSED,       11, "handle is closed")                                     \
     X(TIMEOUT,      12, "operation timed out")                                  \
     X(NOSPACE,      13, "no space left on device")                              \

@@ -286,14 +286,17 @@ static int write_header(sdb_file *f) {
  * the file, and the pointer never changes. Only with the POSIX vfs (a test vfs that injects read
  * faults keeps going through pread), and only as an optimisation: if no reservation succeeds, or
  * the file outgrows it, reads fall back to pread. Reading the map is safe while nobody shrinks the
- * file below a size readers use (the truncate rule in crypto.h; an external truncation of a live
- * node file would fault). */
+ * file below a size readers use (the truncate rule in crypto.h); an external truncation of a live
+ * node file is absorbed by the map guard (util.h): zeros, not SIGBUS. */
 static void map_file(sdb_ahtree *t) {
     static const uint64_t sizes[] = { 1ull << 40, 1ull << 36, 1ull << 32, 1ull << 28 };
     if (sdb_vfs_default() != sdb_vfs_posix() || sizeof(size_t) < 8) return;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         void *p = mmap(NULL, (size_t)sizes[i], PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(t->f), 0);
         if (p != MAP_FAILED) {
+            /* guarded: a node file truncated by someone reads as zeros (wrong proofs, which
+             * clients reject), not SIGBUS; unguarded (table full) it is not mapped at all */
+            if (sdb_mapguard_add(p, (size_t)sizes[i])) { munmap(p, (size_t)sizes[i]); return; }
             t->map = p;
             t->map_len = (size_t)sizes[i];
             return;
@@ -358,7 +361,10 @@ static int flush_buf(sdb_ahtree *t) {
 void sdb_ahtree_close(sdb_ahtree *t) {
     if (!t) return;
     (void)flush_buf(t);
-    if (t->map) munmap((void *)(uintptr_t)t->map, t->map_len);
+    if (t->map) {
+        sdb_mapguard_remove(t->map);
+        munmap((void *)(uintptr_t)t->map, t->map_len);
+    }
     sdb_file_close(t->f);
     pthread_mutex_destroy(&t->mu);
     pthread_mutex_destroy(&t->memo_mu);

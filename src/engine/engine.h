@@ -46,8 +46,17 @@ int  sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out
 void sdb_engine_close(sdb_engine *e);
 /* Human-readable reason of the last failed sdb_engine_open in this thread ("" when none). */
 const char *sdb_engine_last_open_error(void);
-/* SEALDB_OK, or SEALDB_FAILED once a write/fsync failed (writes are refused until reopened). */
+/* SEALDB_OK, or SEALDB_FAILED once a write/fsync failed. The next commit then makes the committer
+ * recover in place (the unacknowledged journal tail is zeroed and synced, derived files go back to
+ * the last published tx, the last record is re-read and its Alh checked) before it is written;
+ * while the cause persists every commit gets the failing call's status (SEALDB_NOSPACE, ...). */
 int  sdb_engine_status(sdb_engine *e);
+/* The status of the last failed write and its cause ("writing journal segment ...: No space left
+ * on device") in buf; SEALDB_OK (buf "") when the engine is not failed. */
+int  sdb_engine_fail_reason(sdb_engine *e, char *buf, size_t cap);
+/* Where the engine reports disk failures and recoveries (one line each, no newline); NULL (the
+ * default) is silent. Process-wide; set it before opening engines. */
+void sdb_engine_set_log(void (*fn)(const char *line));
 const char *sdb_engine_dir(const sdb_engine *e);
 
 /* ---- commit ---- */

@@ -69,8 +69,11 @@ struct sdb_engine {
     pthread_mutex_t state_mu;
     sdb_hash last_alh;
     uint64_t pub_end;
-    atomic_int failed;            /* sticky: a write or fsync failed */
-    int fail_rc;
+    atomic_int failed;            /* sticky until the committer recovers (recover_failed in store.c) */
+    int fail_rc;                  /* under state_mu, with fail_msg: the failing call's status and cause */
+    char fail_msg[512];
+    char fail_logged[512];        /* under state_mu: the cause last logged, and when (log rate) */
+    uint64_t fail_log_ns, rec_log_ns;
 
     /* commit queue: callers push onto q_top without a lock (newest first; the committer takes
      * the whole stack at once), and only the push onto an empty stack takes q_mu to wake the

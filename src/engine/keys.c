@@ -87,6 +87,7 @@ fail:
 
 static void *indexer_main(void *arg) {
     sdb_engine *e = arg;
+    long backoff_ms = 0;
     for (;;) {
         pthread_mutex_lock(&e->ix_mu);
         while (!e->ix_stop && atomic_load(&e->indexed) >= sdb_engine_last_tx(e))
@@ -106,12 +107,24 @@ static void *indexer_main(void *arg) {
         }
         if (to == from) to = from + 1;
         int rc = index_batch(e, from, to);
+        /* a full disk (the map cannot grow), a permission or I/O error may clear: the batch is
+         * retried every 100 ms to 2 s, and meanwhile readers waiting for it get the error */
+        int transient = rc == SEALDB_NOSPACE || rc == SEALDB_IO || rc == SEALDB_PERMISSION || rc == SEALDB_BUSY;
         pthread_mutex_lock(&e->ix_mu);
-        if (rc) e->ix_rc = rc;
-        else atomic_store(&e->indexed, to);
+        e->ix_rc = rc;
+        if (!rc) { atomic_store(&e->indexed, to); backoff_ms = 0; }
         pthread_cond_broadcast(&e->ix_done_cv);
+        if (transient) {
+            backoff_ms = backoff_ms ? (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) : 100;
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_sec += backoff_ms / 1000;
+            dl.tv_nsec += (long)(backoff_ms % 1000) * 1000000L;
+            if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+            while (!e->ix_stop && pthread_cond_timedwait(&e->ix_work_cv, &e->ix_mu, &dl) != ETIMEDOUT) {}
+        }
         pthread_mutex_unlock(&e->ix_mu);
-        if (rc) break;   /* sticky: readers get the error; reopening rebuilds */
+        if (rc && !transient) break;   /* sticky: readers get the error; reopening rebuilds */
     }
     return NULL;
 }

@@ -10,8 +10,10 @@
  * ahtree and collects a group; the syncer thread, one group behind, writes the group's records with
  * one write, fdatasyncs once (sync on), writes the group's htree blocks and tx-index records (one
  * write each, never synced), then publishes (last_tx, Alh, journal end) and runs the callbacks.
- * A failed write or sync makes the engine refuse writes (SEALDB_FAILED) until reopened; nothing
- * unsynced was acknowledged, nor anything after it. docs/storage.md "Commit" has the flow.
+ * A failed write or sync puts the engine in a failed state that keeps its cause (status and
+ * errno text, logged); nothing unsynced was acknowledged, nor anything after it. The next commit
+ * makes the committer recover in place (recover_failed: the unacknowledged tail cut as reopening
+ * would) before writing again. docs/storage.md "Commit" and "Failure" have the flow.
  *
  * Recovery: trust the last tx-index record that matches its journal record (id and Alh), scan the
  * journal forward from there re-checking CRCs and the Alh chain, cut a torn tail in the last
@@ -88,7 +90,12 @@ static const uint8_t *map_file(sdb_file *f, unsigned first, size_t *len) {
     if (sdb_vfs_default() != sdb_vfs_posix() || sizeof(size_t) < 8) return NULL;
     for (unsigned sh = first; sh + 8 >= first && sh >= 30; sh -= 4) {
         void *p = mmap(NULL, (size_t)1 << sh, PROT_READ, MAP_SHARED | MAP_NORESERVE, sdb_file_fd(f), 0);
-        if (p != MAP_FAILED) { *len = (size_t)1 << sh; return p; }
+        if (p == MAP_FAILED) continue;
+        /* a file truncated under the map by someone reads as zeros (CRC and proof checks fail),
+         * not SIGBUS; without a guard slot it is not mapped */
+        if (sdb_mapguard_add(p, (size_t)1 << sh)) { munmap(p, (size_t)1 << sh); return NULL; }
+        *len = (size_t)1 << sh;
+        return p;
     }
     return NULL;
 }
@@ -377,7 +384,6 @@ static int cmp_keyref(const void *a, const void *b) {
 int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
                       const sdb_precondition *pre, size_t npre, sdb_commit_cb cb, void *arg) {
     if (!e || !cb || (n && !kvs) || (npre && !pre)) return SEALDB_INVALID;
-    if (atomic_load(&e->failed)) return SEALDB_FAILED;
     if (n == 0) return SEALDB_INVALID;
     if (n > e->opts.max_entries) return SEALDB_TOOLARGE;
     int rc = SEALDB_NOMEM;
@@ -482,8 +488,8 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     p->cb = cb;
     p->arg = arg;
 
+    /* a failed engine still queues: the committer recovers it first (recover_failed) */
     if (atomic_load(&e->stopping)) { rc = SEALDB_CLOSED; goto fail; }
-    if (atomic_load(&e->failed)) { rc = SEALDB_FAILED; goto fail; }
     sdb_ptx *top = atomic_load_explicit(&e->q_top, memory_order_relaxed);
     do p->next = top;
     while (!atomic_compare_exchange_weak_explicit(&e->q_top, &top, p, memory_order_release, memory_order_relaxed));
@@ -542,28 +548,84 @@ int sdb_engine_commit_sync(sdb_engine *e, const sdb_kv *kvs, size_t n,
 
 /* ---- commit: the committer and the syncer ---- */
 
-static void set_failed(sdb_engine *e, int rc) {
+static void (*_Atomic log_fn)(const char *line);
+void sdb_engine_set_log(void (*fn)(const char *line)) { atomic_store(&log_fn, fn); }
+static void elog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void elog(const char *fmt, ...) {
+    void (*fn)(const char *) = atomic_load(&log_fn);
+    if (!fn) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fn(line);
+}
+
+/* Enters the failed state (first failure wins) and keeps its cause: `what` failed with rc, and
+ * the errno the file layer saw on this thread (callers clear it before the step they name). */
+static void set_cause(sdb_engine *e, int rc, const char *what) {
+    int en = sdb_last_errno();
+    if (rc == SEALDB_NOTFOUND) rc = SEALDB_IO;   /* a vanished directory is no "key not found" */
+    pthread_mutex_lock(&e->state_mu);
+    e->fail_rc = rc;
+    if (en) snprintf(e->fail_msg, sizeof e->fail_msg, "%s: %s", what, strerror(en));
+    else snprintf(e->fail_msg, sizeof e->fail_msg, "%s: %s", what, sealdb_strerror(rc));
+    /* a full disk meets every write: one line per cause and per 10 s is enough */
+    uint64_t now = sdb_now_ns();
+    int say = strcmp(e->fail_msg, e->fail_logged) || now - e->fail_log_ns > 10000000000ull;
+    if (say) { memcpy(e->fail_logged, e->fail_msg, sizeof e->fail_logged); e->fail_log_ns = now; }
+    pthread_mutex_unlock(&e->state_mu);
+    if (say) elog("database %s: write failed (%s); writes are refused until it recovers, tried on each write",
+                  e->dir, e->fail_msg);
+}
+
+static void set_failed(sdb_engine *e, int rc, const char *what) {
     int was = 0;
-    if (atomic_compare_exchange_strong(&e->failed, &was, 1)) e->fail_rc = rc;
+    if (atomic_compare_exchange_strong(&e->failed, &was, 1)) set_cause(e, rc, what);
+}
+
+/* The status the txs caught by a failure get: the failing call's (SEALDB_NOSPACE, ...), so every
+ * caller learns the cause, not only the one whose group hit it. */
+static int fail_status(sdb_engine *e) {
+    pthread_mutex_lock(&e->state_mu);
+    int rc = e->fail_rc ? e->fail_rc : SEALDB_FAILED;
+    pthread_mutex_unlock(&e->state_mu);
+    return rc;
+}
+
+int sdb_engine_fail_reason(sdb_engine *e, char *buf, size_t cap) {
+    pthread_mutex_lock(&e->state_mu);
+    int rc = atomic_load(&e->failed) ? (e->fail_rc ? e->fail_rc : SEALDB_FAILED) : SEALDB_OK;
+    if (cap) snprintf(buf, cap, "%s", rc ? e->fail_msg : "");
+    pthread_mutex_unlock(&e->state_mu);
+    return rc;
 }
 
 /* Syncer: writes, syncs and publishes group g, then empties it. Returns the status its txs get
- * (SEALDB_OK, the failing write/sync's code, or SEALDB_FAILED after an earlier failure). Groups
+ * (SEALDB_OK, or the cause of this or an earlier failure: fail_status). Groups
  * reach it in id order, and a failure is sticky before the next group is looked at, so nothing
  * after a failed write or sync is ever published. */
 static int finish_group(sdb_engine *e, sdb_cgroup *g) {
     int rc = atomic_load(&e->failed) ? SEALDB_FAILED : SEALDB_OK;
-    if (!rc && g->rec.len) rc = sdb_journal_write(e->j, g->head->pos, g->rec.ptr, g->rec.len);
-    if (!rc && e->opts.sync) rc = sdb_journal_sync(e->j);
+    const char *what = "";
+    sdb_clear_errno();
+    if (!rc && g->rec.len && (rc = sdb_journal_write(e->j, g->head->pos, g->rec.ptr, g->rec.len)))
+        what = "writing the journal";
+    if (!rc && e->opts.sync && (rc = sdb_journal_sync(e->j))) what = "syncing the journal";
     /* derived files, never synced here: the htree blocks before the tx-index records that point
      * at them, both before the txs are published */
-    if (!rc && g->ht.len) rc = sdb_file_write_at(e->htf, g->ht.ptr, g->ht.len, g->ht_end - g->ht.len);
+    if (!rc && g->ht.len && (rc = sdb_file_write_at(e->htf, g->ht.ptr, g->ht.len, g->ht_end - g->ht.len)))
+        what = "writing the htree node file";
     if (!rc && g->ht.len) atomic_store_explicit(&e->ht_len, g->ht_end, memory_order_release);
-    if (!rc && g->txi.len) rc = sdb_file_write_at(e->txi, g->txi.ptr, g->txi.len, (g->first_id - 1) * SDB_TXI_REC);
+    if (!rc && g->txi.len &&
+        (rc = sdb_file_write_at(e->txi, g->txi.ptr, g->txi.len, (g->first_id - 1) * SDB_TXI_REC)))
+        what = "writing the tx index";
     if (!rc && g->txi.len)
         atomic_store_explicit(&e->txi_len, (g->first_id - 1 + g->ntx) * SDB_TXI_REC, memory_order_release);
     if (rc) {
-        if (rc != SEALDB_FAILED) set_failed(e, rc);
+        if (rc != SEALDB_FAILED) set_failed(e, rc, what);
+        rc = fail_status(e);
     } else {
         pthread_mutex_lock(&e->state_mu);
         e->last_alh = g->alh;
@@ -713,6 +775,62 @@ static int assign(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p) {
     return SEALDB_OK;
 }
 
+/* Committer, at the first commit after a failed write: brings the engine back to its published
+ * state as reopening would, without closing it (readers keep going; they never look past the
+ * published state). Every group given ids is answered first (failed), then: the journal past the
+ * published end (never acknowledged; after a failed fsync its pages may differ from the disk) is
+ * zeroed and synced and later segments deleted; the last acknowledged record is read back and
+ * must hash to the published Alh; the tx index, htree node file and ahtree are cut back to the
+ * last published tx. A failed fsync is never retried on the same data. Returns SEALDB_OK (writes
+ * resume) or the status of what failed now (the engine stays failed with that cause; the next
+ * commit tries again). */
+static int recover_failed(sdb_engine *e, sdb_cgroup **g) {
+    *g = hand_off(e, *g, 1);
+    pthread_mutex_lock(&e->state_mu);
+    uint64_t last = atomic_load(&e->last_tx), end = e->pub_end;
+    sdb_hash alh = e->last_alh;
+    pthread_mutex_unlock(&e->state_mu);
+    uint64_t ht_end = 0;
+    const char *what = "recovering: zeroing the unacknowledged journal tail";
+    sdb_clear_errno();
+    int rc = sdb_journal_rewind(e->j, end);
+    if (!rc && last) {
+        sdb_txi_rec r;
+        sdb_tx_header hd;
+        sdb_hash a;
+        what = "recovering: re-reading the last acknowledged tx";
+        rc = read_header(e, last, &hd, &r);
+        if (!rc && (sdb_tx_alh(&hd, a.b) || memcmp(a.b, alh.b, SDB_HASH_LEN) ||
+                    r.pos + SDB_JREC_FRAME + r.meta_len + r.vals_len != end))
+            rc = SEALDB_CORRUPT;
+        if (!rc) ht_end = r.node_off + sdb_htree_block_len(r.nentries);
+    }
+    if (!rc) { what = "recovering: cutting the tx index"; rc = sdb_file_truncate(e->txi, last * SDB_TXI_REC); }
+    if (!rc) { what = "recovering: cutting the htree node file"; rc = sdb_file_truncate(e->htf, ht_end); }
+    if (!rc && sdb_ahtree_size(e->aht) > last) { what = "recovering: cutting the ahtree"; rc = sdb_ahtree_truncate(e->aht, last); }
+    if (!rc && last) rc = sdb_ahtree_root_at(e->aht, last, e->cur_root.b);
+    if (rc) {
+        set_cause(e, rc, what);
+        return rc;
+    }
+    e->next_id = last + 1;
+    e->cur_alh = alh;
+    e->ht_end = ht_end;
+    atomic_store(&e->ht_len, ht_end);
+    atomic_store(&e->txi_len, last * SDB_TXI_REC);
+    pthread_mutex_lock(&e->state_mu);
+    e->fail_rc = 0;
+    e->fail_msg[0] = 0;
+    uint64_t now = sdb_now_ns();
+    int say = now - e->rec_log_ns > 10000000000ull;
+    if (say) e->rec_log_ns = now;
+    atomic_store(&e->failed, 0);
+    pthread_mutex_unlock(&e->state_mu);
+    if (say) elog("database %s: recovered from the failed write: journal rewound to tx %" PRIu64
+                  " (the last acknowledged, re-verified)", e->dir, last);
+    return SEALDB_OK;
+}
+
 /* The committer thread. Pipelined with the syncer: while group N is written and fdatasync'ed
  * there, txs arriving meanwhile get their ids here in group N+1, which is handed over the moment
  * the syncer is idle again. It drains the syncer (everything assigned so far published) before a
@@ -743,14 +861,14 @@ static void *committer_main(void *arg) {
         for (sdb_ptx *p = list; p;) {
             sdb_ptx *next = p->next;
             p->next = NULL;
-            int rc = atomic_load(&e->failed) ? SEALDB_FAILED : SEALDB_OK;
+            int rc = atomic_load(&e->failed) ? recover_failed(e, &g) : SEALDB_OK;
             if (!rc && p->npre) {
                 /* make everything before this tx published and indexed, then check atomically:
                  * the committer is the only writer, so nothing can slip in between */
                 g = hand_off(e, g, 1);
                 size_t bad = 0;
-                rc = atomic_load(&e->failed) ? SEALDB_FAILED : SEALDB_OK;
-                if (!rc) rc = wait_index_all(e);
+                rc = atomic_load(&e->failed) ? fail_status(e) : SEALDB_OK;
+                if (!rc) rc = wait_index_all(e);   /* an index error fails this tx only */
                 if (!rc) rc = sdb_engine_index_check_pre(e, p->pre, p->npre, &bad);
                 if (rc == SEALDB_PRECONDITION) { p->cb(p->arg, rc, NULL, bad); ptx_free(p); p = next; continue; }
             }
@@ -762,18 +880,20 @@ static void *committer_main(void *arg) {
                 sdb_journal_room(e->j, sdb_journal_end(e->j), &room, &last);
                 if (room < p->rec_len) {
                     g = hand_off(e, g, 1);
-                    if (atomic_load(&e->failed)) rc = SEALDB_FAILED;
+                    if (atomic_load(&e->failed)) rc = fail_status(e);
                 }
-            }
-            if (!rc) rc = sdb_journal_reserve(e->j, p->rec_len, &p->pos);
-            if (!rc) {
-                rc = assign(e, g, p);
-                if (rc) set_failed(e, rc);
-            } else if (rc != SEALDB_FAILED && rc != SEALDB_PRECONDITION) {
-                set_failed(e, rc);
+                if (!rc) {
+                    sdb_clear_errno();
+                    if ((rc = sdb_journal_reserve(e->j, p->rec_len, &p->pos))) set_failed(e, rc, "starting a journal segment");
+                }
+                if (!rc) {
+                    sdb_clear_errno();
+                    if ((rc = assign(e, g, p))) set_failed(e, rc, "appending to the ahtree");
+                }
+                if (rc && atomic_load(&e->failed)) rc = fail_status(e);
             }
             if (rc) {
-                p->cb(p->arg, atomic_load(&e->failed) ? SEALDB_FAILED : rc, NULL, 0);
+                p->cb(p->arg, rc, NULL, 0);
                 ptx_free(p);
             }
             p = next;
@@ -1140,9 +1260,9 @@ void sdb_engine_close(sdb_engine *e) {
     if (e->aht && !atomic_load(&e->failed)) sdb_ahtree_sync(e->aht);
     sdb_ahtree_close(e->aht);
     if (e->htf && !atomic_load(&e->failed)) sdb_file_sync(e->htf);
-    if (e->ht_map) munmap((void *)e->ht_map, e->ht_map_len);
+    if (e->ht_map) { sdb_mapguard_remove(e->ht_map); munmap((void *)e->ht_map, e->ht_map_len); }
     sdb_file_close(e->htf);
-    if (e->txi_map) munmap((void *)e->txi_map, e->txi_map_len);
+    if (e->txi_map) { sdb_mapguard_remove(e->txi_map); munmap((void *)e->txi_map, e->txi_map_len); }
     sdb_file_close(e->txi);
     sdb_journal_close(e->j);
     if (e->lock_fd >= 0) close(e->lock_fd);

@@ -61,8 +61,9 @@ static inline int sdb_index_ver_expired(const sdb_index_ver *v, int64_t now) {
 
 typedef struct sdb_index_opts {
     uint64_t map_size;       /* most the LMDB map may grow to, in bytes (virtual; default 256 GiB) */
-    uint64_t map_initial;    /* first map size of a read-write open (0: 32 MiB; the file's size when
-                                larger); the map doubles when full. The file is sized to the map. */
+    uint64_t map_initial;    /* first map size of a read-write open (0: 256 KiB; the file's size when
+                                larger); the map doubles when full. The file is sized to the map and
+                                allocated (posix_fallocate), so it is never sparse. */
     unsigned max_readers;    /* default 510 */
     int create;              /* 1 (default): create the directory when missing */
     int read_only;           /* 1: open without writing anything (offline verify): batches and clear

@@ -17,12 +17,15 @@
 #endif
 #include "rpc/server.h"
 #include "rpc/sysdb.h"
+#include "engine/engine.h"
 #include <openssl/evp.h>
 #include "util/file.h"
 
 uint64_t sdb_now_ms(void) { return sdb_now_ns() / 1000000u; }
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static void engine_log(const char *line) { sdb_log("%s", line); }
+
 void sdb_log(const char *fmt, ...) {
     char ts[32];
     time_t t = time(NULL);
@@ -397,6 +400,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     if ((rc = decode_admin_password(cfg->admin_password ? cfg->admin_password : "immudb", &pw))) {
         sdb_log("error: bad --admin-password"); goto fail;
     }
+    sdb_engine_set_log(engine_log);   /* disk failures and recoveries go to the server log */
     char sysdir[4200];
     snprintf(sysdir, sizeof sysdir, "%s/%s", cfg->dir, SDB_SYSTEMDB);
     if ((rc = mkdir_p(sysdir))) goto fail;

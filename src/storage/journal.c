@@ -35,16 +35,21 @@ typedef struct seg { uint64_t start, cap; sdb_file *f; const uint8_t *map; } seg
 
 /* Maps segment s read-only, only with the POSIX vfs (a fault-injecting test vfs keeps pread) and
  * only as an optimisation. Segments never shrink while open (sdb_journal_cut runs before readers
- * and unmaps what it deletes); an external truncation of a live segment would fault, as it would
- * for LMDB's map. */
+ * and unmaps what it deletes); an external truncation of a live segment is absorbed by the map
+ * guard (util.h): the lost bytes read as zeros, which fail their CRC, instead of a SIGBUS. */
 static void map_seg(seg *s) {
     s->map = NULL;
     if (sdb_vfs_default() != sdb_vfs_posix() || s->cap == 0 || s->cap > SIZE_MAX) return;
     void *p = mmap(NULL, (size_t)s->cap, PROT_READ, MAP_SHARED, sdb_file_fd(s->f), 0);
-    if (p != MAP_FAILED) s->map = p;
+    if (p == MAP_FAILED) return;
+    if (sdb_mapguard_add(p, (size_t)s->cap)) { munmap(p, (size_t)s->cap); return; }
+    s->map = p;
 }
 static void unmap_seg(seg *s) {
-    if (s->map) munmap((void *)s->map, (size_t)s->cap);
+    if (s->map) {
+        sdb_mapguard_remove(s->map);
+        munmap((void *)s->map, (size_t)s->cap);
+    }
     s->map = NULL;
 }
 
@@ -61,6 +66,7 @@ struct sdb_journal {
     /* background preallocation of the next segment (journal/next.tmp), guarded by pa_mu */
     pthread_t pa_thread;
     int pa_started, pa_stop, pa_want, pa_ready;
+    uint64_t pa_size;                /* size of the segment next.tmp is (being) prepared for */
     pthread_mutex_t pa_mu;
     pthread_cond_t pa_cv;
 };
@@ -76,12 +82,14 @@ static void *prealloc_main(void *arg) {
     for (;;) {
         while (!j->pa_stop && !(j->pa_want && !j->pa_ready)) pthread_cond_wait(&j->pa_cv, &j->pa_mu);
         if (j->pa_stop) break;
+        uint64_t size = j->pa_size;
         pthread_mutex_unlock(&j->pa_mu);
         sdb_file *f = NULL;
         int rc = sdb_file_open(p, O_RDWR | O_CREAT | O_TRUNC, 0644, &f);
-        if (!rc) rc = zero_fill(f, 0, j->seg_size);
+        if (!rc) rc = zero_fill(f, 0, size);
         if (!rc) rc = sdb_file_sync(f);
         sdb_file_close(f);
+        if (rc) unlink(p);   /* a partial file (full disk) would hold space the journal needs */
         pthread_mutex_lock(&j->pa_mu);
         j->pa_want = 0;
         if (!rc) j->pa_ready = 1;
@@ -375,9 +383,22 @@ static int zero_fill(sdb_file *f, uint64_t off, uint64_t len) {
     return SEALDB_OK;
 }
 
+/* Capacity of the segment after the current last one: segments grow from SEG_FIRST, doubling,
+ * up to seg_size, so a small database takes little disk while a busy one soon rotates as rarely
+ * as before (every segment is still zero-filled and synced before use). The size is derived from
+ * the last segment's, so it needs no state across reopens. */
+#define SEG_FIRST ((uint64_t)128 << 10)
+static uint64_t next_cap(sdb_journal *j) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_relaxed);
+    seg *arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
+    uint64_t cap = ns ? arr[ns - 1].cap * 2 : SEG_FIRST;
+    if (cap < SEG_FIRST) cap = SEG_FIRST;
+    return cap < j->seg_size ? cap : j->seg_size;
+}
+
 /* Creates a zero-filled, synced segment starting at `start` that holds at least `need` bytes. */
 static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
-    uint64_t cap = j->seg_size;
+    uint64_t cap = next_cap(j);
     if (need > cap) cap = (need + 4095) & ~(uint64_t)4095;
     char p[4096];
     seg_path(j, start, p, sizeof p);
@@ -394,11 +415,13 @@ static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
         arr[ns - 1].f = NULL;
         atomic_store_explicit(&j->nseg, ns - 1, memory_order_release);
         if (unlink(p) < 0 && errno != ENOENT) return sdb_err_from_errno(errno);
+        cap = next_cap(j);
+        if (need > cap) cap = (need + 4095) & ~(uint64_t)4095;
     }
-    if (cap == j->seg_size && j->pa_started) {
-        /* take the background-prepared segment if it is ready (never wait for it) */
+    if (j->pa_started) {
+        /* take the background-prepared segment if it is ready and of this size (never wait) */
         pthread_mutex_lock(&j->pa_mu);
-        int ready = j->pa_ready && !j->pa_want;
+        int ready = j->pa_ready && !j->pa_want && j->pa_size == cap;
         if (ready) {
             char tmp[4200];
             snprintf(tmp, sizeof tmp, "%s/next.tmp", j->dir);
@@ -407,23 +430,36 @@ static int new_segment(sdb_journal *j, uint64_t start, uint64_t need) {
         }
         pthread_mutex_unlock(&j->pa_mu);
         if (ready) {
-            if ((rc = sdb_file_open(p, O_RDWR, 0644, &f))) return rc;
+            if ((rc = sdb_file_open(p, O_RDWR, 0644, &f))) { unlink(p); return rc; }
             uint64_t sz = 0;
             if ((rc = sdb_file_size(f, &sz)) || sz != cap || (rc = sdb_fsync_dir(j->dir))) {
                 sdb_file_close(f);
                 unlink(p);
-                return rc ? rc : SEALDB_IO;
+                if (rc) return rc;
+                f = NULL;   /* not what was asked for: make one below */
+            } else {
+                if ((rc = push_seg(j, (seg){ start, cap, f, NULL }))) { sdb_file_close(f); return rc; }
+                return SEALDB_OK;
             }
-            if ((rc = push_seg(j, (seg){ start, cap, f, NULL }))) { sdb_file_close(f); return rc; }
-            return SEALDB_OK;
         }
     }
-    rc = sdb_file_open(p, O_RDWR | O_CREAT | O_EXCL, 0644, &f);
-    if (rc) return rc;
-    if ((rc = zero_fill(f, 0, cap)) || (rc = sdb_file_sync(f)) || (rc = sdb_fsync_dir(j->dir))) {
+    for (int stale = 0;;) {
+        rc = sdb_file_open(p, O_RDWR | O_CREAT | O_EXCL, 0644, &f);
+        if (rc == SEALDB_EXISTS && !stale++) {
+            /* left by an attempt that failed after creating it (it is no segment of ours: records
+             * are only written into registered segments) */
+            if (unlink(p) < 0) return sdb_err_from_errno(errno);
+            continue;
+        }
+        if (rc) return rc;
+        if (!(rc = zero_fill(f, 0, cap)) && !(rc = sdb_file_sync(f)) && !(rc = sdb_fsync_dir(j->dir))) break;
         sdb_file_close(f);
+        f = NULL;
         unlink(p);
-        return rc;
+        /* a nearly full disk: a smaller segment (down to what this record needs) still takes it */
+        uint64_t half = (cap / 2 + 4095) & ~(uint64_t)4095;
+        if (rc != SEALDB_NOSPACE || half < need || half < 4096 || half >= cap) return rc;
+        cap = half;
     }
     if ((rc = push_seg(j, (seg){ start, cap, f, NULL }))) { sdb_file_close(f); return rc; }
     return SEALDB_OK;
@@ -441,9 +477,13 @@ int sdb_journal_reserve(sdb_journal *j, uint64_t n, uint64_t *pos) {
     j->end += n;
     ns = atomic_load_explicit(&j->nseg, memory_order_relaxed);
     arr = atomic_load_explicit(&j->segs, memory_order_relaxed);
-    if (j->pa_started && j->end - arr[ns - 1].start > arr[ns - 1].cap / 2) {
+    /* the next segment is prepared once this one is half full, or at once while segments are
+     * still growing (the next is twice this one: preparing it takes longer than filling this) */
+    if (j->pa_started && (j->end - arr[ns - 1].start > arr[ns - 1].cap / 2 || arr[ns - 1].cap < j->seg_size)) {
+        uint64_t want = next_cap(j);
         pthread_mutex_lock(&j->pa_mu);
-        if (!j->pa_ready && !j->pa_want) { j->pa_want = 1; pthread_cond_signal(&j->pa_cv); }
+        if (j->pa_ready && j->pa_size != want) j->pa_ready = 0;   /* left from before a reopen or rewind */
+        if (!j->pa_ready && !j->pa_want) { j->pa_want = 1; j->pa_size = want; pthread_cond_signal(&j->pa_cv); }
         pthread_mutex_unlock(&j->pa_mu);
     }
     return SEALDB_OK;
@@ -500,6 +540,39 @@ int sdb_journal_cut(sdb_journal *j, uint64_t pos) {
     uint64_t off = pos - arr[i].start;
     if (off < arr[i].cap) {
         if ((rc = zero_fill(arr[i].f, off, arr[i].cap - off))) return rc;
+        if ((rc = sdb_file_sync(arr[i].f))) return rc;
+    }
+    j->end = pos;
+    j->dirty = 0;
+    j->dirty_from = (size_t)i;
+    return SEALDB_OK;
+}
+
+int sdb_journal_rewind(sdb_journal *j, uint64_t pos) {
+    size_t ns = atomic_load(&j->nseg);
+    seg *arr = atomic_load(&j->segs);
+    long i = find_seg(arr, ns, pos);
+    int rc;
+    if (i < 0) { j->end = pos; j->dirty = 0; return SEALDB_OK; }
+    uint64_t old_end = j->end;
+    /* later segments hold nothing acknowledged (readers stay below pos, in segment i or before) */
+    if ((size_t)i + 1 < ns) {
+        for (size_t k = ns; k > (size_t)i + 1; k--) {
+            char p[4096];
+            seg_path(j, arr[k - 1].start, p, sizeof p);
+            atomic_store(&j->nseg, k - 1);
+            unmap_seg(&arr[k - 1]);
+            sdb_file_close(arr[k - 1].f);
+            arr[k - 1].f = NULL;
+            if (unlink(p) < 0 && errno != ENOENT) return sdb_err_from_errno(errno);
+        }
+        if ((rc = sdb_fsync_dir(j->dir))) return rc;
+        old_end = arr[i].start + arr[i].cap;   /* records may have filled segment i up to its end */
+    }
+    uint64_t off = pos - arr[i].start, stop = old_end - arr[i].start;
+    if (stop > arr[i].cap) stop = arr[i].cap;
+    if (stop > off) {
+        if ((rc = zero_fill(arr[i].f, off, stop - off))) return rc;
         if ((rc = sdb_file_sync(arr[i].f))) return rc;
     }
     j->end = pos;

@@ -64,6 +64,9 @@ int  sdb_journal_reserve(sdb_journal *j, uint64_t n, uint64_t *pos);
 int  sdb_journal_write(sdb_journal *j, uint64_t pos, const void *p, size_t n);
 /* Committer only. fdatasync every segment written since the last sync. */
 int  sdb_journal_sync(sdb_journal *j);
+/* Committer, after a failed write (nothing past pos was acknowledged): zero and sync what was
+ * written or reserved from pos on, delete segments after pos's, and append at pos again. */
+int  sdb_journal_rewind(sdb_journal *j, uint64_t pos);
 /* Recovery only: zero everything from pos to the end of its segment and delete later segments. */
 int  sdb_journal_cut(sdb_journal *j, uint64_t pos);
 /* Path of the segment file holding pos (for messages). */

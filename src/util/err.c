@@ -21,7 +21,14 @@ SEALDB_API const char *sealdb_errname(int rc) {
     }
 }
 
+/* The errno behind the last status this thread mapped, so a layer that keeps a failure's cause
+ * (the engine's failed state) can name it after the file layer turned it into a status code. */
+static _Thread_local int tl_errno;
+int sdb_last_errno(void) { return tl_errno; }
+void sdb_clear_errno(void) { tl_errno = 0; }
+
 int sdb_err_from_errno(int e) {
+    tl_errno = e;
     switch (e) {
     case 0: return SEALDB_OK;
     case ENOENT: return SEALDB_NOTFOUND;

@@ -84,6 +84,16 @@ int sdb_rd_bytes(sdb_reader *r, size_t len, sdb_slice *out);   /* borrowed from 
 
 /* ---- errors ---- */
 int sdb_err_from_errno(int e);   /* maps an errno value to a sealdb status code */
+int sdb_last_errno(void);        /* this thread's errno behind the last sdb_err_from_errno, 0 if cleared */
+void sdb_clear_errno(void);
+
+/* Mapped-file guard (util/mapguard.c): a SIGBUS inside a registered mapping (a page past the end of
+ * a file someone truncated) maps a zero page there instead of killing the process; readers then
+ * see zeros, which their checks reject. add: SEALDB_BUSY when the table is full (do not map, or
+ * map unguarded at your own risk). Remove before munmap. */
+int  sdb_mapguard_add(const void *addr, size_t len);
+void sdb_mapguard_remove(const void *addr);
+uint64_t sdb_mapguard_faults(void);   /* faults absorbed so far (tests read it) */
 
 /* ---- hex (tests, CLI, logs) ---- */
 void sdb_hex_encode(const uint8_t *p, size_t n, char *out);        /* out has 2n+1 bytes */
