@@ -630,6 +630,8 @@ static int create_db(sdb_call *c, const char *name_in, const Immudb__Schema__Dat
         snprintf(d->created_by, sizeof d->created_by, "%s", c->user);
         rc = sdb_settings_pack(&d->settings, NULL, 0, ov ? &ov->base : NULL, &d->settings_pb, &d->settings_pb_len);
     }
+    char bad[256] = "";
+    if (!rc && sdb_settings_validate(d->settings_pb, d->settings_pb_len, name, bad, sizeof bad)) rc = SEALDB_INVALID;
     if (!rc) rc = sdb_settings_effective(d->settings_pb, d->settings_pb_len, &d->settings);
     if (!rc) { sdb_db_remove_dir(s, name); rc = sdb_db_load(s, d); }
     if (!rc) {
@@ -644,6 +646,7 @@ static int create_db(sdb_call *c, const char *name_in, const Immudb__Schema__Dat
         sdb_free(d);
     }
     pthread_mutex_unlock(&s->mu);
+    if (bad[0]) return ERR(INVALID_ARGUMENT, "%s", bad);
     if (rc) return ERR(UNKNOWN, "cannot create database: %s", sealdb_strerror(rc));
     *resp_out = resp;
     return SDB_CALL_DONE;
@@ -877,6 +880,12 @@ static int update_db(sdb_call *c, const char *name, const Immudb__Schema__Databa
     uint8_t *pb = NULL;
     size_t pl = 0;
     int rc = sdb_settings_pack(&d->settings, d->settings_pb, d->settings_pb_len, ov ? &ov->base : NULL, &pb, &pl);
+    char bad[256];
+    if (!rc && sdb_settings_validate(pb, pl, name, bad, sizeof bad)) {
+        pthread_mutex_unlock(&s->mu);
+        sdb_free(pb);
+        return ERR(INVALID_ARGUMENT, "%s", bad);
+    }
     if (!rc) {
         sdb_free(d->settings_pb);
         d->settings_pb = pb;

@@ -191,6 +191,8 @@ void sdb_settings_default(sdb_db_settings *st);
 int  sdb_settings_pack(const sdb_db_settings *st, const uint8_t *prev_pb, size_t prev_len,
                        const ProtobufCMessage *overrides, uint8_t **out, size_t *out_len);
 int  sdb_settings_effective(const uint8_t *pb, size_t len, sdb_db_settings *st);
+/* The merged settings pb checked as immudb checks them; SEALDB_INVALID with immudb's message in msg. */
+int  sdb_settings_validate(const uint8_t *pb, size_t len, const char *db, char *msg, size_t msglen);
 
 /* module list (methods.c) */
 extern const sdb_rpc_module *const sdb_rpc_modules[];
