@@ -1254,11 +1254,10 @@ int sdb_kv_prepare_ref(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Referen
     return r->attx ? 0 : pre_target_exists(a, b, ref, err);
 }
 
-int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r, int infer_bound,
+int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r,
                         sdb_kv_batch *b, sdb_kverr *err) {
     memset(b, 0, sizeof *b);
-    int bound = infer_bound ? r->attx > 0 : r->boundref;
-    if (!r->set.len || !r->key.len || (r->attx == 0 && bound) || (r->attx > 0 && !bound))
+    if (!r->set.len || !r->key.len || (r->attx == 0 && r->boundref) || (r->attx > 0 && !r->boundref))
         return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     sdb_slice key = { r->key.data, r->key.len };
     sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);

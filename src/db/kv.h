@@ -71,8 +71,9 @@ int sdb_kv_prepare_delete(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Dele
                           sdb_kv_batch *b, sdb_kverr *err);
 int sdb_kv_prepare_ref(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ReferenceRequest *r, int verifiable,
                        sdb_kv_batch *b, sdb_kverr *err);
-/* infer_bound: treat atTx > 0 as boundRef (immudb-py's verifiedZAdd never sends boundRef). */
-int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r, int infer_bound,
+/* atTx > 0 needs boundRef, also in VerifiableZAdd (immudb refuses immudb-py's verifiedZAdd with atTx,
+ * which does not send boundRef; the Go SDK's VerifiedZAddAt relies on that refusal). */
+int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r,
                         sdb_kv_batch *b, sdb_kverr *err);
 int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r,
                             sdb_kv_batch *b, sdb_kverr *err);

@@ -115,7 +115,7 @@ static int h_zadd(sdb_call *c, const ProtobufCMessage *req) {
     write_ctx *w = new_write(c);
     sdb_kverr e;
     if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
-    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), (const Immudb__Schema__ZAddRequest *)req, 0, &w->b, &e))
+    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), (const Immudb__Schema__ZAddRequest *)req, &w->b, &e))
         return sdb_kv_fail(c, &e);
     return commit_async(c, db, w);
 }
@@ -213,7 +213,7 @@ static int h_verifiable_zadd(sdb_call *c, const ProtobufCMessage *req) {
         return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), &e));
     sdb_kv_batch b;
     /* immudb-py's verifiedZAdd never sends boundRef: infer it from atTx (formats.md 9) */
-    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), r->zaddrequest, 1, &b, &e)) return sdb_kv_fail(c, &e);
+    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), r->zaddrequest, &b, &e)) return sdb_kv_fail(c, &e);
     return sdb_kv_verified_commit(c, db, &b, r->provesincetx);
 }
 
@@ -331,8 +331,14 @@ static int h_current_state(sdb_call *c, const ProtobufCMessage *req) {
 }
 
 static int h_flush_index(sdb_call *c, const ProtobufCMessage *req) {
+    const Immudb__Schema__FlushIndexRequest *r = (const void *)req;
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return no_db(c);
+    /* immudb's index refuses the hint before flushing (a wrapped store error: Unknown) */
+    if (!(r->cleanuppercentage >= 0 && r->cleanuppercentage <= 100)) {
+        sdb_call_error(c, SDB_GRPC_UNKNOWN, "tbtree: illegal arguments: invalid cleanupPercentage");
+        return SDB_CALL_DONE;
+    }
     int rc = sdb_engine_flush_index(db->eng);
     if (rc) {
         sdb_call_error(c, SDB_GRPC_UNKNOWN, "%s", sealdb_strerror(rc));

@@ -265,7 +265,9 @@ static int h_database_health(sdb_call *c, const ProtobufCMessage *rq) {
     immudb__schema__database_health_response__init(resp);
     int inflight = atomic_load(&c->srv->inflight);
     resp->pendingrequests = inflight > 1 ? (uint32_t)(inflight - 1) : 0;
-    resp->lastrequestcompletedat = atomic_load(&c->srv->last_request_ms);
+    /* last_request_ms is monotonic (immune to clock steps); clients want Unix milliseconds */
+    int64_t ago_ms = (int64_t)sdb_now_ms() - atomic_load(&c->srv->last_request_ms);
+    resp->lastrequestcompletedat = sdb_unix_ms() - (ago_ms > 0 ? ago_ms : 0);
     return sdb_call_ok(c, &resp->base);
 }
 
@@ -414,6 +416,13 @@ static Immudb__Schema__User *user_msg(sdb_call *c, const sdb_user *u) {
     return m;
 }
 
+static int user_msg_cmp(const void *a, const void *b) {
+    const Immudb__Schema__User *x = *(Immudb__Schema__User *const *)a, *y = *(Immudb__Schema__User *const *)b;
+    size_t n = x->user.len < y->user.len ? x->user.len : y->user.len;
+    int r = n ? memcmp(x->user.data, y->user.data, n) : 0;
+    return r ? r : (x->user.len > y->user.len) - (x->user.len < y->user.len);
+}
+
 static int h_list_users(sdb_call *c, const ProtobufCMessage *rq) {
     sdb_server *s = c->srv;
     Immudb__Schema__UserList *resp = sdb_call_alloc(c, sizeof *resp);
@@ -440,6 +449,8 @@ static int h_list_users(sdb_call *c, const ProtobufCMessage *rq) {
     }
     pthread_mutex_unlock(&s->mu);
     if (!ok) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    /* immudb lists users in the byte order of their names (it scans its user keys) */
+    qsort(resp->users, resp->n_users, sizeof *resp->users, user_msg_cmp);
     return sdb_call_ok(c, &resp->base);
 }
 

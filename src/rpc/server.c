@@ -435,7 +435,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
             sdb_database *d = db_new(SDB_DEFAULTDB);
             if (!d) { rc = SEALDB_NOMEM; goto fail; }
             d->created_at = sdb_unix_s();
-            strcpy(d->created_by, SDB_SYSADMIN);
+            strcpy(d->created_by, SDB_SYSTEMDB);   /* immudb names the system database as its creator */
             d->settings.synced = cfg->synced;
             if ((rc = sdb_settings_pack(&d->settings, NULL, 0, NULL, &d->settings_pb, &d->settings_pb_len))) goto fail;
             s->dbs = d;
