@@ -38,11 +38,12 @@ static int is_admin_somewhere(const sdb_user *u) {
     return 0;
 }
 
-static void close_user_sessions(sdb_server *s, const char *user) {
+/* Ends every session of user but the one whose id is keep (NULL: all). */
+static void close_user_sessions(sdb_server *s, const char *user, const char *keep) {
     sdb_session **pp = &s->sessions;
     while (*pp) {
         sdb_session *ss = *pp;
-        if (strcmp(ss->user, user) == 0) { *pp = ss->next; s->n_sessions--; sdb_free(ss); }
+        if (strcmp(ss->user, user) == 0 && !(keep && strcmp(ss->id, keep) == 0)) { *pp = ss->next; s->n_sessions--; sdb_free(ss); }
         else pp = &ss->next;
     }
 }
@@ -108,7 +109,7 @@ static int h_logout(sdb_call *c, const ProtobufCMessage *rq) {
     pthread_mutex_lock(&s->mu);
     sdb_user *u = sdb_user_find(s, c->user);
     int was = u && u->logged_in;
-    if (u) { u->epoch++; u->logged_in = 0; sdb_catalog_save(s); }
+    if (u) { sdb_user_revoke_tokens(u); u->logged_in = 0; sdb_catalog_save(s); }
     pthread_mutex_unlock(&s->mu);
     if (!was && !sdb_call_metadata(c, "authorization")) return ERR(UNKNOWN, "not logged in");
     return sdb_call_ok(c, &empty_resp.base);
@@ -487,9 +488,19 @@ static int h_change_password(sdb_call *c, const ProtobufCMessage *rq) {
         strcpy(t->hash, hash);
         snprintf(t->created_by, sizeof t->created_by, "%s", c->user);
         t->created_at_ns = (int64_t)sdb_unix_s() * 1000000000;
-        t->epoch++;
-        t->logged_in = 0;
-        close_user_sessions(s, user);
+        sdb_user_revoke_tokens(t);
+        /* The caller's own token or session survives its own password change (immuadmin's first login
+         * forces a change, then goes on; so does the Go SDK); every other one of the user ends. */
+        const char *keep_sid = NULL;
+        if (strcmp(user, c->user) == 0) {
+            keep_sid = sdb_call_metadata(c, "sessionid");
+            const char *az = sdb_call_metadata(c, "authorization");
+            const char *mac = az && !keep_sid ? strrchr(az, '.') : NULL;
+            if (mac && strlen(mac + 1) == 64) memcpy(t->kept_mac, mac + 1, 65);
+        } else {
+            t->logged_in = 0;
+        }
+        close_user_sessions(s, user, keep_sid);
         rc = sdb_catalog_save(s);
     }
     pthread_mutex_unlock(&s->mu);
@@ -538,9 +549,9 @@ static int h_change_permission(sdb_call *c, const ProtobufCMessage *rq) {
             t->n_perms--;
         }
         if (code == SDB_GRPC_OK) {
-            t->epoch++;
+            sdb_user_revoke_tokens(t);
             t->logged_in = 0;
-            close_user_sessions(s, user);
+            close_user_sessions(s, user, NULL);
             if (sdb_catalog_save(s)) { code = SDB_GRPC_INTERNAL; strcpy(ebuf, "cannot persist user"); }
         }
     }
@@ -565,9 +576,9 @@ static int h_set_active_user(sdb_call *c, const ProtobufCMessage *rq) {
     else if (!sys && strcmp(t->created_by, c->user) != 0) snprintf(ebuf, sizeof ebuf, "%s was not created by you", user);
     else {
         t->active = r->active;
-        t->epoch++;
+        sdb_user_revoke_tokens(t);
         t->logged_in = 0;
-        close_user_sessions(s, user);
+        close_user_sessions(s, user, NULL);
         if (sdb_catalog_save(s)) strcpy(ebuf, "cannot persist user");
     }
     pthread_mutex_unlock(&s->mu);

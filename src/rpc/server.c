@@ -445,7 +445,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     if (found && cfg->force_admin_password) {
         sdb_user *u = sdb_user_find(s, SDB_SYSADMIN);
         if (u && (rc = sdb_password_hash((const char *)pw.ptr, pw.len, u->hash))) goto fail;
-        if (u) u->epoch++;
+        if (u) sdb_user_revoke_tokens(u);
         if (u && (rc = sdb_catalog_save(s))) goto fail;
     }
     if (!sdb_user_find(s, SDB_SYSADMIN) || !sdb_db_find(s, SDB_DEFAULTDB)) {
