@@ -86,7 +86,7 @@ static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
     pthread_mutex_lock(&s->mu);
     u = sdb_user_find(s, user);
     int active = u && u->active;
-    int rc = active ? sdb_token_issue(s, u, SDB_DEFAULTDB, tok, sizeof tok) : SEALDB_OK;
+    int rc = active ? sdb_token_issue(s, u, s->multi_db ? "" : SDB_DEFAULTDB, tok, sizeof tok) : SEALDB_OK;
     if (active) u->logged_in = 1;
     pthread_mutex_unlock(&s->mu);
     if (!active) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", NULL, "user is not active");

@@ -453,6 +453,11 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
         rc = SEALDB_CORRUPT;
         goto fail;
     }
+    /* immudb decides at start: another database or another user than the sysadmin means several
+     * databases, and a Login token then selects none until UseDatabase */
+    if (s->dbs && s->dbs->next) s->multi_db = 1;
+    for (sdb_user *u = s->users; u; u = u->next)
+        if (strcmp(u->name, SDB_SYSADMIN) != 0) s->multi_db = 1;
     for (sdb_database *d = s->dbs; d; d = d->next) {
         if (!d->settings_pb)
             sdb_settings_pack(&d->settings, NULL, 0, NULL, &d->settings_pb, &d->settings_pb_len);

@@ -110,3 +110,34 @@ def test_defaultdb_created_by_systemdb(sealdb):
     infos = [dict(fields(v)) for n, v in fields(body) if n == 1]
     by_name = {i[1].decode(): i for i in infos}
     assert by_name["defaultdb"][7] == b"systemdb"
+
+
+def raw_login(stub):
+    return [("authorization", stub.Login(schema_pb2.LoginRequest(user=b"immudb", password=b"immudb")).token)]
+
+
+def test_login_token_selects_defaultdb_only_with_one_database(sealdb):
+    stub, _ = admin(sealdb)
+    get = schema_pb2.KeyRequest(key=b"nokey")
+    with pytest.raises(grpc.RpcError) as e:      # single-database mode: the token works on defaultdb at once
+        stub.Get(get, metadata=raw_login(stub))
+    assert e.value.details() == "tbtree: key not found"
+    stub.CreateDatabaseV2(schema_pb2.CreateDatabaseRequest(name="second"), metadata=raw_login(stub))
+    md = raw_login(stub)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Get(get, metadata=md)
+    assert (e.value.code(), e.value.details()) == (grpc.StatusCode.UNKNOWN, "please select a database first")
+    tok = stub.UseDatabase(schema_pb2.Database(databaseName="defaultdb"), metadata=md).token
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Get(get, metadata=[("authorization", tok)])
+    assert e.value.details() == "tbtree: key not found"
+
+
+def test_another_user_means_several_databases_after_restart(sealdb):
+    c = sealdb.client()
+    c.createUser("frank", "Frank_pw1", 1, "defaultdb")
+    sealdb.restart()
+    stub, _ = admin(sealdb)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Get(schema_pb2.KeyRequest(key=b"k"), metadata=raw_login(stub))
+    assert e.value.details() == "please select a database first"
