@@ -20,7 +20,7 @@
 
 #define SDB_ENGINE_MAX_ENTRIES   1024u            /* per tx */
 #define SDB_ENGINE_MAX_KEY_LEN   1024u            /* bytes, including the db layer's prefix byte */
-#define SDB_ENGINE_MAX_VALUE_LEN (32u << 20)      /* values must be shorter than this */
+#define SDB_ENGINE_MAX_VALUE_LEN ((32u << 20) + 1) /* values must be shorter: up to 32 MiB, as immudb */
 
 typedef struct sdb_engine sdb_engine;
 

@@ -122,7 +122,8 @@ static int recv_pairs(sdb_call *c, sdb_kvdb *db, sdb_kv_batch *b, const char *wr
         int rc = sdb_call_recv_msg(c, db->max_key_len, &k, &eof);
         if (rc) return recv_error(c, rc, "malformed stream"), -1;
         if (eof) return 0;
-        rc = sdb_call_recv_msg(c, db->max_value_len, &v, &eof);
+        /* max_value_len bounds the stored value, which is the sent one plus a prefix byte */
+        rc = sdb_call_recv_msg(c, db->max_value_len - 1, &v, &eof);
         if (rc) return recv_error(c, rc, "malformed stream"), -1;
         if (eof) {
             sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed stream: value missing");
@@ -218,7 +219,7 @@ int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req) {
         *op = init;
         if (t.ptr[0] == 0x01) {
             rc = sdb_call_recv_msg(c, db->max_key_len, &k, &eof);
-            if (!rc && !eof) rc = sdb_call_recv_msg(c, db->max_value_len, &v, &eof);
+            if (!rc && !eof) rc = sdb_call_recv_msg(c, db->max_value_len - 1, &v, &eof);
             if (rc) return recv_error(c, rc, "malformed stream");
             if (eof) {
                 sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed stream: truncated KV");
