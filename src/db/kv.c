@@ -1386,9 +1386,14 @@ void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_k
     }
 }
 
-int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, sdb_commit_result *res, sdb_kverr *err) {
+int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, int wait_indexed, sdb_commit_result *res,
+                       sdb_kverr *err) {
     size_t failed = 0;
+    sdb_commit_result r;
+    if (!res) res = &r;
     int rc = sdb_engine_commit_sync(db->eng, b->kvs, b->n, b->pre, b->npre, res, &failed);
     if (rc) { sdb_kv_commit_error(b, rc, failed, err); return -1; }
+    if (wait_indexed && (rc = sdb_engine_wait_indexed(db->eng, res->hdr.id, -1)))
+        return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "%s", sealdb_strerror(rc));
     return 0;
 }

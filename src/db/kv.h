@@ -86,7 +86,9 @@ void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_k
 /* Committed header as a TxHeader message (digests 32 bytes). */
 Immudb__Schema__TxHeader *sdb_kv_header_pb(sdb_arena *a, const sdb_tx_header *h);
 /* Synchronous commit of a prepared batch: the committed header in *res. */
-int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, sdb_commit_result *res, sdb_kverr *err);
+/* Commits b and waits for it to be durable and, with wait_indexed (immudb's noWait=false), indexed. */
+int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, int wait_indexed, sdb_commit_result *res,
+                       sdb_kverr *err);
 
 /* ---- verifiable answers (formats.md 10) ---- */
 /* VerifiableTx for proven tx v with the client's proveSinceTx; tx formatted by spec (NULL = raw). */

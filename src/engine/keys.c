@@ -85,6 +85,43 @@ fail:
     return rc;
 }
 
+/* Detaches the waiters the index now answers (tx covered, or every one on error or stop); ix_mu held. */
+static sdb_index_wait *take_waiters(sdb_engine *e, int all) {
+    uint64_t upto = atomic_load(&e->indexed);
+    sdb_index_wait *head = e->ix_waiters, **pp = &e->ix_waiters;
+    while (*pp && (all || (*pp)->tx_id <= upto)) pp = &(*pp)->next;
+    if (pp == &e->ix_waiters) return NULL;
+    e->ix_waiters = *pp;
+    *pp = NULL;
+    return head;
+}
+
+static void run_waiters(sdb_index_wait *w, int rc) {
+    while (w) {
+        sdb_index_wait *next = w->next;   /* cb may free w */
+        w->cb(w->arg, rc);
+        w = next;
+    }
+}
+
+void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w) {
+    int rc = SEALDB_OK;
+    pthread_mutex_lock(&e->ix_mu);
+    if (atomic_load(&e->indexed) < w->tx_id && !e->ix_rc && !e->ix_stop) {
+        /* commits complete in tx order, so a new waiter almost always goes last */
+        sdb_index_wait **pp = &e->ix_waiters;
+        while (*pp && (*pp)->tx_id <= w->tx_id) pp = &(*pp)->next;
+        w->next = *pp;
+        *pp = w;
+        pthread_mutex_unlock(&e->ix_mu);
+        return;
+    }
+    if (atomic_load(&e->indexed) < w->tx_id) rc = e->ix_rc ? e->ix_rc : SEALDB_CLOSED;
+    pthread_mutex_unlock(&e->ix_mu);
+    w->next = NULL;
+    w->cb(w->arg, rc);
+}
+
 static void *indexer_main(void *arg) {
     sdb_engine *e = arg;
     for (;;) {
@@ -110,7 +147,9 @@ static void *indexer_main(void *arg) {
         if (rc) e->ix_rc = rc;
         else atomic_store(&e->indexed, to);
         pthread_cond_broadcast(&e->ix_done_cv);
+        sdb_index_wait *done = take_waiters(e, rc != 0);
         pthread_mutex_unlock(&e->ix_mu);
+        run_waiters(done, rc);
         if (rc) break;   /* sticky: readers get the error; reopening rebuilds */
     }
     return NULL;
@@ -159,6 +198,10 @@ void sdb_engine_index_stop(sdb_engine *e) {
         pthread_join(e->indexer, NULL);
         e->indexer_started = 0;
     }
+    pthread_mutex_lock(&e->ix_mu);
+    sdb_index_wait *left = take_waiters(e, 1);
+    pthread_mutex_unlock(&e->ix_mu);
+    run_waiters(left, SEALDB_CLOSED);
     sdb_index_close((sdb_index *)e->idx);
     e->idx = NULL;
 }

@@ -151,7 +151,7 @@ int sdb_kv_h_stream_set(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kverr e;
     sdb_commit_result res;
     if (!b.n) sdb_kv_err(&e, SDB_GRPC_UNKNOWN, "no entries provided");
-    if (!b.n || sdb_kv_commit_sync(db, &b, &res, &e)) {
+    if (!b.n || sdb_kv_commit_sync(db, &b, 1, &res, &e)) {
         sdb_call_error(c, SDB_GRPC_UNKNOWN, "StreamSet receives following error: %s", e.msg);
         return SDB_CALL_DONE;
     }
@@ -186,7 +186,7 @@ int sdb_kv_h_stream_verifiable_set(sdb_call *c, const ProtobufCMessage *req) {
         sdb_call_error(c, SDB_GRPC_UNKNOWN, "StreamVerifiableSet received the following error: no entries provided");
         return SDB_CALL_DONE;
     }
-    return sdb_kv_verified_commit(c, db, &b, prove);
+    return sdb_kv_verified_commit(c, db, &b, prove, 0);
 }
 
 int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req) {
@@ -266,7 +266,7 @@ int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kv_batch b;
     sdb_kverr e;
     sdb_commit_result res;
-    if (sdb_kv_prepare_exec_all(db, a, &r, &b, &e) || sdb_kv_commit_sync(db, &b, &res, &e))
+    if (sdb_kv_prepare_exec_all(db, a, &r, &b, &e) || sdb_kv_commit_sync(db, &b, 1, &res, &e))
         return sdb_kv_fail(c, &e);
     Immudb__Schema__TxHeader *h = sdb_kv_header_pb(a, &res.hdr);
     if (!h) goto nomem;
