@@ -1254,11 +1254,10 @@ int sdb_kv_prepare_ref(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Referen
     return r->attx ? 0 : pre_target_exists(a, b, ref, err);
 }
 
-int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r, int infer_bound,
+int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r,
                         sdb_kv_batch *b, sdb_kverr *err) {
     memset(b, 0, sizeof *b);
-    int bound = infer_bound ? r->attx > 0 : r->boundref;
-    if (!r->set.len || !r->key.len || (r->attx == 0 && bound) || (r->attx > 0 && !bound))
+    if (!r->set.len || !r->key.len || (r->attx == 0 && r->boundref) || (r->attx > 0 && !r->boundref))
         return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     sdb_slice key = { r->key.data, r->key.len };
     sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);
@@ -1387,9 +1386,14 @@ void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_k
     }
 }
 
-int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, sdb_commit_result *res, sdb_kverr *err) {
+int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, int wait_indexed, sdb_commit_result *res,
+                       sdb_kverr *err) {
     size_t failed = 0;
+    sdb_commit_result r;
+    if (!res) res = &r;
     int rc = sdb_engine_commit_sync(db->eng, b->kvs, b->n, b->pre, b->npre, res, &failed);
     if (rc) { sdb_kv_commit_error(b, rc, failed, err); return -1; }
+    if (wait_indexed && (rc = sdb_engine_wait_indexed(db->eng, res->hdr.id, -1)))
+        return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "%s", sealdb_strerror(rc));
     return 0;
 }

@@ -71,8 +71,9 @@ int sdb_kv_prepare_delete(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Dele
                           sdb_kv_batch *b, sdb_kverr *err);
 int sdb_kv_prepare_ref(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ReferenceRequest *r, int verifiable,
                        sdb_kv_batch *b, sdb_kverr *err);
-/* infer_bound: treat atTx > 0 as boundRef (immudb-py's verifiedZAdd never sends boundRef). */
-int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r, int infer_bound,
+/* atTx > 0 needs boundRef, also in VerifiableZAdd (immudb refuses immudb-py's verifiedZAdd with atTx,
+ * which does not send boundRef; the Go SDK's VerifiedZAddAt relies on that refusal). */
+int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRequest *r,
                         sdb_kv_batch *b, sdb_kverr *err);
 int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r,
                             sdb_kv_batch *b, sdb_kverr *err);
@@ -85,7 +86,9 @@ void sdb_kv_commit_error(const sdb_kv_batch *b, int rc, size_t failed_pre, sdb_k
 /* Committed header as a TxHeader message (digests 32 bytes). */
 Immudb__Schema__TxHeader *sdb_kv_header_pb(sdb_arena *a, const sdb_tx_header *h);
 /* Synchronous commit of a prepared batch: the committed header in *res. */
-int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, sdb_commit_result *res, sdb_kverr *err);
+/* Commits b and waits for it to be durable and, with wait_indexed (immudb's noWait=false), indexed. */
+int sdb_kv_commit_sync(sdb_kvdb *db, const sdb_kv_batch *b, int wait_indexed, sdb_commit_result *res,
+                       sdb_kverr *err);
 
 /* ---- verifiable answers (docs/format.md 10) ---- */
 /* VerifiableTx for proven tx v with the client's proveSinceTx; tx formatted by spec (NULL = raw). */

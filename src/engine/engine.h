@@ -20,7 +20,7 @@
 
 #define SDB_ENGINE_MAX_ENTRIES   1024u            /* per tx */
 #define SDB_ENGINE_MAX_KEY_LEN   1024u            /* bytes, including the db layer's prefix byte */
-#define SDB_ENGINE_MAX_VALUE_LEN (32u << 20)      /* values must be shorter than this */
+#define SDB_ENGINE_MAX_VALUE_LEN ((32u << 20) + 1) /* values must be shorter: up to 32 MiB, as immudb */
 
 typedef struct sdb_engine sdb_engine;
 
@@ -110,6 +110,18 @@ uint64_t sdb_engine_indexed_upto(sdb_engine *e);
 /* Waits until the key index covers tx_id (SEALDB_OK), the timeout passes (SEALDB_TIMEOUT;
  * timeout_ms < 0 waits forever) or tx_id > last committed (SEALDB_RANGE). */
 int  sdb_engine_wait_indexed(sdb_engine *e, uint64_t tx_id, int64_t timeout_ms);
+/* A completion that waits for the key index to cover a tx (read-your-writes without parking a thread).
+ * The caller owns the storage; it must stay valid until cb has run. */
+typedef struct sdb_index_wait {
+    uint64_t tx_id;
+    void (*cb)(void *arg, int rc);   /* rc: SEALDB_OK, the indexer's error, or SEALDB_CLOSED */
+    void *arg;
+    struct sdb_index_wait *next;     /* the engine's */
+} sdb_index_wait;
+/* Calls w->cb exactly once: at once on this thread when the index already covers w->tx_id (or has
+ * failed), else on the indexer thread as soon as it does (or fails, or the engine closes). cb must
+ * not block on the index. */
+void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w);
 /* Makes the key index durable up to the current indexed tx (waits for it to cover the last tx). */
 int  sdb_engine_flush_index(sdb_engine *e);
 

@@ -104,6 +104,7 @@ struct sdb_engine {
     pthread_cond_t ix_done_cv;    /* indexer -> waiters: indexed advanced */
     int ix_stop;
     int ix_rc;                    /* indexer error (sticky) */
+    sdb_index_wait *ix_waiters;   /* sdb_engine_when_indexed, by tx id ascending (ix_mu) */
     pthread_t indexer;
     int indexer_started;
 };

@@ -85,6 +85,43 @@ fail:
     return rc;
 }
 
+/* Detaches the waiters the index now answers (tx covered, or every one on error or stop); ix_mu held. */
+static sdb_index_wait *take_waiters(sdb_engine *e, int all) {
+    uint64_t upto = atomic_load(&e->indexed);
+    sdb_index_wait *head = e->ix_waiters, **pp = &e->ix_waiters;
+    while (*pp && (all || (*pp)->tx_id <= upto)) pp = &(*pp)->next;
+    if (pp == &e->ix_waiters) return NULL;
+    e->ix_waiters = *pp;
+    *pp = NULL;
+    return head;
+}
+
+static void run_waiters(sdb_index_wait *w, int rc) {
+    while (w) {
+        sdb_index_wait *next = w->next;   /* cb may free w */
+        w->cb(w->arg, rc);
+        w = next;
+    }
+}
+
+void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w) {
+    int rc = SEALDB_OK;
+    pthread_mutex_lock(&e->ix_mu);
+    if (atomic_load(&e->indexed) < w->tx_id && !e->ix_rc && !e->ix_stop) {
+        /* commits complete in tx order, so a new waiter almost always goes last */
+        sdb_index_wait **pp = &e->ix_waiters;
+        while (*pp && (*pp)->tx_id <= w->tx_id) pp = &(*pp)->next;
+        w->next = *pp;
+        *pp = w;
+        pthread_mutex_unlock(&e->ix_mu);
+        return;
+    }
+    if (atomic_load(&e->indexed) < w->tx_id) rc = e->ix_rc ? e->ix_rc : SEALDB_CLOSED;
+    pthread_mutex_unlock(&e->ix_mu);
+    w->next = NULL;
+    w->cb(w->arg, rc);
+}
+
 static void *indexer_main(void *arg) {
     sdb_engine *e = arg;
     long backoff_ms = 0;
@@ -114,6 +151,11 @@ static void *indexer_main(void *arg) {
         e->ix_rc = rc;
         if (!rc) { atomic_store(&e->indexed, to); backoff_ms = 0; }
         pthread_cond_broadcast(&e->ix_done_cv);
+        /* writes waiting for this batch are answered now: indexed, or the error (transient ones too:
+         * the write is durable, but its caller is not left waiting for a disk to be freed) */
+        sdb_index_wait *done = take_waiters(e, rc != 0);
+        pthread_mutex_unlock(&e->ix_mu);
+        run_waiters(done, rc);
         if (transient) {
             backoff_ms = backoff_ms ? (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) : 100;
             struct timespec dl;
@@ -121,9 +163,10 @@ static void *indexer_main(void *arg) {
             dl.tv_sec += backoff_ms / 1000;
             dl.tv_nsec += (long)(backoff_ms % 1000) * 1000000L;
             if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+            pthread_mutex_lock(&e->ix_mu);
             while (!e->ix_stop && pthread_cond_timedwait(&e->ix_work_cv, &e->ix_mu, &dl) != ETIMEDOUT) {}
+            pthread_mutex_unlock(&e->ix_mu);
         }
-        pthread_mutex_unlock(&e->ix_mu);
         if (rc && !transient) break;   /* sticky: readers get the error; reopening rebuilds */
     }
     return NULL;
@@ -172,6 +215,10 @@ void sdb_engine_index_stop(sdb_engine *e) {
         pthread_join(e->indexer, NULL);
         e->indexer_started = 0;
     }
+    pthread_mutex_lock(&e->ix_mu);
+    sdb_index_wait *left = take_waiters(e, 1);
+    pthread_mutex_unlock(&e->ix_mu);
+    run_waiters(left, SEALDB_CLOSED);
     sdb_index_close((sdb_index *)e->idx);
     e->idx = NULL;
 }

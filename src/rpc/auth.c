@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include "rpc/server.h"
 
 #define BCRYPT_COST 10
@@ -64,6 +65,11 @@ sdb_user *sdb_user_find(sdb_server *s, const char *name) {
     return NULL;
 }
 
+void sdb_user_revoke_tokens(sdb_user *u) {
+    u->epoch++;
+    u->kept_mac[0] = 0;
+}
+
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db) {
     for (size_t i = 0; i < u->n_perms; i++) {
         if (u->perms[i].perm == SDB_PERMISSION_SYSADMIN && strcmp(u->perms[i].db, "*") == 0)
@@ -74,7 +80,8 @@ uint32_t sdb_user_perm_on(const sdb_user *u, const char *db) {
     return SDB_PERMISSION_NONE;
 }
 
-/* ---- tokens: "sdb1.<user>.<db>.<exp>.<epoch>.<hmac hex>", opaque to clients ---- */
+/* ---- tokens: "sdb1.<user>.<db>.<exp>.<epoch>.<nonce>.<hmac hex>", opaque to clients; the nonce
+ * makes every login's token distinct (one of them may outlive a password change: kept_mac) ---- */
 static void token_mac(const sdb_server *s, const char *payload, size_t n, char hex[65]) {
     uint8_t mac[32];
     unsigned int ml = 32;
@@ -84,8 +91,13 @@ static void token_mac(const sdb_server *s, const char *payload, size_t n, char h
 
 int sdb_token_issue(sdb_server *s, const sdb_user *u, const char *db, char *out, size_t outlen) {
     char payload[400];
-    int n = snprintf(payload, sizeof payload, "sdb1.%s.%s.%lld.%llu", u->name, db && db[0] ? db : "-",
-                     (long long)(sdb_unix_s() + (int64_t)s->cfg.token_expiry_s), (unsigned long long)u->epoch);
+    uint8_t nonce[8];
+    char nonce_hex[17];
+    if (RAND_bytes(nonce, sizeof nonce) != 1) return SEALDB_IO;
+    sdb_hex_encode(nonce, sizeof nonce, nonce_hex);
+    int n = snprintf(payload, sizeof payload, "sdb1.%s.%s.%lld.%llu.%s", u->name, db && db[0] ? db : "-",
+                     (long long)(sdb_unix_s() + (int64_t)s->cfg.token_expiry_s), (unsigned long long)u->epoch,
+                     nonce_hex);
     if (n < 0 || (size_t)n >= sizeof payload) return SEALDB_TOOLARGE;
     char hex[65];
     token_mac(s, payload, (size_t)n, hex);
@@ -108,16 +120,17 @@ static int token_check(sdb_server *s, const char *tok, char user[64], char db[12
     memcpy(buf, tok, (size_t)(last - tok));
     buf[last - tok] = 0;
     char *save = NULL;
-    char *f[5];
+    char *f[7];
     int nf = 0;
-    for (char *p = strtok_r(buf, ".", &save); p && nf < 5; p = strtok_r(NULL, ".", &save)) f[nf++] = p;
-    if (nf != 5 || strlen(f[1]) >= 64 || strlen(f[2]) >= 129) return SDB_GRPC_INTERNAL;
+    for (char *p = strtok_r(buf, ".", &save); p && nf < 7; p = strtok_r(NULL, ".", &save)) f[nf++] = p;
+    if (nf != 6 || strlen(f[1]) >= 64 || strlen(f[2]) >= 129) return SDB_GRPC_INTERNAL;
     long long exp = strtoll(f[3], NULL, 10);
     unsigned long long epoch = strtoull(f[4], NULL, 10);
     if (exp < sdb_unix_s()) { *msg = "token has expired"; return SDB_GRPC_PERMISSION_DENIED; }
     pthread_mutex_lock(&s->mu);
     sdb_user *u = sdb_user_find(s, f[1]);
-    int ok = u && u->epoch == epoch && u->active;
+    int ok = u && u->active &&
+             (u->epoch == epoch || (u->kept_mac[0] && CRYPTO_memcmp(u->kept_mac, last + 1, 64) == 0));
     pthread_mutex_unlock(&s->mu);
     if (!ok) { *msg = "not logged in"; return SDB_GRPC_UNKNOWN; }
     strcpy(user, f[1]);

@@ -1,6 +1,8 @@
 /* handlers_kv.c - the unary key-value RPCs of ImmuService (docs/api.md 2) and the KV module that
  * opens each database's engine: thin glue between the dispatcher (rpc.h) and src/db/kv.c. Plain
- * writes complete asynchronously from the engine's commit callback, so group commit can batch them. */
+ * writes complete asynchronously from the engine's commit callback, so group commit can batch them;
+ * without noWait (the SDKs' default) the answer waits, as immudb's does, until the new tx is indexed
+ * (read-your-writes), from the indexer's progress: no thread parks on it. */
 #include <string.h>
 #include "db/kv.h"
 #include "rpc/handlers_kv.h"
@@ -37,15 +39,35 @@ static int answer(sdb_call *c, int rc, const ProtobufCMessage *m, const sdb_kver
 
 typedef struct write_ctx {
     sdb_call *call;
+    sdb_kvdb *db;
     sdb_kv_batch b;
+    int no_wait;
+    sdb_tx_header hdr;     /* the committed tx, kept while the answer waits for the index */
+    sdb_index_wait iw;
 } write_ctx;
+
+/* An index failure after a durable commit: the write stands, the index lags (immudb answers its
+ * indexing error the same way). */
+static int index_wait_failed(sdb_call *c, int rc) {
+    sdb_call_complete(c, SDB_GRPC_UNKNOWN, sealdb_strerror(rc), NULL);
+    return SDB_CALL_DONE;
+}
+
+static void answer_header(void *arg, int rc) {
+    write_ctx *w = arg;
+    if (rc) { index_wait_failed(w->call, rc); return; }
+    Immudb__Schema__TxHeader *h = sdb_kv_header_pb(sdb_call_arena(w->call), &w->hdr);
+    if (h) sdb_call_complete(w->call, SDB_GRPC_OK, NULL, &h->base);
+    else sdb_call_complete(w->call, SDB_GRPC_INTERNAL, "out of memory", NULL);
+}
 
 static void on_commit(void *arg, int rc, const sdb_commit_result *res, size_t failed_pre) {
     write_ctx *w = arg;
     if (rc == SEALDB_OK) {
-        Immudb__Schema__TxHeader *h = sdb_kv_header_pb(sdb_call_arena(w->call), &res->hdr);
-        if (h) sdb_call_complete(w->call, SDB_GRPC_OK, NULL, &h->base);
-        else sdb_call_complete(w->call, SDB_GRPC_INTERNAL, "out of memory", NULL);
+        w->hdr = res->hdr;
+        if (w->no_wait) { answer_header(w, SEALDB_OK); return; }
+        w->iw = (sdb_index_wait){ .tx_id = res->hdr.id, .cb = answer_header, .arg = w };
+        sdb_engine_when_indexed(w->db->eng, &w->iw);
         return;
     }
     sdb_kverr e;
@@ -53,9 +75,11 @@ static void on_commit(void *arg, int rc, const sdb_commit_result *res, size_t fa
     sdb_kv_fail(w->call, &e);
 }
 
-/* Queues the prepared batch in w; the commit callback answers the call. */
-static int commit_async(sdb_call *c, sdb_kvdb *db, write_ctx *w) {
+/* Queues the prepared batch in w; the commit callback (or the indexer, without noWait) answers. */
+static int commit_async(sdb_call *c, sdb_kvdb *db, write_ctx *w, int no_wait) {
     w->call = c;
+    w->db = db;
+    w->no_wait = no_wait;
     int rc = sdb_engine_commit(db->eng, w->b.kvs, w->b.n, w->b.pre, w->b.npre, on_commit, w);
     if (rc == SEALDB_OK) return SDB_CALL_PENDING;
     sdb_kverr e;
@@ -71,9 +95,9 @@ static int h_set(sdb_call *c, const ProtobufCMessage *req) {
     write_ctx *w = new_write(c);
     sdb_kverr e;
     if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
-    if (sdb_kv_prepare_set(db, sdb_call_arena(c), (const Immudb__Schema__SetRequest *)req, &w->b, &e))
-        return sdb_kv_fail(c, &e);
-    return commit_async(c, db, w);
+    const Immudb__Schema__SetRequest *r = (const Immudb__Schema__SetRequest *)req;
+    if (sdb_kv_prepare_set(db, sdb_call_arena(c), r, &w->b, &e)) return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w, r->nowait);
 }
 
 static int h_delete(sdb_call *c, const ProtobufCMessage *req) {
@@ -82,9 +106,9 @@ static int h_delete(sdb_call *c, const ProtobufCMessage *req) {
     write_ctx *w = new_write(c);
     sdb_kverr e;
     if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
-    if (sdb_kv_prepare_delete(db, sdb_call_arena(c), (const Immudb__Schema__DeleteKeysRequest *)req, &w->b, &e))
-        return sdb_kv_fail(c, &e);
-    return commit_async(c, db, w);
+    const Immudb__Schema__DeleteKeysRequest *r = (const Immudb__Schema__DeleteKeysRequest *)req;
+    if (sdb_kv_prepare_delete(db, sdb_call_arena(c), r, &w->b, &e)) return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w, r->nowait);
 }
 
 static int h_exec_all(sdb_call *c, const ProtobufCMessage *req) {
@@ -95,7 +119,7 @@ static int h_exec_all(sdb_call *c, const ProtobufCMessage *req) {
     if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
     const Immudb__Schema__ExecAllRequest *r = (const Immudb__Schema__ExecAllRequest *)req;
     if (sdb_kv_prepare_exec_all(db, sdb_call_arena(c), r, &w->b, &e)) return sdb_kv_fail(c, &e);
-    return commit_async(c, db, w);
+    return commit_async(c, db, w, r->nowait);
 }
 
 static int h_set_reference(sdb_call *c, const ProtobufCMessage *req) {
@@ -104,9 +128,9 @@ static int h_set_reference(sdb_call *c, const ProtobufCMessage *req) {
     write_ctx *w = new_write(c);
     sdb_kverr e;
     if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
-    if (sdb_kv_prepare_ref(db, sdb_call_arena(c), (const Immudb__Schema__ReferenceRequest *)req, 0, &w->b, &e))
-        return sdb_kv_fail(c, &e);
-    return commit_async(c, db, w);
+    const Immudb__Schema__ReferenceRequest *r = (const Immudb__Schema__ReferenceRequest *)req;
+    if (sdb_kv_prepare_ref(db, sdb_call_arena(c), r, 0, &w->b, &e)) return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w, r->nowait);
 }
 
 static int h_zadd(sdb_call *c, const ProtobufCMessage *req) {
@@ -115,9 +139,9 @@ static int h_zadd(sdb_call *c, const ProtobufCMessage *req) {
     write_ctx *w = new_write(c);
     sdb_kverr e;
     if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
-    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), (const Immudb__Schema__ZAddRequest *)req, 0, &w->b, &e))
-        return sdb_kv_fail(c, &e);
-    return commit_async(c, db, w);
+    const Immudb__Schema__ZAddRequest *r = (const Immudb__Schema__ZAddRequest *)req;
+    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), r, &w->b, &e)) return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w, r->nowait);
 }
 
 /* ---- verifiable writes: commit, then prove the new tx from proveSinceTx ----
@@ -130,6 +154,8 @@ typedef struct vwrite_ctx {
     sdb_kvdb *db;
     sdb_kv_batch b;
     uint64_t prove_since, tx_id;
+    int no_wait;
+    sdb_index_wait iw;
 } vwrite_ctx;
 
 static void verified_answer(sdb_call *c, void *arg) {
@@ -143,11 +169,19 @@ static void verified_answer(sdb_call *c, void *arg) {
         sdb_call_complete(c, SDB_GRPC_OK, NULL, &vt->base);
 }
 
+static void prove_on_worker(void *arg, int rc) {
+    vwrite_ctx *w = arg;
+    if (rc) { index_wait_failed(w->call, rc); return; }
+    if (sdb_call_defer(w->call, verified_answer, w) != SEALDB_OK) verified_answer(w->call, w);
+}
+
 static void on_verified_commit(void *arg, int rc, const sdb_commit_result *res, size_t failed_pre) {
     vwrite_ctx *w = arg;
     if (rc == SEALDB_OK) {
         w->tx_id = res->hdr.id;
-        if (sdb_call_defer(w->call, verified_answer, w) != SEALDB_OK) verified_answer(w->call, w);
+        if (w->no_wait) { prove_on_worker(w, SEALDB_OK); return; }
+        w->iw = (sdb_index_wait){ .tx_id = res->hdr.id, .cb = prove_on_worker, .arg = w };
+        sdb_engine_when_indexed(w->db->eng, &w->iw);
         return;
     }
     sdb_kverr e;
@@ -155,7 +189,7 @@ static void on_verified_commit(void *arg, int rc, const sdb_commit_result *res, 
     sdb_kv_fail(w->call, &e);
 }
 
-int sdb_kv_verified_commit(sdb_call *c, sdb_kvdb *db, const sdb_kv_batch *b, uint64_t prove_since) {
+int sdb_kv_verified_commit(sdb_call *c, sdb_kvdb *db, const sdb_kv_batch *b, uint64_t prove_since, int no_wait) {
     sdb_kverr e;
     const sdb_rpc_method *m = sdb_call_method(c);
     if (m && m->stream == SDB_STREAM_NONE) {
@@ -165,13 +199,14 @@ int sdb_kv_verified_commit(sdb_call *c, sdb_kvdb *db, const sdb_kv_batch *b, uin
         w->db = db;
         w->b = *b;
         w->prove_since = prove_since;
+        w->no_wait = no_wait;
         int rc = sdb_engine_commit(db->eng, b->kvs, b->n, b->pre, b->npre, on_verified_commit, w);
         if (rc == SEALDB_OK) return SDB_CALL_PENDING;
         sdb_kv_commit_error(b, rc, 0, &e);
         return sdb_kv_fail(c, &e);
     }
     sdb_commit_result res;
-    if (sdb_kv_commit_sync(db, b, &res, &e)) return sdb_kv_fail(c, &e);
+    if (sdb_kv_commit_sync(db, b, !no_wait, &res, &e)) return sdb_kv_fail(c, &e);
     Immudb__Schema__VerifiableTx *vt = NULL;
     int rc = sdb_kv_verifiable_tx(db, sdb_call_arena(c), sdb_server_signer(sdb_call_server(c)), res.hdr.id,
                                   prove_since, NULL, 0, &vt, &e);
@@ -189,7 +224,7 @@ static int h_verifiable_set(sdb_call *c, const ProtobufCMessage *req) {
     Immudb__Schema__SetRequest empty = IMMUDB__SCHEMA__SET_REQUEST__INIT;
     if (sdb_kv_prepare_set(db, sdb_call_arena(c), r->setrequest ? r->setrequest : &empty, &b, &e))
         return sdb_kv_fail(c, &e);
-    return sdb_kv_verified_commit(c, db, &b, r->provesincetx);
+    return sdb_kv_verified_commit(c, db, &b, r->provesincetx, r->setrequest && r->setrequest->nowait);
 }
 
 static int h_verifiable_set_reference(sdb_call *c, const ProtobufCMessage *req) {
@@ -201,7 +236,7 @@ static int h_verifiable_set_reference(sdb_call *c, const ProtobufCMessage *req) 
         return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), &e));
     sdb_kv_batch b;
     if (sdb_kv_prepare_ref(db, sdb_call_arena(c), r->referencerequest, 1, &b, &e)) return sdb_kv_fail(c, &e);
-    return sdb_kv_verified_commit(c, db, &b, r->provesincetx);
+    return sdb_kv_verified_commit(c, db, &b, r->provesincetx, r->referencerequest->nowait);
 }
 
 static int h_verifiable_zadd(sdb_call *c, const ProtobufCMessage *req) {
@@ -212,9 +247,8 @@ static int h_verifiable_zadd(sdb_call *c, const ProtobufCMessage *req) {
     if (r->provesincetx > sdb_engine_last_tx(db->eng) || !r->zaddrequest)
         return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), &e));
     sdb_kv_batch b;
-    /* immudb-py's verifiedZAdd never sends boundRef: infer it from atTx (docs/format.md 9) */
-    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), r->zaddrequest, 1, &b, &e)) return sdb_kv_fail(c, &e);
-    return sdb_kv_verified_commit(c, db, &b, r->provesincetx);
+    if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), r->zaddrequest, &b, &e)) return sdb_kv_fail(c, &e);
+    return sdb_kv_verified_commit(c, db, &b, r->provesincetx, r->zaddrequest->nowait);
 }
 
 /* ---- reads ---- */
@@ -331,8 +365,14 @@ static int h_current_state(sdb_call *c, const ProtobufCMessage *req) {
 }
 
 static int h_flush_index(sdb_call *c, const ProtobufCMessage *req) {
+    const Immudb__Schema__FlushIndexRequest *r = (const void *)req;
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return no_db(c);
+    /* immudb's index refuses the hint before flushing (a wrapped store error: Unknown) */
+    if (!(r->cleanuppercentage >= 0 && r->cleanuppercentage <= 100)) {
+        sdb_call_error(c, SDB_GRPC_UNKNOWN, "tbtree: illegal arguments: invalid cleanupPercentage");
+        return SDB_CALL_DONE;
+    }
     int rc = sdb_engine_flush_index(db->eng);
     if (rc) {
         sdb_call_error(c, SDB_GRPC_UNKNOWN, "%s", sealdb_strerror(rc));

@@ -13,7 +13,7 @@ extern const size_t sdb_kv_n_methods;
 sdb_kvdb *sdb_kv_call_db(sdb_call *c);
 int sdb_kv_fail(sdb_call *c, const sdb_kverr *e);   /* answers the error, returns SDB_CALL_DONE */
 /* Commits b synchronously and answers a VerifiableTx proving it from prove_since. */
-int sdb_kv_verified_commit(sdb_call *c, sdb_kvdb *db, const sdb_kv_batch *b, uint64_t prove_since);
+int sdb_kv_verified_commit(sdb_call *c, sdb_kvdb *db, const sdb_kv_batch *b, uint64_t prove_since, int no_wait);
 
 /* streaming handlers (handlers_kv_stream.c) */
 int sdb_kv_h_stream_get(sdb_call *c, const ProtobufCMessage *req);

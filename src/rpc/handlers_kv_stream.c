@@ -122,7 +122,8 @@ static int recv_pairs(sdb_call *c, sdb_kvdb *db, sdb_kv_batch *b, const char *wr
         int rc = sdb_call_recv_msg(c, db->max_key_len, &k, &eof);
         if (rc) return recv_error(c, rc, "malformed stream"), -1;
         if (eof) return 0;
-        rc = sdb_call_recv_msg(c, db->max_value_len, &v, &eof);
+        /* max_value_len bounds the stored value, which is the sent one plus a prefix byte */
+        rc = sdb_call_recv_msg(c, db->max_value_len - 1, &v, &eof);
         if (rc) return recv_error(c, rc, "malformed stream"), -1;
         if (eof) {
             sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed stream: value missing");
@@ -150,7 +151,7 @@ int sdb_kv_h_stream_set(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kverr e;
     sdb_commit_result res;
     if (!b.n) sdb_kv_err(&e, SDB_GRPC_UNKNOWN, "no entries provided");
-    if (!b.n || sdb_kv_commit_sync(db, &b, &res, &e)) {
+    if (!b.n || sdb_kv_commit_sync(db, &b, 1, &res, &e)) {
         sdb_call_error(c, SDB_GRPC_UNKNOWN, "StreamSet receives following error: %s", e.msg);
         return SDB_CALL_DONE;
     }
@@ -185,7 +186,7 @@ int sdb_kv_h_stream_verifiable_set(sdb_call *c, const ProtobufCMessage *req) {
         sdb_call_error(c, SDB_GRPC_UNKNOWN, "StreamVerifiableSet received the following error: no entries provided");
         return SDB_CALL_DONE;
     }
-    return sdb_kv_verified_commit(c, db, &b, prove);
+    return sdb_kv_verified_commit(c, db, &b, prove, 0);
 }
 
 int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req) {
@@ -218,7 +219,7 @@ int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req) {
         *op = init;
         if (t.ptr[0] == 0x01) {
             rc = sdb_call_recv_msg(c, db->max_key_len, &k, &eof);
-            if (!rc && !eof) rc = sdb_call_recv_msg(c, db->max_value_len, &v, &eof);
+            if (!rc && !eof) rc = sdb_call_recv_msg(c, db->max_value_len - 1, &v, &eof);
             if (rc) return recv_error(c, rc, "malformed stream");
             if (eof) {
                 sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed stream: truncated KV");
@@ -265,7 +266,7 @@ int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kv_batch b;
     sdb_kverr e;
     sdb_commit_result res;
-    if (sdb_kv_prepare_exec_all(db, a, &r, &b, &e) || sdb_kv_commit_sync(db, &b, &res, &e))
+    if (sdb_kv_prepare_exec_all(db, a, &r, &b, &e) || sdb_kv_commit_sync(db, &b, 1, &res, &e))
         return sdb_kv_fail(c, &e);
     Immudb__Schema__TxHeader *h = sdb_kv_header_pb(a, &res.hdr);
     if (!h) goto nomem;

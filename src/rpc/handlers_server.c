@@ -38,11 +38,12 @@ static int is_admin_somewhere(const sdb_user *u) {
     return 0;
 }
 
-static void close_user_sessions(sdb_server *s, const char *user) {
+/* Ends every session of user but the one whose id is keep (NULL: all). */
+static void close_user_sessions(sdb_server *s, const char *user, const char *keep) {
     sdb_session **pp = &s->sessions;
     while (*pp) {
         sdb_session *ss = *pp;
-        if (strcmp(ss->user, user) == 0) { *pp = ss->next; s->n_sessions--; sdb_free(ss); }
+        if (strcmp(ss->user, user) == 0 && !(keep && strcmp(ss->id, keep) == 0)) { *pp = ss->next; s->n_sessions--; sdb_free(ss); }
         else pp = &ss->next;
     }
 }
@@ -85,7 +86,7 @@ static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
     pthread_mutex_lock(&s->mu);
     u = sdb_user_find(s, user);
     int active = u && u->active;
-    int rc = active ? sdb_token_issue(s, u, SDB_DEFAULTDB, tok, sizeof tok) : SEALDB_OK;
+    int rc = active ? sdb_token_issue(s, u, s->multi_db ? "" : SDB_DEFAULTDB, tok, sizeof tok) : SEALDB_OK;
     if (active) u->logged_in = 1;
     pthread_mutex_unlock(&s->mu);
     if (!active) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", NULL, "user is not active");
@@ -108,7 +109,7 @@ static int h_logout(sdb_call *c, const ProtobufCMessage *rq) {
     pthread_mutex_lock(&s->mu);
     sdb_user *u = sdb_user_find(s, c->user);
     int was = u && u->logged_in;
-    if (u) { u->epoch++; u->logged_in = 0; sdb_catalog_save(s); }
+    if (u) { sdb_user_revoke_tokens(u); u->logged_in = 0; sdb_catalog_save(s); }
     pthread_mutex_unlock(&s->mu);
     if (!was && !sdb_call_metadata(c, "authorization")) return ERR(UNKNOWN, "not logged in");
     return sdb_call_ok(c, &empty_resp.base);
@@ -265,7 +266,9 @@ static int h_database_health(sdb_call *c, const ProtobufCMessage *rq) {
     immudb__schema__database_health_response__init(resp);
     int inflight = atomic_load(&c->srv->inflight);
     resp->pendingrequests = inflight > 1 ? (uint32_t)(inflight - 1) : 0;
-    resp->lastrequestcompletedat = atomic_load(&c->srv->last_request_ms);
+    /* last_request_ms is monotonic (immune to clock steps); clients want Unix milliseconds */
+    int64_t ago_ms = (int64_t)sdb_now_ms() - atomic_load(&c->srv->last_request_ms);
+    resp->lastrequestcompletedat = sdb_unix_ms() - (ago_ms > 0 ? ago_ms : 0);
     return sdb_call_ok(c, &resp->base);
 }
 
@@ -414,6 +417,13 @@ static Immudb__Schema__User *user_msg(sdb_call *c, const sdb_user *u) {
     return m;
 }
 
+static int user_msg_cmp(const void *a, const void *b) {
+    const Immudb__Schema__User *x = *(Immudb__Schema__User *const *)a, *y = *(Immudb__Schema__User *const *)b;
+    size_t n = x->user.len < y->user.len ? x->user.len : y->user.len;
+    int r = n ? memcmp(x->user.data, y->user.data, n) : 0;
+    return r ? r : (x->user.len > y->user.len) - (x->user.len < y->user.len);
+}
+
 static int h_list_users(sdb_call *c, const ProtobufCMessage *rq) {
     sdb_server *s = c->srv;
     Immudb__Schema__UserList *resp = sdb_call_alloc(c, sizeof *resp);
@@ -440,6 +450,8 @@ static int h_list_users(sdb_call *c, const ProtobufCMessage *rq) {
     }
     pthread_mutex_unlock(&s->mu);
     if (!ok) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    /* immudb lists users in the byte order of their names (it scans its user keys) */
+    qsort(resp->users, resp->n_users, sizeof *resp->users, user_msg_cmp);
     return sdb_call_ok(c, &resp->base);
 }
 
@@ -476,9 +488,19 @@ static int h_change_password(sdb_call *c, const ProtobufCMessage *rq) {
         strcpy(t->hash, hash);
         snprintf(t->created_by, sizeof t->created_by, "%s", c->user);
         t->created_at_ns = (int64_t)sdb_unix_s() * 1000000000;
-        t->epoch++;
-        t->logged_in = 0;
-        close_user_sessions(s, user);
+        sdb_user_revoke_tokens(t);
+        /* The caller's own token or session survives its own password change (immuadmin's first login
+         * forces a change, then goes on; so does the Go SDK); every other one of the user ends. */
+        const char *keep_sid = NULL;
+        if (strcmp(user, c->user) == 0) {
+            keep_sid = sdb_call_metadata(c, "sessionid");
+            const char *az = sdb_call_metadata(c, "authorization");
+            const char *mac = az && !keep_sid ? strrchr(az, '.') : NULL;
+            if (mac && strlen(mac + 1) == 64) memcpy(t->kept_mac, mac + 1, 65);
+        } else {
+            t->logged_in = 0;
+        }
+        close_user_sessions(s, user, keep_sid);
         rc = sdb_catalog_save(s);
     }
     pthread_mutex_unlock(&s->mu);
@@ -527,9 +549,9 @@ static int h_change_permission(sdb_call *c, const ProtobufCMessage *rq) {
             t->n_perms--;
         }
         if (code == SDB_GRPC_OK) {
-            t->epoch++;
+            sdb_user_revoke_tokens(t);
             t->logged_in = 0;
-            close_user_sessions(s, user);
+            close_user_sessions(s, user, NULL);
             if (sdb_catalog_save(s)) { code = SDB_GRPC_INTERNAL; strcpy(ebuf, "cannot persist user"); }
         }
     }
@@ -554,9 +576,9 @@ static int h_set_active_user(sdb_call *c, const ProtobufCMessage *rq) {
     else if (!sys && strcmp(t->created_by, c->user) != 0) snprintf(ebuf, sizeof ebuf, "%s was not created by you", user);
     else {
         t->active = r->active;
-        t->epoch++;
+        sdb_user_revoke_tokens(t);
         t->logged_in = 0;
-        close_user_sessions(s, user);
+        close_user_sessions(s, user, NULL);
         if (sdb_catalog_save(s)) strcpy(ebuf, "cannot persist user");
     }
     pthread_mutex_unlock(&s->mu);
@@ -630,6 +652,8 @@ static int create_db(sdb_call *c, const char *name_in, const Immudb__Schema__Dat
         snprintf(d->created_by, sizeof d->created_by, "%s", c->user);
         rc = sdb_settings_pack(&d->settings, NULL, 0, ov ? &ov->base : NULL, &d->settings_pb, &d->settings_pb_len);
     }
+    char bad[256] = "";
+    if (!rc && sdb_settings_validate(d->settings_pb, d->settings_pb_len, name, bad, sizeof bad)) rc = SEALDB_INVALID;
     if (!rc) rc = sdb_settings_effective(d->settings_pb, d->settings_pb_len, &d->settings);
     if (!rc) { sdb_db_remove_dir(s, name); rc = sdb_db_load(s, d); }
     if (!rc) {
@@ -644,6 +668,7 @@ static int create_db(sdb_call *c, const char *name_in, const Immudb__Schema__Dat
         sdb_free(d);
     }
     pthread_mutex_unlock(&s->mu);
+    if (bad[0]) return ERR(INVALID_ARGUMENT, "%s", bad);
     if (rc) return ERR(UNKNOWN, "cannot create database: %s", sealdb_strerror(rc));
     *resp_out = resp;
     return SDB_CALL_DONE;
@@ -877,6 +902,12 @@ static int update_db(sdb_call *c, const char *name, const Immudb__Schema__Databa
     uint8_t *pb = NULL;
     size_t pl = 0;
     int rc = sdb_settings_pack(&d->settings, d->settings_pb, d->settings_pb_len, ov ? &ov->base : NULL, &pb, &pl);
+    char bad[256];
+    if (!rc && sdb_settings_validate(pb, pl, name, bad, sizeof bad)) {
+        pthread_mutex_unlock(&s->mu);
+        sdb_free(pb);
+        return ERR(INVALID_ARGUMENT, "%s", bad);
+    }
     if (!rc) {
         sdb_free(d->settings_pb);
         d->settings_pb = pb;

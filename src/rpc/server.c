@@ -439,7 +439,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
             sdb_database *d = db_new(SDB_DEFAULTDB);
             if (!d) { rc = SEALDB_NOMEM; goto fail; }
             d->created_at = sdb_unix_s();
-            strcpy(d->created_by, SDB_SYSADMIN);
+            strcpy(d->created_by, SDB_SYSTEMDB);   /* immudb names the system database as its creator */
             d->settings.synced = cfg->synced;
             if ((rc = sdb_settings_pack(&d->settings, NULL, 0, NULL, &d->settings_pb, &d->settings_pb_len))) goto fail;
             s->dbs = d;
@@ -449,7 +449,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     if (found && cfg->force_admin_password) {
         sdb_user *u = sdb_user_find(s, SDB_SYSADMIN);
         if (u && (rc = sdb_password_hash((const char *)pw.ptr, pw.len, u->hash))) goto fail;
-        if (u) u->epoch++;
+        if (u) sdb_user_revoke_tokens(u);
         if (u && (rc = sdb_catalog_save(s))) goto fail;
     }
     if (!sdb_user_find(s, SDB_SYSADMIN) || !sdb_db_find(s, SDB_DEFAULTDB)) {
@@ -457,6 +457,11 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
         rc = SEALDB_CORRUPT;
         goto fail;
     }
+    /* immudb decides at start: another database or another user than the sysadmin means several
+     * databases, and a Login token then selects none until UseDatabase */
+    if (s->dbs && s->dbs->next) s->multi_db = 1;
+    for (sdb_user *u = s->users; u; u = u->next)
+        if (strcmp(u->name, SDB_SYSADMIN) != 0) s->multi_db = 1;
     for (sdb_database *d = s->dbs; d; d = d->next) {
         if (!d->settings_pb)
             sdb_settings_pack(&d->settings, NULL, 0, NULL, &d->settings_pb, &d->settings_pb_len);

@@ -60,6 +60,7 @@ typedef struct sdb_user {
     int64_t created_at_ns;
     sdb_perm_entry *perms; size_t n_perms;
     uint64_t epoch;                /* bumped to invalidate every token of this user */
+    char kept_mac[65];             /* MAC of the one older token that survives: the caller's own password change */
     int logged_in;
     uint64_t seq;                  /* creation order, persisted in systemdb */
     char *saved;                   /* record last written to systemdb (sysdb.c) */
@@ -178,6 +179,7 @@ int  sdb_password_check(const char *hash, const char *pw, size_t pw_len);
 int  sdb_token_issue(sdb_server *s, const sdb_user *u, const char *db, char *out, size_t outlen);
 void sdb_sessions_expire(sdb_server *s);
 sdb_user *sdb_user_find(sdb_server *s, const char *name);           /* mu held */
+void sdb_user_revoke_tokens(sdb_user *u);                           /* mu held: every token of u ends */
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db);        /* mu held */
 sdb_database *sdb_db_find(sdb_server *s, const char *name);          /* mu held, excludes deleted */
 int  sdb_catalog_save(sdb_server *s);      /* mu held; one systemdb tx with the changed records (sysdb.c) */
@@ -191,6 +193,8 @@ void sdb_settings_default(sdb_db_settings *st);
 int  sdb_settings_pack(const sdb_db_settings *st, const uint8_t *prev_pb, size_t prev_len,
                        const ProtobufCMessage *overrides, uint8_t **out, size_t *out_len);
 int  sdb_settings_effective(const uint8_t *pb, size_t len, sdb_db_settings *st);
+/* The merged settings pb checked as immudb checks them; SEALDB_INVALID with immudb's message in msg. */
+int  sdb_settings_validate(const uint8_t *pb, size_t len, const char *db, char *msg, size_t msglen);
 
 /* module list (methods.c) */
 extern const sdb_rpc_module *const sdb_rpc_modules[];

@@ -1,6 +1,7 @@
 /* settings.c - database settings: immudb's defaults, merging the Nullable* overrides of a
  * Create/UpdateDatabase request over the current settings (presence decides, not the value), and
  * the effective values the KV layer uses. Works by protobuf-c reflection over the settings tree. */
+#include <stdio.h>
 #include <stdlib.h>
 #include "rpc/server.h"
 
@@ -64,6 +65,8 @@ static void sys_free(void *ad, void *p) { (void)ad; (void)p; }
 
 #define U32(field, v) do { s->field->value = (v); } while (0)
 
+/* immudb 1.9.5's values for a new database (a primary, embedded values off), as its
+ * GetDatabaseSettingsV2 reports them; the replication fields of a primary stay zero. */
 static void put_defaults(Immudb__Schema__DatabaseNullableSettings *s, const sdb_db_settings *st) {
     U32(filesize, st->file_size);
     U32(maxkeylen, st->max_key_len);
@@ -83,11 +86,10 @@ static void put_defaults(Immudb__Schema__DatabaseNullableSettings *s, const sdb_
     U32(writebuffersize, 4194304);
     U32(maxactivetransactions, 1000);
     U32(mvccreadsetlimit, 100000);
-    s->embeddedvalues->value = 1;
     Immudb__Schema__IndexNullableSettings *ix = s->indexsettings;
     ix->flushthreshold->value = 100000;
     ix->syncthreshold->value = 1000000;
-    ix->cachesize->value = 100000;
+    ix->cachesize->value = 134217728;
     ix->maxnodesize->value = 4096;
     ix->maxactivesnapshots->value = 100;
     ix->renewsnaprootafter->value = 1000;
@@ -97,13 +99,11 @@ static void put_defaults(Immudb__Schema__DatabaseNullableSettings *s, const sdb_
     ix->historylogmaxopenedfiles->value = 1;
     ix->commitlogmaxopenedfiles->value = 1;
     ix->flushbuffersize->value = 4096;
-    ix->maxbulksize->value = 50000;
-    ix->bulkpreparationtimeout->value = 100;
-    s->ahtsettings->syncthreshold->value = 1000000;
-    s->ahtsettings->writebuffersize->value = 4194304;
+    ix->maxbulksize->value = 1;
+    ix->bulkpreparationtimeout->value = 20;
+    s->ahtsettings->syncthreshold->value = 100000;
+    s->ahtsettings->writebuffersize->value = 16777216;
     s->truncationsettings->truncationfrequency->value = 86400000;
-    s->replicationsettings->prefetchtxbuffersize->value = 100;
-    s->replicationsettings->replicationcommitconcurrency->value = 10;
 }
 
 int sdb_settings_pack(const sdb_db_settings *st, const uint8_t *prev_pb, size_t prev_len,
@@ -149,4 +149,109 @@ int sdb_settings_effective(const uint8_t *pb, size_t len, sdb_db_settings *st) {
     if (s->autoload) st->autoload = s->autoload->value;
     immudb__schema__database_nullable_settings__free_unpacked(s, NULL);
     return SEALDB_OK;
+}
+
+/* ---- validation ---- */
+
+/* immudb wraps its store's option errors twice: the server's InvalidArgument status around the
+ * store's "illegal arguments: invalid options: ..." text. The prefix is the status's own Error(). */
+#define BAD_PREFIX "rpc error: code = InvalidArgument desc = illegal arguments: "
+#define BAD_OPTION(what) do { snprintf(msg, msglen, BAD_PREFIX "illegal arguments: invalid options: %s", what); \
+                              return SEALDB_INVALID; } while (0)
+#define BAD_DB(...) do { int k_ = snprintf(msg, msglen, BAD_PREFIX BAD_PREFIX); \
+                         if (k_ > 0 && (size_t)k_ < msglen) snprintf(msg + k_, msglen - (size_t)k_, __VA_ARGS__); \
+                         return SEALDB_INVALID; } while (0)
+
+#define MS_PER_HOUR 3600000LL
+
+static int nonempty(const Immudb__Schema__NullableString *ns) { return ns && ns->value && ns->value[0]; }
+
+/* The database-level checks, then the store's, in immudb's order: the first failing one is named. */
+static int check(const Immudb__Schema__DatabaseNullableSettings *s, const char *db, char *msg, size_t msglen) {
+#define V(f) ((s)->f ? (s)->f->value : 0)
+    const Immudb__Schema__ReplicationNullableSettings *r = s->replicationsettings;
+    if (r && !(r->replica && r->replica->value)) {
+        if (nonempty(r->primarydatabase))
+            BAD_DB("invalid value for replication option PrimaryDatabase on primary database '%s'", db);
+        if (nonempty(r->primaryhost))
+            BAD_DB("invalid value for replication option PrimaryHost on primary database '%s'", db);
+        if (r->primaryport && r->primaryport->value > 0)
+            BAD_DB("invalid value for replication option PrimaryPort on primary database '%s'", db);
+        if (nonempty(r->primaryusername))
+            BAD_DB("invalid value for replication option PrimaryUsername on primary database '%s'", db);
+        if (nonempty(r->primarypassword))
+            BAD_DB("invalid value for replication option PrimaryPassword on primary database '%s'", db);
+        if (r->prefetchtxbuffersize && r->prefetchtxbuffersize->value > 0)
+            BAD_DB("invalid value for replication option PrefetchTxBufferSize on primary database '%s'", db);
+        if (r->replicationcommitconcurrency && r->replicationcommitconcurrency->value > 0)
+            BAD_DB("invalid value for replication option ReplicationCommitConcurrency on primary database '%s'", db);
+        if (r->allowtxdiscarding && r->allowtxdiscarding->value)
+            BAD_DB("invalid value for replication option AllowTxDiscarding on primary database '%s'", db);
+        if (r->skipintegritycheck && r->skipintegritycheck->value)
+            BAD_DB("invalid value for replication option SkipIntegrityCheck on primary database '%s'", db);
+        if (r->waitforindexing && r->waitforindexing->value)
+            BAD_DB("invalid value for replication option WaitForIndexing on primary database '%s'", db);
+        int sync = r->syncreplication && r->syncreplication->value;
+        uint32_t acks = r->syncacks ? r->syncacks->value : 0;
+        if (sync && acks == 0)
+            BAD_DB("invalid replication options for primary database '%s'. It is necessary to have at least one sync replica", db);
+        if (!sync && acks > 0)
+            BAD_DB("invalid replication options for primary database '%s'. SyncAcks should be set to 0", db);
+    }
+    if (V(readtxpoolsize) == 0) BAD_DB("invalid read tx pool size (0) for database '%s'", db);
+    const Immudb__Schema__TruncationNullableSettings *t = s->truncationsettings;
+    int64_t retention = t && t->retentionperiod ? t->retentionperiod->value : 0;
+    int64_t freq = t && t->truncationfrequency ? t->truncationfrequency->value : 0;
+    if (retention < 0 || (retention > 0 && retention < 24 * MS_PER_HOUR))
+        BAD_DB("invalid retention period for database '%s'. RetentionPeriod should at least '24' hours", db);
+    if (freq < 0 || (freq > 0 && freq < MS_PER_HOUR))
+        BAD_DB("invalid truncation frequency for database '%s'. TruncationFrequency should at least '1' hour", db);
+
+    if (V(writebuffersize) == 0) BAD_OPTION("invalid WriteBufferSize");
+    if (s->syncfrequency && s->syncfrequency->value < 0) BAD_OPTION("invalid SyncFrequency");
+    if (V(maxactivetransactions) == 0) BAD_OPTION("invalid MaxActiveTransactions");
+    if (V(mvccreadsetlimit) == 0) BAD_OPTION("invalid MVCCReadSetLimit");
+    if (V(maxconcurrency) == 0) BAD_OPTION("invalid MaxConcurrency");
+    uint32_t io = V(maxioconcurrency);
+    if (io == 0 || io > 127 || (io > 1 && V(embeddedvalues))) BAD_OPTION("invalid MaxIOConcurrency");
+    if (V(vlogmaxopenedfiles) == 0) BAD_OPTION("invalid VLogMaxOpenedFiles");
+    if (V(txlogmaxopenedfiles) == 0) BAD_OPTION("invalid TxLogMaxOpenedFiles");
+    if (V(commitlogmaxopenedfiles) == 0) BAD_OPTION("invalid CommitLogMaxOpenedFiles");
+    if (V(txlogcachesize) == 0) BAD_OPTION("invalid TxLogCacheSize");
+    if (V(writetxheaderversion) > 1) BAD_OPTION("invalid WriteTxHeaderVersion");
+    if (V(maxtxentries) == 0) BAD_OPTION("invalid MaxTxEntries");
+    if (V(maxkeylen) == 0 || V(maxkeylen) > 1024) BAD_OPTION("invalid MaxKeyLen");
+    if (V(maxvaluelen) == 0) BAD_OPTION("invalid MaxValueLen");
+    if (V(filesize) == 0 || V(filesize) >= 0x7fffffffu) BAD_OPTION("invalid FileSize");
+    const Immudb__Schema__IndexNullableSettings *ix = s->indexsettings;
+    if (ix) {
+#define IX(f) (ix->f ? ix->f->value : 0)
+        if (IX(cachesize) == 0) BAD_OPTION("invalid index option CacheSize");
+        if (IX(flushthreshold) == 0) BAD_OPTION("invalid index option FlushThld");
+        if (IX(syncthreshold) == 0) BAD_OPTION("invalid index option SyncThld");
+        if (IX(flushbuffersize) == 0) BAD_OPTION("invalid index option FlushBufferSize");
+        if (IX(cleanuppercentage) < 0 || IX(cleanuppercentage) > 100) BAD_OPTION("invalid index option CleanupPercentage");
+        if (IX(maxactivesnapshots) == 0) BAD_OPTION("invalid index option MaxActiveSnapshots");
+        if (IX(maxnodesize) == 0) BAD_OPTION("invalid index option MaxNodeSize");
+        if (IX(compactionthld) == 0) BAD_OPTION("invalid index option CompactionThld");
+        if (IX(maxbulksize) == 0) BAD_OPTION("invalid MaxBulkSize");
+        if (IX(bulkpreparationtimeout) < 0) BAD_OPTION("invalid BulkPreparationTimeout");
+        if (IX(nodeslogmaxopenedfiles) == 0) BAD_OPTION("invalid index option NodesLogMaxOpenedFiles");
+        if (IX(historylogmaxopenedfiles) == 0) BAD_OPTION("invalid index option HistoryLogMaxOpenedFiles");
+        if (IX(commitlogmaxopenedfiles) == 0) BAD_OPTION("invalid index option CommitLogMaxOpenedFiles");
+#undef IX
+    }
+    const Immudb__Schema__AHTNullableSettings *aht = s->ahtsettings;
+    if (aht && (!aht->writebuffersize || aht->writebuffersize->value == 0)) BAD_OPTION("invalid AHT option WriteBufferSize");
+    if (aht && (!aht->syncthreshold || aht->syncthreshold->value == 0)) BAD_OPTION("invalid AHT option SyncThld");
+#undef V
+    return SEALDB_OK;
+}
+
+int sdb_settings_validate(const uint8_t *pb, size_t len, const char *db, char *msg, size_t msglen) {
+    Immudb__Schema__DatabaseNullableSettings *s = immudb__schema__database_nullable_settings__unpack(NULL, len, pb);
+    if (!s) { snprintf(msg, msglen, "stored settings do not decode"); return SEALDB_CORRUPT; }
+    int rc = check(s, db, msg, msglen);
+    immudb__schema__database_nullable_settings__free_unpacked(s, NULL);
+    return rc;
 }

@@ -121,7 +121,7 @@ int sdb_catalog_save(sdb_server *s) {
     }
     if (!rc && b.n) {
         sdb_kverr err;
-        if (sdb_kv_commit_sync(db, &b, NULL, &err)) {
+        if (sdb_kv_commit_sync(db, &b, 1, NULL, &err)) {
             sdb_log("error: cannot save the catalog in systemdb: %s", err.msg);
             rc = SEALDB_IO;
         }

@@ -50,6 +50,12 @@ uint64_t sdb_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int64_t sdb_unix_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t sdb_unix_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -111,5 +111,6 @@ static inline void sdb_arena_deinit(sdb_arena *a) { sdb_arena_reset(a); }
 /* ---- time ---- */
 uint64_t sdb_now_ns(void);   /* CLOCK_MONOTONIC */
 int64_t  sdb_unix_s(void);   /* CLOCK_REALTIME seconds */
+int64_t  sdb_unix_ms(void);  /* CLOCK_REALTIME milliseconds */
 
 #endif

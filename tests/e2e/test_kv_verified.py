@@ -3,6 +3,7 @@
 import hashlib
 import struct
 
+import grpc
 import pytest
 from ecdsa import NIST256p, SigningKey, VerifyingKey
 from ecdsa.util import sigdecode_der
@@ -54,11 +55,15 @@ def test_verified_calls_persistent_state(signed_server, keys, tmp_path):
     assert g.verified and g.value == b"beta" and g.refkey == b"v:ref"
     z = c.verifiedZAdd(b"vset", 2.5, b"v:a")
     assert z.verified
-    # bound ZAdd from Python: boundRef is never sent, the server infers it from atTx
-    z2 = c.verifiedZAdd(b"vset", 3.5, b"v:a", atTx=r.id)
+    # bound ZAdd: immudb-py's verifiedZAdd sends atTx without boundRef, which immudb refuses (so do we);
+    # its zAdd sends boundRef
+    with pytest.raises(grpc.RpcError):
+        c.verifiedZAdd(b"vset", 3.5, b"v:a", atTx=r.id)
+    c.zAdd(b"vset", 3.5, b"v:a", atTx=r.id)
+    z2 = c.verifiedZAdd(b"vset", 4.5, b"v:a")
     assert z2.verified
     entries = c.zScan(b"vset", b"", 0, 0, True, 10, False, 0.0, 10.0).entries
-    assert [(e.score, e.entry.value) for e in entries] == [(2.5, b"beta"), (3.5, b"alpha")]
+    assert [(e.score, e.entry.value) for e in entries] == [(2.5, b"beta"), (3.5, b"alpha"), (4.5, b"beta")]
     t = c.verifiedTxById(r.id)
     assert t == [b"v:a"]
     c.shutdown()

@@ -185,7 +185,7 @@ TEST(db_kv_verifiable_set_and_state) {
         sdb_kv_batch b;
         sdb_commit_result res;
         CHECK_OK(prep_set(db, &a, &kv, 1, NULL, 0, &b, &e));
-        CHECK_OK(sdb_kv_commit_sync(db, &b, &res, &e));
+        CHECK_OK(sdb_kv_commit_sync(db, &b, 1, &res, &e));
         CHECK_EQ_U64(res.hdr.id, (uint64_t)i + 1);
         Immudb__Schema__VerifiableTx *vt = NULL;
         CHECK_OK(sdb_kv_verifiable_tx(db, &a, signer, res.hdr.id, trusted.tx_id, NULL, 0, &vt, &e));
@@ -289,13 +289,13 @@ TEST(db_kv_verifiable_get_packed_matches_message) {
     sdb_kv_batch b;
     sdb_commit_result res;
     CHECK_OK(sdb_kv_prepare_set(db, &a, &r, &b, &e));
-    CHECK_OK(sdb_kv_commit_sync(db, &b, &res, &e));
+    CHECK_OK(sdb_kv_commit_sync(db, &b, 1, &res, &e));
     for (int i = 0; i < 40; i++) {   /* more txs than cache slots, so slots get replaced */
         char k[16];
         snprintf(k, sizeof k, "small-%d", i);
         Immudb__Schema__KeyValue kv = kv_of(k, "v");
         CHECK_OK(prep_set(db, &a, &kv, 1, NULL, 0, &b, &e));
-        CHECK_OK(sdb_kv_commit_sync(db, &b, &res, &e));
+        CHECK_OK(sdb_kv_commit_sync(db, &b, 1, &res, &e));
     }
     uint64_t last = res.hdr.id;
     const char *probe[] = { "big-0000", "big-0007", "big-0150", "big-0299", "small-0", "small-39", "small-5" };
