@@ -41,14 +41,35 @@ typedef struct sdb_scrub {
     walk w;                       /* scrubber-owned: the pass in progress */
     uint64_t target;              /* last tx of the pass in progress */
     int64_t pass_start_ns;
-    sdb_txcheck tc;
-    sdb_buf buf;
-    uint8_t *blk;                 /* room for the largest htree block */
     pthread_mutex_t mu;           /* guards dmg, ndmg, st */
     struct { uint64_t lo, hi; } dmg[MAX_RANGES];
     int ndmg;
     sdb_scrub_stats st;
 } sdb_scrub;
+
+/* Working memory of one walk (~250 KiB, plus the largest record read): the scrubber keeps one
+ * for its life, the open check one for its duration; none is kept per engine. */
+typedef struct scratch {
+    sdb_txcheck tc;
+    sdb_buf buf;
+    uint8_t *blk;                 /* room for the largest htree block */
+} scratch;
+
+static void scratch_deinit(scratch *x) {
+    sdb_txcheck_deinit(&x->tc);
+    sdb_buf_deinit(&x->buf);
+    sdb_free(x->blk);
+    x->blk = NULL;
+}
+
+static int scratch_init(scratch *x) {
+    memset(x, 0, sizeof *x);
+    sdb_buf_init(&x->buf);
+    int rc = sdb_txcheck_init(&x->tc);
+    if (!rc && !(x->blk = sdb_malloc((size_t)sdb_htree_block_len(SDB_ENGINE_MAX_ENTRIES)))) rc = SEALDB_NOMEM;
+    if (rc) scratch_deinit(x);
+    return rc;
+}
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;   /* busy cleared, stop requested */
@@ -153,9 +174,9 @@ static int resync(sdb_scrub *s, walk *w, uint64_t upto) {
 /* Derived records of a verified tx: the tx-index record and the htree block must be what the
  * journal implies; one that differs is rewritten (readers meanwhile either got the old bytes,
  * which fail their own checks, or the right ones). */
-static int check_derived(sdb_scrub *s, walk *w, uint64_t id, uint64_t *bytes) {
+static int check_derived(sdb_scrub *s, scratch *x, walk *w, uint64_t id, uint64_t *bytes) {
     sdb_engine *e = s->e;
-    sdb_txcheck *c = &s->tc;
+    sdb_txcheck *c = &x->tc;
     uint8_t want[SDB_TXI_REC], have[SDB_TXI_REC];
     int rc = sdb_file_read_at(e->txi, have, sizeof have, (id - 1) * SDB_TXI_REC);
     if (rc) return rc;
@@ -175,9 +196,9 @@ static int check_derived(sdb_scrub *s, walk *w, uint64_t id, uint64_t *bytes) {
     }
     uint64_t blen = sdb_htree_block_len(c->n);
     if (blen) {
-        if ((rc = sdb_file_read_at(e->htf, s->blk, (size_t)blen, w->ht_off))) return rc;
+        if ((rc = sdb_file_read_at(e->htf, x->blk, (size_t)blen, w->ht_off))) return rc;
         *bytes += blen;
-        if (memcmp(s->blk, c->ht.nodes, (size_t)blen)) {
+        if (memcmp(x->blk, c->ht.nodes, (size_t)blen)) {
             if ((rc = sdb_file_write_at(e->htf, c->ht.nodes, (size_t)blen, w->ht_off))) return rc;
             LOG("scrub: %s: htree block of tx %" PRIu64 " differed from the journal: rewritten", e->dir, id);
             fixed++;
@@ -207,9 +228,9 @@ static int apply_pending(sdb_scrub *s, walk *w) {
 
 /* Checks txs from w->next_id up to upto until *bytes reaches budget. SEALDB_OK or an I/O status
  * (the pass stops there). Damage is recorded, not returned. */
-static int step(sdb_scrub *s, walk *w, uint64_t upto, uint64_t budget, uint64_t *bytes) {
+static int step(sdb_scrub *s, scratch *x, walk *w, uint64_t upto, uint64_t budget, uint64_t *bytes) {
     sdb_engine *e = s->e;
-    sdb_txcheck *c = &s->tc;
+    sdb_txcheck *c = &x->tc;
     int rc;
     while (w->next_id <= upto && *bytes < budget) {
         uint64_t id = w->next_id;
@@ -238,12 +259,12 @@ static int step(sdb_scrub *s, walk *w, uint64_t upto, uint64_t budget, uint64_t 
             }
             continue;
         }
-        sdb_buf_reset(&s->buf);
-        if ((rc = sdb_buf_reserve(&s->buf, (size_t)rec_len))) return rc;
-        if ((rc = sdb_journal_read(e->j, w->pos, s->buf.ptr, (size_t)rec_len))) return rc;
-        s->buf.len = (size_t)rec_len;
+        sdb_buf_reset(&x->buf);
+        if ((rc = sdb_buf_reserve(&x->buf, (size_t)rec_len))) return rc;
+        if ((rc = sdb_journal_read(e->j, w->pos, x->buf.ptr, (size_t)rec_len))) return rc;
+        x->buf.len = (size_t)rec_len;
         *bytes += rec_len;
-        int trc = sdb_txcheck_record(c, sdb_buf_slice(&s->buf), id, NULL);
+        int trc = sdb_txcheck_record(c, sdb_buf_slice(&x->buf), id, NULL);
         if (trc == SEALDB_NOMEM) return trc;
         if (w->pend_id) {
             if (w->pend_id == id - 1 && !c->format_bad && w->alh_known && !memcmp(c->hdr.prev_alh.b, w->alh.b, SDB_HASH_LEN)) {
@@ -265,7 +286,7 @@ static int step(sdb_scrub *s, walk *w, uint64_t upto, uint64_t budget, uint64_t 
         } else {
             if (trc && sdb_tx_alh(&c->hdr, c->alh.b)) w->alh_known = 0;
             else { w->alh = c->alh; w->alh_known = 1; }
-            if (!trc) { if ((rc = check_derived(s, w, id, bytes))) return rc; }
+            if (!trc) { if ((rc = check_derived(s, x, w, id, bytes))) return rc; }
             else w->ht_known = 0;
         }
         w->pos += rec_len;
@@ -282,9 +303,6 @@ static int step(sdb_scrub *s, walk *w, uint64_t upto, uint64_t budget, uint64_t 
 
 static void scrub_free(sdb_scrub *s) {
     if (!s) return;
-    sdb_txcheck_deinit(&s->tc);
-    sdb_buf_deinit(&s->buf);
-    sdb_free(s->blk);
     pthread_mutex_destroy(&s->mu);
     sdb_free(s);
 }
@@ -294,9 +312,8 @@ int sdb_scrub_attach(sdb_engine *e) {
     if (!s) return SEALDB_NOMEM;
     s->e = e;
     pthread_mutex_init(&s->mu, NULL);
-    sdb_buf_init(&s->buf);
-    int rc = sdb_txcheck_init(&s->tc);
-    if (!rc && !(s->blk = sdb_malloc((size_t)sdb_htree_block_len(SDB_ENGINE_MAX_ENTRIES)))) rc = SEALDB_NOMEM;
+    scratch x;
+    int rc = scratch_init(&x);
     if (rc) { scrub_free(s); return rc; }
     e->scrub = s;
     /* The tail of the chain: recovery trusted the newest tx-index record that matches its journal
@@ -312,7 +329,7 @@ int sdb_scrub_attach(sdb_engine *e) {
             walk w = { .next_id = id0, .pos = first.pos, .ht_off = first.node_off, .alh_known = 0, .ht_known = 1 };
             uint64_t bytes = 0;
             uint64_t failures = s->st.failures;
-            rc = step(s, &w, k, UINT64_MAX, &bytes);
+            rc = step(s, &x, &w, k, UINT64_MAX, &bytes);
             if (rc) LOG("scrub: %s: open check stopped at tx %" PRIu64 ": %s", e->dir, w.next_id, sealdb_strerror(rc));
             else if (s->st.failures == failures)
                 LOG("scrub: %s: open check: txs %" PRIu64 "..%" PRIu64 " re-checked from the journal (%" PRIu64
@@ -323,6 +340,7 @@ int sdb_scrub_attach(sdb_engine *e) {
         }
         rc = SEALDB_OK;   /* an unreadable tail leaves the work to the scrubber; damage is recorded */
     }
+    scratch_deinit(&x);
     pthread_mutex_lock(&reg_mu);
     s->next = reg_head;
     reg_head = s;
@@ -376,6 +394,11 @@ static void *scrub_main(void *arg) {
     (void)arg;
     /* lowest CPU priority for this thread only (Linux: a thread is a task with its own nice) */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    scratch x;
+    if (scratch_init(&x)) {
+        LOG("scrub: out of memory: the integrity scrub does not run");
+        return NULL;
+    }
     uint64_t gen = 1;
     pthread_mutex_lock(&reg_mu);
     for (;;) {
@@ -414,9 +437,13 @@ static void *scrub_main(void *arg) {
                 " damaged found, %" PRIu64 " derived records rewritten so far)", s->e->dir, s->target, g_pass_bytes,
                 secs, failures ? "DAMAGED" : "intact", failures, repaired);
             done = 1;
+            if (x.buf.cap > (1u << 20)) {   /* do not keep a huge record's buffer between passes */
+                sdb_buf_deinit(&x.buf);
+                sdb_buf_init(&x.buf);
+            }
         } else {
             uint64_t b0 = g_pass_bytes;
-            int rc = step(s, &s->w, s->target, b0 + chunk, &g_pass_bytes);
+            int rc = step(s, &x, &s->w, s->target, b0 + chunk, &g_pass_bytes);
             pthread_mutex_lock(&s->mu);
             s->st.last_verified_tx = s->w.next_id - 1;
             pthread_mutex_unlock(&s->mu);
@@ -435,6 +462,7 @@ static void *scrub_main(void *arg) {
         pthread_cond_broadcast(&reg_cv);
     }
     pthread_mutex_unlock(&reg_mu);
+    scratch_deinit(&x);
     return NULL;
 }
 
