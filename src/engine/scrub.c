@@ -115,7 +115,7 @@ int sdb_scrub_is_damaged(sdb_engine *e, uint64_t tx) {
 }
 
 /* Records txs lo..hi as damaged (merged with the ranges it touches; past MAX_RANGES the two
- * closest ranges are joined, so reads err on the side of refusing). Logs it once. */
+ * highest ranges are joined, so reads err on the side of refusing). Logs it once. */
 static void mark_damaged(sdb_scrub *s, uint64_t lo, uint64_t hi, const char *why) {
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->ndmg; i++)

@@ -183,3 +183,33 @@ TEST(scrubber_stops_and_engines_close_while_it_runs) {
     sdb_scrubber_stop();
     sdb_scrubber_stop();   /* idempotent */
 }
+
+/* More damaged ranges than the engine keeps apart (32): every damaged tx is still refused (ranges
+ * are joined, never dropped), and the txs before the first damaged one are still served. */
+TEST(many_damaged_ranges_all_refused) {
+    const char *d = mkdb(120);
+    for (uint64_t id = 21; id <= 99; id += 2) tamper_value(d, id);   /* 40 ranges of one tx */
+    sdb_engine *e = NULL;
+    CHECK_OK(sdb_engine_open(d, NULL, &e));
+    sdb_kv_version v;
+    sdb_kv_version_init(&v);
+    for (uint64_t id = 21; id <= 99; id += 2) {
+        char k[32];
+        snprintf(k, sizeof k, "key%llu", (unsigned long long)id);
+        CHECK_RC(get(e, k, &v), SEALDB_DAMAGED);
+        CHECK_EQ_U64(sdb_engine_damaged_tx(), id);
+    }
+    for (int id = 1; id <= 20; id++) {
+        char k[32];
+        snprintf(k, sizeof k, "key%d", id);
+        CHECK_OK(get(e, k, &v));
+    }
+    CHECK_OK(get(e, "key110", &v));
+    sdb_scrub_stats st;
+    sdb_engine_scrub_stats(e, &st);
+    CHECK_EQ_U64(st.failures, 40);
+    CHECK_EQ_U64(st.first_damaged, 21);
+    CHECK_EQ_U64(st.last_damaged, 99);
+    sdb_kv_version_deinit(&v);
+    sdb_engine_close(e);
+}
