@@ -13,6 +13,7 @@ void seal_args_defaults(seal_args *a) {
     a->revision_sep = "@";
     a->timeout_s = 30;
     a->interval_s = 60;
+    a->metrics_port = 9497;
 }
 
 enum kind { K_STR, K_INT, K_U64, K_I64, K_BOOL, K_DBL, K_U32, K_TRI };
@@ -46,6 +47,7 @@ static const flag flags[] = {
     F("max-recv-msg-size", 0, K_U64, max_recv),
     F("timeout", 0, K_INT, timeout_s),
     F("password-file", 0, K_STR, password_file),
+    F("metrics-port", 0, K_INT, metrics_port),
     F("json", 0, K_BOOL, json),
     F("value-only", 0, K_BOOL, value_only),
     F("quiet", 'q', K_BOOL, quiet),

@@ -26,6 +26,7 @@ typedef struct seal_args {
     uint64_t max_recv;            /* --max-recv-msg-size */
     int timeout_s;                /* --timeout (seconds) */
     const char *password_file;    /* --password-file */
+    int metrics_port;             /* --metrics-port: the server's /metrics (scrub-status) */
     /* output */
     int json, value_only, quiet, progress;
     const char *revision_sep;     /* --revision-separator, default "@" */

@@ -15,6 +15,7 @@
 #include "sealdb_client.h"
 #include "cli/args.h"
 #include "cli/out.h"
+#include "cli/scrub.h"
 
 #define EXIT_VERIFY 2
 
@@ -38,6 +39,8 @@ static const char usage_text[] =
 "verify:    state   check-consistency   audit (--interval S --rounds N --verify-values)\n"
 "session:   login <user>   logout   use <db>\n"
 "server:    health | status | info\n"
+"           scrub-status (--metrics-port 9497)   integrity scrub per database, from the\n"
+"                                                  server's /metrics; exit 2 when damaged\n"
 "databases: db create <name> (--max-key-len --max-value-len --max-tx-entries --if-not-exists)\n"
 "           db list | use <name> | load <name> | unload <name> | delete <name> | settings\n"
 "           db flush | compact     (index of the selected database)\n"
@@ -676,6 +679,11 @@ static int cmd_health(sealdb_client *c, int info) {
     return si.health_ok ? 0 : 1;
 }
 
+static int cmd_scrub_status(sealdb_client *c, int unused) {
+    if (A.npos != 1) return usage_err("usage: scrub-status (--metrics-port N --database D)");
+    return seal_scrub_status(&A, &O);
+}
+
 static int cmd_login(sealdb_client *c, int unused) {
     const char *user = A.npos >= 2 ? A.pos[1] : A.username;
     if (!user || A.npos > 2) return usage_err("usage: login <user>");
@@ -903,6 +911,7 @@ static const seal_cmd commands[] = {
     { "txscan", cmd_txscan, 0, 1 },         { "state", cmd_state, 0, 1 },       { "check-consistency", cmd_check, 0, 1 },
     { "audit", cmd_audit, 0, 1 },
     { "health", cmd_health, 0, 0 },         { "status", cmd_health, 0, 0 },     { "info", cmd_health, 1, 0 },
+    { "scrub-status", cmd_scrub_status, 0, 0 },
     { "login", cmd_login, 0, 0 },           { "logout", cmd_logout, 0, 1 },     { "use", cmd_use_arg, 0, 1 },
     { "db", cmd_db, 0, 1 },                 { "user", cmd_user, 0, 1 },
 };

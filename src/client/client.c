@@ -39,6 +39,8 @@ int sdb_cl_map_status(int code, const char *msg) {
     if (strcmp(msg, "proof or hash does not verify") == 0 ||
         strcmp(msg, "stored data fails its checksum or format checks") == 0)
         return SEALDB_TAMPERED;
+    /* the server's integrity scrub found the entry's tx damaged and refuses to serve it */
+    if (code == 15 && strncmp(msg, "data failed its integrity check", 31) == 0) return SEALDB_TAMPERED;
     if (ends_with(msg, "key not found") || strcmp(msg, "tx not found") == 0) return SEALDB_NOTFOUND;
     if (strstr(msg, "key not found: expired entry")) return SEALDB_NOTFOUND;
     if (code == 9 && strncmp(msg, "precondition failed", 19) == 0) return SEALDB_PRECONDITION;

@@ -235,4 +235,36 @@ void sdb_engine_tx_source(sdb_engine *e, sdb_tx_source *out);
  * the first problem (naming the tx and file) to out (may be NULL). SEALDB_OK when intact. */
 int  sdb_verify_dir(const char *dir, FILE *out);
 
+/* ---- integrity scrub (scrub.c) ----
+ *
+ * On open the engine re-checks the tail of its chain (the last SDB_SCRUB_TAIL_TXS txs, at most
+ * SDB_SCRUB_TAIL_BYTES of journal) from the journal bytes. A background scrubber (one thread per
+ * process, over every open engine) re-reads every record, re-checks it like sdb_verify_dir and
+ * the Alh chain, compares the derived tx index and htree node file with it (rewriting a derived
+ * record that differs) and records damaged txs: plain reads of an entry of a damaged tx then
+ * answer SEALDB_DAMAGED (sdb_engine_damaged_tx() names the tx) instead of the stored bytes. */
+#define SDB_SCRUB_TAIL_TXS  1000u
+#define SDB_SCRUB_TAIL_BYTES (64ull << 20)
+
+typedef struct sdb_scrub_stats {
+    uint64_t last_verified_tx;    /* every tx 1..this was verified in the current or last pass */
+    uint64_t failures;            /* damaged txs found (each counted once) */
+    uint64_t repaired;            /* derived records rewritten from the journal */
+    uint64_t passes;              /* complete passes */
+    uint64_t first_damaged, last_damaged;   /* lowest/highest damaged tx, 0 when none */
+    double last_pass_seconds;     /* duration of the last complete pass */
+    int64_t last_pass_end;        /* unix seconds, 0 before the first */
+} sdb_scrub_stats;
+
+/* Scrubber settings; log (may be NULL) gets one line per event. interval_ms 0: no scrubber
+ * thread (the open-time tail check still runs). rate: bytes per second (> 0). */
+typedef void (*sdb_scrub_log_fn)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sdb_scrub_configure(uint64_t interval_ms, uint64_t rate_bytes_per_s, sdb_scrub_log_fn log);
+/* Starts / stops the process-wide scrubber thread (idempotent). */
+int  sdb_scrubber_start(void);
+void sdb_scrubber_stop(void);
+void sdb_engine_scrub_stats(sdb_engine *e, sdb_scrub_stats *out);
+/* The tx of the last SEALDB_DAMAGED answered on this thread. */
+uint64_t sdb_engine_damaged_tx(void);
+
 #endif

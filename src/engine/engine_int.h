@@ -107,6 +107,10 @@ struct sdb_engine {
     sdb_index_wait *ix_waiters;   /* sdb_engine_when_indexed, by tx id ascending (ix_mu) */
     pthread_t indexer;
     int indexer_started;
+
+    /* integrity scrub (scrub.c): damaged-tx ranges, checked by reads only while dmg_n > 0 */
+    struct sdb_scrub *scrub;
+    atomic_int dmg_n;
 };
 
 /* store.c internals used by keys.c / verify.c */
@@ -115,5 +119,35 @@ int  sdb_engine_index_start(sdb_engine *e);     /* keys.c: open the key index, s
 void sdb_engine_index_stop(sdb_engine *e);      /* keys.c */
 int  sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed);
 void sdb_engine_index_notify(sdb_engine *e);    /* committer: new txs published */
+
+
+/* verify.c: the per-tx check shared by sdb_verify_dir, the open-time tail check and the scrub. */
+typedef struct sdb_txcheck {
+    sdb_jentry *je;               /* room for 1024 */
+    sdb_hash *dig;                /* room for 1024 */
+    sdb_htree ht;                 /* the tx's tree after a check that reached it */
+    sdb_jframe fr;
+    sdb_tx_header hdr;
+    uint32_t n;
+    sdb_hash alh;                 /* Alh of the checked header */
+    int format_bad;               /* the failure was in the frame, a CRC or the decoding */
+    char why[160];                /* the first failure */
+} sdb_txcheck;
+int  sdb_txcheck_init(sdb_txcheck *c);
+void sdb_txcheck_deinit(sdb_txcheck *c);
+/* Checks one whole record (frame, meta, values) as tx want_id: CRCs and format, id, prevAlh ==
+ * *prev_alh (skipped when NULL), header version, blTxId < id, every value against its hash, KV
+ * metadata, entry digests, eH; computes Alh. SEALDB_OK, CORRUPT, TAMPERED, UNSUPPORTED or NOMEM. */
+int  sdb_txcheck_record(sdb_txcheck *c, sdb_slice rec, uint64_t want_id, const sdb_hash *prev_alh);
+
+/* scrub.c: open-time tail check and registration with the scrubber (after recovery), and
+ * unregistration (first thing on close); the read-side check of damaged txs. */
+int  sdb_scrub_attach(sdb_engine *e);
+void sdb_scrub_detach(sdb_engine *e);
+int  sdb_scrub_is_damaged(sdb_engine *e, uint64_t tx);
+static inline int sdb_engine_check_damaged(sdb_engine *e, uint64_t tx) {
+    if (__builtin_expect(atomic_load_explicit(&e->dmg_n, memory_order_acquire) == 0, 1)) return SEALDB_OK;
+    return sdb_scrub_is_damaged(e, tx) ? SEALDB_DAMAGED : SEALDB_OK;
+}
 
 #endif

@@ -294,6 +294,7 @@ static int fill_version(sdb_engine *e, sdb_slice key, const sdb_index_ver *v, ui
     sdb_buf_reset(&out->key);
     if ((rc = sdb_buf_append(&out->key, key.ptr, key.len))) return rc;
     if (v->tx_id == 0 || v->tx_id > sdb_engine_last_tx(e) || v->val_len >= SDB_ENGINE_MAX_VALUE_LEN) return SEALDB_CORRUPT;
+    if ((rc = sdb_engine_check_damaged(e, v->tx_id))) return rc;
     sdb_buf_reset(&out->value);
     if ((rc = sdb_buf_reserve(&out->value, v->val_len ? v->val_len : 1))) return rc;
     if (v->val_len && (rc = sdb_journal_read(e->j, v->val_off, out->value.ptr, v->val_len))) return rc;

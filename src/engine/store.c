@@ -201,7 +201,8 @@ int sdb_engine_tx_header(sdb_engine *e, uint64_t id, sdb_tx_header *hdr, uint8_t
 int sdb_engine_read_value(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_buf *out) {
     sdb_tx t;
     sdb_tx_init(&t);
-    int rc = sdb_engine_tx_read(e, id, 0, &t);
+    int rc = sdb_engine_check_damaged(e, id);   /* found by the scrub (scrub.c) */
+    if (!rc) rc = sdb_engine_tx_read(e, id, 0, &t);
     if (rc) goto done;
     if (entry_idx >= t.nentries) { rc = SEALDB_INVALID; goto done; }
     sdb_txi_rec r;
@@ -1218,6 +1219,8 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         if (!(rc = sdb_file_truncate(e->txi, 0))) rc = recover(e, &txi_bad);
     }
     if (rc) goto fail;
+    /* re-check the chain's tail from the journal bytes; register with the scrubber (scrub.c) */
+    if ((rc = sdb_scrub_attach(e))) goto fail;
     if ((rc = sdb_fsync_dir(dir))) goto fail;
     if ((rc = sdb_engine_index_start(e))) goto fail;
     if (pthread_create(&e->syncer, NULL, syncer_main, e)) { rc = SEALDB_NOMEM; goto fail; }
@@ -1234,6 +1237,7 @@ fail:
 
 void sdb_engine_close(sdb_engine *e) {
     if (!e) return;
+    sdb_scrub_detach(e);
     if (e->committer_started) {
         pthread_mutex_lock(&e->q_mu);
         atomic_store(&e->stopping, 1);

@@ -42,6 +42,68 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* ---- one record (shared with the open-time tail check and the scrub) ---- */
+
+int sdb_txcheck_init(sdb_txcheck *c) {
+    memset(c, 0, sizeof *c);
+    sdb_htree_init(&c->ht);
+    c->je = sdb_malloc(1024 * sizeof *c->je);
+    c->dig = sdb_malloc(1024 * sizeof *c->dig);
+    if (!c->je || !c->dig) { sdb_txcheck_deinit(c); return SEALDB_NOMEM; }
+    return SEALDB_OK;
+}
+
+void sdb_txcheck_deinit(sdb_txcheck *c) {
+    sdb_free(c->je);
+    sdb_free(c->dig);
+    sdb_htree_deinit(&c->ht);
+    c->je = NULL;
+    c->dig = NULL;
+}
+
+static int why(sdb_txcheck *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int why(sdb_txcheck *c, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int sdb_txcheck_record(sdb_txcheck *c, sdb_slice rec, uint64_t id, const sdb_hash *prev_alh) {
+    c->why[0] = 0;
+    c->format_bad = 1;
+    c->n = 0;
+    if (sdb_jrec_decode(rec, &c->fr, &c->hdr, c->je, &c->n) != SEALDB_OK ||
+        rec.len != SDB_JREC_FRAME + (uint64_t)c->fr.meta_len + c->fr.vals_len ||
+        sdb_crc32c(0, rec.ptr + SDB_JREC_FRAME + c->fr.meta_len, (size_t)c->fr.vals_len) != c->fr.crc_vals)
+        return why(c, SEALDB_CORRUPT, "record fails its checksum or format checks");
+    c->format_bad = 0;
+    const sdb_tx_header *h = &c->hdr;
+    if (h->id != id) return why(c, SEALDB_TAMPERED, "record holds tx id %" PRIu64, h->id);
+    if (prev_alh && memcmp(h->prev_alh.b, prev_alh->b, 32)) return why(c, SEALDB_TAMPERED, "prevAlh breaks the Alh chain");
+    if (h->version > 1) return why(c, SEALDB_UNSUPPORTED, "header version %u", h->version);
+    if (h->bl_tx_id >= id) return why(c, SEALDB_TAMPERED, "blTxId %" PRIu64 " >= id", h->bl_tx_id);
+    const uint8_t *vals = rec.ptr + SDB_JREC_FRAME + c->fr.meta_len;
+    for (uint32_t i = 0; i < c->n; i++) {
+        const sdb_jentry *je = &c->je[i];
+        uint8_t hv[32];
+        sdb_kv_md md;
+        sdb_sha256(vals + je->voff, je->vlen, hv);
+        if (memcmp(hv, je->hvalue, 32)) return why(c, SEALDB_TAMPERED, "value of entry %u does not match its hash", i);
+        if (sdb_kv_md_decode(je->md_bytes, &md)) return why(c, SEALDB_CORRUPT, "metadata of entry %u is malformed", i);
+        if (sdb_entry_digest(h->version, je->key, je->md_bytes, je->hvalue, c->dig[i].b))
+            return why(c, SEALDB_CORRUPT, "entry %u cannot be digested", i);
+    }
+    int rc = sdb_htree_build(&c->ht, c->dig, c->n);
+    if (rc) return rc;
+    sdb_hash eh;
+    sdb_htree_root(&c->ht, eh.b);
+    if (memcmp(eh.b, h->eh.b, 32)) return why(c, SEALDB_TAMPERED, "entries do not match eH (tx tree root)");
+    if (sdb_tx_alh(h, c->alh.b)) return why(c, SEALDB_CORRUPT, "header cannot be hashed");
+    return SEALDB_OK;
+}
+
 /* Checks the ahtree node file record of leaf n against the recomputed hashes h[0..z] and alh. */
 typedef struct aht_check {
     int fd;
@@ -206,9 +268,7 @@ static int verify_db(vctx *v, const char *dir) {
     sdb_journal *j = NULL;
     sdb_ahtree *mem = NULL;
     sdb_file *txi = NULL;
-    sdb_jentry *je = NULL;
-    sdb_hash *dig = NULL;
-    sdb_htree ht;
+    sdb_txcheck tc;
     sdb_buf buf;
     aht_check a = { .fd = -1 };
     uint64_t txi_n = 0, k = 0, nix = 0;
@@ -217,8 +277,8 @@ static int verify_db(vctx *v, const char *dir) {
     uint8_t *blk = NULL;
     cum cu = { 0 };
     uint64_t *posv = NULL;
-    sdb_htree_init(&ht);
     sdb_buf_init(&buf);
+    if (sdb_txcheck_init(&tc)) return SEALDB_NOMEM;
     v->dir = dir;
     v->reported = 0;
     snprintf(txip, sizeof txip, "%s/txindex", dir);
@@ -254,8 +314,7 @@ static int verify_db(vctx *v, const char *dir) {
         if (fstat(htfd, &st) < 0) { close(htfd); htfd = -1; }
         else ht_size = (uint64_t)st.st_size;
     }
-    if (!(je = sdb_malloc(1024 * sizeof *je)) || !(dig = sdb_malloc(1024 * sizeof *dig)) ||
-        !(blk = sdb_malloc((size_t)sdb_htree_block_len(1024)))) { rc = SEALDB_NOMEM; goto done; }
+    if (!(blk = sdb_malloc((size_t)sdb_htree_block_len(1024)))) { rc = SEALDB_NOMEM; goto done; }
     sdb_hash alh = sdb_hash_empty;
     uint64_t pos = sdb_journal_first_pos(j);
     for (;;) {
@@ -279,15 +338,15 @@ static int verify_db(vctx *v, const char *dir) {
         }
         uint64_t rec_len = frc ? 0 : SDB_JREC_FRAME + (uint64_t)fr.meta_len + fr.vals_len;
         int bad = frc || rec_len > room;
-        sdb_tx_header hdr;
-        uint32_t n = 0;
+        int trc = SEALDB_CORRUPT;
         if (!bad) {
             sdb_buf_reset(&buf);
             if ((rc = sdb_buf_reserve(&buf, (size_t)rec_len))) goto done;
             if ((rc = sdb_journal_read(j, pos, buf.ptr, (size_t)rec_len))) { rc = fail(v, rc, k + 1, seg, "read error"); goto done; }
             buf.len = (size_t)rec_len;
-            bad = sdb_jrec_decode(sdb_buf_slice(&buf), &fr, &hdr, je, &n) != SEALDB_OK ||
-                  sdb_crc32c(0, buf.ptr + SDB_JREC_FRAME + fr.meta_len, (size_t)fr.vals_len) != fr.crc_vals;
+            trc = sdb_txcheck_record(&tc, sdb_buf_slice(&buf), k + 1, &alh);
+            if (trc == SEALDB_NOMEM) { rc = trc; goto done; }
+            bad = trc && tc.format_bad;
         }
         if (bad) {
             if (last && sdb_journal_is_torn(j, pos, room, rec_len)) {
@@ -298,30 +357,14 @@ static int verify_db(vctx *v, const char *dir) {
             goto done;
         }
         uint64_t id = k + 1;
-        if (hdr.id != id) { rc = fail(v, SEALDB_TAMPERED, id, seg, "record holds tx id %" PRIu64, hdr.id); goto done; }
-        if (memcmp(hdr.prev_alh.b, alh.b, 32)) { rc = fail(v, SEALDB_TAMPERED, id, seg, "prevAlh breaks the Alh chain"); goto done; }
-        if (hdr.version > 1) { rc = fail(v, SEALDB_UNSUPPORTED, id, seg, "header version %u", hdr.version); goto done; }
-        if (hdr.bl_tx_id >= id) { rc = fail(v, SEALDB_TAMPERED, id, seg, "blTxId %" PRIu64 " >= id", hdr.bl_tx_id); goto done; }
+        if (trc) { rc = fail(v, trc, id, seg, "%s", tc.why); goto done; }
+        const sdb_tx_header hdr = tc.hdr;
+        const uint32_t n = tc.n;
+        const sdb_jentry *je = tc.je;
         sdb_hash blr = sdb_hash_zero;
         if (hdr.bl_tx_id && (rc = sdb_ahtree_root_at(mem, hdr.bl_tx_id, blr.b))) goto done;
         if (memcmp(blr.b, hdr.bl_root.b, 32)) { rc = fail(v, SEALDB_TAMPERED, id, seg, "blRoot is not the Merkle root of txs 1..%" PRIu64, hdr.bl_tx_id); goto done; }
-        const uint8_t *vals = buf.ptr + SDB_JREC_FRAME + fr.meta_len;
-        for (uint32_t i = 0; i < n; i++) {
-            uint8_t hv[32];
-            sdb_kv_md md;
-            sdb_sha256(vals + je[i].voff, je[i].vlen, hv);
-            if (memcmp(hv, je[i].hvalue, 32)) { rc = fail(v, SEALDB_TAMPERED, id, seg, "value of entry %u does not match its hash", i); goto done; }
-            if (sdb_kv_md_decode(je[i].md_bytes, &md)) { rc = fail(v, SEALDB_CORRUPT, id, seg, "metadata of entry %u is malformed", i); goto done; }
-            if (sdb_entry_digest(hdr.version, je[i].key, je[i].md_bytes, je[i].hvalue, dig[i].b)) {
-                rc = fail(v, SEALDB_CORRUPT, id, seg, "entry %u cannot be digested", i); goto done;
-            }
-        }
-        if ((rc = sdb_htree_build(&ht, dig, n))) goto done;
-        sdb_hash eh;
-        sdb_htree_root(&ht, eh.b);
-        if (memcmp(eh.b, hdr.eh.b, 32)) { rc = fail(v, SEALDB_TAMPERED, id, seg, "entries do not match eH (tx tree root)"); goto done; }
-        sdb_hash na;
-        if (sdb_tx_alh(&hdr, na.b)) { rc = fail(v, SEALDB_CORRUPT, id, seg, "header cannot be hashed"); goto done; }
+        sdb_hash na = tc.alh;
         if ((rc = sdb_ahtree_append(mem, na.b, NULL))) goto done;
         /* derived: tx index record */
         if (txi && id <= txi_n) {
@@ -348,7 +391,7 @@ static int verify_db(vctx *v, const char *dir) {
         }
         if (blen && htfd >= 0 && ht_off + blen <= ht_size) {
             if (pread(htfd, blk, (size_t)blen, (off_t)ht_off) != (ssize_t)blen) { rc = fail(v, SEALDB_IO, id, htp, "read error"); goto done; }
-            if (memcmp(blk, ht.nodes, (size_t)blen)) {
+            if (memcmp(blk, tc.ht.nodes, (size_t)blen)) {
                 rc = fail(v, SEALDB_TAMPERED, id, htp, "stored tree nodes differ from the recomputed ones");
                 goto done;
             }
@@ -399,10 +442,8 @@ done:
     sdb_file_close(txi);
     sdb_ahtree_close(mem);
     sdb_journal_close(j);
-    sdb_htree_deinit(&ht);
+    sdb_txcheck_deinit(&tc);
     sdb_buf_deinit(&buf);
-    sdb_free(je);
-    sdb_free(dig);
     sdb_free(cu.v);
     sdb_free(posv);
     if (rc && !v->reported) fail(v, rc, k + 1, dir, "%s", sealdb_strerror(rc));

@@ -66,6 +66,10 @@ static opt opts[] = {
     { "detached", 'd', T_BOOL, "false", 0, 0, 0 },
     { "config", 0, T_STR, "", 0, 0, 0 },
     { "workers", 0, T_INT, "0", 0, 0, 0 },   /* 0: one per online CPU (2..16) */
+    /* background integrity scrub (engine/scrub.c): time between rounds over every database
+     * (0 = off), and its read rate in MB/s (MiB) */
+    { "scrub-interval", 0, T_DUR, "1h", 0, 0, 0 },
+    { "scrub-rate", 0, T_INT, "8", 0, 0, 0 },
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -277,6 +281,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sealdb: --mtls needs --certificate, --pkey and --clientcas\n");
         return 2;
     }
+    uint64_t scrub_ms = 0;
+    if (parse_dur_ms(get("scrub-interval"), &scrub_ms) || (scrub_ms && (scrub_ms < 1000 || scrub_ms > 720ull * 3600000))) {
+        fprintf(stderr, "sealdb: invalid --scrub-interval %s: 0 (off) or a duration from 1s to 720h\n", get("scrub-interval"));
+        return 2;
+    }
+    long long scrub_rate = get_int("scrub-rate");
+    if (scrub_rate < 1 || scrub_rate > 100000) {
+        fprintf(stderr, "sealdb: invalid --scrub-rate %s: MB/s from 1 to 100000 (use --scrub-interval 0 to turn the scrub off)\n",
+                get("scrub-rate"));
+        return 2;
+    }
+    sdb_scrub_configure(scrub_ms, (uint64_t)scrub_rate << 20, sdb_log);
     int metrics = get_bool("metrics-server");
     int metrics_port = (int)get_int("metrics-server-port");
     if (get_bool("maintenance") && cfg.auth) {
@@ -335,11 +351,15 @@ int main(int argc, char **argv) {
             sdb_transport_bound_port(srv), sdb_server_uuid(srv),
             cfg.certificate ? (cfg.mtls ? ", mTLS" : ", TLS") : "");
     if (!cfg.auth) sdb_log("warning: authentication is disabled");
+    if (!scrub_ms) sdb_log("integrity scrub: off (--scrub-interval 0)");
+    else if (sdb_scrubber_start() != SEALDB_OK) sdb_log("warning: cannot start the integrity scrub thread");
+    else sdb_log("integrity scrub: every %llu s after a round, at most %lld MB/s", (unsigned long long)(scrub_ms / 1000), scrub_rate);
 
     int sig = 0;
     sigwait(&set, &sig);
     sdb_log("signal %d: stopping (finishing calls in flight)", sig);
     sdb_metrics_stop();
+    sdb_scrubber_stop();
     sdb_transport_stop(srv);
     sdb_server_close(srv);
     if (pidfile[0]) unlink(pidfile);

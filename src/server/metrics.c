@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "rpc/server.h"
+#include "db/kv.h"
 
 static struct MHD_Daemon *daemon_;
 static sdb_server *msrv;
@@ -37,6 +38,52 @@ static void pf(sdb_buf *b, const char *fmt, ...) {
 }
 
 #define LBL "grpc_method=\"%s\",grpc_service=\"immudb.schema.ImmuService\",grpc_type=\"%s\""
+
+/* The integrity scrub's figures per loaded database (engine/scrub.c); read by `seal scrub-status`. */
+typedef struct scrub_row { char name[129]; sdb_scrub_stats st; } scrub_row;
+static void render_scrub(sdb_server *s, sdb_buf *b) {
+    scrub_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&s->mu);
+    sdb_database *list[2] = { s->systemdb, s->dbs };
+    for (int k = 0; k < 2; k++)
+        for (sdb_database *d = list[k]; d; d = k ? d->next : NULL) {
+            sdb_kvdb *kv = d->loaded && !d->deleted ? sdb_database_impl(d) : NULL;
+            if (!kv) continue;
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 8;
+                scrub_row *r = sdb_realloc(rows, nc * sizeof *r);
+                if (!r) break;
+                rows = r;
+                cap = nc;
+            }
+            snprintf(rows[n].name, sizeof rows[n].name, "%s", d->name);
+            sdb_engine_scrub_stats(kv->eng, &rows[n].st);
+            n++;
+        }
+    pthread_mutex_unlock(&s->mu);
+#define FAMILY(nm, type, help, fmt, expr) do { \
+        pf(b, "# HELP " nm " " help "\n# TYPE " nm " " type "\n"); \
+        for (size_t i = 0; i < n; i++) { const sdb_scrub_stats *st = &rows[i].st; \
+            pf(b, nm "{db=\"%s\"} " fmt "\n", rows[i].name, expr); } \
+    } while (0)
+    FAMILY("sealdb_scrub_last_verified_tx", "gauge", "Every tx up to this one was re-verified from the journal in the current or last scrub pass.",
+           "%llu", (unsigned long long)st->last_verified_tx);
+    FAMILY("sealdb_scrub_failures_total", "counter", "Damaged txs found by the open-time check or the scrub (plain reads of them fail).",
+           "%llu", (unsigned long long)st->failures);
+    FAMILY("sealdb_scrub_first_damaged_tx", "gauge", "Lowest damaged tx found, 0 when none.",
+           "%llu", (unsigned long long)st->first_damaged);
+    FAMILY("sealdb_scrub_repaired_total", "counter", "Derived records (tx index, htree) that differed from the journal and were rewritten.",
+           "%llu", (unsigned long long)st->repaired);
+    FAMILY("sealdb_scrub_passes_total", "counter", "Complete scrub passes.",
+           "%llu", (unsigned long long)st->passes);
+    FAMILY("sealdb_scrub_last_run_seconds", "gauge", "Duration of the last complete scrub pass.",
+           "%.3f", st->last_pass_seconds);
+    FAMILY("sealdb_scrub_last_run_timestamp_seconds", "gauge", "Unix time the last scrub pass ended, 0 before the first.",
+           "%lld", (long long)st->last_pass_end);
+#undef FAMILY
+    sdb_free(rows);
+}
 
 static void render(sdb_server *s, sdb_buf *b) {
     pf(b, "# HELP immudb_uptime_hours Server uptime in hours.\n# TYPE immudb_uptime_hours counter\n");
@@ -110,6 +157,7 @@ static void render(sdb_server *s, sdb_buf *b) {
     pf(b, "# HELP sealdb_unknown_method_total Calls of methods the server does not implement.\n"
           "# TYPE sealdb_unknown_method_total counter\n");
     pf(b, "sealdb_unknown_method_total %llu\n", (unsigned long long)atomic_load(&s->n_unknown_method));
+    render_scrub(s, b);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *type, void *body, size_t len,
