@@ -64,13 +64,15 @@ sdb_user *sdb_user_find(sdb_server *s, const char *name) {
     return NULL;
 }
 
+/* Sysadmin comes only from the global grant (255 on "*"); a per-database entry counts only with
+ * a per-database value (R, RW, admin): a stored 255 there once passed every sysadmin check. */
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db) {
     for (size_t i = 0; i < u->n_perms; i++) {
         if (u->perms[i].perm == SDB_PERMISSION_SYSADMIN && strcmp(u->perms[i].db, "*") == 0)
             return SDB_PERMISSION_SYSADMIN;
     }
     for (size_t i = 0; i < u->n_perms; i++)
-        if (strcmp(u->perms[i].db, db) == 0) return u->perms[i].perm;
+        if (strcmp(u->perms[i].db, db) == 0 && sdb_perm_is_db_grant(u->perms[i].perm)) return u->perms[i].perm;
     return SDB_PERMISSION_NONE;
 }
 

@@ -179,6 +179,10 @@ int  sdb_token_issue(sdb_server *s, const sdb_user *u, const char *db, char *out
 void sdb_sessions_expire(sdb_server *s);
 sdb_user *sdb_user_find(sdb_server *s, const char *name);           /* mu held */
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db);        /* mu held */
+/* R, RW or admin: the values a per-database grant may hold (255 exists only on "*"). */
+static inline int sdb_perm_is_db_grant(uint32_t p) {
+    return p == SDB_PERMISSION_R || p == SDB_PERMISSION_RW || p == SDB_PERMISSION_ADMIN;
+}
 sdb_database *sdb_db_find(sdb_server *s, const char *name);          /* mu held, excludes deleted */
 int  sdb_catalog_save(sdb_server *s);      /* mu held; one systemdb tx with the changed records (sysdb.c) */
 int  sdb_db_load(sdb_server *s, sdb_database *d);                    /* mu held */
