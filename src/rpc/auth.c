@@ -160,9 +160,11 @@ int sdb_auth_resolve(sdb_call *c) {
         if (sid) {
             int found = 0;
             pthread_mutex_lock(&s->mu);
+            uint64_t now = sdb_now_ms();
             for (sdb_session *ss = s->sessions; ss; ss = ss->next) {
                 if (strcmp(ss->id, sid) == 0) {
-                    ss->last_ms = sdb_now_ms();
+                    if (sdb_session_expired(s, ss, now)) break;   /* ended; the janitor frees it */
+                    ss->last_ms = now;
                     strcpy(user, ss->user);
                     strcpy(db, ss->db);
                     found = 1;
@@ -232,7 +234,7 @@ void sdb_sessions_expire(sdb_server *s) {
     sdb_session **pp = &s->sessions;
     while (*pp) {
         sdb_session *ss = *pp;
-        if (now - ss->last_ms > s->cfg.session_timeout_ms) {
+        if (sdb_session_expired(s, ss, now)) {
             *pp = ss->next;
             s->n_sessions--;
             sdb_free(ss);

@@ -174,12 +174,14 @@ static int session_op(sdb_call *c, int close) {
     if (!sid) return ERR(UNKNOWN, "no session auth data provided");
     if (!sid[0]) return ERR(UNKNOWN, "no sessionID provided");
     int found = 0;
+    uint64_t now = sdb_now_ms();
     pthread_mutex_lock(&s->mu);
     for (sdb_session **pp = &s->sessions; *pp; pp = &(*pp)->next) {
         if (strcmp((*pp)->id, sid) == 0) {
+            if (sdb_session_expired(s, *pp, now)) break;   /* a KeepAlive cannot revive an ended session */
             found = 1;
             if (close) { sdb_session *ss = *pp; *pp = ss->next; s->n_sessions--; sdb_free(ss); }
-            else (*pp)->last_ms = sdb_now_ms();
+            else (*pp)->last_ms = now;
             break;
         }
     }
