@@ -100,9 +100,8 @@ static int answer_too_large(const sdb_kvdb *db, sdb_kverr *err) {
 }
 
 /* Counts n more bytes of an answer being built; -1 (err filled) once it passes the maximum. The
- * first piece always passes: one entry or tx is already bounded by the write limits. */
-static int answer_take(const sdb_kvdb *db, uint64_t *used, uint64_t n, sdb_kverr *err) {
-    int first = *used == 0;
+ * first entry (first != 0) always passes: its size is already bounded by the write limits. */
+static int answer_take(const sdb_kvdb *db, uint64_t *used, uint64_t n, int first, sdb_kverr *err) {
     *used += n;
     return *used > db->max_answer_len && !first ? answer_too_large(db, err) : 0;
 }
@@ -393,10 +392,12 @@ int sdb_kv_get_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyListRequ
         int rc = read_key(db, a, uk, &o, &v, err);
         /* a repeated key is answered again: count every copy before it is made */
         if (rc == 0 && !dead(&v, err))
-            rc = answer_take(db, &used, uk.len + v.value.len + ENTRY_OVERHEAD, err) ? -1
+            rc = answer_take(db, &used, uk.len + v.value.len + ENTRY_OVERHEAD, es->n_entries == 0, err) ? -1
                  : resolve(db, a, &v, uk, 0, &e, err);
         else if (rc == 0) rc = 1;
-        if (rc == 0 && e->referencedby && answer_take(db, &used, e->key.len + e->value.len, err)) rc = -1;
+        if (rc == 0 && e->referencedby &&
+            answer_take(db, &used, e->key.len + e->value.len, es->n_entries == 0, err))
+            rc = -1;
         sdb_kv_version_deinit(&v);
         if (rc < 0) return -1;
         if (rc == 0) es->entries[es->n_entries++] = e;
@@ -436,8 +437,8 @@ int sdb_kv_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ScanRequest *r
         if (dead(&l.v[i], err)) continue;
         rc = resolve(db, a, &l.v[i], (sdb_slice){ NULL, 0 }, 0, &e, err);
         /* a reference brings its target's value: counted on top of what the scan read */
-        if (rc == 0 && (answer_take(db, &used, ENTRY_OVERHEAD, err) ||
-                        (e->referencedby && answer_take(db, &used, e->key.len + e->value.len, err))))
+        if (rc == 0 && answer_take(db, &used, ENTRY_OVERHEAD + (e->referencedby ? e->key.len + e->value.len : 0),
+                                   es->n_entries == 0, err))
             rc = -1;
         if (rc < 0) { sdb_kv_list_deinit(&l); return -1; }
         if (rc == 0) es->entries[es->n_entries++] = e;
@@ -599,7 +600,7 @@ int sdb_kv_zscan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZScanRequest 
         if (rc < 0) { sdb_kv_list_deinit(&l); return -1; }
         if (rc > 0) continue;
         /* each element carries its member's value: many elements can name one large key */
-        if (answer_take(db, &used, z.set.len + 2 * z.key.len + e->value.len + ENTRY_OVERHEAD, err)) {
+        if (answer_take(db, &used, z.set.len + 2 * z.key.len + e->value.len + ENTRY_OVERHEAD, zs->n_entries == 0, err)) {
             sdb_kv_list_deinit(&l);
             return -1;
         }
@@ -632,9 +633,10 @@ static int spec_action(const Immudb__Schema__EntriesSpec *spec, uint8_t prefix) 
 }
 
 /* Tx message for tx id: raw (spec NULL) or formatted per EntriesSpec (spec/api.md 2.14). */
-/* used: the answer's running size (answer_take), shared by the txs of one TxScan. */
+/* used: the answer's running size (answer_take), shared by the txs of one TxScan; first: no tx
+ * of the answer yet (its own entries always pass; resolved targets are always counted). */
 static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__EntriesSpec *spec, int keep_refs,
-                 uint64_t *used, Immudb__Schema__Tx **out, sdb_kverr *err) {
+                 uint64_t *used, int first, Immudb__Schema__Tx **out, sdb_kverr *err) {
     int need_values = 0;
     if (spec) {
         for (int k = 0; k < 3; k++) {
@@ -653,7 +655,7 @@ static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__
     uint64_t need = ENTRY_OVERHEAD;
     for (uint32_t i = 0; i < t.nentries; i++)
         need += t.entries[i].key.len + (need_values ? t.entries[i].value.len : 0) + ENTRY_OVERHEAD;
-    if (answer_take(db, used, need, err)) { sdb_tx_deinit(&t); return -1; }
+    if (answer_take(db, used, need, first, err)) { sdb_tx_deinit(&t); return -1; }
     Immudb__Schema__Tx *p = PB_NEW(a, Immudb__Schema__Tx, IMMUDB__SCHEMA__TX__INIT);
     if (!p || !(p->header = sdb_kv_header_pb(a, &t.hdr))) goto nomem;
     if (t.nentries) {
@@ -688,7 +690,7 @@ static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__
             }
             rc = resolve(db, a, &v, (sdb_slice){ NULL, 0 }, keep_refs, &e, err);
             sdb_kv_version_deinit(&v);
-            if (rc == 0 && e->referencedby && answer_take(db, used, e->key.len + e->value.len, err)) rc = -1;
+            if (rc == 0 && e->referencedby && answer_take(db, used, e->key.len + e->value.len, 0, err)) rc = -1;
             if (rc < 0) { sdb_tx_deinit(&t); return -1; }
             if (rc == 0) p->kventries[p->n_kventries++] = e;
         } else if (prefix == SDB_KEY_PREFIX_ZSET) {
@@ -696,7 +698,7 @@ static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__
             if (sdb_enc_parse_zadd_key(te->key, &z)) continue;
             SdbEntry *e = NULL;
             rc = zmember(db, a, z.key, z.at_tx, &e, err);
-            if (rc == 0 && answer_take(db, used, e->key.len + e->value.len, err)) rc = -1;
+            if (rc == 0 && answer_take(db, used, e->key.len + e->value.len, 0, err)) rc = -1;
             if (rc < 0) { sdb_tx_deinit(&t); return -1; }
             if (rc > 0) continue;
             Immudb__Schema__ZEntry *ze = zentry_pb(a, &z, e);
@@ -720,7 +722,7 @@ int sdb_kv_tx_by_id(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxRequest 
     if (r->tx > last) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "tx not found");
     if (!r->nowait) sdb_engine_wait_indexed(db->eng, r->sincetx ? r->sincetx : last, -1);
     uint64_t used = 0;
-    return tx_pb(db, a, r->tx, r->entriesspec, r->keepreferencesunresolved, &used, out, err);
+    return tx_pb(db, a, r->tx, r->entriesspec, r->keepreferencesunresolved, &used, 1, out, err);
 }
 
 int sdb_kv_tx_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxScanRequest *r, Immudb__Schema__TxList **out,
@@ -736,7 +738,7 @@ int sdb_kv_tx_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxScanReque
     uint64_t used = 0;
     for (uint64_t id = r->initialtx; id >= 1 && id <= last && tl->n_txs < limit; id = r->desc ? id - 1 : id + 1) {
         Immudb__Schema__Tx *t = NULL;
-        if (tx_pb(db, a, id, r->entriesspec, 0, &used, &t, err)) return -1;
+        if (tx_pb(db, a, id, r->entriesspec, 0, &used, tl->n_txs == 0, &t, err)) return -1;
         tl->txs[tl->n_txs++] = t;
     }
     *out = tl;
@@ -773,7 +775,7 @@ static int verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, u
     Immudb__Schema__VerifiableTx *vt = PB_NEW(a, Immudb__Schema__VerifiableTx, IMMUDB__SCHEMA__VERIFIABLE_TX__INIT);
     if (!vt) return oom(err);
     uint64_t used = 0;
-    if (with_tx && tx_pb(db, a, v, spec, keep_refs, &used, &vt->tx, err)) return -1;
+    if (with_tx && tx_pb(db, a, v, spec, keep_refs, &used, 1, &vt->tx, err)) return -1;
     sdb_dual_proof dp;
     sdb_dual_proof_init(&dp);
     int rc = sdb_engine_dual_proof(db->eng, source, target, &dp);
