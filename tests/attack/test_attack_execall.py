@@ -148,3 +148,32 @@ def test_stream_execall_1m_ops_refused_at_the_limit(sealdb):
     if not sanitized():
         grew_mb = (rss.peak_kb - before_kb) / 1024
         assert grew_mb < 64, "server RssAnon grew by %.0f MB" % grew_mb
+
+
+def _set_chunks(n_pairs, sent):
+    buf = bytearray()
+    for i in range(n_pairs):
+        k = b"p%d" % i
+        buf += struct.pack(">Q", len(k)) + k + struct.pack(">Q", 1) + b"v"
+        if len(buf) >= 65000:
+            sent[0] += 1
+            yield field(1, bytes(buf))
+            buf = bytearray()
+    if buf:
+        sent[0] += 1
+        yield field(1, bytes(buf))
+
+
+def test_stream_set_1m_pairs_refused_at_the_limit(sealdb):
+    """streamSet counts entries as they arrive too (a guard: it already did)."""
+    token = login_token(sealdb.address)
+    sent = [0]
+    with grpc.insecure_channel(sealdb.address) as ch:
+        fn = ch.stream_unary(SERVICE + "streamSet", request_serializer=None, response_deserializer=None)
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as ei:
+            fn(_set_chunks(1_000_000, sent), metadata=[("authorization", token)], timeout=120)
+        took = time.monotonic() - t0
+    assert ei.value.code() == grpc.StatusCode.UNKNOWN
+    assert ei.value.details() == "StreamSet receives following error: " + TOO_MANY
+    assert took < bound(5.0) and sent[0] < 200, (took, sent[0])
