@@ -90,6 +90,22 @@ static int result_limit(uint64_t limit, sdb_kverr *err) {
                       "than the maximum allowed one (%u)", (unsigned long long)limit, SDB_KV_MAX_RESULT);
 }
 
+/* Estimated packed bytes of one answered entry besides its key and value (tx id, revision,
+ * metadata, hashes, field tags and lengths). */
+#define ENTRY_OVERHEAD 96u
+
+static int answer_too_large(const sdb_kvdb *db, sdb_kverr *err) {
+    return sdb_kv_err(err, SDB_GRPC_RESOURCE_EXHAUSTED, "result size limit exceeded: the answer would be larger "
+                      "than the maximum allowed size (%llu bytes)", (unsigned long long)db->max_answer_len);
+}
+
+/* Counts n more bytes of an answer being built; -1 (err filled) once it passes the maximum. The
+ * first entry (first != 0) always passes: its size is already bounded by the write limits. */
+static int answer_take(const sdb_kvdb *db, uint64_t *used, uint64_t n, int first, sdb_kverr *err) {
+    *used += n;
+    return *used > db->max_answer_len && !first ? answer_too_large(db, err) : 0;
+}
+
 static int engine_err(int rc, sdb_kverr *err) {
     switch (rc) {
     case SEALDB_NOTFOUND: return sdb_kv_err(err, SDB_GRPC_UNKNOWN, MSG_NOT_FOUND);
@@ -116,6 +132,7 @@ int sdb_kvdb_open(const char *dir, const char *name, const sdb_db_settings *st, 
     db->max_key_len = SDB_ENGINE_MAX_KEY_LEN;
     db->max_value_len = SDB_ENGINE_MAX_VALUE_LEN;
     db->max_tx_entries = SDB_ENGINE_MAX_ENTRIES;
+    db->max_answer_len = SDB_KV_MAX_ANSWER_LEN;
     if (st) {
         if (st->max_key_len) db->max_key_len = st->max_key_len;
         if (st->max_value_len) db->max_value_len = st->max_value_len;
@@ -358,12 +375,17 @@ int sdb_kv_get(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyRequest *r, 
 int sdb_kv_get_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyListRequest *r,
                    Immudb__Schema__Entries **out, sdb_kverr *err) {
     uint64_t last = sdb_engine_last_tx(db->eng);
+    /* the key count first: each key is an index lookup and a value read */
+    if (r->n_keys > SDB_KV_MAX_RESULT)
+        return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "result size limit exceeded: the number of keys (%zu) is larger "
+                          "than the maximum allowed one (%u)", r->n_keys, SDB_KV_MAX_RESULT);
     if (r->sincetx > last) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     if (sdb_engine_wait_indexed(db->eng, r->sincetx ? r->sincetx : last, -1) == SEALDB_RANGE)
         return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     Immudb__Schema__Entries *es = PB_NEW(a, Immudb__Schema__Entries, IMMUDB__SCHEMA__ENTRIES__INIT);
     if (!es) return oom(err);
     if (r->n_keys && !(es->entries = zalloc(a, r->n_keys * sizeof *es->entries))) return oom(err);
+    uint64_t used = 0;
     for (size_t i = 0; i < r->n_keys; i++) {
         sdb_slice uk = { r->keys[i].data, r->keys[i].len };
         if (!uk.len) continue;
@@ -372,8 +394,14 @@ int sdb_kv_get_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyListRequ
         sdb_kv_version_init(&v);
         SdbEntry *e = NULL;
         int rc = read_key(db, a, uk, &o, &v, err);
-        if (rc == 0 && !dead(&v, err)) rc = resolve(db, a, &v, uk, 0, &e, err);
+        /* a repeated key is answered again: count every copy before it is made */
+        if (rc == 0 && !dead(&v, err))
+            rc = answer_take(db, &used, uk.len + v.value.len + ENTRY_OVERHEAD, es->n_entries == 0, err) ? -1
+                 : resolve(db, a, &v, uk, 0, &e, err);
         else if (rc == 0) rc = 1;
+        if (rc == 0 && e->referencedby &&
+            answer_take(db, &used, e->key.len + e->value.len, es->n_entries == 0, err))
+            rc = -1;
         sdb_kv_version_deinit(&v);
         if (rc < 0) return -1;
         if (rc == 0) es->entries[es->n_entries++] = e;
@@ -400,15 +428,22 @@ int sdb_kv_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ScanRequest *r
     o.since_tx = r->sincetx;
     sdb_kv_list l;
     sdb_kv_list_init(&l);
+    l.max_bytes = db->max_answer_len;
     int rc = sdb_engine_scan(db->eng, &o, &l);
     if (rc) { sdb_kv_list_deinit(&l); return rc == SEALDB_RANGE ? sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL)
+                                                                  : rc == SEALDB_TOOLARGE ? answer_too_large(db, err)
                                                                   : engine_err(rc, err); }
+    uint64_t used = l.bytes;
     Immudb__Schema__Entries *es = PB_NEW(a, Immudb__Schema__Entries, IMMUDB__SCHEMA__ENTRIES__INIT);
     if (!es || (l.n && !(es->entries = zalloc(a, l.n * sizeof *es->entries)))) { sdb_kv_list_deinit(&l); return oom(err); }
     for (size_t i = 0; i < l.n; i++) {
         SdbEntry *e = NULL;
         if (dead(&l.v[i], err)) continue;
         rc = resolve(db, a, &l.v[i], (sdb_slice){ NULL, 0 }, 0, &e, err);
+        /* a reference brings its target's value: counted on top of what the scan read */
+        if (rc == 0 && answer_take(db, &used, ENTRY_OVERHEAD + (e->referencedby ? e->key.len + e->value.len : 0),
+                                   es->n_entries == 0, err))
+            rc = -1;
         if (rc < 0) { sdb_kv_list_deinit(&l); return -1; }
         if (rc == 0) es->entries[es->n_entries++] = e;
     }
@@ -428,8 +463,11 @@ int sdb_kv_history(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__HistoryRequ
     sdb_kv_list_init(&l);
     uint64_t total = 0;
     uint64_t limit = r->limit ? (uint64_t)r->limit : SDB_KV_MAX_RESULT;
+    l.max_bytes = db->max_answer_len;
     int rc = sdb_engine_history(db->eng, pk, r->offset, limit, r->desc, r->sincetx, &l, &total);
-    if (rc) { sdb_kv_list_deinit(&l); return engine_err(rc, err); }
+    if (rc) { sdb_kv_list_deinit(&l); return rc == SEALDB_TOOLARGE ? answer_too_large(db, err) : engine_err(rc, err); }
+    uint64_t used = l.bytes + (uint64_t)l.n * ENTRY_OVERHEAD;
+    if (l.n > 1 && used > db->max_answer_len) { sdb_kv_list_deinit(&l); return answer_too_large(db, err); }
     if (r->offset == total) { sdb_kv_list_deinit(&l); return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "tbtree: no more entries"); }
     Immudb__Schema__Entries *es = PB_NEW(a, Immudb__Schema__Entries, IMMUDB__SCHEMA__ENTRIES__INIT);
     if (!es || (l.n && !(es->entries = zalloc(a, l.n * sizeof *es->entries)))) { sdb_kv_list_deinit(&l); return oom(err); }
@@ -555,6 +593,7 @@ int sdb_kv_zscan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZScanRequest 
                                                                   : engine_err(rc, err); }
     Immudb__Schema__ZEntries *zs = PB_NEW(a, Immudb__Schema__ZEntries, IMMUDB__SCHEMA__ZENTRIES__INIT);
     if (!zs || (l.n && !(zs->entries = zalloc(a, l.n * sizeof *zs->entries)))) { sdb_kv_list_deinit(&l); return oom(err); }
+    uint64_t used = 0;
     for (size_t i = 0; i < l.n; i++) {
         sdb_enc_zadd z;
         if (sdb_enc_parse_zadd_key(sdb_buf_slice(&l.v[i].key), &z)) continue;
@@ -564,6 +603,11 @@ int sdb_kv_zscan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZScanRequest 
         rc = zmember(db, a, z.key, z.at_tx, &e, err);
         if (rc < 0) { sdb_kv_list_deinit(&l); return -1; }
         if (rc > 0) continue;
+        /* each element carries its member's value: many elements can name one large key */
+        if (answer_take(db, &used, z.set.len + 2 * z.key.len + e->value.len + ENTRY_OVERHEAD, zs->n_entries == 0, err)) {
+            sdb_kv_list_deinit(&l);
+            return -1;
+        }
         Immudb__Schema__ZEntry *ze = zentry_pb(a, &z, e);
         if (!ze) { sdb_kv_list_deinit(&l); return oom(err); }
         zs->entries[zs->n_entries++] = ze;
@@ -593,8 +637,10 @@ static int spec_action(const Immudb__Schema__EntriesSpec *spec, uint8_t prefix) 
 }
 
 /* Tx message for tx id: raw (spec NULL) or formatted per EntriesSpec (docs/api.md 2.14). */
+/* used: the answer's running size (answer_take), shared by the txs of one TxScan; first: no tx
+ * of the answer yet (its own entries always pass; resolved targets are always counted). */
 static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__EntriesSpec *spec, int keep_refs,
-                 Immudb__Schema__Tx **out, sdb_kverr *err) {
+                 uint64_t *used, int first, Immudb__Schema__Tx **out, sdb_kverr *err) {
     int need_values = 0;
     if (spec) {
         for (int k = 0; k < 3; k++) {
@@ -609,6 +655,11 @@ static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__
     sdb_tx_init(&t);
     int rc = sdb_engine_tx_read(db->eng, id, need_values, &t);
     if (rc) { sdb_tx_deinit(&t); return engine_err(rc, err); }
+    /* what this tx adds to the answer, before any of it is copied (resolved targets come later) */
+    uint64_t need = ENTRY_OVERHEAD;
+    for (uint32_t i = 0; i < t.nentries; i++)
+        need += t.entries[i].key.len + (need_values ? t.entries[i].value.len : 0) + ENTRY_OVERHEAD;
+    if (answer_take(db, used, need, first, err)) { sdb_tx_deinit(&t); return -1; }
     Immudb__Schema__Tx *p = PB_NEW(a, Immudb__Schema__Tx, IMMUDB__SCHEMA__TX__INIT);
     if (!p || !(p->header = sdb_kv_header_pb(a, &t.hdr))) goto nomem;
     if (t.nentries) {
@@ -643,6 +694,7 @@ static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__
             }
             rc = resolve(db, a, &v, (sdb_slice){ NULL, 0 }, keep_refs, &e, err);
             sdb_kv_version_deinit(&v);
+            if (rc == 0 && e->referencedby && answer_take(db, used, e->key.len + e->value.len, 0, err)) rc = -1;
             if (rc < 0) { sdb_tx_deinit(&t); return -1; }
             if (rc == 0) p->kventries[p->n_kventries++] = e;
         } else if (prefix == SDB_KEY_PREFIX_ZSET) {
@@ -650,6 +702,7 @@ static int tx_pb(sdb_kvdb *db, sdb_arena *a, uint64_t id, const Immudb__Schema__
             if (sdb_enc_parse_zadd_key(te->key, &z)) continue;
             SdbEntry *e = NULL;
             rc = zmember(db, a, z.key, z.at_tx, &e, err);
+            if (rc == 0 && answer_take(db, used, e->key.len + e->value.len, 0, err)) rc = -1;
             if (rc < 0) { sdb_tx_deinit(&t); return -1; }
             if (rc > 0) continue;
             Immudb__Schema__ZEntry *ze = zentry_pb(a, &z, e);
@@ -672,7 +725,8 @@ int sdb_kv_tx_by_id(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxRequest 
     if (r->sincetx > last) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     if (r->tx > last) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "tx not found");
     if (!r->nowait) sdb_engine_wait_indexed(db->eng, r->sincetx ? r->sincetx : last, -1);
-    return tx_pb(db, a, r->tx, r->entriesspec, r->keepreferencesunresolved, out, err);
+    uint64_t used = 0;
+    return tx_pb(db, a, r->tx, r->entriesspec, r->keepreferencesunresolved, &used, 1, out, err);
 }
 
 int sdb_kv_tx_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxScanRequest *r, Immudb__Schema__TxList **out,
@@ -685,9 +739,10 @@ int sdb_kv_tx_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxScanReque
     uint64_t limit = r->limit ? r->limit : SDB_KV_MAX_RESULT;
     Immudb__Schema__TxList *tl = PB_NEW(a, Immudb__Schema__TxList, IMMUDB__SCHEMA__TX_LIST__INIT);
     if (!tl || !(tl->txs = zalloc(a, limit * sizeof *tl->txs))) return oom(err);
+    uint64_t used = 0;
     for (uint64_t id = r->initialtx; id >= 1 && id <= last && tl->n_txs < limit; id = r->desc ? id - 1 : id + 1) {
         Immudb__Schema__Tx *t = NULL;
-        if (tx_pb(db, a, id, r->entriesspec, 0, &t, err)) return -1;
+        if (tx_pb(db, a, id, r->entriesspec, 0, &used, tl->n_txs == 0, &t, err)) return -1;
         tl->txs[tl->n_txs++] = t;
     }
     *out = tl;
@@ -723,7 +778,8 @@ static int verifiable_tx(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, u
     else if (prove_since > v) { source = v; target = prove_since; }
     Immudb__Schema__VerifiableTx *vt = PB_NEW(a, Immudb__Schema__VerifiableTx, IMMUDB__SCHEMA__VERIFIABLE_TX__INIT);
     if (!vt) return oom(err);
-    if (with_tx && tx_pb(db, a, v, spec, keep_refs, &vt->tx, err)) return -1;
+    uint64_t used = 0;
+    if (with_tx && tx_pb(db, a, v, spec, keep_refs, &used, 1, &vt->tx, err)) return -1;
     sdb_dual_proof dp;
     sdb_dual_proof_init(&dp);
     int rc = sdb_engine_dual_proof(db->eng, source, target, &dp);
@@ -1067,7 +1123,10 @@ int sdb_kv_batch_add_plain(sdb_kvdb *db, sdb_arena *a, sdb_kv_batch *b, sdb_slic
 static int prepare_preconditions(sdb_kvdb *db, sdb_arena *a, Immudb__Schema__Precondition **pre, size_t n,
                                  sdb_kv_batch *b, sdb_kverr *err) {
     if (!n) return 0;
+    /* the count first: each one costs a decode and an index lookup at commit */
+    if (n > db->max_tx_entries) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "invalid precondition: too many preconditions");
     if (!(b->pre = zalloc(a, n * sizeof *b->pre))) return oom(err);
+    b->pre_cap = n;
     for (size_t i = 0; i < n; i++) {
         const Immudb__Schema__Precondition *p = pre[i];
         sdb_precondition *o = &b->pre[i];
@@ -1102,12 +1161,22 @@ static int prepare_preconditions(sdb_kvdb *db, sdb_arena *a, Immudb__Schema__Pre
 }
 
 /* Appends a precondition the server adds itself (target existence, the tx id of bound entries). */
-static int add_internal_pre(sdb_arena *a, sdb_kv_batch *b, int kind, sdb_slice key, uint64_t tx_id, sdb_kverr *err) {
-    sdb_precondition *np = sdb_arena_alloc(a, (b->npre + 1) * sizeof *np);
-    if (!np) return oom(err);
+/* Room for n preconditions; grows geometrically (a copy per added one was quadratic in the arena). */
+static int pre_reserve(sdb_arena *a, sdb_kv_batch *b, size_t n) {
+    if (b->pre_cap >= n) return 0;
+    size_t cap = b->pre_cap ? b->pre_cap * 2 : 4;
+    while (cap < n) cap *= 2;
+    sdb_precondition *np = sdb_arena_alloc(a, cap * sizeof *np);
+    if (!np) return -1;
     if (b->npre) memcpy(np, b->pre, b->npre * sizeof *np);
-    np[b->npre++] = (sdb_precondition){ .kind = kind, .key = key, .tx_id = tx_id };
     b->pre = np;
+    b->pre_cap = cap;
+    return 0;
+}
+
+static int add_internal_pre(sdb_arena *a, sdb_kv_batch *b, int kind, sdb_slice key, uint64_t tx_id, sdb_kverr *err) {
+    if (pre_reserve(a, b, b->npre + 1)) return oom(err);
+    b->pre[b->npre++] = (sdb_precondition){ .kind = kind, .key = key, .tx_id = tx_id };
     return 0;
 }
 
@@ -1270,11 +1339,51 @@ int sdb_kv_prepare_zadd(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZAddRe
     return r->attx ? 0 : pre_target_exists(a, b, key, err);
 }
 
-int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r, sdb_kv_batch *b,
-                            sdb_kverr *err) {
-    memset(b, 0, sizeof *b);
-    if (!r->n_operations) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "empty set");
-    /* request validation first: shape and duplicates (docs/api.md 2.8) */
+/* Open-addressing index over the ops of one ExecAll (slot = op index + 1, 0 empty), so duplicate
+ * detection and the "set in this request" lookups are linear: the former pairwise compare cost a
+ * worker seconds per request and ran before the entry limit. */
+typedef struct op_index { uint32_t *slot; size_t mask; } op_index;
+
+static int op_index_init(sdb_arena *a, op_index *x, size_t n) {
+    size_t cap = 16;
+    while (cap < n * 2) cap *= 2;
+    x->slot = zalloc(a, cap * sizeof *x->slot);
+    x->mask = cap - 1;
+    return x->slot ? 0 : -1;
+}
+
+static sdb_slice pb_slice(const ProtobufCBinaryData *d) { return (sdb_slice){ d->data, d->len }; }
+
+/* The key an op writes as a plain entry (kv or ref); zAdds have none. */
+static int op_key(const Immudb__Schema__Op *op, sdb_slice *k) {
+    if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_KV) { *k = pb_slice(&op->kv->key); return 1; }
+    if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF) { *k = pb_slice(&op->ref->key); return 1; }
+    return 0;
+}
+
+static uint64_t zadd_hash(const Immudb__Schema__ZAddRequest *z) {
+    return key_hash(pb_slice(&z->set)) ^ (key_hash(pb_slice(&z->key)) * 31u) ^ (z->attx * 0x9e3779b97f4a7c15ull);
+}
+
+static int zadd_same(const Immudb__Schema__ZAddRequest *x, const Immudb__Schema__ZAddRequest *y) {
+    return x->attx == y->attx && sdb_slice_eq(pb_slice(&x->set), pb_slice(&y->set)) &&
+           sdb_slice_eq(pb_slice(&x->key), pb_slice(&y->key));
+}
+
+/* Index of the kv/ref op writing key k, or -1. */
+static long op_find_key(const op_index *x, Immudb__Schema__Op *const *ops, sdb_slice k) {
+    for (size_t s = (size_t)key_hash(k) & x->mask; x->slot[s]; s = (s + 1) & x->mask) {
+        sdb_slice o;
+        if (op_key(ops[x->slot[s] - 1], &o) && sdb_slice_eq(o, k)) return (long)x->slot[s] - 1;
+    }
+    return -1;
+}
+
+/* Shape and duplicate checks of docs/api.md 2.8, in request order; the first op that repeats an
+ * earlier one decides the message, as a pairwise compare would. `keys` is left filled. */
+static int exec_all_validate(sdb_arena *a, const Immudb__Schema__ExecAllRequest *r, op_index *keys, sdb_kverr *err) {
+    op_index zs;
+    if (op_index_init(a, keys, r->n_operations) || op_index_init(a, &zs, r->n_operations)) return oom(err);
     for (size_t i = 0; i < r->n_operations; i++) {
         const Immudb__Schema__Op *op = r->operations[i];
         if (!op) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "Op is not set");
@@ -1283,43 +1392,57 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
             (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF && !op->ref) ||
             (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_Z_ADD && !op->zadd))
             return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "operation is not set");
-        const ProtobufCBinaryData *k = op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_KV ? &op->kv->key
-                                       : op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF ? &op->ref->key : NULL;
-        for (size_t j = 0; j < i; j++) {
-            const Immudb__Schema__Op *p = r->operations[j];
-            if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_Z_ADD) {
-                if (p->operation_case == IMMUDB__SCHEMA__OP__OPERATION_Z_ADD && sdb_slice_eq(
-                        (sdb_slice){ p->zadd->set.data, p->zadd->set.len }, (sdb_slice){ op->zadd->set.data, op->zadd->set.len }) &&
-                    sdb_slice_eq((sdb_slice){ p->zadd->key.data, p->zadd->key.len },
-                                 (sdb_slice){ op->zadd->key.data, op->zadd->key.len }) && p->zadd->attx == op->zadd->attx)
+        size_t s;
+        if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_Z_ADD) {
+            for (s = (size_t)zadd_hash(op->zadd) & zs.mask; zs.slot[s]; s = (s + 1) & zs.mask)
+                if (zadd_same(r->operations[zs.slot[s] - 1]->zadd, op->zadd))
                     return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT,
                                       "duplicated index inside zAdd insertions are not supported in single batch transaction");
-                continue;
-            }
-            if (p->operation_case == IMMUDB__SCHEMA__OP__OPERATION_Z_ADD) continue;
-            if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF && p->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF &&
-                sdb_slice_eq((sdb_slice){ p->ref->key.data, p->ref->key.len }, (sdb_slice){ k->data, k->len }) &&
-                sdb_slice_eq((sdb_slice){ p->ref->referencedkey.data, p->ref->referencedkey.len },
-                             (sdb_slice){ op->ref->referencedkey.data, op->ref->referencedkey.len }) &&
-                p->ref->attx == op->ref->attx)
+            zs.slot[s] = (uint32_t)i + 1;
+            continue;
+        }
+        sdb_slice k;
+        op_key(op, &k);
+        long j = op_find_key(keys, r->operations, k);
+        if (j >= 0) {
+            /* the earliest op with this key is the one a pairwise compare meets first */
+            const Immudb__Schema__Op *p = r->operations[j];
+            if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF &&
+                p->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF && p->ref->attx == op->ref->attx &&
+                sdb_slice_eq(pb_slice(&p->ref->referencedkey), pb_slice(&op->ref->referencedkey)))
                 return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT,
                                   "duplicated references insertions are not supported in single batch transaction");
-            const ProtobufCBinaryData *pk = p->operation_case == IMMUDB__SCHEMA__OP__OPERATION_KV ? &p->kv->key : &p->ref->key;
-            if (sdb_slice_eq((sdb_slice){ pk->data, pk->len }, (sdb_slice){ k->data, k->len }))
-                return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT,
-                                  "rpc error: code = InvalidArgument desc = duplicated keys are not supported in single "
-                                  "batch transaction: key/reference '%.*s'", (int)k->len, (const char *)k->data);
+            return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT,
+                              "rpc error: code = InvalidArgument desc = duplicated keys are not supported in single "
+                              "batch transaction: key/reference '%.*s'", (int)k.len, (const char *)k.ptr);
         }
+        for (s = (size_t)key_hash(k) & keys->mask; keys->slot[s]; s = (s + 1) & keys->mask) {}
+        keys->slot[s] = (uint32_t)i + 1;
     }
+    return 0;
+}
+
+int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ExecAllRequest *r, sdb_kv_batch *b,
+                            sdb_kverr *err) {
+    memset(b, 0, sizeof *b);
+    if (!r->n_operations) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "empty set");
+    /* limits before any per-op work: every op is one entry of the tx */
+    if (r->n_operations > db->max_tx_entries)
+        return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "max number of entries per tx exceeded");
+    if (r->n_preconditions > db->max_tx_entries)
+        return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "invalid precondition: too many preconditions");
+    op_index keys;
+    if (exec_all_validate(a, r, &keys, err)) return -1;
     if (!r->nowait) sdb_engine_wait_indexed(db->eng, sdb_engine_last_tx(db->eng), -1);
     sdb_slice *targets = zalloc(a, r->n_operations * sizeof *targets);
+    op_index tset;   /* distinct targets that need an existence precondition */
     size_t ntargets = 0;
-    if (!targets) return oom(err);
+    if (!targets || op_index_init(a, &tset, r->n_operations)) return oom(err);
+    if (batch_reserve(a, b, r->n_operations)) return oom(err);
     for (size_t i = 0; i < r->n_operations; i++) {
         const Immudb__Schema__Op *op = r->operations[i];
         if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_KV) {
-            if (add_kv(db, a, b, (sdb_slice){ op->kv->key.data, op->kv->key.len },
-                       (sdb_slice){ op->kv->value.data, op->kv->value.len }, op->kv->metadata, err))
+            if (add_kv(db, a, b, pb_slice(&op->kv->key), pb_slice(&op->kv->value), op->kv->metadata, err))
                 return -1;
             continue;
         }
@@ -1328,43 +1451,44 @@ int sdb_kv_prepare_exec_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__Ex
         int bound;
         if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF) {
             if (!op->ref->key.len || !op->ref->referencedkey.len) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
-            target = (sdb_slice){ op->ref->referencedkey.data, op->ref->referencedkey.len };
+            target = pb_slice(&op->ref->referencedkey);
             at_tx = op->ref->attx;
             bound = op->ref->boundref;
         } else {
             if (!op->zadd->set.len || !op->zadd->key.len) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
-            target = (sdb_slice){ op->zadd->key.data, op->zadd->key.len };
+            target = pb_slice(&op->zadd->key);
             at_tx = op->zadd->attx;
             bound = op->zadd->boundref;
         }
         if (at_tx > 0 && !bound) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
-        int in_request = 0;
-        for (size_t j = 0; j < r->n_operations && !at_tx; j++)
-            if (r->operations[j]->operation_case == IMMUDB__SCHEMA__OP__OPERATION_KV &&
-                sdb_slice_eq((sdb_slice){ r->operations[j]->kv->key.data, r->operations[j]->kv->key.len }, target))
-                in_request = 1;
+        long j = at_tx ? -1 : op_find_key(&keys, r->operations, target);
+        int in_request = j >= 0 && r->operations[j]->operation_case == IMMUDB__SCHEMA__OP__OPERATION_KV;
         if (r->nowait && !(bound && at_tx == 0 && in_request))
             return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "no wait operation must be self-contained: illegal arguments");
         int own = bound && at_tx == 0;   /* embeds the id of the tx being created */
         if (op->operation_case == IMMUDB__SCHEMA__OP__OPERATION_REF) {
-            sdb_slice key = { op->ref->key.data, op->ref->key.len };
+            sdb_slice key = pb_slice(&op->ref->key);
             if (check_ref_key(db, a, key, err)) return -1;
             if (!in_request && check_target(db, a, target, at_tx, err)) return -1;
             if (add_ref(db, a, b, key, target, at_tx, own, err)) return -1;
         } else {
             if (!in_request && check_target(db, a, target, at_tx, err)) return -1;
-            if (add_zadd(db, a, b, (sdb_slice){ op->zadd->set.data, op->zadd->set.len }, op->zadd->score, target, at_tx, own, err))
+            if (add_zadd(db, a, b, pb_slice(&op->zadd->set), op->zadd->score, target, at_tx, own, err))
                 return -1;
         }
-        if (!in_request && at_tx == 0) targets[ntargets++] = target;
+        if (in_request || at_tx) continue;
+        size_t s;
+        int seen = 0;
+        for (s = (size_t)key_hash(target) & tset.mask; tset.slot[s] && !seen; s = (s + 1) & tset.mask)
+            seen = sdb_slice_eq(targets[tset.slot[s] - 1], target);
+        if (seen) continue;
+        targets[ntargets++] = target;
+        tset.slot[s] = (uint32_t)ntargets;
     }
     if (prepare_preconditions(db, a, r->preconditions, r->n_preconditions, b, err)) return -1;
-    if (b->npre > db->max_tx_entries) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "invalid precondition: too many preconditions");
-    for (size_t i = 0; i < ntargets; i++) {
-        int dup = 0;
-        for (size_t j = 0; j < i && !dup; j++) dup = sdb_slice_eq(targets[i], targets[j]);
-        if (!dup && pre_target_exists(a, b, targets[i], err)) return -1;
-    }
+    if (pre_reserve(a, b, b->npre + ntargets)) return oom(err);
+    for (size_t i = 0; i < ntargets; i++)
+        if (pre_target_exists(a, b, targets[i], err)) return -1;
     return 0;
 }
 

@@ -12,6 +12,10 @@
 #include "schema.pb-c.h"
 
 #define SDB_KV_MAX_RESULT 2500u   /* immudb's max result size of unary scans/history/zscan/txscan */
+/* Default bound on the estimated size of one read's answer (keys, values and per-entry fields), the
+ * default max message size: a GetAll naming one 1 MiB key 1000 times, or a Scan of large values,
+ * is refused before the memory is used instead of building gigabytes. */
+#define SDB_KV_MAX_ANSWER_LEN (32u << 20)
 
 struct sdb_kv_txcache;
 
@@ -20,6 +24,7 @@ typedef struct sdb_kvdb {
     sdb_engine *eng;
     char *name;
     uint32_t max_key_len, max_value_len, max_tx_entries;
+    uint64_t max_answer_len;      /* SDB_KV_MAX_ANSWER_LEN unless set after open */
     struct sdb_kv_txcache *txc;   /* packed raw Tx messages of recently proven txs; NULL: no cache */
 } sdb_kvdb;
 
@@ -58,7 +63,7 @@ typedef struct sdb_kv_batch {
     sdb_kv *kvs;
     size_t n, cap;
     sdb_precondition *pre;
-    size_t npre;
+    size_t npre, pre_cap;
     /* duplicate-key lookup for large batches (built lazily in the arena): slot = index + 1, 0 empty */
     uint32_t *kslot;
     size_t kslot_cap;   /* power of two, 0 until the batch is large enough to need it */

@@ -175,7 +175,9 @@ typedef struct sdb_kv_version {
 void sdb_kv_version_init(sdb_kv_version *v);
 void sdb_kv_version_deinit(sdb_kv_version *v);
 
-typedef struct sdb_kv_list { sdb_kv_version *v; size_t n, cap; } sdb_kv_list;
+/* max_bytes (0: none) bounds the keys and values a scan or history read keeps: the read stops
+ * with SEALDB_TOOLARGE before the version that would cross it is read (bytes: the running sum). */
+typedef struct sdb_kv_list { sdb_kv_version *v; size_t n, cap; uint64_t bytes, max_bytes; } sdb_kv_list;
 void sdb_kv_list_init(sdb_kv_list *l);
 void sdb_kv_list_deinit(sdb_kv_list *l);
 

@@ -30,6 +30,14 @@ void sdb_kv_list_deinit(sdb_kv_list *l) {
     sdb_free(l->v);
     memset(l, 0, sizeof *l);
 }
+/* Counts a version's key and value against the list's byte budget, before anything is read (the
+ * first version always fits: its size is bounded by the write limits). */
+static int list_budget(sdb_kv_list *l, size_t klen, uint32_t vlen) {
+    if (!l->max_bytes) return SEALDB_OK;
+    l->bytes += (uint64_t)klen + vlen;
+    return l->bytes > l->max_bytes && l->n ? SEALDB_TOOLARGE : SEALDB_OK;
+}
+
 static sdb_kv_version *list_push(sdb_kv_list *l) {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 16;
@@ -366,6 +374,8 @@ int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_v
 typedef struct hist_ctx { sdb_engine *e; sdb_slice key; sdb_kv_list *out; int64_t now; int rc; } hist_ctx;
 static int hist_cb(void *arg, const sdb_index_ver *v) {
     hist_ctx *h = arg;
+    int rc = list_budget(h->out, h->key.len, v->val_len);
+    if (rc) return rc;
     sdb_kv_version *kv = list_push(h->out);
     if (!kv) return SEALDB_NOMEM;
     return fill_version(h->e, h->key, v, v->revision, 0, h->now, kv);
@@ -389,6 +399,8 @@ int sdb_engine_history(sdb_engine *e, sdb_slice key, uint64_t offset, uint64_t l
 typedef struct scan_ctx { sdb_engine *e; sdb_kv_list *out; int no_value; int64_t now; } scan_ctx;
 static int scan_cb(void *arg, sdb_slice key, const sdb_index_ver *v, uint64_t count) {
     scan_ctx *c = arg;
+    int rc = list_budget(c->out, key.len, c->no_value ? 0 : v->val_len);
+    if (rc) return rc;
     sdb_kv_version *kv = list_push(c->out);
     if (!kv) return SEALDB_NOMEM;
     return fill_version(c->e, key, v, count, c->no_value, c->now, kv);

@@ -70,13 +70,15 @@ void sdb_user_revoke_tokens(sdb_user *u) {
     u->kept_mac[0] = 0;
 }
 
+/* Sysadmin comes only from the global grant (255 on "*"); a per-database entry counts only with
+ * a per-database value (R, RW, admin): a stored 255 there once passed every sysadmin check. */
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db) {
     for (size_t i = 0; i < u->n_perms; i++) {
         if (u->perms[i].perm == SDB_PERMISSION_SYSADMIN && strcmp(u->perms[i].db, "*") == 0)
             return SDB_PERMISSION_SYSADMIN;
     }
     for (size_t i = 0; i < u->n_perms; i++)
-        if (strcmp(u->perms[i].db, db) == 0) return u->perms[i].perm;
+        if (strcmp(u->perms[i].db, db) == 0 && sdb_perm_is_db_grant(u->perms[i].perm)) return u->perms[i].perm;
     return SDB_PERMISSION_NONE;
 }
 
@@ -171,9 +173,11 @@ int sdb_auth_resolve(sdb_call *c) {
         if (sid) {
             int found = 0;
             pthread_mutex_lock(&s->mu);
+            uint64_t now = sdb_now_ms();
             for (sdb_session *ss = s->sessions; ss; ss = ss->next) {
                 if (strcmp(ss->id, sid) == 0) {
-                    ss->last_ms = sdb_now_ms();
+                    if (sdb_session_expired(s, ss, now)) break;   /* ended; the janitor frees it */
+                    ss->last_ms = now;
                     strcpy(user, ss->user);
                     strcpy(db, ss->db);
                     found = 1;
@@ -243,7 +247,7 @@ void sdb_sessions_expire(sdb_server *s) {
     sdb_session **pp = &s->sessions;
     while (*pp) {
         sdb_session *ss = *pp;
-        if (now - ss->last_ms > s->cfg.session_timeout_ms) {
+        if (sdb_session_expired(s, ss, now)) {
             *pp = ss->next;
             s->n_sessions--;
             sdb_free(ss);

@@ -217,6 +217,68 @@ int sdb_call_send_pb(sdb_call *c, const ProtobufCMessage *m) {
     return rc;
 }
 
+/* ---- request shape: bounded before protobuf-c allocates ----
+ * protobuf-c allocates a struct or a copy for every sub-message, repeated element, bytes field and
+ * unknown field it decodes, so a request of tiny items amplifies memory (a 15 MB ExecAll of empty
+ * ops peaked at +700 MB, a GetAll of empty keys at +340 MB) before any handler can check a count.
+ * Every list a request carries (keys, KVs, ops, preconditions) is bounded by the max result size
+ * (2500) or the database's max entries per tx, so the decoded items are capped at a generous
+ * multiple of that, counted over the wire bytes at every nesting level. */
+#define REQ_ITEMS_PER_ENTRY 64u      /* fields an entry may carry: op, kv, key, value, metadata ... */
+#define REQ_MIN_ENTRIES     2500u    /* immudb's max result size (keys per GetAll) */
+#define REQ_MAX_DEPTH       32
+
+static size_t request_item_cap(const sdb_call *c) {
+    size_t n = REQ_MIN_ENTRIES;
+    if (c->db && c->db->settings.max_tx_entries > n) n = c->db->settings.max_tx_entries;
+    return n * REQ_ITEMS_PER_ENTRY;
+}
+
+static int rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) { *v = x; return 0; }
+    }
+    return -1;
+}
+
+/* Adds the field occurrences of message bytes [p, end) of type d (NULL: unknown) to *items; -1 if
+ * the count passes cap. Malformed bytes stop the walk with 0: the decoder reports them. */
+static int count_items(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end, int depth,
+                       size_t cap, size_t *items) {
+    while (p < end) {
+        uint64_t tag, len;
+        if (rd_varint(&p, end, &tag)) return 0;
+        if (++*items > cap) return -1;
+        switch (tag & 7) {
+        case 0: if (rd_varint(&p, end, &len)) return 0; break;
+        case 1: if (end - p < 8) return 0; p += 8; break;
+        case 5: if (end - p < 4) return 0; p += 4; break;
+        case 2: {
+            if (rd_varint(&p, end, &len) || len > (uint64_t)(end - p)) return 0;
+            const ProtobufCFieldDescriptor *f = d ? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3)) : NULL;
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < REQ_MAX_DEPTH &&
+                count_items(f->descriptor, p, p + len, depth + 1, cap, items))
+                return -1;
+            p += len;
+            break;
+        }
+        default: return 0;
+        }
+    }
+    return 0;
+}
+
+/* 0 if request bytes of type d stay within the item cap, else the call is answered. */
+static int check_request_items(sdb_call *c, const ProtobufCMessageDescriptor *d, sdb_slice req) {
+    size_t items = 0, cap = request_item_cap(c);
+    if (!count_items(d, req.ptr, req.ptr + req.len, 0, cap, &items)) return 0;
+    sdb_call_error(c, SDB_GRPC_RESOURCE_EXHAUSTED, "request has too many items (more than %zu)", cap);
+    return -1;
+}
+
 /* Next chunk's content into c->rx; *eof at the end of the client stream. */
 static int next_chunk(sdb_call *c, int *eof) {
     *eof = 0;
@@ -226,6 +288,8 @@ static int next_chunk(sdb_call *c, int *eof) {
         int rc = c->ops->recv(c, &raw, &e);
         if (rc) return rc;
         if (e) { *eof = 1; return SEALDB_OK; }
+        /* a Chunk's metadata map entries are decoded items too; this answer wins over the handler's */
+        if (check_request_items(c, &immudb__schema__chunk__descriptor, raw)) return SEALDB_TOOLARGE;
         Immudb__Schema__Chunk *ch = (Immudb__Schema__Chunk *)protobuf_c_message_unpack(
             &immudb__schema__chunk__descriptor, &c->pba, raw.len, raw.ptr);
         if (!ch) return SEALDB_PROTOCOL;
@@ -295,12 +359,15 @@ static void dispatch_run(sdb_call *c, sdb_slice req) {
     }
     c->method_idx = idx;
     if (c->srv->stats) atomic_fetch_add(&c->srv->stats[idx].started, 1);
+    /* the caller first: nothing of an unauthenticated request is decoded, and the item cap of a
+     * request depends on its database's max entries per tx */
+    if (sdb_auth_resolve(c) != 0) return;   /* answered */
     const ProtobufCMessage *msg = NULL;
     if (c->method->req_desc) {
+        if (check_request_items(c, c->method->req_desc, req)) return;
         msg = protobuf_c_message_unpack(c->method->req_desc, &c->pba, req.len, req.ptr);
         if (!msg) { sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message"); return; }
     }
-    if (sdb_auth_resolve(c) != 0) return;   /* answered */
     int r = c->method->handler(c, msg);
     if (r == SDB_CALL_DONE && !atomic_load(&c->answered))
         sdb_call_error(c, SDB_GRPC_INTERNAL, "handler did not answer");

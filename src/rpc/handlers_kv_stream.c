@@ -206,6 +206,11 @@ int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req) {
             sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed stream: bad operation type");
             return SDB_CALL_DONE;
         }
+        /* every op is one entry of the tx: refuse the op past the limit, not the whole stream later */
+        if (n >= db->max_tx_entries) {
+            sdb_call_error(c, SDB_GRPC_UNKNOWN, "max number of entries per tx exceeded");
+            return SDB_CALL_DONE;
+        }
         if (n == cap) {
             Immudb__Schema__Op **bigger = sdb_call_alloc(c, 2 * cap * sizeof *ops);
             if (!bigger) goto nomem;

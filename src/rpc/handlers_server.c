@@ -33,8 +33,9 @@ static int valid_perm(uint32_t p) {
 }
 
 static int is_admin_somewhere(const sdb_user *u) {
+    if (sdb_user_perm_on(u, "") == SDB_PERMISSION_SYSADMIN) return 1;
     for (size_t i = 0; i < u->n_perms; i++)
-        if (u->perms[i].perm == SDB_PERMISSION_ADMIN || u->perms[i].perm == SDB_PERMISSION_SYSADMIN) return 1;
+        if (u->perms[i].perm == SDB_PERMISSION_ADMIN) return 1;
     return 0;
 }
 
@@ -174,12 +175,14 @@ static int session_op(sdb_call *c, int close) {
     if (!sid) return ERR(UNKNOWN, "no session auth data provided");
     if (!sid[0]) return ERR(UNKNOWN, "no sessionID provided");
     int found = 0;
+    uint64_t now = sdb_now_ms();
     pthread_mutex_lock(&s->mu);
     for (sdb_session **pp = &s->sessions; *pp; pp = &(*pp)->next) {
         if (strcmp((*pp)->id, sid) == 0) {
+            if (sdb_session_expired(s, *pp, now)) break;   /* a KeepAlive cannot revive an ended session */
             found = 1;
             if (close) { sdb_session *ss = *pp; *pp = ss->next; s->n_sessions--; sdb_free(ss); }
-            else (*pp)->last_ms = sdb_now_ms();
+            else (*pp)->last_ms = now;
             break;
         }
     }
@@ -520,7 +523,8 @@ static int h_change_permission(sdb_call *c, const ProtobufCMessage *rq) {
     if (!exists) return ERR(INVALID_ARGUMENT, "database does not exist");
     if (r->action != IMMUDB__SCHEMA__PERMISSION_ACTION__GRANT && r->action != IMMUDB__SCHEMA__PERMISSION_ACTION__REVOKE)
         return ERR(INVALID_ARGUMENT, "action not recognized");
-    if (!valid_perm(r->permission)) return ERR(INVALID_ARGUMENT, "unrecognized permission");
+    /* a grant is per database: 255 (sysadmin) exists only as the built-in user's global grant */
+    if (!sdb_perm_is_db_grant(r->permission)) return ERR(INVALID_ARGUMENT, "unrecognized permission");
     if (strcmp(user, c->user) == 0) return ERR(INVALID_ARGUMENT, "changing your own permissions is not allowed");
     if (strcmp(user, SDB_SYSADMIN) == 0) return ERR(INVALID_ARGUMENT, "changing sysadmin permissions is not allowed");
     if (strcmp(db, SDB_SYSTEMDB) == 0 && r->permission == SDB_PERMISSION_RW) return ERR(INTERNAL, "permission denied");

@@ -346,13 +346,29 @@ static void idle_trim(sdb_server *s) {
 #endif
 }
 
+int sdb_session_expired(const sdb_server *s, const sdb_session *ss, uint64_t now_ms) {
+    uint64_t idle = now_ms > ss->last_ms ? now_ms - ss->last_ms : 0;
+    uint64_t age = now_ms > ss->created_ms ? now_ms - ss->created_ms : 0;
+    if (idle > s->cfg.session_timeout_ms) return 1;
+    if (s->cfg.session_inactivity_ms && idle > s->cfg.session_inactivity_ms) return 1;
+    return s->cfg.session_max_age_ms && age > s->cfg.session_max_age_ms;
+}
+
+/* The janitor's period: a quarter of the shortest session limit, within [50 ms, 1 s]. */
+static uint64_t janitor_step_ms(const sdb_server *s) {
+    uint64_t m = s->cfg.session_timeout_ms;
+    if (s->cfg.session_inactivity_ms && s->cfg.session_inactivity_ms < m) m = s->cfg.session_inactivity_ms;
+    if (s->cfg.session_max_age_ms && s->cfg.session_max_age_ms < m) m = s->cfg.session_max_age_ms;
+    return m / 4;
+}
+
 static void *janitor(void *arg) {
     sdb_server *s = arg;
     pthread_mutex_lock(&s->stop_mu);
     while (!atomic_load(&s->stopping)) {
         struct timespec dl;
         clock_gettime(CLOCK_REALTIME, &dl);
-        uint64_t step_ms = s->cfg.session_timeout_ms / 4;
+        uint64_t step_ms = janitor_step_ms(s);
         if (step_ms > 1000) step_ms = 1000;
         if (step_ms < 50) step_ms = 50;
         dl.tv_nsec += (long)(step_ms * 1000000);

@@ -29,6 +29,8 @@ typedef struct sdb_server_config {
     int synced;
     int max_sessions;
     uint64_t session_timeout_ms;
+    uint64_t session_inactivity_ms;  /* --max-session-inactivity-time: idle sessions end (0: no such limit) */
+    uint64_t session_max_age_ms;     /* --max-session-age-time: sessions end at this age (0: unlimited) */
     uint64_t token_expiry_s;
     int workers;
 } sdb_server_config;
@@ -178,9 +180,17 @@ int  sdb_password_hash(const char *pw, size_t pw_len, char out[128]);
 int  sdb_password_check(const char *hash, const char *pw, size_t pw_len);
 int  sdb_token_issue(sdb_server *s, const sdb_user *u, const char *db, char *out, size_t outlen);
 void sdb_sessions_expire(sdb_server *s);
+/* 1 if session ss has ended at now_ms: idle past the session timeout or the inactivity limit, or
+ * older than the max age. Checked on every use too, so an ended session is never served while it
+ * waits for the janitor. */
+int sdb_session_expired(const sdb_server *s, const sdb_session *ss, uint64_t now_ms);
 sdb_user *sdb_user_find(sdb_server *s, const char *name);           /* mu held */
 void sdb_user_revoke_tokens(sdb_user *u);                           /* mu held: every token of u ends */
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db);        /* mu held */
+/* R, RW or admin: the values a per-database grant may hold (255 exists only on "*"). */
+static inline int sdb_perm_is_db_grant(uint32_t p) {
+    return p == SDB_PERMISSION_R || p == SDB_PERMISSION_RW || p == SDB_PERMISSION_ADMIN;
+}
 sdb_database *sdb_db_find(sdb_server *s, const char *name);          /* mu held, excludes deleted */
 int  sdb_catalog_save(sdb_server *s);      /* mu held; one systemdb tx with the changed records (sysdb.c) */
 int  sdb_db_load(sdb_server *s, sdb_database *d);                    /* mu held */

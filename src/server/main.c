@@ -274,6 +274,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sealdb: invalid --session-timeout %s\n", get("session-timeout"));
         return 2;
     }
+    if (parse_dur_ms(get("max-session-inactivity-time"), &cfg.session_inactivity_ms) ||
+        parse_dur_ms(get("max-session-age-time"), &cfg.session_max_age_ms)) {
+        fprintf(stderr, "sealdb: invalid --max-session-inactivity-time or --max-session-age-time\n");
+        return 2;
+    }
     cfg.token_expiry_s = (uint64_t)get_int("token-expiry-time") * 60u;
     cfg.workers = (int)get_int("workers");
     if (cfg.port < 0 || cfg.port > 65535) { fprintf(stderr, "sealdb: invalid port\n"); return 2; }
