@@ -316,8 +316,10 @@ static int request_bytes(grpc_byte_buffer *bb, uint8_t **tmp, sdb_slice *out) {
     *tmp = NULL;
     if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
         bb->data.raw.slice_buffer.count == 1) {
-        grpc_slice s = bb->data.raw.slice_buffer.slices[0];
-        *out = sdb_slice_of(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+        /* a pointer, not a copy: a small (inlined) slice holds its bytes inside the grpc_slice
+         * struct itself, so a copy's bytes die with this frame */
+        const grpc_slice *s = &bb->data.raw.slice_buffer.slices[0];
+        *out = sdb_slice_of(GRPC_SLICE_START_PTR(*s), GRPC_SLICE_LENGTH(*s));
         return SEALDB_OK;
     }
     size_t len = grpc_byte_buffer_length(bb);
