@@ -22,7 +22,8 @@ static int random_bytes(uint8_t *p, size_t n) {
 int sdb_password_hash(const char *pw, size_t pw_len, char out[128]) {
     uint8_t rnd[16];
     char setting[64];
-    if (pw_len > 72 || memchr(pw, 0, pw_len)) return SEALDB_INVALID;
+    /* an empty password may come as NULL: memchr/memcpy must not see it */
+    if (pw_len > 72 || (pw_len && memchr(pw, 0, pw_len))) return SEALDB_INVALID;
     if (random_bytes(rnd, sizeof rnd)) return SEALDB_IO;
     /* SEALDB_BCRYPT_COST lowers the work factor for fuzzing and tests (never below bcrypt's 4) */
     const char *ce = getenv("SEALDB_BCRYPT_COST");
@@ -31,7 +32,7 @@ int sdb_password_hash(const char *pw, size_t pw_len, char out[128]) {
     if (!crypt_gensalt_rn("$2b$", cost, (const char *)rnd, sizeof rnd, setting, sizeof setting))
         return SEALDB_IO;
     char phrase[73];
-    memcpy(phrase, pw, pw_len);
+    if (pw_len) memcpy(phrase, pw, pw_len);
     phrase[pw_len] = 0;
     struct crypt_data *cd = sdb_calloc(1, sizeof *cd);
     if (!cd) return SEALDB_NOMEM;
@@ -44,9 +45,9 @@ int sdb_password_hash(const char *pw, size_t pw_len, char out[128]) {
 }
 
 int sdb_password_check(const char *hash, const char *pw, size_t pw_len) {
-    if (pw_len > 72 || memchr(pw, 0, pw_len) || !hash[0]) return 0;
+    if (pw_len > 72 || (pw_len && memchr(pw, 0, pw_len)) || !hash[0]) return 0;
     char phrase[73];
-    memcpy(phrase, pw, pw_len);
+    if (pw_len) memcpy(phrase, pw, pw_len);
     phrase[pw_len] = 0;
     struct crypt_data *cd = sdb_calloc(1, sizeof *cd);
     if (!cd) return 0;
