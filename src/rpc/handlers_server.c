@@ -13,6 +13,10 @@
 
 static const Immudb__Schema__Empty empty_resp = IMMUDB__SCHEMA__EMPTY__INIT;
 
+/* A user name sent as bytes holding a NUL would end early as a C string ("immudb\0x" -> "immudb"):
+ * such names match no user and are refused. */
+static int has_nul(ProtobufCBinaryData b) { return b.len && memchr(b.data, 0, b.len) != NULL; }
+
 /* bytes field -> NUL-terminated string in the arena (NULL on OOM) */
 static char *bstr(sdb_call *c, ProtobufCBinaryData b) {
     char *p = sdb_call_alloc(c, b.len + 1);
@@ -75,7 +79,7 @@ static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
     char *user = bstr(c, r->user);
     if (!user) return ERR(RESOURCE_EXHAUSTED, "out of memory");
     pthread_mutex_lock(&s->mu);
-    sdb_user *u = r->user.len < 64 ? sdb_user_find(s, user) : NULL;
+    sdb_user *u = r->user.len < 64 && !has_nul(r->user) ? sdb_user_find(s, user) : NULL;
     char hash[128] = "";
     if (u) strcpy(hash, u->hash);
     pthread_mutex_unlock(&s->mu);
@@ -128,7 +132,7 @@ static int h_open_session(sdb_call *c, const ProtobufCMessage *rq) {
     for (size_t i = 0; i < dl; i++) db[i] = (char)tolower((unsigned char)dbn[i]);
     db[dl] = 0;
     pthread_mutex_lock(&s->mu);
-    sdb_user *u = r->username.len < 64 ? sdb_user_find(s, user) : NULL;
+    sdb_user *u = r->username.len < 64 && !has_nul(r->username) ? sdb_user_find(s, user) : NULL;
     char hash[128] = "";
     if (u) strcpy(hash, u->hash);
     pthread_mutex_unlock(&s->mu);
@@ -357,7 +361,7 @@ static int h_create_user(sdb_call *c, const ProtobufCMessage *rq) {
                                   sdb_user_perm_on(caller, db) != SDB_PERMISSION_ADMIN)))
         err = "you do not have permission on this database";
     else if (!err && r->permission == SDB_PERMISSION_SYSADMIN) err = "can not create another system admin";
-    else if (!err && r->user.len < 64 && sdb_user_find(s, user)) err = "user already exists";
+    else if (!err && r->user.len < 64 && !has_nul(r->user) && sdb_user_find(s, user)) err = "user already exists";
     else if (!err && (r->user.len != strlen(user) || !valid_username(user))) {
         err = "username can only contain letters, digits and underscores"; code = SDB_GRPC_INVALID_ARGUMENT;
     }
@@ -461,7 +465,7 @@ static int h_change_password(sdb_call *c, const ProtobufCMessage *rq) {
     if (!sys && !adm) return ERR(UNKNOWN, "user is not system admin nor admin in any of the databases");
     if (!user[0]) return ERR(UNKNOWN, "username can not be empty");
     pthread_mutex_lock(&s->mu);
-    sdb_user *t = r->user.len < 64 ? sdb_user_find(s, user) : NULL;
+    sdb_user *t = r->user.len < 64 && !has_nul(r->user) ? sdb_user_find(s, user) : NULL;
     int bad = !t || (!sys && strcmp(t->created_by, c->user) != 0);
     pthread_mutex_unlock(&s->mu);
     if (bad) return ERR(UNKNOWN, "user %s was not found or it was not created by you", user);
