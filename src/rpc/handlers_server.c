@@ -255,11 +255,10 @@ static int h_server_info(sdb_call *c, const ProtobufCMessage *rq) {
         uint8_t alh[32];
         if (d->loaded) sdb_db_state(s, d, &tx, alh);
         resp->numtransactions += (int64_t)tx;
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s/%s", s->cfg.dir, d->name);
-        resp->databasesdisksize += (int64_t)sdb_dir_size(dir);
     }
     pthread_mutex_unlock(&s->mu);
+    /* no credentials needed: sizes come from a cache walked off the server mutex */
+    resp->databasesdisksize = (int64_t)sdb_db_sizes_total(s);
     return sdb_call_ok(c, &resp->base);
 }
 

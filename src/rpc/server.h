@@ -198,7 +198,10 @@ extern const size_t sdb_rpc_n_modules;
 extern const sdb_rpc_module sdb_server_module;   /* handlers_server.c */
 
 /* metrics (metrics.c) */
-int  sdb_metrics_start(sdb_server *s, int port);
+int  sdb_metrics_start(sdb_server *s, const char *address, int port);   /* bound to address */
+/* Total size of the (non-system) database directories, from a cache refreshed at most every few
+ * seconds, never under the server mutex. */
+uint64_t sdb_db_sizes_total(sdb_server *s);
 void sdb_metrics_stop(void);
 void sdb_stat_record(sdb_server *s, sdb_call *c, int code);
 

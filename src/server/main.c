@@ -326,7 +326,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (metrics) {
-        if (sdb_metrics_start(srv, metrics_port) != SEALDB_OK)
+        if (sdb_metrics_start(srv, cfg.address, metrics_port) != SEALDB_OK)
             sdb_log("warning: cannot start the metrics server on port %d", metrics_port);
         else
             sdb_log("metrics on http://%s:%d/metrics", cfg.address, metrics_port);
