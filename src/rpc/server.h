@@ -31,6 +31,18 @@ typedef struct sdb_server_config {
     uint64_t session_timeout_ms;
     uint64_t token_expiry_s;
     int workers;
+    /* limits against unauthenticated peers (docs/security-transport.md); 0 = the default */
+    int max_connections;           /* client connections (plain listener; also < the fd limit) */
+    int max_conn_streams;          /* concurrent calls per connection */
+    int max_calls;                 /* calls in progress in total */
+    int max_stream_threads;        /* streaming calls running (one thread each) */
+    uint64_t request_timeout_ms;   /* a request message (each one of a client stream) must arrive in */
+    uint64_t handshake_timeout_ms; /* HTTP/2 preface (plain) or TLS handshake must complete in */
+    uint64_t conn_idle_ms;         /* a connection without calls is closed after */
+    int login_workers;             /* bcrypt threads for Login/OpenSession */
+    int login_queue;               /* password checks waiting for them; beyond: refused */
+    int login_fail_addr;           /* failed logins per source address before it is throttled */
+    int login_fail_user;           /* failed logins per user name before unknown addresses are */
 } sdb_server_config;
 
 /* One catalog entry: a database known to the server (loaded or not). */
