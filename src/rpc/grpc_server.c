@@ -304,6 +304,8 @@ static void t_finish(sdb_call *c, int code, const char *msg, const uint8_t *resp
     ops[n].data.recv_close_on_server.cancelled = &g->cancelled;
     n++;
     g->t_final.fn = on_final;
+    /* a peer that never reads its answer (flow control) does not hold the call for ever */
+    deadline_set(g);
     if (grpc_call_start_batch(g->call, ops, n, &g->t_final, NULL) != GRPC_CALL_OK) {
         /* cannot happen with a well-formed batch; release anyway so nothing leaks */
         on_final(&g->t_final, 0);
@@ -937,6 +939,7 @@ int sdb_transport_start(sdb_server *s, char *err, size_t errlen) {
     }
     sdb_free(cert); sdb_free(key); sdb_free(cas);
     cert = key = cas = NULL;
+    if (sdb_login_pool_start(s) != SEALDB_OK) { snprintf(err, errlen, "cannot start the login pool"); goto fail; }
     grpc_server_start(tr->server);
     s->transport = tr;
     if (pthread_create(&tr->reaper, NULL, reaper, tr) == 0) tr->reaper_started = 1;
@@ -1003,6 +1006,7 @@ void sdb_transport_stop(sdb_server *s) {
         struct timespec ts = { 0, 10 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
+    sdb_login_pool_stop(s);   /* its last answers still need the workers */
     grpc_completion_queue_shutdown(tr->cq);
     for (int i = 0; tr->workers && i < tr->n_workers; i++) pthread_join(tr->workers[i], NULL);
     if (tr->reaper_started) {

@@ -72,6 +72,34 @@ static int bad_login(sdb_call *c, int user_exists) {
                                "invalid user name or password");
 }
 
+/* The password was checked (sdb_login_check, maybe on its pool's thread): answer the Login. */
+static void login_checked(sdb_call *c, int result, void *arg) {
+    const Immudb__Schema__LoginRequest *r = arg;
+    sdb_server *s = c->srv;
+    if (result != 1) { bad_login(c, result == 0); return; }
+    const char *user = bstr(c, r->user);
+    if (!user) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
+    char tok[512];
+    pthread_mutex_lock(&s->mu);
+    sdb_user *u = sdb_user_find(s, user);
+    int active = u && u->active;
+    int rc = active ? sdb_token_issue(s, u, SDB_DEFAULTDB, tok, sizeof tok) : SEALDB_OK;
+    if (active) u->logged_in = 1;
+    pthread_mutex_unlock(&s->mu);
+    if (!active) { sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", NULL, "user is not active"); return; }
+    if (rc) { ERR(INTERNAL, "cannot issue token"); return; }
+    Immudb__Schema__LoginResponse *resp = sdb_call_alloc(c, sizeof *resp);
+    if (!resp) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
+    immudb__schema__login_response__init(resp);
+    resp->token = sdb_call_dup(c, tok, strlen(tok) + 1);
+    if (strcmp(user, SDB_SYSADMIN) == 0 && r->password.len == 6 && memcmp(r->password.data, "immudb", 6) == 0) {
+        static const char w[] = "immudb user has the default password: please change it to ensure proper security";
+        resp->warning.data = (uint8_t *)w;
+        resp->warning.len = sizeof w - 1;
+    }
+    sdb_call_ok(c, &resp->base);
+}
+
 static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
     const Immudb__Schema__LoginRequest *r = (const void *)rq;
     sdb_server *s = c->srv;
@@ -83,27 +111,7 @@ static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
     char hash[128] = "";
     if (u) strcpy(hash, u->hash);
     pthread_mutex_unlock(&s->mu);
-    if (!u || !sdb_password_check(hash, (const char *)r->password.data, r->password.len))
-        return bad_login(c, u != NULL);
-    char tok[512];
-    pthread_mutex_lock(&s->mu);
-    u = sdb_user_find(s, user);
-    int active = u && u->active;
-    int rc = active ? sdb_token_issue(s, u, SDB_DEFAULTDB, tok, sizeof tok) : SEALDB_OK;
-    if (active) u->logged_in = 1;
-    pthread_mutex_unlock(&s->mu);
-    if (!active) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", NULL, "user is not active");
-    if (rc) return ERR(INTERNAL, "cannot issue token");
-    Immudb__Schema__LoginResponse *resp = sdb_call_alloc(c, sizeof *resp);
-    if (!resp) return ERR(RESOURCE_EXHAUSTED, "out of memory");
-    immudb__schema__login_response__init(resp);
-    resp->token = sdb_call_dup(c, tok, strlen(tok) + 1);
-    if (strcmp(user, SDB_SYSADMIN) == 0 && r->password.len == 6 && memcmp(r->password.data, "immudb", 6) == 0) {
-        static const char w[] = "immudb user has the default password: please change it to ensure proper security";
-        resp->warning.data = (uint8_t *)w;
-        resp->warning.len = sizeof w - 1;
-    }
-    return sdb_call_ok(c, &resp->base);
+    return sdb_login_check(c, user, u ? hash : NULL, r->password.data, r->password.len, login_checked, (void *)r);
 }
 
 static int h_logout(sdb_call *c, const ProtobufCMessage *rq) {
@@ -119,33 +127,44 @@ static int h_logout(sdb_call *c, const ProtobufCMessage *rq) {
 }
 
 /* ---- sessions ---- */
+static void open_session_checked(sdb_call *c, int result, void *arg);
+
 static int h_open_session(sdb_call *c, const ProtobufCMessage *rq) {
     const Immudb__Schema__OpenSessionRequest *r = (const void *)rq;
     sdb_server *s = c->srv;
     if (!s->cfg.auth) return ERR(UNKNOWN, "%s", auth_off_msg);
     char *user = bstr(c, r->username);
-    char db[129];
-    const char *dbn = r->databasename ? r->databasename : "";
     if (!user) return ERR(RESOURCE_EXHAUSTED, "out of memory");
-    size_t dl = strlen(dbn);
-    if (dl > 128) dl = 128;
-    for (size_t i = 0; i < dl; i++) db[i] = (char)tolower((unsigned char)dbn[i]);
-    db[dl] = 0;
     pthread_mutex_lock(&s->mu);
     sdb_user *u = r->username.len < 64 && !has_nul(r->username) ? sdb_user_find(s, user) : NULL;
     char hash[128] = "";
     if (u) strcpy(hash, u->hash);
     pthread_mutex_unlock(&s->mu);
-    if (!u || !sdb_password_check(hash, (const char *)r->password.data, r->password.len))
-        return bad_login(c, u != NULL);
+    return sdb_login_check(c, user, u ? hash : NULL, r->password.data, r->password.len, open_session_checked,
+                           (void *)r);
+}
+
+/* The password was checked (sdb_login_check): open the session. */
+static void open_session_checked(sdb_call *c, int result, void *arg) {
+    const Immudb__Schema__OpenSessionRequest *r = arg;
+    sdb_server *s = c->srv;
+    if (result != 1) { bad_login(c, result == 0); return; }
+    const char *user = bstr(c, r->username);
+    char db[129];
+    const char *dbn = r->databasename ? r->databasename : "";
+    if (!user) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
+    size_t dl = strlen(dbn);
+    if (dl > 128) dl = 128;
+    for (size_t i = 0; i < dl; i++) db[i] = (char)tolower((unsigned char)dbn[i]);
+    db[dl] = 0;
     uint8_t rnd[32];
-    if (random_fill(rnd, sizeof rnd)) return ERR(INTERNAL, "cannot create session id");
+    if (random_fill(rnd, sizeof rnd)) { ERR(INTERNAL, "cannot create session id"); return; }
     sdb_session *ss = sdb_calloc(1, sizeof *ss);
-    if (!ss) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    if (!ss) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
     EVP_EncodeBlock((unsigned char *)ss->id, rnd, sizeof rnd);
     for (char *p = ss->id; *p; p++) { if (*p == '+') *p = '-'; else if (*p == '/') *p = '_'; }
     pthread_mutex_lock(&s->mu);
-    u = sdb_user_find(s, user);
+    sdb_user *u = sdb_user_find(s, user);
     const char *err = NULL;
     int code = SDB_GRPC_UNKNOWN;
     sdb_database *d = sdb_db_find(s, db);
@@ -162,13 +181,13 @@ static int h_open_session(sdb_call *c, const ProtobufCMessage *rq) {
         s->n_sessions++;
     }
     pthread_mutex_unlock(&s->mu);
-    if (err) { sdb_free(ss); return sdb_call_error(c, (sdb_grpc_code)code, "%s", err); }
+    if (err) { sdb_free(ss); sdb_call_error(c, (sdb_grpc_code)code, "%s", err); return; }
     Immudb__Schema__OpenSessionResponse *resp = sdb_call_alloc(c, sizeof *resp);
-    if (!resp) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    if (!resp) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
     immudb__schema__open_session_response__init(resp);
     resp->sessionid = sdb_call_dup(c, ss->id, strlen(ss->id) + 1);
     resp->serveruuid = s->uuid;
-    return sdb_call_ok(c, &resp->base);
+    sdb_call_ok(c, &resp->base);
 }
 
 static int session_op(sdb_call *c, int close) {

@@ -120,6 +120,7 @@ struct sdb_server {
     _Atomic int64_t last_request_ms;
     int64_t last_trim_ms;   /* last_request_ms when the janitor last trimmed the heap (its own) */
     sdb_transport *transport;
+    struct sdb_login_pool *login_pool;   /* auth.c; NULL: password checks run inline */
     pthread_t janitor;
     int janitor_started;
     _Atomic int stopping;
@@ -189,6 +190,17 @@ int  sdb_password_hash(const char *pw, size_t pw_len, char out[128]);
 int  sdb_password_check(const char *hash, const char *pw, size_t pw_len);
 int  sdb_token_issue(sdb_server *s, const sdb_user *u, const char *db, char *out, size_t outlen);
 void sdb_sessions_expire(sdb_server *s);
+/* Password checks of Login/OpenSession run on a small pool of their own (--login-workers) with a
+ * bounded queue (--login-queue), never on the request workers, and failed logins are throttled per
+ * source address and per user name. cont(c, result, arg) then finishes the call: result 1 the
+ * password matches, 0 it does not, -1 no such user (hash NULL). Returns SDB_CALL_PENDING when the
+ * check was queued (cont runs later on a pool thread), else SDB_CALL_DONE (cont ran here, or the
+ * call was refused: throttled -> RESOURCE_EXHAUSTED, queue full -> UNAVAILABLE). */
+typedef void (*sdb_login_cont)(sdb_call *c, int result, void *arg);
+int  sdb_login_check(sdb_call *c, const char *user, const char *hash, const uint8_t *pw, size_t pw_len,
+                     sdb_login_cont cont, void *arg);
+int  sdb_login_pool_start(sdb_server *s);
+void sdb_login_pool_stop(sdb_server *s);   /* after the transport stopped accepting calls */
 sdb_user *sdb_user_find(sdb_server *s, const char *name);           /* mu held */
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db);        /* mu held */
 sdb_database *sdb_db_find(sdb_server *s, const char *name);          /* mu held, excludes deleted */

@@ -91,3 +91,14 @@ class RawH2:
             self.sock.close()
         except OSError:
             pass
+
+    def unary(self, method, body, metadata=(), timeout=10):
+        """One unary call on this connection; returns its grpc-status ("0" = OK) or None on timeout."""
+        import time
+        sid = self.open_stream(method, metadata)
+        self.send(sid, grpc_frame(body), end=True)
+        self.flush()
+        deadline = time.monotonic() + timeout
+        while sid not in self.status and not self.closed and time.monotonic() < deadline:
+            self.pump(0.05)
+        return self.status.get(sid)
