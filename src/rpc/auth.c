@@ -147,16 +147,23 @@ static int throttled(struct sdb_login_pool *p, const char *addr, const char *use
            (double)(sdb_now_ms() - a->fail_ms) < THROTTLE_WINDOW_MS;
 }
 
+/* An attempt is admitted (pool mu held): it counts as a failure of its address until it succeeds,
+ * so a burst of concurrent attempts cannot pass the limit while its checks are still queued. */
+static void throttle_admit(struct sdb_login_pool *p, const char *addr) {
+    char k[72];
+    snprintf(k, sizeof k, "a|%s", addr);
+    throttle_slot *a = throttle_get(p, k, p->srv->cfg.login_fail_addr, 1);
+    a->score += 1;
+    a->fail_ms = sdb_now_ms();
+}
+
 static void throttle_record(struct sdb_login_pool *p, const char *addr, const char *user, int ok) {
     const sdb_server_config *cfg = &p->srv->cfg;
     char k[72];
     pthread_mutex_lock(&p->mu);
     snprintf(k, sizeof k, "a|%s", addr);
-    throttle_slot *a = throttle_get(p, k, cfg->login_fail_addr, !ok);
-    if (a) {
-        a->score = ok ? 0 : a->score + 1;
-        a->fail_ms = ok ? 0 : sdb_now_ms();
-    }
+    throttle_slot *a = throttle_get(p, k, cfg->login_fail_addr, 0);
+    if (a && ok) a->score = 0, a->fail_ms = 0;
     if (!ok) {
         snprintf(k, sizeof k, "u|%s", user);
         throttle_slot *u = throttle_get(p, k, cfg->login_fail_user, 1);
@@ -196,6 +203,7 @@ int sdb_login_check(sdb_call *c, const char *user, const char *hash, const uint8
     addr_key(c, addr);
     pthread_mutex_lock(&p->mu);
     int refuse = throttled(p, addr, user);
+    if (!refuse) throttle_admit(p, addr);
     pthread_mutex_unlock(&p->mu);
     if (refuse)
         return sdb_call_error(c, SDB_GRPC_RESOURCE_EXHAUSTED, "too many failed logins: try again later");
