@@ -74,3 +74,42 @@ def test_fd_exhaustion_refuses_then_recovers(low_fd_server):
                 raise
             time.sleep(0.2)
     assert srv.proc.poll() is None
+
+
+def test_max_connections_refuses_beyond_then_recovers(sealdb_factory):
+    srv = sealdb_factory(["--max-connections", "5"])
+    with Probe(srv) as probe:          # the probe's own connection is one of the 5
+        held = open_connections(srv.address, 10, preface=True)
+        time.sleep(0.5)
+        alive = 0
+        for s in held:
+            s.settimeout(0.5)
+            try:
+                alive += s.recv(1024) != b""      # the server's SETTINGS: handed to gRPC
+            except OSError:
+                pass
+        assert alive == 4, alive
+        for s in held:
+            s.close()
+    probe.check(2.0)
+    assert "--max-connections reached" in srv.log()
+    deadline = time.monotonic() + bound(10)
+    while True:
+        try:
+            assert srv.client().get(b"probe").value == b"v"
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("flag,value", [("--max-connections", "0"), ("--max-calls", "-1"),
+                                        ("--max-stream-threads", "0"), ("--request-timeout", "0"),
+                                        ("--handshake-timeout", "soon"), ("--login-queue", "0")])
+def test_limit_flags_refuse_bad_values(flag, value, tmp_path):
+    import subprocess
+    r = subprocess.run([os.path.abspath(sealdb_proc.SEALDB_BIN), "--dir", str(tmp_path / "d"), flag, value],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert flag in r.stderr

@@ -34,6 +34,8 @@ def test_held_streams_pin_nothing_and_expire(sealdb_factory):
         codes = set(atk.status.values())
         assert codes <= {"4", "8", "reset"}, codes   # DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, refused
         assert "4" in codes
+        # beyond --max-streams-per-connection (128) the calls were refused at once
+        assert sum(1 for v in atk.status.values() if v in ("8", "reset")) >= 256 - 128
         atk.close()
     probe.check(2.0)
     assert srv.proc.poll() is None
@@ -62,3 +64,20 @@ def test_stream_threads_capped_in_total(sealdb_factory):
     assert c.get(b"k").value == b"v"
     atk.close()
     assert srv.proc.poll() is None
+
+
+def test_max_calls_in_total(sealdb_factory):
+    srv = sealdb_factory(["--max-calls", "3", "--request-timeout", "3s"])
+    atk = RawH2(srv.address)
+    sids = [atk.open_stream("Get") for _ in range(5)]
+    atk.flush()
+    deadline = time.monotonic() + bound(2)
+    while sum(1 for s in sids if atk.status.get(s) == "8") < 2 and time.monotonic() < deadline:
+        atk.pump(0.1)
+    assert [atk.status.get(s) for s in sids].count("8") == 2, atk.status
+    # the held calls expire, and then new calls are admitted again
+    deadline = time.monotonic() + bound(8)
+    while len(atk.status) < 5 and time.monotonic() < deadline:
+        atk.pump(0.2)
+    atk.close()
+    assert srv.client().currentState().db == "defaultdb"
