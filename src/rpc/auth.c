@@ -1,4 +1,5 @@
-/* auth.c - who is calling: bcrypt password hashes, HMAC-signed login tokens bound to a user epoch
+/* auth.c - who is calling: bcrypt password hashes (login checks on a bounded pool of their own, with
+ * failed-login throttling per address and user name), HMAC-signed login tokens bound to a user epoch
  * and a database, session lookup, and the per-method permission check with immudb's exact error
  * codes and messages (docs/api.md 1.2-1.8). */
 #include <crypt.h>
@@ -23,7 +24,8 @@ static int random_bytes(uint8_t *p, size_t n) {
 int sdb_password_hash(const char *pw, size_t pw_len, char out[128]) {
     uint8_t rnd[16];
     char setting[64];
-    if (pw_len > 72 || memchr(pw, 0, pw_len)) return SEALDB_INVALID;
+    /* an empty password may come as NULL: memchr/memcpy must not see it */
+    if (pw_len > 72 || (pw_len && memchr(pw, 0, pw_len))) return SEALDB_INVALID;
     if (random_bytes(rnd, sizeof rnd)) return SEALDB_IO;
     /* SEALDB_BCRYPT_COST lowers the work factor for fuzzing and tests (never below bcrypt's 4) */
     const char *ce = getenv("SEALDB_BCRYPT_COST");
@@ -32,7 +34,7 @@ int sdb_password_hash(const char *pw, size_t pw_len, char out[128]) {
     if (!crypt_gensalt_rn("$2b$", cost, (const char *)rnd, sizeof rnd, setting, sizeof setting))
         return SEALDB_IO;
     char phrase[73];
-    memcpy(phrase, pw, pw_len);
+    if (pw_len) memcpy(phrase, pw, pw_len);
     phrase[pw_len] = 0;
     struct crypt_data *cd = sdb_calloc(1, sizeof *cd);
     if (!cd) return SEALDB_NOMEM;
@@ -45,9 +47,9 @@ int sdb_password_hash(const char *pw, size_t pw_len, char out[128]) {
 }
 
 int sdb_password_check(const char *hash, const char *pw, size_t pw_len) {
-    if (pw_len > 72 || memchr(pw, 0, pw_len) || !hash[0]) return 0;
+    if (pw_len > 72 || (pw_len && memchr(pw, 0, pw_len)) || !hash[0]) return 0;
     char phrase[73];
-    memcpy(phrase, pw, pw_len);
+    if (pw_len) memcpy(phrase, pw, pw_len);
     phrase[pw_len] = 0;
     struct crypt_data *cd = sdb_calloc(1, sizeof *cd);
     if (!cd) return 0;
@@ -56,6 +58,229 @@ int sdb_password_check(const char *hash, const char *pw, size_t pw_len) {
     sdb_free(cd);
     OPENSSL_cleanse(phrase, sizeof phrase);
     return ok;
+}
+
+/* ---- login checks: a pool of bcrypt threads, a bounded queue, failure throttling ----
+ * bcrypt costs tens of milliseconds of CPU on purpose: run on the request workers, a flood of wrong
+ * passwords starved every other call. Failures score a leaky bucket per source address and per user
+ * name; each bucket drains its limit in THROTTLE_WINDOW_MS. A full address bucket refuses that
+ * address; a full user bucket refuses the user name only from addresses with failures of their own,
+ * so the owner of the name, from a clean address, still gets in while someone guesses it. */
+#define THROTTLE_WINDOW_MS 60000.0
+#define THROTTLE_SLOTS 4096      /* tracked addresses and names; the least loaded one is reused */
+#define THROTTLE_PROBE 8
+
+typedef struct throttle_slot {
+    char key[72];
+    double score;
+    uint64_t at_ms;
+    uint64_t fail_ms;   /* last failure, 0 after a success */
+} throttle_slot;
+
+typedef struct login_job {
+    sdb_call *c;
+    char hash[128];
+    char addr[64], user[64];
+    uint8_t pw[72];
+    size_t pw_len;
+    sdb_login_cont cont;
+    void *arg;
+} login_job;
+
+struct sdb_login_pool {
+    sdb_server *srv;
+    pthread_mutex_t mu;            /* queue and throttle table */
+    pthread_cond_t cv;
+    login_job *q;
+    int q_cap, q_head, q_n;
+    int stop;
+    pthread_t *threads;
+    int n_threads;
+    throttle_slot *slots;
+};
+
+static uint64_t key_hash(const char *k) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *k; k++) h = (h ^ (uint8_t)*k) * 1099511628211ull;
+    return h;
+}
+
+/* The bucket of key with its score drained up to now (pool mu held); NULL only if create is 0. */
+static throttle_slot *throttle_get(struct sdb_login_pool *p, const char *key, double limit, int create) {
+    uint64_t now = sdb_now_ms(), h = key_hash(key);
+    throttle_slot *victim = NULL;
+    for (int i = 0; i < THROTTLE_PROBE; i++) {
+        throttle_slot *t = &p->slots[(h + (uint64_t)i) % THROTTLE_SLOTS];
+        if (t->key[0]) {
+            double drained = (double)(now - t->at_ms) * limit / THROTTLE_WINDOW_MS;
+            t->score = t->score > drained ? t->score - drained : 0;
+            t->at_ms = now;
+        }
+        if (t->key[0] && strcmp(t->key, key) == 0) return t;
+        if (!victim || !t->key[0] || (victim->key[0] && t->score < victim->score)) victim = t;
+    }
+    if (!create) return NULL;
+    snprintf(victim->key, sizeof victim->key, "%s", key);
+    victim->score = 0;
+    victim->at_ms = now;
+    victim->fail_ms = 0;
+    return victim;
+}
+
+static void addr_key(const sdb_call *c, char out[64]) {
+    /* "ipv4:1.2.3.4:5555" -> "ipv4:1.2.3.4": the port changes with every connection */
+    snprintf(out, 64, "%s", c->peer ? c->peer : "");
+    char *colon = strrchr(out, ':');
+    if (colon && colon > strchr(out, ':')) *colon = 0;
+}
+
+/* 1 when this attempt must be refused (pool mu held). */
+static int throttled(struct sdb_login_pool *p, const char *addr, const char *user) {
+    const sdb_server_config *cfg = &p->srv->cfg;
+    char k[72];
+    snprintf(k, sizeof k, "a|%s", addr);
+    /* refused once another failure would pass the limit ("limit failures, then wait") */
+    throttle_slot *a = throttle_get(p, k, cfg->login_fail_addr, 0);
+    if (a && a->score > cfg->login_fail_addr - 1) return 1;
+    snprintf(k, sizeof k, "u|%s", user);
+    throttle_slot *u = throttle_get(p, k, cfg->login_fail_user, 0);
+    return u && u->score > cfg->login_fail_user - 1 && a && a->fail_ms &&
+           (double)(sdb_now_ms() - a->fail_ms) < THROTTLE_WINDOW_MS;
+}
+
+/* An attempt is admitted (pool mu held): it counts as a failure of its address until it succeeds,
+ * so a burst of concurrent attempts cannot pass the limit while its checks are still queued. */
+static void throttle_admit(struct sdb_login_pool *p, const char *addr) {
+    char k[72];
+    snprintf(k, sizeof k, "a|%s", addr);
+    throttle_slot *a = throttle_get(p, k, p->srv->cfg.login_fail_addr, 1);
+    a->score += 1;
+    a->fail_ms = sdb_now_ms();
+}
+
+static void throttle_record(struct sdb_login_pool *p, const char *addr, const char *user, int ok) {
+    const sdb_server_config *cfg = &p->srv->cfg;
+    char k[72];
+    pthread_mutex_lock(&p->mu);
+    snprintf(k, sizeof k, "a|%s", addr);
+    throttle_slot *a = throttle_get(p, k, cfg->login_fail_addr, 0);
+    if (a && ok) a->score = 0, a->fail_ms = 0;
+    if (!ok) {
+        snprintf(k, sizeof k, "u|%s", user);
+        throttle_slot *u = throttle_get(p, k, cfg->login_fail_user, 1);
+        u->score += 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *login_worker(void *arg) {
+    struct sdb_login_pool *p = arg;
+    login_job j;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->q_n && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->q_n) { pthread_mutex_unlock(&p->mu); break; }
+        j = p->q[p->q_head];
+        OPENSSL_cleanse(p->q[p->q_head].pw, sizeof j.pw);
+        p->q_head = (p->q_head + 1) % p->q_cap;
+        p->q_n--;
+        pthread_mutex_unlock(&p->mu);
+        int ok = sdb_password_check(j.hash, (const char *)j.pw, j.pw_len);
+        OPENSSL_cleanse(j.pw, sizeof j.pw);
+        throttle_record(p, j.addr, j.user, ok);
+        j.cont(j.c, ok, j.arg);
+    }
+    return NULL;
+}
+
+int sdb_login_check(sdb_call *c, const char *user, const char *hash, const uint8_t *pw, size_t pw_len,
+                    sdb_login_cont cont, void *arg) {
+    struct sdb_login_pool *p = c->srv->login_pool;
+    if (!p) {   /* no pool (embedded use, fuzzing): inline */
+        cont(c, hash ? sdb_password_check(hash, (const char *)pw, pw_len) : -1, arg);
+        return SDB_CALL_DONE;
+    }
+    char addr[64];
+    addr_key(c, addr);
+    pthread_mutex_lock(&p->mu);
+    int refuse = throttled(p, addr, user);
+    if (!refuse) throttle_admit(p, addr);
+    pthread_mutex_unlock(&p->mu);
+    if (refuse)
+        return sdb_call_error(c, SDB_GRPC_RESOURCE_EXHAUSTED, "too many failed logins: try again later");
+    if (!hash || pw_len > sizeof ((login_job *)0)->pw) {   /* no bcrypt needed to say no */
+        throttle_record(p, addr, user, 0);
+        cont(c, hash ? 0 : -1, arg);
+        return SDB_CALL_DONE;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->q_n >= p->q_cap || p->stop) {
+        pthread_mutex_unlock(&p->mu);
+        return sdb_call_error(c, SDB_GRPC_UNAVAILABLE, "too many logins in progress: try again later");
+    }
+    login_job *j = &p->q[(p->q_head + p->q_n) % p->q_cap];
+    j->c = c;
+    snprintf(j->hash, sizeof j->hash, "%s", hash);
+    snprintf(j->addr, sizeof j->addr, "%s", addr);
+    snprintf(j->user, sizeof j->user, "%s", user);
+    if (pw_len) memcpy(j->pw, pw, pw_len);
+    j->pw_len = pw_len;
+    j->cont = cont;
+    j->arg = arg;
+    p->q_n++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return SDB_CALL_PENDING;
+}
+
+int sdb_login_pool_start(sdb_server *s) {
+    struct sdb_login_pool *p = sdb_calloc(1, sizeof *p);
+    if (!p) return SEALDB_NOMEM;
+    p->srv = s;
+    p->q_cap = s->cfg.login_queue > 0 ? s->cfg.login_queue : 64;
+    p->n_threads = s->cfg.login_workers > 0 ? s->cfg.login_workers : 2;
+    if (s->cfg.login_fail_addr <= 0) s->cfg.login_fail_addr = 10;
+    if (s->cfg.login_fail_user <= 0) s->cfg.login_fail_user = 100;
+    p->q = sdb_calloc((size_t)p->q_cap, sizeof *p->q);
+    p->slots = sdb_calloc(THROTTLE_SLOTS, sizeof *p->slots);
+    p->threads = sdb_calloc((size_t)p->n_threads, sizeof *p->threads);
+    if (!p->q || !p->slots || !p->threads) goto fail;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    int started = 0;
+    for (int i = 0; i < p->n_threads; i++)
+        if (pthread_create(&p->threads[started], NULL, login_worker, p) == 0) started++;
+    p->n_threads = started;
+    if (!started) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        goto fail;
+    }
+    s->login_pool = p;
+    return SEALDB_OK;
+fail:
+    sdb_free(p->q);
+    sdb_free(p->slots);
+    sdb_free(p->threads);
+    sdb_free(p);
+    return SEALDB_NOMEM;
+}
+
+void sdb_login_pool_stop(sdb_server *s) {
+    struct sdb_login_pool *p = s->login_pool;
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;   /* the workers finish the queue first */
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+    s->login_pool = NULL;
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    sdb_free(p->q);
+    sdb_free(p->slots);
+    sdb_free(p->threads);
+    sdb_free(p);
 }
 
 /* ---- users and permissions (server mu held) ---- */

@@ -342,6 +342,44 @@ int sdb_call_recv_msg(sdb_call *c, size_t max_len, sdb_slice *out, int *eof) {
 /* ---- the dispatch ---- */
 static void dispatch_run(sdb_call *c, sdb_slice req);
 
+static int wire_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *v) {
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *off < n; shift += 7) {
+        uint8_t b = p[(*off)++];
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) { *v = x; return 0; }
+    }
+    return -1;
+}
+
+/* protobuf-c ends a string field at its first NUL byte, so "immudb\0x" would act as the user
+ * "immudb" (and a database name likewise): a request whose string fields, at any depth, hold a NUL
+ * is refused before anything reads them. Works on the wire bytes, which unpack already accepted.
+ * Returns 0 when a string holds a NUL. */
+static int strings_clean(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, int depth) {
+    if (depth > 32) return 0;   /* deeper than any message of the schema */
+    size_t off = 0;
+    while (off < n) {
+        uint64_t key, len;
+        if (wire_varint(p, n, &off, &key)) return 1;
+        switch (key & 7) {
+        case 0: if (wire_varint(p, n, &off, &len)) return 1; continue;
+        case 1: if (n - off < 8) return 1; off += 8; continue;
+        case 5: if (n - off < 4) return 1; off += 4; continue;
+        case 2: break;
+        default: return 1;   /* groups: unpack decides */
+        }
+        if (wire_varint(p, n, &off, &len) || len > n - off) return 1;
+        const ProtobufCFieldDescriptor *f = key >> 3 <= UINT32_MAX ?
+            protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && len && memchr(p + off, 0, (size_t)len)) return 0;
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+            !strings_clean(f->descriptor, p + off, (size_t)len, depth + 1)) return 0;
+        off += (size_t)len;
+    }
+    return 1;
+}
+
 void sdb_dispatch(sdb_call *c, sdb_slice req) {
     atomic_fetch_add(&c->refs, 1);   /* the answer may free the call on another thread */
     dispatch_run(c, req);
@@ -367,6 +405,10 @@ static void dispatch_run(sdb_call *c, sdb_slice req) {
         if (check_request_items(c, c->method->req_desc, req)) return;
         msg = protobuf_c_message_unpack(c->method->req_desc, &c->pba, req.len, req.ptr);
         if (!msg) { sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message"); return; }
+        if (!strings_clean(c->method->req_desc, req.ptr, req.len, 0)) {
+            sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "a string field holds a NUL byte");
+            return;
+        }
     }
     int r = c->method->handler(c, msg);
     if (r == SDB_CALL_DONE && !atomic_load(&c->answered))

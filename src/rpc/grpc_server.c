@@ -1,11 +1,24 @@
-/* grpc_server.c - the server's only use of the gRPC C core: listening (plain, TLS, mTLS), one
- * completion queue drained by a few worker threads, generic (unregistered) call acceptance,
- * unary calls answered asynchronously, streaming calls run on their own thread with blocking
- * send/receive, and the immudb-uuid header on every response. */
+/* grpc_server.c - the server's only use of the gRPC C core: listening (plain connections accepted
+ * here and handed to gRPC, TLS and mTLS by gRPC's listener), one completion queue drained by a few
+ * worker threads, generic (unregistered) call acceptance, unary calls answered asynchronously,
+ * streaming calls run on their own thread with blocking send/receive, the immudb-uuid header on
+ * every response, and the limits that keep unauthenticated peers from holding resources:
+ * connections, calls per connection and in total, stream threads, and receive deadlines. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -17,11 +30,38 @@
 #include "util/file.h"
 
 #define OUTSTANDING_REQUESTS 32
-#define MAX_STREAM_THREADS 256
 #define ZERO_COPY_MIN 4096   /* answers this large are not copied into gRPC's own buffer */
+#define FD_RESERVE 64        /* fds kept free for database files, metrics, logs and gRPC itself */
+#define REAP_INTERVAL_MS 100
+#define PEER_BUCKETS 1024
+#define PEER_KEY_LEN 64
+
+/* defaults of the limits (flags in main.c, docs/security-transport.md) */
+#define DEF_MAX_CONNECTIONS 1000
+#define DEF_MAX_CONN_STREAMS 128
+#define DEF_MAX_CALLS 4096
+#define DEF_MAX_STREAM_THREADS 256
+#define DEF_REQUEST_TIMEOUT_MS 10000
+#define DEF_HANDSHAKE_TIMEOUT_MS 10000
+#define DEF_CONN_IDLE_MS 300000
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN 24
 
 typedef struct tag tag;
 struct tag { void (*fn)(tag *t, int ok); };
+
+typedef struct gcall gcall;
+
+/* calls in progress per connection (gRPC's peer string names one connection) */
+typedef struct peer_count {
+    char key[PEER_KEY_LEN];
+    int n;
+    struct peer_count *next;
+} peer_count;
+
+typedef struct conn { int fd; dev_t dev; ino_t ino; } conn;               /* handed to gRPC */
+typedef struct pending_conn { int fd; uint64_t deadline_ms; int seen; } pending_conn;   /* before its preface */
 
 struct sdb_transport {
     sdb_server *srv;
@@ -33,12 +73,33 @@ struct sdb_transport {
     _Atomic int shutting_down;
     _Atomic int stream_threads;
     tag shutdown_tag;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;            /* shutdown_done, live calls, peer counts */
     pthread_cond_t cv;
     int shutdown_done;
+    /* limits, resolved from cfg */
+    int max_connections, max_conn_streams, max_calls, max_stream_threads;
+    uint64_t request_timeout_ms, handshake_timeout_ms;
+    /* live calls (mu): the reaper cancels those whose receive or send deadline passed */
+    gcall *calls;
+    int n_calls;
+    peer_count *peers[PEER_BUCKETS];
+    peer_count *free_peers;
+    pthread_t reaper;
+    int reaper_started;
+    _Atomic int reaper_stop;
+    /* plain listener: accepted here (acceptor thread only), handed to gRPC once the preface came */
+    int listen_fd, wake_fd[2], spare_fd;
+    int fd_limit;
+    conn *conns; int n_conns;
+    pending_conn *pend; int n_pend;
+    pthread_t acceptor;
+    int acceptor_started;
+    grpc_server_credentials *fd_creds;
+    _Atomic uint64_t n_refused_conns;
+    uint64_t last_refusal_log_ms;
 };
 
-typedef struct gcall {
+struct gcall {
     tag t_new, t_recv, t_final, t_sync, t_defer;
     void (*defer_fn)(sdb_call *c, void *arg);
     void *defer_arg;
@@ -60,13 +121,78 @@ typedef struct gcall {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int sync_done, sync_ok;
-} gcall;
+    /* limits bookkeeping (transport mu) */
+    int registered;
+    peer_count *peer;
+    gcall *prev, *next;
+    _Atomic uint64_t deadline_ms;  /* a receive or send must complete by then; 0: none pending */
+    int reaped;
+    /* the first request message of a streaming call, received before its thread starts */
+    sdb_slice first;
+    int has_first, first_eof;
+};
 
 #define CONTAINER(ptr, field) ((gcall *)((char *)(ptr) - offsetof(gcall, field)))
 
 static void post_request(sdb_transport *tr);
 
+static uint64_t peer_hash(const char *k) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *k; k++) h = (h ^ (uint8_t)*k) * 1099511628211ull;
+    return h;
+}
+
+/* Counts a new call on its connection and in total (mu held). 0: over a limit. */
+static int call_register(sdb_transport *tr, gcall *g, const char *peer) {
+    if (tr->n_calls >= tr->max_calls) return 0;
+    char key[PEER_KEY_LEN];
+    snprintf(key, sizeof key, "%s", peer ? peer : "");
+    peer_count **pp = &tr->peers[peer_hash(key) % PEER_BUCKETS], *pc = *pp;
+    while (pc && strcmp(pc->key, key) != 0) pc = pc->next;
+    if (pc && pc->n >= tr->max_conn_streams) return 0;
+    if (!pc) {
+        pc = tr->free_peers;
+        if (pc) tr->free_peers = pc->next;
+        else if (!(pc = sdb_malloc(sizeof *pc))) return 0;
+        memcpy(pc->key, key, sizeof key);
+        pc->n = 0;
+        pc->next = *pp;
+        *pp = pc;
+    }
+    pc->n++;
+    g->peer = pc;
+    g->registered = 1;
+    g->prev = NULL;
+    g->next = tr->calls;
+    if (tr->calls) tr->calls->prev = g;
+    tr->calls = g;
+    tr->n_calls++;
+    return 1;
+}
+
+static void call_unregister(sdb_transport *tr, gcall *g) {
+    pthread_mutex_lock(&tr->mu);
+    if (g->prev) g->prev->next = g->next; else tr->calls = g->next;
+    if (g->next) g->next->prev = g->prev;
+    tr->n_calls--;
+    peer_count *pc = g->peer;
+    if (pc && --pc->n == 0) {
+        peer_count **pp = &tr->peers[peer_hash(pc->key) % PEER_BUCKETS];
+        while (*pp != pc) pp = &(*pp)->next;
+        *pp = pc->next;
+        pc->next = tr->free_peers;   /* kept for the next connection: no allocation per call */
+        tr->free_peers = pc;
+    }
+    pthread_mutex_unlock(&tr->mu);
+}
+
+static void deadline_set(gcall *g) {
+    atomic_store(&g->deadline_ms, sdb_now_ms() + g->tr->request_timeout_ms);
+}
+static void deadline_clear(gcall *g) { atomic_store(&g->deadline_ms, 0); }
+
 static void gcall_free(gcall *g) {
+    if (g->registered) call_unregister(g->tr, g);
     if (g->call) grpc_call_unref(g->call);
     grpc_call_details_destroy(&g->details);
     grpc_metadata_array_destroy(&g->md);
@@ -178,6 +304,8 @@ static void t_finish(sdb_call *c, int code, const char *msg, const uint8_t *resp
     ops[n].data.recv_close_on_server.cancelled = &g->cancelled;
     n++;
     g->t_final.fn = on_final;
+    /* a peer that never reads its answer (flow control) does not hold the call for ever */
+    deadline_set(g);
     if (grpc_call_start_batch(g->call, ops, n, &g->t_final, NULL) != GRPC_CALL_OK) {
         /* cannot happen with a well-formed batch; release anyway so nothing leaks */
         on_final(&g->t_final, 0);
@@ -194,14 +322,21 @@ static void on_sync(tag *t, int ok) {
     pthread_mutex_unlock(&g->mu);
 }
 
+/* One blocking send or receive of a streaming call: a peer that neither sends nor reads (flow
+ * control) gets its call cancelled by the reaper once the request timeout passed. */
 static int sync_batch(gcall *g, grpc_op *ops, size_t n) {
     g->sync_done = 0;
     g->t_sync.fn = on_sync;
-    if (grpc_call_start_batch(g->call, ops, n, &g->t_sync, NULL) != GRPC_CALL_OK) return SEALDB_NETWORK;
+    deadline_set(g);
+    if (grpc_call_start_batch(g->call, ops, n, &g->t_sync, NULL) != GRPC_CALL_OK) {
+        deadline_clear(g);
+        return SEALDB_NETWORK;
+    }
     pthread_mutex_lock(&g->mu);
     while (!g->sync_done) pthread_cond_wait(&g->cv, &g->mu);
     int ok = g->sync_ok;
     pthread_mutex_unlock(&g->mu);
+    deadline_clear(g);
     return ok ? SEALDB_OK : SEALDB_NETWORK;
 }
 
@@ -253,6 +388,13 @@ static int t_recv(sdb_call *c, sdb_slice *out, int *eof) {
     grpc_op ops[2];
     size_t k = 0;
     *eof = 0;
+    if (g->has_first) {   /* received before the thread started */
+        g->has_first = 0;
+        *eof = g->first_eof;
+        *out = g->first;
+        return SEALDB_OK;
+    }
+    if (g->first_eof) { *eof = 1; return SEALDB_OK; }
     if (!g->md_sent) fill_init_md(g, &ops[k++]);
     memset(&ops[k], 0, sizeof ops[k]);
     ops[k].op = GRPC_OP_RECV_MESSAGE;
@@ -285,25 +427,35 @@ static int t_defer(sdb_call *c, void (*fn)(sdb_call *c, void *arg), void *arg) {
 static const sdb_call_ops unary_ops = { t_finish, NULL, NULL, t_defer };
 static const sdb_call_ops stream_ops = { t_finish, t_send, t_recv, NULL };
 
-/* ---- streaming calls: one thread each ---- */
+/* ---- streaming calls: one thread each, started once the first request message is here ---- */
 static void *stream_thread(void *arg) {
     gcall *g = arg;
     sdb_transport *tr = g->tr;
     sdb_call *c = g->sc;
     sdb_slice req = { NULL, 0 };
-    int client_stream = c->method && c->method->stream == SDB_STREAM_CLIENT;
-    if (!client_stream) {
-        int eof = 0;
-        int rc = t_recv(c, &req, &eof);
-        if (rc || eof) {
-            sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "missing request message");
-            atomic_fetch_sub(&tr->stream_threads, 1);
-            return NULL;
-        }
-    }
+    if (c->method->stream != SDB_STREAM_CLIENT) { req = g->first; g->has_first = 0; }
     sdb_dispatch(c, req);
     atomic_fetch_sub(&tr->stream_threads, 1);
     return NULL;
+}
+
+static void stream_start(gcall *g) {
+    sdb_transport *tr = g->tr;
+    sdb_call *c = g->sc;
+    if (atomic_fetch_add(&tr->stream_threads, 1) >= tr->max_stream_threads) {
+        atomic_fetch_sub(&tr->stream_threads, 1);
+        sdb_call_error(c, SDB_GRPC_RESOURCE_EXHAUSTED, "too many concurrent streams");
+        return;
+    }
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &at, stream_thread, g) != 0) {
+        atomic_fetch_sub(&tr->stream_threads, 1);
+        sdb_call_error(c, SDB_GRPC_RESOURCE_EXHAUSTED, "cannot start stream");
+    }
+    pthread_attr_destroy(&at);
 }
 
 /* ---- unary calls: receive the request, then dispatch on this worker ---- */
@@ -316,8 +468,10 @@ static int request_bytes(grpc_byte_buffer *bb, uint8_t **tmp, sdb_slice *out) {
     *tmp = NULL;
     if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
         bb->data.raw.slice_buffer.count == 1) {
-        grpc_slice s = bb->data.raw.slice_buffer.slices[0];
-        *out = sdb_slice_of(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+        /* a pointer, not a copy: a small (inlined) slice holds its bytes inside the grpc_slice
+         * struct itself, so a copy's bytes die with this frame */
+        const grpc_slice *s = &bb->data.raw.slice_buffer.slices[0];
+        *out = sdb_slice_of(GRPC_SLICE_START_PTR(*s), GRPC_SLICE_LENGTH(*s));
         return SEALDB_OK;
     }
     size_t len = grpc_byte_buffer_length(bb);
@@ -333,6 +487,24 @@ static int request_bytes(grpc_byte_buffer *bb, uint8_t **tmp, sdb_slice *out) {
 static void on_recv(tag *t, int ok) {
     gcall *g = CONTAINER(t, t_recv);
     sdb_call *c = g->sc;
+    deadline_clear(g);
+    if (c->ops == &stream_ops) {
+        /* a client stream may end without any message; every other call needs one */
+        if (ok && !g->recv_buf && c->method->stream == SDB_STREAM_CLIENT) {
+            g->first_eof = 1;
+            stream_start(g);
+            return;
+        }
+        if (!ok || !g->recv_buf || take_buffer(c, g->recv_buf, &g->first)) {
+            sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "missing request message");
+            return;
+        }
+        grpc_byte_buffer_destroy(g->recv_buf);
+        g->recv_buf = NULL;
+        g->has_first = 1;
+        stream_start(g);
+        return;
+    }
     if (!ok || !g->recv_buf) {
         sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "missing request message");
         return;
@@ -349,6 +521,29 @@ static void on_recv(tag *t, int ok) {
     sdb_dispatch(c, req);
     sdb_free(tmp);
     grpc_byte_buffer_destroy(bb);
+}
+
+/* The client address of a call, as gRPC's listener spells it ("ipv4:127.0.0.1:5555"): connections
+ * accepted here reach gRPC as "fd:N", whose socket is still open while the call lives. */
+static const char *peer_address(const char *peer, char *out, size_t outlen) {
+    if (!peer || strncmp(peer, "fd:", 3) != 0) return peer;
+    int fd = atoi(peer + 3);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char ip[INET6_ADDRSTRLEN];
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) return peer;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        if (!inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip)) return peer;
+        snprintf(out, outlen, "ipv4:%s:%u", ip, (unsigned)ntohs(a->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip)) return peer;
+        snprintf(out, outlen, "ipv6:[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+    } else {
+        return peer;
+    }
+    return out;
 }
 
 static void on_new(tag *t, int ok) {
@@ -375,35 +570,32 @@ static void on_new(tag *t, int ok) {
                               (const char *)GRPC_SLICE_START_PTR(m->value), GRPC_SLICE_LENGTH(m->value));
     }
     char *peer = grpc_call_get_peer(g->call);
-    sdb_call_set_peer(c, peer);
+    char addr[INET6_ADDRSTRLEN + 16];
+    sdb_call_set_peer(c, peer_address(peer, addr, sizeof addr));
+    pthread_mutex_lock(&tr->mu);
+    int admitted = call_register(tr, g, peer);
+    pthread_mutex_unlock(&tr->mu);
     gpr_free(peer);
-    c->method = sdb_dispatch_lookup(s, c->path, NULL);
-    if (c->method && c->method->stream != SDB_STREAM_NONE) {
-        c->ops = &stream_ops;
-        if (atomic_fetch_add(&tr->stream_threads, 1) >= MAX_STREAM_THREADS) {
-            atomic_fetch_sub(&tr->stream_threads, 1);
-            sdb_call_error(c, SDB_GRPC_RESOURCE_EXHAUSTED, "too many concurrent streams");
-            return;
-        }
-        pthread_t th;
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &at, stream_thread, g) != 0) {
-            atomic_fetch_sub(&tr->stream_threads, 1);
-            sdb_call_error(c, SDB_GRPC_RESOURCE_EXHAUSTED, "cannot start stream");
-        }
-        pthread_attr_destroy(&at);
+    if (!admitted) {
+        sdb_call_error(c, SDB_GRPC_RESOURCE_EXHAUSTED, "too many calls in progress");
         return;
     }
+    c->method = sdb_dispatch_lookup(s, c->path, NULL);
+    /* every call, streaming ones too, first receives its request message here, without a thread
+     * of its own and under the request deadline: a peer that opens streams and sends nothing
+     * holds no thread, and is cancelled once the deadline passed */
+    if (c->method && c->method->stream != SDB_STREAM_NONE) c->ops = &stream_ops;
     grpc_op ops[2];
     fill_init_md(g, &ops[0]);
     memset(&ops[1], 0, sizeof ops[1]);
     ops[1].op = GRPC_OP_RECV_MESSAGE;
     ops[1].data.recv_message.recv_message = &g->recv_buf;
     g->t_recv.fn = on_recv;
-    if (grpc_call_start_batch(g->call, ops, 2, &g->t_recv, NULL) != GRPC_CALL_OK)
+    deadline_set(g);
+    if (grpc_call_start_batch(g->call, ops, 2, &g->t_recv, NULL) != GRPC_CALL_OK) {
+        deadline_clear(g);
         sdb_call_error(c, SDB_GRPC_INTERNAL, "cannot start call");
+    }
 }
 
 static void post_request(sdb_transport *tr) {
@@ -442,6 +634,194 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* ---- the reaper: cancels calls whose request message (or a stream's next send or receive) did
+ * not complete before its deadline; gRPC then completes the pending batch and the call ends ---- */
+static void *reaper(void *arg) {
+    sdb_transport *tr = arg;
+    grpc_call *late[64];
+    while (!atomic_load(&tr->reaper_stop)) {
+        struct timespec ts = { 0, REAP_INTERVAL_MS * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        uint64_t now = sdb_now_ms();
+        int n;
+        do {
+            n = 0;
+            pthread_mutex_lock(&tr->mu);
+            for (gcall *g = tr->calls; g && n < 64; g = g->next) {
+                uint64_t dl = atomic_load(&g->deadline_ms);
+                if (dl && dl < now && !g->reaped) {
+                    g->reaped = 1;
+                    grpc_call_ref(g->call);
+                    late[n++] = g->call;
+                }
+            }
+            pthread_mutex_unlock(&tr->mu);
+            for (int i = 0; i < n; i++) {
+                grpc_call_cancel_with_status(late[i], GRPC_STATUS_DEADLINE_EXCEEDED,
+                                             "request message not received in time", NULL);
+                grpc_call_unref(late[i]);
+            }
+        } while (n == 64);
+    }
+    return NULL;
+}
+
+/* ---- the plain listener: connections are accepted here, not by gRPC, whose listener stops for
+ * good at its first failed accept (EMFILE). A connection is refused (closed at once) beyond
+ * --max-connections or when its fd would eat into the reserve below the fd limit; a connection is
+ * handed to gRPC only once its 24-byte HTTP/2 preface arrived (peeked, not read), within the
+ * handshake timeout. ---- */
+static void conns_prune(sdb_transport *tr) {
+    int k = 0;
+    for (int i = 0; i < tr->n_conns; i++) {
+        struct stat st;
+        /* gRPC closed it (the fd is gone or now names another file) */
+        if (fstat(tr->conns[i].fd, &st) != 0 || st.st_ino != tr->conns[i].ino || st.st_dev != tr->conns[i].dev)
+            continue;
+        tr->conns[k++] = tr->conns[i];
+    }
+    tr->n_conns = k;
+}
+
+static void refuse_log(sdb_transport *tr, const char *why) {
+    uint64_t n = atomic_fetch_add(&tr->n_refused_conns, 1) + 1;
+    uint64_t now = sdb_now_ms();
+    if (now - tr->last_refusal_log_ms >= 10000) {
+        tr->last_refusal_log_ms = now;
+        sdb_log("warning: refusing connections: %s (%llu refused so far)", why, (unsigned long long)n);
+    }
+}
+
+static void accept_one(sdb_transport *tr) {
+    int fd = accept4(tr->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) {
+            /* out of fds anyway: take the connection with the spare fd and close it, so the
+             * client is told at once and the backlog does not fill */
+            if (tr->spare_fd >= 0) { close(tr->spare_fd); tr->spare_fd = -1; }
+            int t = accept4(tr->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (t >= 0) close(t);
+            tr->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            refuse_log(tr, "out of file descriptors");
+        }
+        return;
+    }
+    if (fd >= tr->fd_limit - FD_RESERVE) { close(fd); refuse_log(tr, "file descriptor reserve reached"); return; }
+    if (tr->n_conns + tr->n_pend >= tr->max_connections) conns_prune(tr);
+    if (tr->n_conns + tr->n_pend >= tr->max_connections) { close(fd); refuse_log(tr, "--max-connections reached"); return; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    tr->pend[tr->n_pend].fd = fd;
+    tr->pend[tr->n_pend].deadline_ms = sdb_now_ms() + tr->handshake_timeout_ms;
+    tr->pend[tr->n_pend].seen = 0;
+    tr->n_pend++;
+}
+
+/* Checks a waiting connection: 1 handed to gRPC or closed, 0 still waiting. */
+static int pending_check(sdb_transport *tr, pending_conn *p, uint64_t now) {
+    char buf[H2_PREFACE_LEN];
+    ssize_t n = recv(p->fd, buf, sizeof buf, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) n = p->seen;
+    else if (n <= 0 || memcmp(buf, h2_preface, (size_t)n) != 0) { close(p->fd); return 1; }  /* closed, or not h2c */
+    if (n == H2_PREFACE_LEN) {
+        struct stat st;
+        if (fstat(p->fd, &st) != 0 || tr->n_conns >= tr->max_connections) { close(p->fd); return 1; }
+        tr->conns[tr->n_conns].fd = p->fd;
+        tr->conns[tr->n_conns].dev = st.st_dev;
+        tr->conns[tr->n_conns].ino = st.st_ino;
+        tr->n_conns++;
+        grpc_server_add_channel_from_fd(tr->server, p->fd, tr->fd_creds);
+        return 1;
+    }
+    p->seen = (int)n;
+    if (now >= p->deadline_ms) { close(p->fd); return 1; }   /* slow or partial preface */
+    return 0;
+}
+
+static void *acceptor(void *arg) {
+    sdb_transport *tr = arg;
+    struct pollfd *pfd = sdb_calloc((size_t)tr->max_connections + 2, sizeof *pfd);
+    if (!pfd) { sdb_log("error: acceptor: out of memory"); return NULL; }
+    uint64_t last_prune = 0;
+    for (;;) {
+        uint64_t now = sdb_now_ms();
+        if (now - last_prune >= 1000) { conns_prune(tr); last_prune = now; }
+        int n = 0, timeout = 1000, partial = 0;
+        pfd[n].fd = tr->wake_fd[0]; pfd[n].events = POLLIN; n++;
+        pfd[n].fd = tr->listen_fd; pfd[n].events = POLLIN; n++;
+        for (int i = 0; i < tr->n_pend; i++) {
+            /* a partial preface stays readable: look again on a short timer instead of spinning */
+            pfd[n].fd = tr->pend[i].seen ? -1 : tr->pend[i].fd;
+            pfd[n].events = POLLIN;
+            n++;
+            if (tr->pend[i].seen) partial = 1;
+            uint64_t left = tr->pend[i].deadline_ms > now ? tr->pend[i].deadline_ms - now : 0;
+            if ((uint64_t)timeout > left) timeout = (int)left;
+        }
+        if (partial && timeout > 20) timeout = 20;
+        if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR) {
+            struct timespec ts = { 0, 10 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+        }
+        if (pfd[0].revents) break;   /* stopping */
+        now = sdb_now_ms();
+        int k = 0;
+        for (int i = 0; i < tr->n_pend; i++) {
+            if (!pending_check(tr, &tr->pend[i], now)) tr->pend[k++] = tr->pend[i];
+        }
+        tr->n_pend = k;
+        if (pfd[1].revents & POLLIN)
+            for (int i = 0; i < 64 && tr->n_pend < tr->max_connections; i++) {
+                uint64_t before = atomic_load(&tr->n_refused_conns);
+                int np = tr->n_pend;
+                accept_one(tr);
+                if (tr->n_pend == np && atomic_load(&tr->n_refused_conns) == before) break;   /* EAGAIN */
+            }
+    }
+    for (int i = 0; i < tr->n_pend; i++) close(tr->pend[i].fd);
+    tr->n_pend = 0;
+    sdb_free(pfd);
+    return NULL;
+}
+
+/* Opens the plain listening socket on address:port; returns the bound port or -1. */
+static int listen_open(sdb_transport *tr, const char *address, int port) {
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(address && address[0] ? address : NULL, portstr, &hints, &ai) != 0 || !ai) return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1, bound = -1;
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+        bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    freeaddrinfo(ai);
+    if (bound < 0) { if (fd >= 0) close(fd); return -1; }
+    tr->listen_fd = fd;
+    return bound;
+}
+
+/* The soft fd limit is raised to the hard one: every connection costs one. */
+static int fd_limit_raise(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur > (1u << 30) ? 1 << 30 : (int)rl.rlim_cur;
+}
+
 static char *read_text_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -456,14 +836,39 @@ static char *read_text_file(const char *path) {
     return (char *)b.ptr;
 }
 
+static void transport_free_listener(sdb_transport *tr) {
+    if (tr->listen_fd >= 0) close(tr->listen_fd);
+    if (tr->spare_fd >= 0) close(tr->spare_fd);
+    if (tr->wake_fd[0] >= 0) { close(tr->wake_fd[0]); close(tr->wake_fd[1]); }
+    tr->listen_fd = tr->spare_fd = tr->wake_fd[0] = tr->wake_fd[1] = -1;
+    if (tr->fd_creds) grpc_server_credentials_release(tr->fd_creds);
+    tr->fd_creds = NULL;
+    sdb_free(tr->conns);
+    sdb_free(tr->pend);
+    tr->conns = NULL;
+    tr->pend = NULL;
+}
+
 int sdb_transport_start(sdb_server *s, char *err, size_t errlen) {
     grpc_init();
     sdb_transport *tr = sdb_calloc(1, sizeof *tr);
     if (!tr) return SEALDB_NOMEM;
     tr->srv = s;
+    tr->listen_fd = tr->spare_fd = tr->wake_fd[0] = tr->wake_fd[1] = -1;
     pthread_mutex_init(&tr->mu, NULL);
     pthread_cond_init(&tr->cv, NULL);
-    grpc_arg args[3];
+    const sdb_server_config *cfg = &s->cfg;
+    tr->fd_limit = fd_limit_raise();
+    tr->max_connections = cfg->max_connections > 0 ? cfg->max_connections : DEF_MAX_CONNECTIONS;
+    if (tr->max_connections > tr->fd_limit - 2 * FD_RESERVE)
+        tr->max_connections = tr->fd_limit > 3 * FD_RESERVE ? tr->fd_limit - 2 * FD_RESERVE : FD_RESERVE;
+    tr->max_conn_streams = cfg->max_conn_streams > 0 ? cfg->max_conn_streams : DEF_MAX_CONN_STREAMS;
+    tr->max_calls = cfg->max_calls > 0 ? cfg->max_calls : DEF_MAX_CALLS;
+    tr->max_stream_threads = cfg->max_stream_threads > 0 ? cfg->max_stream_threads : DEF_MAX_STREAM_THREADS;
+    tr->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : DEF_REQUEST_TIMEOUT_MS;
+    tr->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : DEF_HANDSHAKE_TIMEOUT_MS;
+    uint64_t idle_ms = cfg->conn_idle_ms ? cfg->conn_idle_ms : DEF_CONN_IDLE_MS;
+    grpc_arg args[10];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -474,7 +879,21 @@ int sdb_transport_start(sdb_server *s, char *err, size_t errlen) {
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
     args[2].value.integer = 0;
-    grpc_channel_args ca = { 3, args };
+    static const struct { const char *key; int which; } lim[] = {
+        { GRPC_ARG_MAX_CONCURRENT_STREAMS, 0 }, { GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 1 },
+        { GRPC_ARG_MAX_CONNECTION_IDLE_MS, 2 }, { GRPC_ARG_KEEPALIVE_TIME_MS, 3 },
+        { GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 4 },
+    };
+    /* keepalive pings: a peer that stops answering (a half-open or stalled connection) is closed */
+    int limv[5] = { tr->max_conn_streams, (int)(tr->handshake_timeout_ms > 0x7fffffff ? 0x7fffffff : tr->handshake_timeout_ms),
+                    (int)(idle_ms > 0x7fffffff ? 0x7fffffff : idle_ms), 60000, 20000 };
+    size_t na = 3;
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++, na++) {
+        args[na].type = GRPC_ARG_INTEGER;
+        args[na].key = (char *)lim[i].key;
+        args[na].value.integer = limv[lim[i].which];
+    }
+    grpc_channel_args ca = { na, args };
     tr->server = grpc_server_create(&ca, NULL);
     tr->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(tr->server, tr->cq, NULL);
@@ -498,19 +917,38 @@ int sdb_transport_start(sdb_server *s, char *err, size_t errlen) {
             cas, &pair, 1,
             (s->cfg.mtls && cas) ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
                                  : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
-    } else {
-        creds = grpc_insecure_server_credentials_create();
     }
-    if (!creds) { snprintf(err, errlen, "cannot create server credentials"); goto fail; }
     char addr[300];
     snprintf(addr, sizeof addr, "%s:%d", s->cfg.address, s->cfg.port);
-    tr->port = grpc_server_add_http2_port(tr->server, addr, creds);
-    grpc_server_credentials_release(creds);
-    if (tr->port <= 0) { snprintf(err, errlen, "cannot listen on %s", addr); goto fail; }
+    if (!creds) {
+        /* plain: the listener is ours (see acceptor) */
+        tr->fd_creds = grpc_insecure_server_credentials_create();
+        tr->conns = sdb_calloc((size_t)tr->max_connections, sizeof *tr->conns);
+        tr->pend = sdb_calloc((size_t)tr->max_connections, sizeof *tr->pend);
+        if (!tr->fd_creds || !tr->conns || !tr->pend || pipe2(tr->wake_fd, O_CLOEXEC) != 0) {
+            snprintf(err, errlen, "cannot set up the listener");
+            goto fail;
+        }
+        tr->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        tr->port = listen_open(tr, s->cfg.address, s->cfg.port);
+        if (tr->port <= 0) { snprintf(err, errlen, "cannot listen on %s", addr); goto fail; }
+    } else {
+        tr->port = grpc_server_add_http2_port(tr->server, addr, creds);
+        grpc_server_credentials_release(creds);
+        if (tr->port <= 0) { snprintf(err, errlen, "cannot listen on %s", addr); goto fail; }
+    }
     sdb_free(cert); sdb_free(key); sdb_free(cas);
     cert = key = cas = NULL;
+    if (sdb_login_pool_start(s) != SEALDB_OK) { snprintf(err, errlen, "cannot start the login pool"); goto fail; }
     grpc_server_start(tr->server);
     s->transport = tr;
+    if (pthread_create(&tr->reaper, NULL, reaper, tr) == 0) tr->reaper_started = 1;
+    if (tr->listen_fd >= 0 && pthread_create(&tr->acceptor, NULL, acceptor, tr) == 0) tr->acceptor_started = 1;
+    sdb_log("limits: %d connections (fd limit %d), %d calls per connection, %d calls, %d stream threads, "
+            "request timeout %llu ms, handshake timeout %llu ms, idle connections closed after %llu ms",
+            tr->listen_fd >= 0 ? tr->max_connections : -1, tr->fd_limit, tr->max_conn_streams, tr->max_calls,
+            tr->max_stream_threads, (unsigned long long)tr->request_timeout_ms,
+            (unsigned long long)tr->handshake_timeout_ms, (unsigned long long)idle_ms);
     for (int i = 0; i < OUTSTANDING_REQUESTS; i++) post_request(tr);
     /* one completion-queue worker per core: unary handlers do not block on commits (write answers
      * come from the commit callback), and on 2 cores 4 workers cost ~12 us more server CPU per Get
@@ -522,6 +960,7 @@ int sdb_transport_start(sdb_server *s, char *err, size_t errlen) {
     return SEALDB_OK;
 fail:
     sdb_free(cert); sdb_free(key); sdb_free(cas);
+    transport_free_listener(tr);
     grpc_server_shutdown_and_notify(tr->server, tr->cq, NULL);
     grpc_server_cancel_all_calls(tr->server);
     grpc_server_destroy(tr->server);
@@ -539,6 +978,11 @@ void sdb_transport_stop(sdb_server *s) {
     sdb_transport *tr = s->transport;
     if (!tr) return;
     atomic_store(&tr->shutting_down, 1);
+    if (tr->acceptor_started) {
+        (void)!write(tr->wake_fd[1], "x", 1);
+        pthread_join(tr->acceptor, NULL);
+    }
+    if (tr->listen_fd >= 0) { close(tr->listen_fd); tr->listen_fd = -1; }
     tr->shutdown_tag.fn = on_shutdown;
     /* stop accepting; calls in flight (including pending commits) finish normally */
     grpc_server_shutdown_and_notify(tr->server, tr->cq, &tr->shutdown_tag);
@@ -562,10 +1006,19 @@ void sdb_transport_stop(sdb_server *s) {
         struct timespec ts = { 0, 10 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
+    sdb_login_pool_stop(s);   /* its last answers still need the workers */
     grpc_completion_queue_shutdown(tr->cq);
     for (int i = 0; tr->workers && i < tr->n_workers; i++) pthread_join(tr->workers[i], NULL);
+    if (tr->reaper_started) {
+        atomic_store(&tr->reaper_stop, 1);
+        pthread_join(tr->reaper, NULL);
+    }
     grpc_server_destroy(tr->server);
     grpc_completion_queue_destroy(tr->cq);
+    transport_free_listener(tr);
+    for (peer_count *pc = tr->free_peers, *nx; pc; pc = nx) { nx = pc->next; sdb_free(pc); }
+    for (size_t i = 0; i < PEER_BUCKETS; i++)
+        for (peer_count *pc = tr->peers[i], *nx; pc; pc = nx) { nx = pc->next; sdb_free(pc); }
     sdb_free(tr->workers);
     pthread_mutex_destroy(&tr->mu);
     pthread_cond_destroy(&tr->cv);

@@ -13,6 +13,10 @@
 
 static const Immudb__Schema__Empty empty_resp = IMMUDB__SCHEMA__EMPTY__INIT;
 
+/* A user name sent as bytes holding a NUL would end early as a C string ("immudb\0x" -> "immudb"):
+ * such names match no user and are refused. */
+static int has_nul(ProtobufCBinaryData b) { return b.len && memchr(b.data, 0, b.len) != NULL; }
+
 /* bytes field -> NUL-terminated string in the arena (NULL on OOM) */
 static char *bstr(sdb_call *c, ProtobufCBinaryData b) {
     char *p = sdb_call_alloc(c, b.len + 1);
@@ -70,30 +74,24 @@ static int bad_login(sdb_call *c, int user_exists) {
                                "invalid user name or password");
 }
 
-static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
-    const Immudb__Schema__LoginRequest *r = (const void *)rq;
+/* The password was checked (sdb_login_check, maybe on its pool's thread): answer the Login. */
+static void login_checked(sdb_call *c, int result, void *arg) {
+    const Immudb__Schema__LoginRequest *r = arg;
     sdb_server *s = c->srv;
-    if (!s->cfg.auth) return ERR(UNKNOWN, "%s", auth_off_msg);
-    char *user = bstr(c, r->user);
-    if (!user) return ERR(RESOURCE_EXHAUSTED, "out of memory");
-    pthread_mutex_lock(&s->mu);
-    sdb_user *u = r->user.len < 64 ? sdb_user_find(s, user) : NULL;
-    char hash[128] = "";
-    if (u) strcpy(hash, u->hash);
-    pthread_mutex_unlock(&s->mu);
-    if (!u || !sdb_password_check(hash, (const char *)r->password.data, r->password.len))
-        return bad_login(c, u != NULL);
+    if (result != 1) { bad_login(c, result == 0); return; }
+    const char *user = bstr(c, r->user);
+    if (!user) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
     char tok[512];
     pthread_mutex_lock(&s->mu);
-    u = sdb_user_find(s, user);
+    sdb_user *u = sdb_user_find(s, user);
     int active = u && u->active;
     int rc = active ? sdb_token_issue(s, u, s->multi_db ? "" : SDB_DEFAULTDB, tok, sizeof tok) : SEALDB_OK;
     if (active) u->logged_in = 1;
     pthread_mutex_unlock(&s->mu);
-    if (!active) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", NULL, "user is not active");
-    if (rc) return ERR(INTERNAL, "cannot issue token");
+    if (!active) { sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "08004", NULL, "user is not active"); return; }
+    if (rc) { ERR(INTERNAL, "cannot issue token"); return; }
     Immudb__Schema__LoginResponse *resp = sdb_call_alloc(c, sizeof *resp);
-    if (!resp) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    if (!resp) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
     immudb__schema__login_response__init(resp);
     resp->token = sdb_call_dup(c, tok, strlen(tok) + 1);
     if (strcmp(user, SDB_SYSADMIN) == 0 && r->password.len == 6 && memcmp(r->password.data, "immudb", 6) == 0) {
@@ -101,7 +99,21 @@ static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
         resp->warning.data = (uint8_t *)w;
         resp->warning.len = sizeof w - 1;
     }
-    return sdb_call_ok(c, &resp->base);
+    sdb_call_ok(c, &resp->base);
+}
+
+static int h_login(sdb_call *c, const ProtobufCMessage *rq) {
+    const Immudb__Schema__LoginRequest *r = (const void *)rq;
+    sdb_server *s = c->srv;
+    if (!s->cfg.auth) return ERR(UNKNOWN, "%s", auth_off_msg);
+    char *user = bstr(c, r->user);
+    if (!user) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    pthread_mutex_lock(&s->mu);
+    sdb_user *u = r->user.len < 64 && !has_nul(r->user) ? sdb_user_find(s, user) : NULL;
+    char hash[128] = "";
+    if (u) strcpy(hash, u->hash);
+    pthread_mutex_unlock(&s->mu);
+    return sdb_login_check(c, user, u ? hash : NULL, r->password.data, r->password.len, login_checked, (void *)r);
 }
 
 static int h_logout(sdb_call *c, const ProtobufCMessage *rq) {
@@ -117,33 +129,44 @@ static int h_logout(sdb_call *c, const ProtobufCMessage *rq) {
 }
 
 /* ---- sessions ---- */
+static void open_session_checked(sdb_call *c, int result, void *arg);
+
 static int h_open_session(sdb_call *c, const ProtobufCMessage *rq) {
     const Immudb__Schema__OpenSessionRequest *r = (const void *)rq;
     sdb_server *s = c->srv;
     if (!s->cfg.auth) return ERR(UNKNOWN, "%s", auth_off_msg);
     char *user = bstr(c, r->username);
+    if (!user) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    pthread_mutex_lock(&s->mu);
+    sdb_user *u = r->username.len < 64 && !has_nul(r->username) ? sdb_user_find(s, user) : NULL;
+    char hash[128] = "";
+    if (u) strcpy(hash, u->hash);
+    pthread_mutex_unlock(&s->mu);
+    return sdb_login_check(c, user, u ? hash : NULL, r->password.data, r->password.len, open_session_checked,
+                           (void *)r);
+}
+
+/* The password was checked (sdb_login_check): open the session. */
+static void open_session_checked(sdb_call *c, int result, void *arg) {
+    const Immudb__Schema__OpenSessionRequest *r = arg;
+    sdb_server *s = c->srv;
+    if (result != 1) { bad_login(c, result == 0); return; }
+    const char *user = bstr(c, r->username);
     char db[129];
     const char *dbn = r->databasename ? r->databasename : "";
-    if (!user) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    if (!user) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
     size_t dl = strlen(dbn);
     if (dl > 128) dl = 128;
     for (size_t i = 0; i < dl; i++) db[i] = (char)tolower((unsigned char)dbn[i]);
     db[dl] = 0;
-    pthread_mutex_lock(&s->mu);
-    sdb_user *u = r->username.len < 64 ? sdb_user_find(s, user) : NULL;
-    char hash[128] = "";
-    if (u) strcpy(hash, u->hash);
-    pthread_mutex_unlock(&s->mu);
-    if (!u || !sdb_password_check(hash, (const char *)r->password.data, r->password.len))
-        return bad_login(c, u != NULL);
     uint8_t rnd[32];
-    if (random_fill(rnd, sizeof rnd)) return ERR(INTERNAL, "cannot create session id");
+    if (random_fill(rnd, sizeof rnd)) { ERR(INTERNAL, "cannot create session id"); return; }
     sdb_session *ss = sdb_calloc(1, sizeof *ss);
-    if (!ss) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    if (!ss) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
     EVP_EncodeBlock((unsigned char *)ss->id, rnd, sizeof rnd);
     for (char *p = ss->id; *p; p++) { if (*p == '+') *p = '-'; else if (*p == '/') *p = '_'; }
     pthread_mutex_lock(&s->mu);
-    u = sdb_user_find(s, user);
+    sdb_user *u = sdb_user_find(s, user);
     const char *err = NULL;
     int code = SDB_GRPC_UNKNOWN;
     sdb_database *d = sdb_db_find(s, db);
@@ -160,13 +183,13 @@ static int h_open_session(sdb_call *c, const ProtobufCMessage *rq) {
         s->n_sessions++;
     }
     pthread_mutex_unlock(&s->mu);
-    if (err) { sdb_free(ss); return sdb_call_error(c, (sdb_grpc_code)code, "%s", err); }
+    if (err) { sdb_free(ss); sdb_call_error(c, (sdb_grpc_code)code, "%s", err); return; }
     Immudb__Schema__OpenSessionResponse *resp = sdb_call_alloc(c, sizeof *resp);
-    if (!resp) return ERR(RESOURCE_EXHAUSTED, "out of memory");
+    if (!resp) { ERR(RESOURCE_EXHAUSTED, "out of memory"); return; }
     immudb__schema__open_session_response__init(resp);
     resp->sessionid = sdb_call_dup(c, ss->id, strlen(ss->id) + 1);
     resp->serveruuid = s->uuid;
-    return sdb_call_ok(c, &resp->base);
+    sdb_call_ok(c, &resp->base);
 }
 
 static int session_op(sdb_call *c, int close) {
@@ -255,11 +278,10 @@ static int h_server_info(sdb_call *c, const ProtobufCMessage *rq) {
         uint8_t alh[32];
         if (d->loaded) sdb_db_state(s, d, &tx, alh);
         resp->numtransactions += (int64_t)tx;
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s/%s", s->cfg.dir, d->name);
-        resp->databasesdisksize += (int64_t)sdb_dir_size(dir);
     }
     pthread_mutex_unlock(&s->mu);
+    /* no credentials needed: sizes come from a cache walked off the server mutex */
+    resp->databasesdisksize = (int64_t)sdb_db_sizes_total(s);
     return sdb_call_ok(c, &resp->base);
 }
 
@@ -363,7 +385,7 @@ static int h_create_user(sdb_call *c, const ProtobufCMessage *rq) {
                                   sdb_user_perm_on(caller, db) != SDB_PERMISSION_ADMIN)))
         err = "you do not have permission on this database";
     else if (!err && r->permission == SDB_PERMISSION_SYSADMIN) err = "can not create another system admin";
-    else if (!err && r->user.len < 64 && sdb_user_find(s, user)) err = "user already exists";
+    else if (!err && r->user.len < 64 && !has_nul(r->user) && sdb_user_find(s, user)) err = "user already exists";
     else if (!err && (r->user.len != strlen(user) || !valid_username(user))) {
         err = "username can only contain letters, digits and underscores"; code = SDB_GRPC_INVALID_ARGUMENT;
     }
@@ -476,7 +498,7 @@ static int h_change_password(sdb_call *c, const ProtobufCMessage *rq) {
     if (!sys && !adm) return ERR(UNKNOWN, "user is not system admin nor admin in any of the databases");
     if (!user[0]) return ERR(UNKNOWN, "username can not be empty");
     pthread_mutex_lock(&s->mu);
-    sdb_user *t = r->user.len < 64 ? sdb_user_find(s, user) : NULL;
+    sdb_user *t = r->user.len < 64 && !has_nul(r->user) ? sdb_user_find(s, user) : NULL;
     int bad = !t || (!sys && strcmp(t->created_by, c->user) != 0);
     pthread_mutex_unlock(&s->mu);
     if (bad) return ERR(UNKNOWN, "user %s was not found or it was not created by you", user);

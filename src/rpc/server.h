@@ -33,6 +33,18 @@ typedef struct sdb_server_config {
     uint64_t session_max_age_ms;     /* --max-session-age-time: sessions end at this age (0: unlimited) */
     uint64_t token_expiry_s;
     int workers;
+    /* limits against unauthenticated peers (docs/security-transport.md); 0 = the default */
+    int max_connections;           /* client connections (plain listener; also < the fd limit) */
+    int max_conn_streams;          /* concurrent calls per connection */
+    int max_calls;                 /* calls in progress in total */
+    int max_stream_threads;        /* streaming calls running (one thread each) */
+    uint64_t request_timeout_ms;   /* a request message (each one of a client stream) must arrive in */
+    uint64_t handshake_timeout_ms; /* HTTP/2 preface (plain) or TLS handshake must complete in */
+    uint64_t conn_idle_ms;         /* a connection without calls is closed after */
+    int login_workers;             /* bcrypt threads for Login/OpenSession */
+    int login_queue;               /* password checks waiting for them; beyond: refused */
+    int login_fail_addr;           /* failed logins per source address before it is throttled */
+    int login_fail_user;           /* failed logins per user name before unknown addresses are */
 } sdb_server_config;
 
 /* One catalog entry: a database known to the server (loaded or not). */
@@ -111,6 +123,7 @@ struct sdb_server {
     _Atomic int64_t last_request_ms;
     int64_t last_trim_ms;   /* last_request_ms when the janitor last trimmed the heap (its own) */
     sdb_transport *transport;
+    struct sdb_login_pool *login_pool;   /* auth.c; NULL: password checks run inline */
     pthread_t janitor;
     int janitor_started;
     _Atomic int stopping;
@@ -184,6 +197,17 @@ void sdb_sessions_expire(sdb_server *s);
  * older than the max age. Checked on every use too, so an ended session is never served while it
  * waits for the janitor. */
 int sdb_session_expired(const sdb_server *s, const sdb_session *ss, uint64_t now_ms);
+/* Password checks of Login/OpenSession run on a small pool of their own (--login-workers) with a
+ * bounded queue (--login-queue), never on the request workers, and failed logins are throttled per
+ * source address and per user name. cont(c, result, arg) then finishes the call: result 1 the
+ * password matches, 0 it does not, -1 no such user (hash NULL). Returns SDB_CALL_PENDING when the
+ * check was queued (cont runs later on a pool thread), else SDB_CALL_DONE (cont ran here, or the
+ * call was refused: throttled -> RESOURCE_EXHAUSTED, queue full -> UNAVAILABLE). */
+typedef void (*sdb_login_cont)(sdb_call *c, int result, void *arg);
+int  sdb_login_check(sdb_call *c, const char *user, const char *hash, const uint8_t *pw, size_t pw_len,
+                     sdb_login_cont cont, void *arg);
+int  sdb_login_pool_start(sdb_server *s);
+void sdb_login_pool_stop(sdb_server *s);   /* after the transport stopped accepting calls */
 sdb_user *sdb_user_find(sdb_server *s, const char *name);           /* mu held */
 void sdb_user_revoke_tokens(sdb_user *u);                           /* mu held: every token of u ends */
 uint32_t sdb_user_perm_on(const sdb_user *u, const char *db);        /* mu held */
@@ -212,7 +236,10 @@ extern const size_t sdb_rpc_n_modules;
 extern const sdb_rpc_module sdb_server_module;   /* handlers_server.c */
 
 /* metrics (metrics.c) */
-int  sdb_metrics_start(sdb_server *s, int port);
+int  sdb_metrics_start(sdb_server *s, const char *address, int port);   /* bound to address */
+/* Total size of the (non-system) database directories, from a cache refreshed at most every few
+ * seconds, never under the server mutex. */
+uint64_t sdb_db_sizes_total(sdb_server *s);
 void sdb_metrics_stop(void);
 void sdb_stat_record(sdb_server *s, sdb_call *c, int code);
 

@@ -70,6 +70,18 @@ static opt opts[] = {
      * (0 = off), and its read rate in MB/s (MiB) */
     { "scrub-interval", 0, T_DUR, "1h", 0, 0, 0 },
     { "scrub-rate", 0, T_INT, "8", 0, 0, 0 },
+    /* limits against unauthenticated peers (docs/security-transport.md); parsed by limits_apply */
+    { "max-connections", 0, T_INT, "1000", 0, 0, 0 },
+    { "max-streams-per-connection", 0, T_INT, "128", 0, 0, 0 },
+    { "max-calls", 0, T_INT, "4096", 0, 0, 0 },
+    { "max-stream-threads", 0, T_INT, "256", 0, 0, 0 },
+    { "request-timeout", 0, T_DUR, "10s", 0, 0, 0 },
+    { "handshake-timeout", 0, T_DUR, "10s", 0, 0, 0 },
+    { "max-connection-idle", 0, T_DUR, "5m", 0, 0, 0 },
+    { "login-workers", 0, T_INT, "2", 0, 0, 0 },
+    { "login-queue", 0, T_INT, "64", 0, 0, 0 },
+    { "login-failures-per-address", 0, T_INT, "10", 0, 0, 0 },
+    { "login-failures-per-user", 0, T_INT, "100", 0, 0, 0 },
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -215,6 +227,29 @@ static int apply_config(const char *path, int required) {
     return 0;
 }
 
+/* The limits block of the flag table: every value must be positive (a zero would mean "no limit"). */
+static int limits_apply(sdb_server_config *cfg) {
+    static const char *const ints[] = { "max-connections", "max-streams-per-connection", "max-calls",
+                                        "max-stream-threads", "login-workers", "login-queue",
+                                        "login-failures-per-address", "login-failures-per-user" };
+    int *dst[] = { &cfg->max_connections, &cfg->max_conn_streams, &cfg->max_calls, &cfg->max_stream_threads,
+                   &cfg->login_workers, &cfg->login_queue, &cfg->login_fail_addr, &cfg->login_fail_user };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        long long v = get_int(ints[i]);
+        if (v < 1 || v > 1000000) { fprintf(stderr, "sealdb: --%s must be 1..1000000\n", ints[i]); return -1; }
+        *dst[i] = (int)v;
+    }
+    static const char *const durs[] = { "request-timeout", "handshake-timeout", "max-connection-idle" };
+    uint64_t *ddst[] = { &cfg->request_timeout_ms, &cfg->handshake_timeout_ms, &cfg->conn_idle_ms };
+    for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
+        if (parse_dur_ms(get(durs[i]), ddst[i]) || *ddst[i] == 0 || *ddst[i] > 0x7fffffffu) {
+            fprintf(stderr, "sealdb: invalid --%s %s (a duration, more than 0)\n", durs[i], get(durs[i]));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int cmd_verify(int argc, char **argv) {
     const char *dir = NULL;
     for (int i = 2; i < argc; i++) {
@@ -281,6 +316,7 @@ int main(int argc, char **argv) {
     }
     cfg.token_expiry_s = (uint64_t)get_int("token-expiry-time") * 60u;
     cfg.workers = (int)get_int("workers");
+    if (limits_apply(&cfg)) return 2;
     if (cfg.port < 0 || cfg.port > 65535) { fprintf(stderr, "sealdb: invalid port\n"); return 2; }
     if (cfg.mtls && (!cfg.certificate || !cfg.pkey || !cfg.clientcas)) {
         fprintf(stderr, "sealdb: --mtls needs --certificate, --pkey and --clientcas\n");
@@ -347,7 +383,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (metrics) {
-        if (sdb_metrics_start(srv, metrics_port) != SEALDB_OK)
+        if (sdb_metrics_start(srv, cfg.address, metrics_port) != SEALDB_OK)
             sdb_log("warning: cannot start the metrics server on port %d", metrics_port);
         else
             sdb_log("metrics on http://%s:%d/metrics", cfg.address, metrics_port);
