@@ -25,7 +25,7 @@ static void json_str(FILE *f, const char *s, size_t n) {
         if (ch == '"' || ch == '\\') { fputc('\\', f); fputc(ch, f); }
         else if (ch == '\n') fputs("\\n", f);
         else if (ch == '\t') fputs("\\t", f);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else if (ch < 0x20 || ch >= 0x7f) fprintf(f, "\\u%04x", ch);   /* always ASCII, valid JSON */
         else fputc(ch, f);
     }
 }
@@ -93,16 +93,28 @@ int sdb_log_reopen(void) {
 }
 
 /* ---- access log: called by dispatch.c only when --log-access is on ---- */
+/* The method path of an unknown call is the client's bytes: one printable word without "=" in the log. */
+static const char *clean(const char *s, char *buf, size_t cap) {
+    size_t i = 0;
+    for (; s[i] && i + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        buf[i] = ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == '=' ? '?' : (char)ch;
+    }
+    buf[i] = 0;
+    return buf;
+}
+
 void sdb_log_access(sdb_call *c, int code) {
     static const char *const names[17] = { "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
         "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
         "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated" };
+    char mb[160], ub[80], pb[128];
     const char *slash = strrchr(c->path, '/');
-    const char *method = slash ? slash + 1 : c->path;
+    const char *method = clean(slash ? slash + 1 : c->path, mb, sizeof mb);
     const char *cname = code >= 0 && code <= 16 ? names[code] : "?";
     double ms = (double)(sdb_now_ns() - c->start_ns) / 1e6;
-    const char *user = c->user && c->user[0] ? c->user : "-";
-    const char *peer = c->peer && c->peer[0] ? c->peer : "-";
+    const char *user = c->user && c->user[0] ? clean(c->user, ub, sizeof ub) : "-";
+    const char *peer = c->peer && c->peer[0] ? clean(c->peer, pb, sizeof pb) : "-";
     char msg[512];
     int n = snprintf(msg, sizeof msg, "access method=%s peer=%s code=%s duration_ms=%.3f user=%s", method, peer,
                      cname, ms, user);
