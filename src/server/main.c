@@ -200,7 +200,7 @@ static void usage(FILE *f) {
         char left[64];
         snprintf(left, sizeof left, "%s%c%s--%s %s", o->shortc ? "-" : " ", o->shortc ? o->shortc : ' ',
                  o->shortc ? "," : " ", o->name, tn[o->type]);
-        fprintf(f, "  %-40s %s (default %s)", left, o->help ? o->help : "(undocumented)",
+        fprintf(f, "  %-44s %s (default %s)", left, o->help ? o->help : "(undocumented)",
                 o->def[0] ? o->def : "\"\"");
         if (o->support == S_NO_TRUE) fprintf(f, "; true is refused: %s", o->why);
         if (o->support == S_NO_CHANGE) fprintf(f, "; other values are refused: %s", o->why);
@@ -558,7 +558,8 @@ int main(int argc, char **argv) {
     for (;;) {
         sigwait(&set, &sig);
         if (sig != SIGHUP) break;
-        if (sdb_log_reopen() != SEALDB_OK) sdb_log("error: SIGHUP: cannot reopen %s: %s", logpath, strerror(errno));
+        if (!logfile[0]) sdb_log("SIGHUP: no --logfile to reopen");
+        else if (sdb_log_reopen() != SEALDB_OK) sdb_log("error: SIGHUP: cannot reopen %s: %s", logpath, strerror(errno));
         else sdb_log("SIGHUP: log file reopened");
     }
     sdb_log("signal %d: stopping (finishing calls in flight)", sig);
