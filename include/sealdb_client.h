@@ -62,6 +62,8 @@ SEALDB_API const char *sealdb_client_errmsg(const sealdb_client *c);
 SEALDB_API int sealdb_client_grpc_code(const sealdb_client *c);
 /* Server id (the immudb-uuid response header) seen on the last call; "" until the first answer. */
 SEALDB_API const char *sealdb_client_server_uuid(const sealdb_client *c);
+/* sealdb's own version, from the last answer's sealdb-version header; "" from immudb or before a call */
+SEALDB_API const char *sealdb_client_server_version(const sealdb_client *c);
 
 /* ---- authentication ---- */
 /* Login + UseDatabase (database NULL = "defaultdb"): the handle then sends

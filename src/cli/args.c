@@ -144,6 +144,33 @@ static int set_value(const flag *f, seal_args *a, const char *v, char *err, size
     return -1;
 }
 
+/* immuclient's global flags, which scripts also set as IMMUCLIENT_<FLAG> environment variables */
+static const char *const env_flags[] = {
+    "immudb-address", "immudb-port", "database", "username", "tokenfile", "roots-filepath",
+    "server-signing-pub-key", "mtls", "certificate", "pkey", "clientcas", "servername",
+    "max-recv-msg-size", "revision-separator", "value-only",
+};
+
+int seal_args_env(seal_args *a, char *err, size_t cap) {
+    for (size_t i = 0; i < sizeof env_flags / sizeof env_flags[0]; i++) {
+        char name[64] = "IMMUCLIENT_";
+        size_t k = strlen(name);
+        for (const char *p = env_flags[i]; *p && k < sizeof name - 1; p++)
+            name[k++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        name[k] = 0;
+        const char *v = getenv(name);
+        if (!v) continue;
+        const flag *f = NULL;
+        for (size_t j = 0; j < sizeof flags / sizeof flags[0] && !f; j++)
+            if (!strcmp(flags[j].lname, env_flags[i])) f = &flags[j];
+        if (f && set_value(f, a, v, err, cap)) {
+            snprintf(err, cap, "invalid value '%s' in %s", v, name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int seal_args_parse(int argc, char **argv, seal_args *a, char *err, size_t cap) {
     int only_pos = 0;
     for (int i = 0; i < argc; i++) {

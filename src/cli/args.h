@@ -49,6 +49,8 @@ typedef struct seal_args {
 } seal_args;
 
 /* Parses argv (without argv[0]). Returns 0 on success, else -1 with a message in err. */
+/* Applies IMMUCLIENT_<FLAG> environment variables (before seal_args_parse, so flags win). */
+int seal_args_env(seal_args *a, char *err, size_t cap);
 int seal_args_parse(int argc, char **argv, seal_args *a, char *err, size_t err_cap);
 void seal_args_defaults(seal_args *a);
 

@@ -36,17 +36,19 @@ static const char usage_text[] =
 "           ref|safe-ref <refkey> <key> (--at-tx N)\n"
 "           zadd|safe-zadd <set> <score> <key> (--at-tx N)   zscan <set> (--min-score --max-score)\n"
 "           tx|safe-tx <id> (--values)   txscan <id> (--limit --desc)\n"
-"verify:    state   check-consistency   audit (--interval S --rounds N --verify-values)\n"
+"verify:    state|current   check-consistency   audit (--interval S --rounds N --verify-values)\n"
 "session:   login <user>   logout   use <db>\n"
-"server:    health | status | info\n"
+"server:    health | status | info   version (seal's own)\n"
 "           scrub-status (--metrics-port 9497)   integrity scrub per database, from the\n"
 "                                                  server's /metrics; exit 2 when damaged\n"
 "databases: db create <name> (--max-key-len --max-value-len --max-tx-entries --if-not-exists)\n"
 "           db list | use <name> | load <name> | unload <name> | delete <name> | settings\n"
+"           (database ... is the same as db ...: immuadmin's name)\n"
 "           db flush | compact     (index of the selected database)\n"
 "           db update <name> (--autoload B --exclude-commit-time B)\n"
 "users:     user create <name> <read|readwrite|admin> [db]   user list\n"
 "           user password <name>   user grant|revoke <name> <read|readwrite|admin> <db>\n"
+"           (also immuadmin's user permission grant|revoke <name> <perm> <db>)\n"
 "           user activate|deactivate <name>\n"
 "\n"
 "flags:     -a/--immudb-address (127.0.0.1)  -p/--immudb-port (3322)  --database D\n"
@@ -54,6 +56,7 @@ static const char usage_text[] =
 "           --tokenfile F (~/.seal/token)  --roots-filepath DIR (trusted states, ~/.seal)\n"
 "           --server-signing-pub-key PEM   --timeout SECONDS  --json  --value-only\n"
 "           --revision-separator (@)\n"
+"           IMMUCLIENT_<FLAG> environment variables (IMMUCLIENT_IMMUDB_ADDRESS, ...) as immuclient; flags win\n"
 "tls:       --tls                 TLS, server certificate checked against --clientcas (or system roots)\n"
 "           --clientcas CA.pem    CA(s) that signed the server certificate (implies --tls)\n"
 "           -m/--mtls --certificate C.pem --pkey K.pem   client certificate for mTLS (implies --tls)\n"
@@ -62,8 +65,10 @@ static const char usage_text[] =
 "\n"
 "exit codes: 0 ok, 1 error, 2 verification failure (never trust the data printed before it)\n"
 "docs/seal.md: TLS setup, what is verified, immuclient/immuadmin commands not covered and why\n"
-"new passwords (user create/password) are read from a prompt, or one line of stdin;\n"
-"user password <immudb> also needs the old one (SEAL_OLD_PASSWORD or a second line).\n";
+"times print as RFC 3339 (UTC); --json keeps Unix seconds\n"
+"new passwords (user create/password) are read from a prompt, or one line of stdin (SEAL_NEW_PASSWORD);\n"
+"user password immudb reads the OLD password first (SEAL_OLD_PASSWORD, or the first of two stdin\n"
+"lines), then the new one (the second line).\n";
 
 /* ---- errors ---- */
 static int is_verify_failure(int rc) { return rc == SEALDB_TAMPERED || rc == SEALDB_STALE; }
@@ -88,6 +93,14 @@ static int fail(sealdb_client *c, int rc, const char *what) {
     if (!*msg) msg = sealdb_strerror(rc);
     int code = is_verify_failure(rc) ? EXIT_VERIFY : 1;
     const char *hint = tls_hint(c, rc);
+    char relogin[4400];
+    if (!hint && rc == SEALDB_AUTH && !A.username &&
+        (strstr(msg, "token") || !strcmp(msg, "not logged in") || strstr(msg, "session"))) {
+        /* a saved login the server no longer accepts (expired, logged out, password changed, restarted) */
+        snprintf(relogin, sizeof relogin, "the saved login in %s is no longer valid: log in again with "
+                 "'seal login <user>' (or pass --username)", g_tokenfile);
+        hint = relogin;
+    }
     if (O.json) {
         fprintf(stdout, "{\"error\":");
         out_json_str(stdout, msg, strlen(msg));
@@ -667,9 +680,10 @@ static int cmd_health(sealdb_client *c, int info) {
     out_begin(&O);
     out_field_str(&O, "status", si.health_ok ? "ok" : "unhealthy");
     out_field_str(&O, "version", si.version);
+    if (sealdb_client_server_version(c)[0]) out_field_str(&O, "sealdb_version", sealdb_client_server_version(c));
     out_field_str(&O, "server_id", sealdb_client_server_uuid(c));
     if (info) {
-        out_field_i64(&O, "started_at", si.started_at);
+        out_field_time(&O, "started_at", si.started_at);
         out_field_i64(&O, "transactions", si.num_transactions);
         out_field_i64(&O, "databases", si.num_databases);
         out_field_i64(&O, "disk_size", si.disk_size);
@@ -816,6 +830,12 @@ static int new_password(const char *prompt, char *buf, size_t cap) {
 
 static int cmd_user(sealdb_client *c, int unused) {
     if (A.npos < 2) return usage_err("usage: user create|list|password|grant|revoke|activate|deactivate");
+    if (!strcmp(A.pos[1], "permission")) {   /* immuadmin: user permission grant|revoke <name> <perm> <db> */
+        if (A.npos < 3 || (strcmp(A.pos[2], "grant") && strcmp(A.pos[2], "revoke")))
+            return usage_err("usage: user permission grant|revoke <name> <read|readwrite|admin> <db>");
+        memmove(&A.pos[1], &A.pos[2], (size_t)(A.npos - 2) * sizeof A.pos[0]);
+        A.npos--;
+    }
     const char *sub = A.pos[1];
     int rc;
     if (!strcmp(sub, "list")) {
@@ -909,6 +929,7 @@ static const seal_cmd commands[] = {
     { "zscan", cmd_zscan, 0, 1 },
     { "tx", cmd_tx, 0, 1 },                 { "safe-tx", cmd_tx, 1, 1 },        { "verified-tx", cmd_tx, 1, 1 },
     { "txscan", cmd_txscan, 0, 1 },         { "state", cmd_state, 0, 1 },       { "check-consistency", cmd_check, 0, 1 },
+    { "current", cmd_state, 0, 1 },         { "database", cmd_db, 0, 1 },
     { "audit", cmd_audit, 0, 1 },
     { "health", cmd_health, 0, 0 },         { "status", cmd_health, 0, 0 },     { "info", cmd_health, 1, 0 },
     { "scrub-status", cmd_scrub_status, 0, 0 },
@@ -933,8 +954,9 @@ static void default_paths(void) {
 int main(int argc, char **argv) {
     char err[256];
     seal_args_defaults(&A);
+    if (seal_args_env(&A, err, sizeof err)) return usage_err(err);
     if (seal_args_parse(argc - 1, argv + 1, &A, err, sizeof err)) return usage_err(err);
-    if (A.version) { printf("seal %s\n", SEALDB_CLIENT_VERSION); return 0; }
+    if (A.version || (A.npos == 1 && !strcmp(A.pos[0], "version"))) { printf("seal %s\n", SEALDB_CLIENT_VERSION); return 0; }
     if (A.help || A.npos == 0) { fputs(usage_text, A.help ? stdout : stderr); return A.help ? 0 : 1; }
     out_init(&O, A.json);
     default_paths();

@@ -3,6 +3,7 @@
  * escaped (bytes >= 0x80 as \u00XX, i.e. read as Latin-1, so any byte string round-trips). */
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "cli/out.h"
 
@@ -66,12 +67,14 @@ void out_array_end(seal_out *o) {
 
 void out_sep(seal_out *o) { if (!o->json) fputc('\n', o->f); }
 
+#define KEY_COL 20
 static void key_(seal_out *o, const char *name) {
     if (o->json) {
         if (!o->first) fputc(',', o->f);
         fprintf(o->f, "\"%s\":", name);
     } else {
-        fprintf(o->f, "%s:%*s", name, (int)(name[0] && strlen(name) < 10 ? 10 - strlen(name) : 1), "");
+        /* values start in one column: the longest name printed is 19 characters (exclude_commit_time) */
+        fprintf(o->f, "%s:%*s", name, (int)(strlen(name) < KEY_COL ? KEY_COL - strlen(name) : 1), "");
     }
     o->first = 0;
 }
@@ -88,6 +91,15 @@ void out_field_str(seal_out *o, const char *name, const char *s) { out_field_byt
 
 void out_field_u64(seal_out *o, const char *name, uint64_t v) { key_(o, name); fprintf(o->f, "%" PRIu64, v); eol(o); }
 void out_field_i64(seal_out *o, const char *name, int64_t v) { key_(o, name); fprintf(o->f, "%" PRId64, v); eol(o); }
+/* Unix seconds: RFC 3339 (UTC) for people, the number itself in JSON */
+void out_field_time(seal_out *o, const char *name, int64_t unix_s) {
+    if (o->json) { out_field_i64(o, name, unix_s); return; }
+    char ts[40];
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm)) { out_field_i64(o, name, unix_s); return; }
+    out_field_str(o, name, ts);
+}
 void out_field_bool(seal_out *o, const char *name, int v) { key_(o, name); fputs(v ? "true" : "false", o->f); eol(o); }
 void out_field_double(seal_out *o, const char *name, double v) { key_(o, name); fprintf(o->f, "%.17g", v); eol(o); }
 
@@ -101,7 +113,7 @@ void out_field_hex(seal_out *o, const char *name, const uint8_t *p, size_t n) {
 
 static void meta_(seal_out *o, const sealdb_kv_meta *m) {
     if (m->deleted) out_field_bool(o, "deleted", 1);
-    if (m->has_expiration) out_field_i64(o, "expires", m->expires_at);
+    if (m->has_expiration) out_field_time(o, "expires", m->expires_at);
     if (m->non_indexable) out_field_bool(o, "nonindexable", 1);
 }
 
@@ -124,7 +136,7 @@ void out_entry(seal_out *o, const sealdb_entry *e) {
 
 void out_header(seal_out *o, const sealdb_tx_header *h) {
     out_field_u64(o, "tx", h->id);
-    out_field_i64(o, "time", h->ts);
+    out_field_time(o, "time", h->ts);
     out_field_u64(o, "entries", h->nentries);
     out_field_hex(o, "eh", h->eh, sizeof h->eh);
     out_field_hex(o, "prev_alh", h->prev_alh, sizeof h->prev_alh);

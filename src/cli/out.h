@@ -26,6 +26,7 @@ void out_field_bytes(seal_out *o, const char *name, const void *p, size_t n);
 void out_field_str(seal_out *o, const char *name, const char *s);
 void out_field_u64(seal_out *o, const char *name, uint64_t v);
 void out_field_i64(seal_out *o, const char *name, int64_t v);
+void out_field_time(seal_out *o, const char *name, int64_t unix_s);
 void out_field_bool(seal_out *o, const char *name, int v);
 void out_field_double(seal_out *o, const char *name, double v);
 void out_field_hex(seal_out *o, const char *name, const uint8_t *p, size_t n);

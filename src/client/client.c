@@ -64,6 +64,7 @@ int sdb_cl_map_status(int code, const char *msg) {
 
 int sdb_cl_take_status(sealdb_client *c, int rc, sdb_rpc_status *st) {
     if (st->server_uuid[0]) memcpy(c->server_uuid, st->server_uuid, sizeof c->server_uuid);
+    if (st->server_version[0]) memcpy(c->server_version, st->server_version, sizeof c->server_version);
     if (rc != SEALDB_OK) {
         if (st->grpc_code) {
             c->grpc_code = st->grpc_code;
@@ -224,6 +225,7 @@ SEALDB_API void sealdb_client_close(sealdb_client *c) {
 SEALDB_API const char *sealdb_client_errmsg(const sealdb_client *c) { return c ? c->errmsg : ""; }
 SEALDB_API int sealdb_client_grpc_code(const sealdb_client *c) { return c ? c->grpc_code : 0; }
 SEALDB_API const char *sealdb_client_server_uuid(const sealdb_client *c) { return c ? c->server_uuid : ""; }
+SEALDB_API const char *sealdb_client_server_version(const sealdb_client *c) { return c ? c->server_version : ""; }
 SEALDB_API const char *sealdb_client_token(const sealdb_client *c) { return c && c->token ? c->token : ""; }
 SEALDB_API const char *sealdb_client_database(const sealdb_client *c) { return c ? c->db : ""; }
 

@@ -20,6 +20,7 @@ struct sealdb_client {
     char *session_id;             /* NULL when no session */
     char db[129];                 /* selected database */
     char server_uuid[64];
+    char server_version[32];      /* sealdb-version header of the last answer, "" from immudb */
     char errmsg[1024];
     int grpc_code;
     char *state_path;             /* NULL: states kept in memory only */

@@ -141,15 +141,19 @@ static int run_batch(call_ctx *cc, const grpc_op *ops, size_t n) {
     return ev.type == GRPC_OP_COMPLETE && ev.success;
 }
 
+static void copy_md(const grpc_slice *v, char *dst, size_t cap) {
+    size_t n = GRPC_SLICE_LENGTH(*v);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, GRPC_SLICE_START_PTR(*v), n);
+    dst[n] = 0;
+}
+
 static void copy_uuid(const grpc_metadata_array *a, sdb_rpc_status *st) {
     for (size_t i = 0; i < a->count; i++) {
-        if (grpc_slice_str_cmp(a->metadata[i].key, "immudb-uuid") == 0) {
-            size_t n = GRPC_SLICE_LENGTH(a->metadata[i].value);
-            if (n >= sizeof st->server_uuid) n = sizeof st->server_uuid - 1;
-            memcpy(st->server_uuid, GRPC_SLICE_START_PTR(a->metadata[i].value), n);
-            st->server_uuid[n] = 0;
-            return;
-        }
+        if (grpc_slice_str_cmp(a->metadata[i].key, "immudb-uuid") == 0)
+            copy_md(&a->metadata[i].value, st->server_uuid, sizeof st->server_uuid);
+        else if (grpc_slice_str_cmp(a->metadata[i].key, "sealdb-version") == 0)
+            copy_md(&a->metadata[i].value, st->server_version, sizeof st->server_version);
     }
 }
 

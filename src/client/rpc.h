@@ -25,6 +25,7 @@ typedef struct sdb_rpc_status {
     int grpc_code;
     sdb_buf msg;                  /* NUL-terminated when len > 0 */
     char server_uuid[64];         /* immudb-uuid header, "" when absent */
+    char server_version[32];      /* sealdb-version header, "" when absent (immudb) */
 } sdb_rpc_status;
 
 void sdb_rpc_status_init(sdb_rpc_status *st);

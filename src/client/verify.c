@@ -105,8 +105,13 @@ static ProtobufCBinaryData sig_of(const Immudb__Schema__VerifiableTx *p) {
     return p && p->signature ? p->signature->signature : none;
 }
 
-static int verdict(sealdb_client *c, int rc, const char *what) {
+/* vt: the answer's VerifiableTx, to tell a missing state signature from a bad proof */
+static int verdict(sealdb_client *c, int rc, const char *what, const Immudb__Schema__VerifiableTx *vt) {
     if (rc == SEALDB_OK) return rc;
+    if (rc == SEALDB_TAMPERED && c->verifier && sig_of(vt).len == 0)
+        return sdb_cl_fail(c, rc, "verification failed: the server's answer for %s carries no state signature, "
+                           "which --server-signing-pub-key requires (was the server started with --signingKey?)",
+                           what);
     if (rc == SEALDB_TAMPERED)
         return sdb_cl_fail(c, rc, "verification failed: the server's proof for %s does not verify", what);
     if (rc == SEALDB_PROTOCOL || rc == SEALDB_INVALID)
@@ -179,7 +184,7 @@ static int verified_write(sealdb_client *c, const wreq *w, sealdb_tx_header *hdr
     if (rc != SEALDB_OK) return classify_refusal(c, rc, trusted.tx_id);
     rc = sdb_cl_check_write(vt, w->kind, sdb_slice_str(c->db), c->verifier, &trusted, w->key, w->value, w->score,
                             w->at_tx, &ns);
-    rc = verdict(c, rc, what);
+    rc = verdict(c, rc, what, vt);
     if (rc == SEALDB_OK) rc = adopt(c, &ns, sig_of(vt));
     if (rc == SEALDB_OK && hdr && sdb_cl_tx_header_from_pb(vt->tx->header, hdr) != SEALDB_OK)
         rc = sdb_cl_fail(c, SEALDB_PROTOCOL, "malformed header");
@@ -286,7 +291,7 @@ static int verified_get_once(sealdb_client *c, sdb_slice key, const sealdb_get_o
                      (ProtobufCMessage **)&ve);
     if (rc != SEALDB_OK) return classify_refusal(c, rc, trusted.tx_id);
     rc = sdb_cl_check_get(ve, sdb_slice_str(c->db), c->verifier, &trusted, key, opts ? opts->at_tx : 0, &ns);
-    rc = verdict(c, rc, "get");
+    rc = verdict(c, rc, "get", ve ? ve->verifiabletx : NULL);
     if (rc == SEALDB_OK) rc = adopt(c, &ns, sig_of(ve->verifiabletx));
     if (rc != SEALDB_OK) { protobuf_c_message_free_unpacked(&ve->base, NULL); return rc; }
     *out_ve = ve;
@@ -357,7 +362,7 @@ SEALDB_API int sealdb_client_verified_tx_by_id(sealdb_client *c, uint64_t tx, in
         return rc;
     }
     rc = sdb_cl_check_tx(vt, sdb_slice_str(c->db), c->verifier, &trusted, tx, &ns);
-    rc = verdict(c, rc, "tx");
+    rc = verdict(c, rc, "tx", vt);
     sealdb_tx *r = NULL;
     if (rc == SEALDB_OK) {
         r = sdb_calloc(1, sizeof *r);
@@ -407,8 +412,11 @@ SEALDB_API int sealdb_client_current_state(sealdb_client *c, sealdb_state *out) 
         if (st.sig_len) memcpy(st.sig, s->signature->signature.data, st.sig_len);
     }
     if (rc == SEALDB_OK && c->verifier) {
-        if (!st.sig_len || sdb_state_verify(c->verifier, sdb_slice_str(c->db), st.tx_id, st.alh,
-                                            sdb_slice_of(st.sig, st.sig_len)) != SEALDB_OK)
+        if (!st.sig_len)
+            rc = sdb_cl_fail(c, SEALDB_TAMPERED, "verification failed: the server's state carries no signature, which "
+                             "--server-signing-pub-key requires (was the server started with --signingKey?)");
+        else if (sdb_state_verify(c->verifier, sdb_slice_str(c->db), st.tx_id, st.alh,
+                                  sdb_slice_of(st.sig, st.sig_len)) != SEALDB_OK)
             rc = sdb_cl_fail(c, SEALDB_TAMPERED, "verification failed: the state signature does not verify");
     }
     protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -449,7 +457,7 @@ SEALDB_API int sealdb_client_check_consistency(sealdb_client *c, sealdb_state *o
     sdb_vstate trusted = { old.tx_id, { { 0 } } }, ns;
     memcpy(trusted.alh.b, old.alh, SDB_HASH_LEN);
     rc = sdb_cl_check_tx(vt, sdb_slice_str(c->db), c->verifier, &trusted, cur.tx_id, &ns);
-    rc = verdict(c, rc, "consistency");
+    rc = verdict(c, rc, "consistency", vt);
     if (rc == SEALDB_OK && (ns.tx_id != cur.tx_id || memcmp(ns.alh.b, cur.alh, SDB_HASH_LEN) != 0))
         rc = sdb_cl_fail(c, SEALDB_TAMPERED, "verification failed: the proven state differs from the reported one");
     if (rc == SEALDB_OK) rc = sdb_cl_state_put(c, &cur);

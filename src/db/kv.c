@@ -160,6 +160,7 @@ int sdb_kvdb_open(const char *dir, const char *name, const sdb_db_settings *st, 
         if (st->max_value_len) db->max_value_len = st->max_value_len;
         if (st->max_tx_entries) db->max_tx_entries = st->max_tx_entries;
         o.exclude_commit_time = st->exclude_commit_time;
+        o.sync = st->synced ? 1 : 0;   /* --synced=false: no fsync at commit */
         /* immudb's fileSize is an upper bound on a data file; segments are zero-filled up front,
          * so its 512 MiB default would cost 1 GiB of writes per new database: keep ours when smaller */
         if (st->file_size && st->file_size < o.segment_size) o.segment_size = st->file_size;

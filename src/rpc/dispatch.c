@@ -108,6 +108,7 @@ const sdb_rpc_method *sdb_dispatch_lookup(sdb_server *s, const char *path, size_
 /* ---- answering ---- */
 static void finish(sdb_call *c, int code, const char *msg, const uint8_t *buf, size_t len) {
     sdb_stat_record(c->srv, c, code);
+    if (sdb_log_access_on) sdb_log_access(c, code);
     atomic_store(&c->srv->last_request_ms, (int64_t)sdb_now_ms());
     c->ops->finish(c, code, msg ? msg : "", buf, len);
 }

@@ -26,6 +26,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include "rpc/server.h"
+#include "sealdb.h"
 #include "rpc_status.pb-c.h"
 #include "util/file.h"
 
@@ -109,7 +110,7 @@ struct gcall {
     grpc_metadata_array md;
     grpc_byte_buffer *recv_buf;
     grpc_byte_buffer *send_buf;
-    grpc_metadata init_md[1];
+    grpc_metadata init_md[2];
     int md_sent;
     int cancelled;
     grpc_slice status_msg;
@@ -208,9 +209,12 @@ static void gcall_free(gcall *g) {
 static void fill_init_md(gcall *g, grpc_op *op) {
     g->init_md[0].key = grpc_slice_from_static_string("immudb-uuid");
     g->init_md[0].value = grpc_slice_from_static_string(g->tr->srv->uuid);
+    /* the API version answered by Health is immudb's; clients may also want ours */
+    g->init_md[1].key = grpc_slice_from_static_string("sealdb-version");
+    g->init_md[1].value = grpc_slice_from_static_string(SEALDB_VERSION);
     memset(op, 0, sizeof *op);
     op->op = GRPC_OP_SEND_INITIAL_METADATA;
-    op->data.send_initial_metadata.count = 1;
+    op->data.send_initial_metadata.count = 2;
     op->data.send_initial_metadata.metadata = g->init_md;
     g->md_sent = 1;
 }

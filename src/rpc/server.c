@@ -23,25 +23,7 @@
 
 uint64_t sdb_now_ms(void) { return sdb_now_ns() / 1000000u; }
 
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static void engine_log(const char *line) { sdb_log("%s", line); }
-
-void sdb_log(const char *fmt, ...) {
-    char ts[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    pthread_mutex_lock(&log_mu);
-    fprintf(stderr, "sealdb %s ", ts);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    fflush(stderr);
-    pthread_mutex_unlock(&log_mu);
-}
 
 /* ---- small file helpers ---- */
 static int read_all(const char *path, sdb_buf *out) {

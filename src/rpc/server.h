@@ -5,6 +5,7 @@
 #define SDB_RPC_SERVER_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include "rpc/rpc.h"
 #include "schema.pb-c.h"
@@ -245,5 +246,14 @@ void sdb_stat_record(sdb_server *s, sdb_call *c, int code);
 
 uint64_t sdb_now_ms(void);
 void sdb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* the rest of the log (server/log.c) */
+extern int sdb_log_access_on;          /* --log-access: set once before serving */
+void sdb_log_access(sdb_call *c, int code);
+int  sdb_log_setup(const char *path, int json);   /* path NULL: stderr */
+int  sdb_log_reopen(void);                         /* SIGHUP */
+void sdb_log_grpc_init(void);                      /* before grpc_init */
+void sdb_log_grpc_quiet(int on);
+void sdb_log_mhd(void *cls, const char *fmt, va_list ap);
+void sdb_metrics_set_histograms(int on);
 
 #endif

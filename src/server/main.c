@@ -1,99 +1,126 @@
 /* main.c - the sealdb server binary: immudb-compatible flags, IMMUDB_* environment variables and a
  * TOML-ish config file (flag > env > config > default), `sealdb version`, `sealdb verify --dir D`,
- * daemonizing, pid/log files, and an orderly stop on SIGTERM/SIGINT. */
+ * daemonizing, pid/log files, and an orderly stop on SIGTERM/SIGINT. Every flag in --help works
+ * or stops the start with a one-line reason; unknown flags are refused. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "rpc/server.h"
 #include "engine/engine.h"
+#include "server/autocert.h"
 
 typedef enum { T_STR, T_INT, T_BOOL, T_DUR } opt_type;
+/* How sealdb honours a flag. Features sealdb does not have keep immudb's flag name (scripts pass it)
+ * but default to what sealdb does; asking for the feature stops the start with `why`. */
+typedef enum {
+    S_WORKS,       /* implemented */
+    S_NO_TRUE,     /* boolean: true is refused */
+    S_NO_CHANGE,   /* any value other than the default is refused */
+} opt_support;
 typedef struct opt {
     const char *name;   /* long name as immudb spells it */
     char shortc;
     opt_type type;
     const char *def;
-    const char *val;    /* resolved value */
-    int from_flag, from_env;
+    const char *help;   /* one line for --help; NULL prints "(undocumented)" */
+    opt_support support;
+    const char *why;    /* S_NO_*: the one-line reason */
 } opt;
 
-static opt opts[] = {
-    { "dir", 0, T_STR, "./data", 0, 0, 0 },
-    { "address", 'a', T_STR, "0.0.0.0", 0, 0, 0 },
-    { "port", 'p', T_INT, "3322", 0, 0, 0 },
-    { "auth", 's', T_BOOL, "true", 0, 0, 0 },
-    { "admin-password", 0, T_STR, "immudb", 0, 0, 0 },
-    { "force-admin-password", 0, T_BOOL, "false", 0, 0, 0 },
-    { "maintenance", 0, T_BOOL, "false", 0, 0, 0 },
-    { "devmode", 0, T_BOOL, "false", 0, 0, 0 },
-    { "max-recv-msg-size", 0, T_INT, "33554432", 0, 0, 0 },
-    { "token-expiry-time", 0, T_INT, "1440", 0, 0, 0 },
-    { "signingKey", 0, T_STR, "", 0, 0, 0 },
-    { "synced", 0, T_BOOL, "true", 0, 0, 0 },
-    { "metrics-server", 0, T_BOOL, "true", 0, 0, 0 },
-    { "metrics-server-port", 0, T_INT, "9497", 0, 0, 0 },
-    { "web-server", 0, T_BOOL, "true", 0, 0, 0 },
-    { "web-server-port", 0, T_INT, "8080", 0, 0, 0 },
-    { "pgsql-server", 0, T_BOOL, "true", 0, 0, 0 },
-    { "pgsql-server-port", 0, T_INT, "5432", 0, 0, 0 },
-    { "pprof", 0, T_BOOL, "false", 0, 0, 0 },
-    { "no-histograms", 0, T_BOOL, "false", 0, 0, 0 },
-    { "max-sessions", 0, T_INT, "100", 0, 0, 0 },
-    { "session-timeout", 0, T_DUR, "2m", 0, 0, 0 },
-    { "max-session-inactivity-time", 0, T_DUR, "3m", 0, 0, 0 },
-    { "max-session-age-time", 0, T_DUR, "0", 0, 0, 0 },
-    { "max-active-databases", 0, T_INT, "100", 0, 0, 0 },
-    { "pidfile", 0, T_STR, "", 0, 0, 0 },
-    { "logdir", 0, T_STR, "", 0, 0, 0 },
-    { "logfile", 0, T_STR, "", 0, 0, 0 },
-    { "logformat", 0, T_STR, "text", 0, 0, 0 },
-    { "log-rotation-size", 0, T_STR, "", 0, 0, 0 },
-    { "log-rotation-age", 0, T_STR, "", 0, 0, 0 },
-    { "log-access", 0, T_BOOL, "false", 0, 0, 0 },
-    { "log-request-metadata", 0, T_BOOL, "false", 0, 0, 0 },
-    { "mtls", 'm', T_BOOL, "false", 0, 0, 0 },
-    { "certificate", 0, T_STR, "", 0, 0, 0 },
-    { "pkey", 0, T_STR, "", 0, 0, 0 },
-    { "clientcas", 0, T_STR, "", 0, 0, 0 },
-    { "auto-cert", 0, T_BOOL, "false", 0, 0, 0 },
-    { "grpc-reflection", 0, T_BOOL, "true", 0, 0, 0 },
-    { "swaggerui", 0, T_BOOL, "true", 0, 0, 0 },
-    { "detached", 'd', T_BOOL, "false", 0, 0, 0 },
-    { "config", 0, T_STR, "", 0, 0, 0 },
-    { "workers", 0, T_INT, "0", 0, 0, 0 },   /* 0: one per online CPU (2..16) */
-    /* background integrity scrub (engine/scrub.c): time between rounds over every database
-     * (0 = off), and its read rate in MB/s (MiB) */
-    { "scrub-interval", 0, T_DUR, "1h", 0, 0, 0 },
-    { "scrub-rate", 0, T_INT, "8", 0, 0, 0 },
+#define NO_WEB "the REST API, web console and Swagger UI are not served by sealdb"
+#define NO_SQL "SQL is not served by sealdb"
+#define NO_ROT "size/age rotation is not implemented: rotate with logrotate and SIGHUP (the log file is reopened)"
+
+static const opt opts[] = {
+    { "dir", 0, T_STR, "./data", "data directory", 0, 0 },
+    { "address", 'a', T_STR, "0.0.0.0", "gRPC bind address", 0, 0 },
+    { "port", 'p', T_INT, "3322", "gRPC port", 0, 0 },
+    { "auth", 's', T_BOOL, "true", "authentication (false: every caller acts as immudb on defaultdb)", 0, 0 },
+    { "admin-password", 0, T_STR, "immudb", "initial password of user immudb (applied when systemdb is created)", 0, 0 },
+    { "force-admin-password", 0, T_BOOL, "false", "reset immudb's password to --admin-password at start", 0, 0 },
+    { "maintenance", 0, T_BOOL, "false", "maintenance mode", S_NO_TRUE, "maintenance mode is not implemented" },
+    { "devmode", 0, T_BOOL, "false", "accept remote clients with --auth=false (sealdb always does)", 0, 0 },
+    { "max-recv-msg-size", 0, T_INT, "33554432", "largest gRPC request, bytes", 0, 0 },
+    { "token-expiry-time", 0, T_INT, "1440", "login token lifetime, minutes", 0, 0 },
+    { "signingKey", 0, T_STR, "", "PEM ECDSA private key: sign every state answer", 0, 0 },
+    { "synced", 0, T_BOOL, "true", "fsync every commit (false: faster, loses the last commits on power loss)", 0, 0 },
+    { "metrics-server", 0, T_BOOL, "true", "Prometheus metrics and /readyz /livez on --metrics-server-port", 0, 0 },
+    { "metrics-server-port", 0, T_INT, "9497", "metrics HTTP port", 0, 0 },
+    { "web-server", 0, T_BOOL, "false", "REST API and web console (immudb's default: true)", S_NO_TRUE, NO_WEB },
+    { "web-server-port", 0, T_INT, "8080", "REST API port", S_NO_CHANGE, NO_WEB },
+    { "pgsql-server", 0, T_BOOL, "false", "PostgreSQL wire protocol (immudb's default: true)", S_NO_TRUE, NO_SQL },
+    { "pgsql-server-port", 0, T_INT, "5432", "PostgreSQL wire port", S_NO_CHANGE, NO_SQL },
+    { "pprof", 0, T_BOOL, "false", "Go profiler on the metrics port", S_NO_TRUE, "pprof is Go's profiler: sealdb has none (use perf)" },
+    { "no-histograms", 0, T_BOOL, "false", "leave the gRPC latency histograms out of /metrics", 0, 0 },
+    { "max-sessions", 0, T_INT, "100", "most concurrent sessions", 0, 0 },
+    { "session-timeout", 0, T_DUR, "2m", "idle session removal (Go duration: 30s, 2m, 1h)", 0, 0 },
+    { "max-session-inactivity-time", 0, T_DUR, "3m", "a session idle longer than this ends (0: no such limit)", 0, 0 },
+    { "max-session-age-time", 0, T_DUR, "0", "a session older than this ends, however busy (0: unlimited)", 0, 0 },
+    { "max-active-databases", 0, T_INT, "100", "open-database cache size", S_NO_CHANGE,
+      "not implemented: loaded databases stay open" },
+    { "pidfile", 0, T_STR, "", "write the process id to this file (removed at stop)", 0, 0 },
+    { "logdir", 0, T_STR, "", "directory of a relative --logfile", 0, 0 },
+    { "logfile", 0, T_STR, "", "log to this file instead of stderr; reopened on SIGHUP", 0, 0 },
+    { "logformat", 0, T_STR, "text", "text, or json (one object per line: time, level, message)", 0, 0 },
+    { "log-rotation-size", 0, T_STR, "", "rotate the log at this size", S_NO_CHANGE, NO_ROT },
+    { "log-rotation-age", 0, T_STR, "", "rotate the log at this age", S_NO_CHANGE, NO_ROT },
+    { "log-access", 0, T_BOOL, "false", "one log line per call: method, peer, code, duration, user", 0, 0 },
+    { "log-request-metadata", 0, T_BOOL, "false", "request metadata in log lines", S_NO_TRUE,
+      "request metadata logging is not implemented (--log-access logs method, peer, code, duration, user)" },
+    { "mtls", 'm', T_BOOL, "false", "require client certificates signed by --clientcas", 0, 0 },
+    { "certificate", 0, T_STR, "", "server TLS certificate (PEM)", 0, 0 },
+    { "pkey", 0, T_STR, "", "server TLS private key (PEM)", 0, 0 },
+    { "clientcas", 0, T_STR, "", "CA certificates for client certificates (PEM)", 0, 0 },
+    { "auto-cert", 0, T_BOOL, "false", "TLS with a self-signed certificate made on first start and kept in --dir", 0, 0 },
+    { "grpc-reflection", 0, T_BOOL, "false", "gRPC server reflection (immudb's default: true)", S_NO_TRUE,
+      "gRPC server reflection is not served by sealdb" },
+    { "swaggerui", 0, T_BOOL, "false", "Swagger UI (immudb's default: true)", S_NO_TRUE, NO_WEB },
+    { "detached", 'd', T_BOOL, "false", "run in the background", 0, 0 },
+    { "config", 0, T_STR, "", "config file (key = value lines; default configs/immudb.toml if present)", 0, 0 },
+    { "workers", 0, T_INT, "0", "gRPC worker threads (0: one per online CPU, 2..16)", 0, 0 },
+    /* background integrity scrub (engine/scrub.c) */
+    { "scrub-interval", 0, T_DUR, "1h", "pause between integrity scrubs of every database (0: off; 1s..720h)", 0, 0 },
+    { "scrub-rate", 0, T_INT, "8", "integrity scrub read rate, MiB/s (1..100000)", 0, 0 },
     /* limits against unauthenticated peers (docs/security-transport.md); parsed by limits_apply */
-    { "max-connections", 0, T_INT, "1000", 0, 0, 0 },
-    { "max-streams-per-connection", 0, T_INT, "128", 0, 0, 0 },
-    { "max-calls", 0, T_INT, "4096", 0, 0, 0 },
-    { "max-stream-threads", 0, T_INT, "256", 0, 0, 0 },
-    { "request-timeout", 0, T_DUR, "10s", 0, 0, 0 },
-    { "handshake-timeout", 0, T_DUR, "10s", 0, 0, 0 },
-    { "max-connection-idle", 0, T_DUR, "5m", 0, 0, 0 },
-    { "login-workers", 0, T_INT, "2", 0, 0, 0 },
-    { "login-queue", 0, T_INT, "64", 0, 0, 0 },
-    { "login-failures-per-address", 0, T_INT, "10", 0, 0, 0 },
-    { "login-failures-per-user", 0, T_INT, "100", 0, 0, 0 },
+    { "max-connections", 0, T_INT, "1000", "most client connections (plain listener; also kept below the fd limit)", 0, 0 },
+    { "max-streams-per-connection", 0, T_INT, "128", "most calls in progress on one connection", 0, 0 },
+    { "max-calls", 0, T_INT, "4096", "most calls in progress in total", 0, 0 },
+    { "max-stream-threads", 0, T_INT, "256", "most streaming calls running (a thread each)", 0, 0 },
+    { "request-timeout", 0, T_DUR, "10s", "time for a request, each stream message and the answer to move", 0, 0 },
+    { "handshake-timeout", 0, T_DUR, "10s", "time for a connection's HTTP/2 preface or TLS handshake", 0, 0 },
+    { "max-connection-idle", 0, T_DUR, "5m", "an idle connection is closed after this", 0, 0 },
+    { "login-workers", 0, T_INT, "2", "password-check threads for Login and OpenSession", 0, 0 },
+    { "login-queue", 0, T_INT, "64", "most password checks waiting (then UNAVAILABLE)", 0, 0 },
+    { "login-failures-per-address", 0, T_INT, "10", "failed logins per minute from one address", 0, 0 },
+    { "login-failures-per-user", 0, T_INT, "100", "failed logins per minute for one user name (from failing addresses)", 0, 0 },
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
-static opt *find_opt(const char *name, size_t n) {
+/* resolved values, parallel to opts */
+enum { FROM_DEFAULT, FROM_CONFIG, FROM_ENV, FROM_FLAG };
+static const char *opt_val[NOPTS];
+static unsigned char opt_from[NOPTS];
+
+static const opt *find_opt(const char *name, size_t n) {
     for (size_t i = 0; i < NOPTS; i++)
         if (strlen(opts[i].name) == n && strncmp(opts[i].name, name, n) == 0) return &opts[i];
     return NULL;
 }
 
 static const char *get(const char *name) {
-    opt *o = find_opt(name, strlen(name));
-    return o->val ? o->val : o->def;
+    const opt *o = find_opt(name, strlen(name));
+    size_t i = (size_t)(o - opts);
+    return opt_val[i] ? opt_val[i] : o->def;
 }
 
 static int parse_bool(const char *v, int *out) {
@@ -110,7 +137,7 @@ static int parse_dur_ms(const char *v, uint64_t *out) {
     while (*p) {
         char *end;
         double x = strtod(p, &end);
-        if (end == p || x < 0) return -1;
+        if (end == p || x < 0 || x > 1e12) return -1;
         p = end;
         double mul = 1000;
         if (!strncmp(p, "ms", 2)) { mul = 1; p += 2; }
@@ -124,86 +151,141 @@ static int parse_dur_ms(const char *v, uint64_t *out) {
     return 0;
 }
 
+static int parse_int(const char *v, long long *out) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno) return -1;
+    *out = x;
+    return 0;
+}
+
+/* every value checked once, before anything starts: get_bool/get_int below cannot fail */
 static int get_bool(const char *name) {
     int b = 0;
-    if (parse_bool(get(name), &b)) { fprintf(stderr, "sealdb: invalid boolean for --%s: %s\n", name, get(name)); exit(2); }
+    parse_bool(get(name), &b);
     return b;
 }
 
 static long long get_int(const char *name) {
-    char *end;
-    const char *v = get(name);
-    long long x = strtoll(v, &end, 10);
-    if (end == v || *end) { fprintf(stderr, "sealdb: invalid number for --%s: %s\n", name, v); exit(2); }
+    long long x = 0;
+    parse_int(get(name), &x);
     return x;
 }
 
-static void set_flag(opt *o, const char *v) { o->val = v; o->from_flag = 1; }
+static const char *const src_names[] = { "default", "config file", "environment", "flag" };
+
+/* One line per refused start (exit code 2 for every configuration error). */
+static int refuse(const opt *o, const char *what) {
+    size_t i = (size_t)(o - opts);
+    if (opt_from[i] == FROM_FLAG || opt_from[i] == FROM_DEFAULT) fprintf(stderr, "sealdb: --%s: %s\n", o->name, what);
+    else fprintf(stderr, "sealdb: --%s: %s (set by the %s)\n", o->name, what, src_names[opt_from[i]]);
+    return -1;
+}
+
+/* Types, then features sealdb lacks. */
+static int check_opts(void) {
+    for (size_t i = 0; i < NOPTS; i++) {
+        const opt *o = &opts[i];
+        const char *v = opt_val[i] ? opt_val[i] : o->def;
+        int b;
+        long long x;
+        uint64_t ms;
+        char msg[160];
+        snprintf(msg, sizeof msg, "invalid %s \"%.60s\"",
+                 o->type == T_BOOL ? "boolean" : o->type == T_INT ? "number" : "duration", v);
+        if (o->type == T_BOOL && parse_bool(v, &b)) return refuse(o, msg);
+        if (o->type == T_INT && parse_int(v, &x)) return refuse(o, msg);
+        if (o->type == T_DUR && parse_dur_ms(v, &ms)) return refuse(o, msg);
+        if (o->support == S_NO_TRUE && get_bool(o->name)) return refuse(o, o->why);
+        if (o->support == S_NO_CHANGE && strcmp(v, o->def) != 0) return refuse(o, o->why);
+    }
+    return 0;
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: sealdb [flags]            serve (defaults: --dir ./data, 0.0.0.0:3322, metrics :9497)\n"
                "       sealdb version\n"
                "       sealdb verify --dir DIR   re-verify every stored transaction offline\n"
-               "flags (immudb names; also IMMUDB_<NAME> environment variables and --config FILE):\n");
-    for (size_t i = 0; i < NOPTS; i++)
-        fprintf(f, "  %s%c%s--%s  (default %s)\n", opts[i].shortc ? "-" : "", opts[i].shortc ? opts[i].shortc : ' ',
-                opts[i].shortc ? ", " : "  ", opts[i].name, opts[i].def[0] ? opts[i].def : "\"\"");
+               "flags (immudb's names; also IMMUDB_<NAME> environment variables and --config FILE;\n"
+               "flag > environment > config file > default):\n");
+    static const char *const tn[] = { "string", "int", "", "duration" };
+    for (size_t i = 0; i < NOPTS; i++) {
+        const opt *o = &opts[i];
+        char left[64];
+        snprintf(left, sizeof left, "%s%c%s--%s %s", o->shortc ? "-" : " ", o->shortc ? o->shortc : ' ',
+                 o->shortc ? "," : " ", o->name, tn[o->type]);
+        fprintf(f, "  %-44s %s (default %s)", left, o->help ? o->help : "(undocumented)",
+                o->def[0] ? o->def : "\"\"");
+        if (o->support == S_NO_TRUE) fprintf(f, "; true is refused: %s", o->why);
+        if (o->support == S_NO_CHANGE) fprintf(f, "; other values are refused: %s", o->why);
+        fputc('\n', f);
+    }
+    fprintf(f, "  other immudb flags (--replication-*, --s3-*, ...) are refused: sealdb does not replicate or use "
+               "remote storage\n"
+               "signals: SIGTERM/SIGINT stop after the calls in flight; SIGHUP reopens --logfile\n");
+}
+
+static int unknown_flag(const char *a) {
+    size_t n = strcspn(a, "=");
+    if (!strncmp(a, "--replication-", 14))
+        fprintf(stderr, "sealdb: %.*s: replication is not supported by sealdb\n", (int)n, a);
+    else if (!strncmp(a, "--s3-", 5))
+        fprintf(stderr, "sealdb: %.*s: remote (S3) storage is not supported by sealdb\n", (int)n, a);
+    else
+        fprintf(stderr, "sealdb: unknown flag %.*s (see sealdb --help)\n", (int)(n > 60 ? 60 : n), a);
+    return -1;
 }
 
 static int parse_args(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
-        opt *o = NULL;
+        const opt *o = NULL;
         const char *val = NULL;
         if (a[0] == '-' && a[1] == '-') {
             char *eq = strchr(a + 2, '=');
             size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-            o = find_opt(a + 2, n);
-            if (!o) {
-                /* other immudb flags (replication, s3, ...) are accepted and ignored */
-                fprintf(stderr, "sealdb: warning: ignoring unsupported flag %s\n", a);
-                if (!eq && i + 1 < argc && argv[i + 1][0] != '-' &&
-                    (!strncmp(a + 2, "replication-", 12) || !strncmp(a + 2, "s3-", 3)))
-                    i++;
-                continue;
-            }
+            if (!(o = find_opt(a + 2, n))) return unknown_flag(a);
             if (eq) val = eq + 1;
-        } else if (a[0] == '-' && a[1] && !a[2]) {
+        } else if (a[0] == '-' && a[1] && (!a[2] || a[2] == '=')) {
             for (size_t k = 0; k < NOPTS; k++) if (opts[k].shortc == a[1]) o = &opts[k];
-            if (!o) { fprintf(stderr, "sealdb: unknown flag %s\n", a); return -1; }
+            if (!o) return unknown_flag(a);
+            if (a[2] == '=') val = a + 3;
         } else {
-            fprintf(stderr, "sealdb: unexpected argument %s\n", a);
+            fprintf(stderr, "sealdb: unexpected argument %.60s (see sealdb --help)\n", a);
             return -1;
         }
         if (!val) {
             if (o->type == T_BOOL) val = "true";
             else if (i + 1 < argc) val = argv[++i];
-            else { fprintf(stderr, "sealdb: flag --%s needs a value\n", o->name); return -1; }
+            else { fprintf(stderr, "sealdb: --%s needs a value (see sealdb --help)\n", o->name); return -1; }
         }
-        set_flag(o, val);
+        opt_val[o - opts] = val;
+        opt_from[o - opts] = FROM_FLAG;
     }
     return 0;
 }
 
 static void apply_env(void) {
     for (size_t i = 0; i < NOPTS; i++) {
-        if (opts[i].from_flag) continue;
+        if (opt_from[i] == FROM_FLAG) continue;
         char name[96] = "IMMUDB_";
         size_t k = 7;
         for (const char *p = opts[i].name; *p && k < sizeof name - 1; p++)
             name[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
         name[k] = 0;
         const char *v = getenv(name);
-        if (v) { opts[i].val = v; opts[i].from_env = 1; }
+        if (v) { opt_val[i] = v; opt_from[i] = FROM_ENV; }
     }
 }
 
-/* key = value lines; quotes stripped; only options not set by flag or env. */
+/* key = value lines; quotes stripped; only options not set by flag or env. Keys sealdb does not
+ * know are reported (immudb's own config files carry some) but do not stop the start. */
 static int apply_config(const char *path, int required) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        if (required) { fprintf(stderr, "sealdb: cannot read config %s\n", path); return -1; }
+        if (required) { fprintf(stderr, "sealdb: --config: cannot read %s: %s\n", path, strerror(errno)); return -1; }
         return 0;
     }
     char line[1024];
@@ -220,8 +302,15 @@ static int apply_config(const char *path, int required) {
         size_t vl = strlen(v);
         while (vl && isspace((unsigned char)v[vl - 1])) v[--vl] = 0;
         if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) { v[vl - 1] = 0; v++; }
-        opt *o = find_opt(p, (size_t)(ke - p));
-        if (o && !o->from_flag && !o->from_env) o->val = strdup(v);
+        const opt *o = find_opt(p, (size_t)(ke - p));
+        if (!o) {
+            fprintf(stderr, "sealdb: warning: config %s: unknown key %.*s ignored\n", path, (int)(ke - p), p);
+            continue;
+        }
+        size_t i = (size_t)(o - opts);
+        if (opt_from[i] == FROM_FLAG || opt_from[i] == FROM_ENV) continue;
+        opt_val[i] = strdup(v);
+        opt_from[i] = FROM_CONFIG;
     }
     fclose(f);
     return 0;
@@ -250,6 +339,81 @@ static int limits_apply(sdb_server_config *cfg) {
     return 0;
 }
 
+/* The pid holding a flock on `path`, from /proc/locks; 0 if none is found. */
+static long lock_holder(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f) return 0;
+    char line[256];
+    long pid = 0;
+    while (!pid && fgets(line, sizeof line, f)) {
+        long p;
+        unsigned maj, min;
+        unsigned long long ino;
+        char kind[16];
+        /* "1: FLOCK  ADVISORY  WRITE 1234 08:01:56789 0 EOF" */
+        if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind, &p, &maj, &min, &ino) == 5 &&
+            !strcmp(kind, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino)
+            pid = p;
+    }
+    fclose(f);
+    return pid;
+}
+
+/* After SEALDB_BUSY: name the lock file of --dir that another process holds, and that process. */
+static void report_busy(const char *dir) {
+    char path[4096];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int first = 1;   /* systemdb is opened first, so its lock is the one that failed */
+    while (d && (first || (e = readdir(d)))) {
+        const char *name = first ? "systemdb" : e->d_name;
+        first = 0;
+        if (name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s/LOCK", dir, name);
+        long pid = lock_holder(path);
+        if (pid > 0) {
+            char comm[64] = "";
+            char cp[64];
+            snprintf(cp, sizeof cp, "/proc/%ld/comm", pid);
+            FILE *cf = fopen(cp, "r");
+            if (cf) { if (fgets(comm, sizeof comm, cf)) comm[strcspn(comm, "\n")] = 0; fclose(cf); }
+            sdb_log("error: cannot start: data directory %s is in use by process %ld%s%s%s (it holds %s)", dir, pid,
+                    comm[0] ? " (" : "", comm, comm[0] ? ")" : "", path);
+            closedir(d);
+            return;
+        }
+    }
+    if (d) closedir(d);
+    sdb_log("error: cannot start: data directory %s is locked by another process", dir);
+}
+
+/* Why the gRPC port could not be bound, asked of the kernel directly (gRPC core only logs it). */
+static void report_listen(const char *address, int port, const char *err) {
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+    struct addrinfo *ai = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int e = 0;
+    if (getaddrinfo(address, ps, &hints, &ai) == 0 && ai) {
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            int one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) e = errno;
+            close(fd);
+        }
+        freeaddrinfo(ai);
+    }
+    if (e == EADDRINUSE)
+        sdb_log("error: %s: the port is in use (another sealdb or immudb?); choose one with --port", err);
+    else if (e)
+        sdb_log("error: %s: %s", err, strerror(e));
+    else
+        sdb_log("error: %s", err);
+}
+
 static int cmd_verify(int argc, char **argv) {
     const char *dir = NULL;
     for (int i = 2; i < argc; i++) {
@@ -271,7 +435,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc >= 2 && !strcmp(argv[1], "verify")) return cmd_verify(argc, argv);
-    if (parse_args(argc, argv)) { usage(stderr); return 2; }
+    if (parse_args(argc, argv)) return 2;
     /* Per-call arenas allocate and free blocks of up to a few hundred KB (a VerifiableGet answer of a
      * 1000-entry tx is ~75 KB) many thousand times a second; glibc's default 128 KB trim threshold
      * returned that memory to the kernel after each call, so every answer was written into freshly
@@ -287,6 +451,7 @@ int main(int argc, char **argv) {
     apply_env();
     const char *cfgpath = get("config");
     if (apply_config(cfgpath[0] ? cfgpath : "configs/immudb.toml", cfgpath[0] != 0)) return 2;
+    if (check_opts()) return 2;
 
     sdb_server_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -317,7 +482,13 @@ int main(int argc, char **argv) {
     cfg.token_expiry_s = (uint64_t)get_int("token-expiry-time") * 60u;
     cfg.workers = (int)get_int("workers");
     if (limits_apply(&cfg)) return 2;
-    if (cfg.port < 0 || cfg.port > 65535) { fprintf(stderr, "sealdb: invalid port\n"); return 2; }
+    if (cfg.port < 0 || cfg.port > 65535) { refuse(find_opt("port", 4), "not a port (0..65535)"); return 2; }
+    int metrics = get_bool("metrics-server");
+    int metrics_port = (int)get_int("metrics-server-port");
+    if (metrics && (metrics_port < 0 || metrics_port > 65535)) {
+        refuse(find_opt("metrics-server-port", 19), "not a port (0..65535)");
+        return 2;
+    }
     if (cfg.mtls && (!cfg.certificate || !cfg.pkey || !cfg.clientcas)) {
         fprintf(stderr, "sealdb: --mtls needs --certificate, --pkey and --clientcas\n");
         return 2;
@@ -334,28 +505,71 @@ int main(int argc, char **argv) {
         return 2;
     }
     sdb_scrub_configure(scrub_ms, (uint64_t)scrub_rate << 20, sdb_log);
-    int metrics = get_bool("metrics-server");
-    int metrics_port = (int)get_int("metrics-server-port");
+    int auto_cert = get_bool("auto-cert");
+    if (auto_cert && (cfg.certificate || cfg.pkey)) {
+        fprintf(stderr, "sealdb: --auto-cert: not with --certificate/--pkey (it makes its own pair in --dir)\n");
+        return 2;
+    }
+    if (auto_cert && cfg.mtls) {
+        fprintf(stderr, "sealdb: --auto-cert: not with --mtls (give --certificate, --pkey and --clientcas)\n");
+        return 2;
+    }
+    const char *logformat = get("logformat");
+    if (strcmp(logformat, "text") && strcmp(logformat, "json")) {
+        refuse(find_opt("logformat", 9), "must be text or json");
+        return 2;
+    }
+    const char *logfile = get("logfile");
+    if (!logfile[0] && get("logdir")[0]) {
+        refuse(find_opt("logdir", 6), "only used with --logfile (the log goes to stderr)");
+        return 2;
+    }
     if (get_bool("maintenance") && cfg.auth) {
         fprintf(stderr, "sealdb: --maintenance requires --auth=false\n");
         return 2;
     }
+    sdb_metrics_set_histograms(!get_bool("no-histograms"));
+    sdb_log_access_on = get_bool("log-access");
+    sdb_log_grpc_init();
 
     if (get_bool("detached")) {
         if (daemon(1, 0) != 0) { perror("sealdb: daemon"); return 1; }
     }
-    const char *logfile = get("logfile");
+    char logpath[4096];
     if (logfile[0]) {
-        char path[4096];
         const char *logdir = get("logdir");
-        if (logdir[0] && logfile[0] != '/') { mkdir(logdir, 0700); snprintf(path, sizeof path, "%s/%s", logdir, logfile); }
-        else snprintf(path, sizeof path, "%s", logfile);
-        if (!freopen(path, "a", stderr)) { perror("sealdb: logfile"); return 1; }
+        if (logdir[0] && logfile[0] != '/') {
+            if (mkdir(logdir, 0700) != 0 && errno != EEXIST) {
+                fprintf(stderr, "sealdb: --logdir: cannot create %s: %s\n", logdir, strerror(errno));
+                return 1;
+            }
+            snprintf(logpath, sizeof logpath, "%s/%s", logdir, logfile);
+        } else {
+            snprintf(logpath, sizeof logpath, "%s", logfile);
+        }
+    }
+    if (sdb_log_setup(logfile[0] ? logpath : NULL, !strcmp(logformat, "json")) != SEALDB_OK) {
+        fprintf(stderr, "sealdb: --logfile: cannot open %s: %s\n", logpath, strerror(errno));
+        return 1;
+    }
+    char cert_path[4200], key_path[4200];
+    if (auto_cert) {
+        char err[512];
+        int created = 0;
+        if (sdb_autocert_ensure(cfg.dir, cert_path, sizeof cert_path, key_path, sizeof key_path, &created, err,
+                                sizeof err)) {
+            sdb_log("error: --auto-cert: %s", err);
+            return 1;
+        }
+        cfg.certificate = cert_path;
+        cfg.pkey = key_path;
+        sdb_log("%s self-signed certificate %s (clients trust it with --clientcas)",
+                created ? "made a" : "using the", cert_path);
     }
     const char *pidfile = get("pidfile");
     if (pidfile[0]) {
         FILE *pf = fopen(pidfile, "w");
-        if (!pf) { fprintf(stderr, "sealdb: cannot write pidfile %s\n", pidfile); return 1; }
+        if (!pf) { sdb_log("error: --pidfile: cannot write %s: %s", pidfile, strerror(errno)); return 1; }
         fprintf(pf, "%d\n", (int)getpid());
         fclose(pf);
     }
@@ -365,19 +579,25 @@ int main(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     sdb_server *srv = NULL;
     int rc = sdb_server_open(&cfg, &srv);
     if (rc) {
-        sdb_log("error: cannot start: %s", sealdb_strerror(rc));
+        if (rc == SEALDB_BUSY) report_busy(cfg.dir);
+        else sdb_log("error: cannot start: %s", sealdb_strerror(rc));
         if (pidfile[0]) unlink(pidfile);
         return 1;
     }
     char err[256] = "";
-    if (sdb_transport_start(srv, err, sizeof err) != SEALDB_OK) {
-        sdb_log("error: %s", err);
+    sdb_log_grpc_quiet(1);   /* a failed bind is reported below, in one line */
+    rc = sdb_transport_start(srv, err, sizeof err);
+    sdb_log_grpc_quiet(0);
+    if (rc != SEALDB_OK) {
+        if (strstr(err, "cannot listen")) report_listen(cfg.address, cfg.port, err);
+        else sdb_log("error: %s", err);
         sdb_server_close(srv);
         if (pidfile[0]) unlink(pidfile);
         return 1;
@@ -397,7 +617,13 @@ int main(int argc, char **argv) {
     else sdb_log("integrity scrub: every %llu s after a round, at most %lld MB/s", (unsigned long long)(scrub_ms / 1000), scrub_rate);
 
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGHUP) break;
+        if (!logfile[0]) sdb_log("SIGHUP: no --logfile to reopen");
+        else if (sdb_log_reopen() != SEALDB_OK) sdb_log("error: SIGHUP: cannot reopen %s: %s", logpath, strerror(errno));
+        else sdb_log("SIGHUP: log file reopened");
+    }
     sdb_log("signal %d: stopping (finishing calls in flight)", sig);
     sdb_metrics_stop();
     sdb_scrubber_stop();

@@ -14,6 +14,9 @@
 #define SIZE_REFRESH_MS 5000
 
 static struct MHD_Daemon *daemon_;
+static int histograms = 1;   /* --no-histograms turns the latency histograms off */
+
+void sdb_metrics_set_histograms(int on) { histograms = on; }
 static sdb_server *msrv;
 static const double bucket_s[SDB_LAT_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
 static const char *const code_names[17] = {
@@ -212,6 +215,7 @@ static void render(sdb_server *s, sdb_buf *b) {
             pf(b, "grpc_server_handled_total{grpc_code=\"%s\"," LBL "} %llu\n", code_names[code], s->stats[i].name,
                types[s->methods[i]->stream], (unsigned long long)v);
         }
+    if (!histograms) goto unknown;
     pf(b, "# HELP grpc_server_handling_seconds Histogram of response latency (seconds) of gRPC that had been "
           "application-level handled by the server.\n# TYPE grpc_server_handling_seconds histogram\n");
     for (size_t i = 0; i < s->n_methods; i++) {
@@ -229,6 +233,7 @@ static void render(sdb_server *s, sdb_buf *b) {
            (double)atomic_load(&s->stats[i].lat_sum_us) / 1e6);
         pf(b, "grpc_server_handling_seconds_count{" LBL "} %llu\n", nm, ty, (unsigned long long)cum);
     }
+unknown:
     pf(b, "# HELP sealdb_unknown_method_total Calls of methods the server does not implement.\n"
           "# TYPE sealdb_unknown_method_total counter\n");
     pf(b, "sealdb_unknown_method_total %llu\n", (unsigned long long)atomic_load(&s->n_unknown_method));
@@ -289,6 +294,7 @@ int sdb_metrics_start(sdb_server *s, const char *address, int port) {
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     daemon_ = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, NULL,
                                MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                               MHD_OPTION_EXTERNAL_LOGGER, sdb_log_mhd, NULL,
                                MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     freeaddrinfo(ai);
     return daemon_ ? SEALDB_OK : SEALDB_IO;
