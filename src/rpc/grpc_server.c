@@ -25,6 +25,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include "util/net.h"
 #include "rpc/server.h"
 #include "sealdb.h"
 #include "rpc_status.pb-c.h"
@@ -790,14 +791,8 @@ static void *acceptor(void *arg) {
 
 /* Opens the plain listening socket on address:port; returns the bound port or -1. */
 static int listen_open(sdb_transport *tr, const char *address, int port) {
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    if (getaddrinfo(address && address[0] ? address : NULL, portstr, &hints, &ai) != 0 || !ai) return -1;
+    struct addrinfo *ai = NULL;
+    if (sdb_resolve_listen(address, port, &ai)) return -1;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1, bound = -1;
     if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&

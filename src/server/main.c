@@ -15,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "util/net.h"
 #include "rpc/server.h"
 #include "engine/engine.h"
 #include "server/autocert.h"
@@ -391,12 +392,9 @@ static void report_busy(const char *dir) {
 
 /* Why the gRPC port could not be bound, asked of the kernel directly (gRPC core only logs it). */
 static void report_listen(const char *address, int port, const char *err) {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
     struct addrinfo *ai = NULL;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
     int e = 0;
-    if (getaddrinfo(address, ps, &hints, &ai) == 0 && ai) {
+    if (sdb_resolve_listen(address, port, &ai) == SEALDB_OK) {
         int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0) {
             int one = 1;

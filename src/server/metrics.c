@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include "util/net.h"
 #include "rpc/server.h"
 #include "db/kv.h"
 
@@ -282,14 +283,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 /* Binds to the gRPC --address (as immudb does), not to every interface. */
 int sdb_metrics_start(sdb_server *s, const char *address, int port) {
     msrv = s;
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    if (getaddrinfo(address && address[0] ? address : NULL, portstr, &hints, &ai) != 0 || !ai) return SEALDB_IO;
+    struct addrinfo *ai = NULL;
+    if (sdb_resolve_listen(address, port, &ai)) return SEALDB_IO;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     daemon_ = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, NULL,
