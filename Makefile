@@ -40,7 +40,7 @@ DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
 ifneq ($(MISSING_PKGS),)
 MISSING_MSG := missing libraries ($(MISSING_PKGS)): run `make run` (or scripts/install-deps.sh)
 ifneq ($(DRY_RUN),)
-$(warning $(MISSING_MSG))
+$(warning dry run: not installed yet: $(MISSING_PKGS) (the install step above puts them in place))
 else
 $(error $(MISSING_MSG))
 endif
