@@ -39,3 +39,20 @@ class Env:
         return [json.loads(l) for l in lines] if len(lines) > 1 else json.loads(lines[0])
 
 
+
+
+def running_env(prefix):
+    """Generator for the seal fixtures: a running server on a fresh directory and an Env with its own
+    HOME; stops the server and removes the directory afterwards."""
+    import shutil
+    import tempfile
+    root = tempfile.mkdtemp(prefix=prefix)
+    srv = Server(root)
+    srv.start()
+    home = os.path.join(root, "home")
+    os.makedirs(home)
+    try:
+        yield Env(srv, home)
+    finally:
+        srv.stop()
+        shutil.rmtree(root, ignore_errors=True)

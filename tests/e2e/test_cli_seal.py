@@ -6,23 +6,15 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 
 import pytest
 
-from sealcli import Env, Server  # noqa: E402  (helpers shared by the seal e2e tests)
+from sealcli import running_env  # noqa: E402  (helpers shared by the seal e2e tests)
 
 
 @pytest.fixture
 def env():
-    root = tempfile.mkdtemp(prefix="seal-e2e-")
-    srv = Server(root)
-    srv.start()
-    home = os.path.join(root, "home")
-    os.makedirs(home)
-    yield Env(srv, home)
-    srv.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    yield from running_env("seal-e2e-")
 
 
 def test_login_token_file_and_state_file_are_private(env):

@@ -4,26 +4,17 @@
 # named as such, RFC 3339 times (epoch kept in --json), aligned `info` columns and sealdb's version.
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 from immudb import ImmudbClient
 
-from sealcli import SEAL, Env, Server
+from sealcli import SEAL, running_env
 
 
 @pytest.fixture
 def env():
-    root = tempfile.mkdtemp(prefix="seal-polish-")
-    srv = Server(root)
-    srv.start()
-    home = os.path.join(root, "home")
-    os.makedirs(home)
-    yield Env(srv, home)
-    srv.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    yield from running_env("seal-polish-")
 
 
 def _help():

@@ -7,11 +7,10 @@ import hashlib
 import os
 import shutil
 import struct
-import tempfile
 
 import pytest
 
-from sealcli import Env, Server
+from sealcli import Env, Server, running_env
 
 MAGIC = 0x53444A42
 FRAME = 24
@@ -103,14 +102,7 @@ def tamper(data_dir, needle, replacement=None, header_of=None):
 
 @pytest.fixture
 def env():
-    root = tempfile.mkdtemp(prefix="seal-tamper-")
-    srv = Server(root)
-    srv.start()
-    home = os.path.join(root, "home")
-    os.makedirs(home)
-    yield Env(srv, home)
-    srv.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    yield from running_env("seal-tamper-")
 
 
 def write_history(env):
