@@ -1,5 +1,5 @@
 /* engine.h - the engine layer's internal interface: one database directory (journal, derived tx
- * index and ahtree, LMDB key index) with a committer thread that group-commits, an indexer thread
+ * index and ahtree, LSM key index) with a committer thread that group-commits, an indexer thread
  * that applies committed txs to the key index, and the reads and proofs the db layer builds on.
  *
  * Keys are opaque bytes here (the db layer adds immudb's one-byte prefixes); limits apply to them

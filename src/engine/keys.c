@@ -1,7 +1,7 @@
-/* keys.c - the engine's key reads and its indexer thread, over the LMDB key index (src/index).
+/* keys.c - the engine's key reads and its indexer thread, over the LSM key index (src/index).
  *
- * The indexer applies published txs to the index in batches (one LMDB write txn each, carrying
- * indexed_upto), in tx order, from the journal; readers wait on ix_done_cv for `since_tx`. The
+ * The indexer applies published txs to the index in batches (each carrying indexed_upto), in tx
+ * order, from the journal; readers wait on ix_done_cv for `since_tx`. The
  * index is derived: missing, damaged, of another format or ahead of the journal, it is dropped and
  * rebuilt from the journal. A version's val_off is the journal position of its value; the value's
  * hash is recomputed from the bytes read, so a wrong index can only give answers whose proofs fail. */

@@ -3,7 +3,7 @@
  *
  * Files in a database directory: journal/ (segments, durable truth), txindex (64 bytes per tx,
  * derived), ahtree (derived node file), htree (derived: each tx's htree nodes, for inclusion
- * proofs), index/ (LMDB key index, derived), LOCK.
+ * proofs), index/ (LSM key index: runs + manifest, derived), LOCK.
  *
  * Commit: callers build the whole record (hashes, htree root) in sdb_engine_commit and queue it.
  * The committer takes the queue, assigns ids/ts/prevAlh/blTxId/blRoot, computes Alh, appends to the
