@@ -32,6 +32,7 @@ typedef struct sdb_engine_opts {
     uint32_t max_entries;      /* default SDB_ENGINE_MAX_ENTRIES */
     uint32_t max_key_len;      /* default SDB_ENGINE_MAX_KEY_LEN */
     uint32_t max_value_len;    /* default SDB_ENGINE_MAX_VALUE_LEN (exclusive bound) */
+    uint64_t index_memtable_bytes; /* key index memtable size (0: 32 MiB; 1 MiB..4 GiB, else open fails) */
 } sdb_engine_opts;
 
 void sdb_engine_opts_default(sdb_engine_opts *o);

@@ -10,8 +10,8 @@
 #include "engine/engine_int.h"
 #include "index/index.h"
 
-#define IX_BATCH_TXS 64
-#define IX_BATCH_ENTRIES 4096
+#define IX_BATCH_TXS 1024          /* catch-up batches (after open, or behind an index error) */
+#define IX_BATCH_ENTRIES 65536
 
 struct sdb_index;   /* engine_int.h holds a struct sdb_index *, the index's own type */
 
@@ -130,6 +130,30 @@ void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w) {
     w->cb(w->arg, rc);
 }
 
+/* Applies published txs from+1..to and publishes the result (indexed, waiters); ix_wr_mu held. */
+static int index_step(sdb_engine *e, uint64_t from, uint64_t to) {
+    int rc = index_batch(e, from, to);
+    pthread_mutex_lock(&e->ix_mu);
+    e->ix_rc = rc;
+    if (!rc) atomic_store(&e->indexed, to);
+    pthread_cond_broadcast(&e->ix_done_cv);
+    /* writes waiting for this batch are answered now: indexed, or the error (transient ones too:
+     * the write is durable, but its caller is not left waiting for a disk to be freed) */
+    sdb_index_wait *done = take_waiters(e, rc != 0);
+    pthread_mutex_unlock(&e->ix_mu);
+    run_waiters(done, rc);
+    return rc;
+}
+
+void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last) {
+    pthread_mutex_lock(&e->ix_wr_mu);
+    /* indexed at publish only when caught up (and healthy); else the indexer thread catches up */
+    int rc = -1;
+    if (e->idx && !e->ix_rc && atomic_load(&e->indexed) == first - 1) rc = index_step(e, first - 1, last);
+    pthread_mutex_unlock(&e->ix_wr_mu);
+    if (rc) sdb_engine_index_notify(e);
+}
+
 static void *indexer_main(void *arg) {
     sdb_engine *e = arg;
     long backoff_ms = 0;
@@ -139,9 +163,10 @@ static void *indexer_main(void *arg) {
             pthread_cond_wait(&e->ix_work_cv, &e->ix_mu);
         int stop = e->ix_stop;
         pthread_mutex_unlock(&e->ix_mu);
-        uint64_t from = atomic_load(&e->indexed), last = sdb_engine_last_tx(e);
-        if (stop && from >= last) break;
         if (stop) break;   /* close: the rest is caught up on the next open */
+        pthread_mutex_lock(&e->ix_wr_mu);
+        uint64_t from = atomic_load(&e->indexed), last = sdb_engine_last_tx(e);
+        if (from >= last) { pthread_mutex_unlock(&e->ix_wr_mu); continue; }   /* the syncer did it */
         /* bound a batch by txs and by entries */
         uint64_t to = from, entries = 0;
         while (to < last && to - from < IX_BATCH_TXS && entries < IX_BATCH_ENTRIES) {
@@ -151,19 +176,12 @@ static void *indexer_main(void *arg) {
             to++;
         }
         if (to == from) to = from + 1;
-        int rc = index_batch(e, from, to);
-        /* a full disk (the map cannot grow), a permission or I/O error may clear: the batch is
-         * retried every 100 ms to 2 s, and meanwhile readers waiting for it get the error */
+        int rc = index_step(e, from, to);
+        pthread_mutex_unlock(&e->ix_wr_mu);
+        /* a full disk, a permission or I/O error may clear: the batch is retried every 100 ms to
+         * 2 s, and meanwhile readers waiting for it get the error */
         int transient = rc == SEALDB_NOSPACE || rc == SEALDB_IO || rc == SEALDB_PERMISSION || rc == SEALDB_BUSY;
-        pthread_mutex_lock(&e->ix_mu);
-        e->ix_rc = rc;
-        if (!rc) { atomic_store(&e->indexed, to); backoff_ms = 0; }
-        pthread_cond_broadcast(&e->ix_done_cv);
-        /* writes waiting for this batch are answered now: indexed, or the error (transient ones too:
-         * the write is durable, but its caller is not left waiting for a disk to be freed) */
-        sdb_index_wait *done = take_waiters(e, rc != 0);
-        pthread_mutex_unlock(&e->ix_mu);
-        run_waiters(done, rc);
+        if (!rc) backoff_ms = 0;
         if (transient) {
             backoff_ms = backoff_ms ? (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) : 100;
             struct timespec dl;
@@ -185,8 +203,14 @@ int sdb_engine_index_start(sdb_engine *e) {
     snprintf(p, sizeof p, "%s/index", e->dir);
     sdb_index_opts o;
     sdb_index_opts_default(&o);
+    if (e->opts.index_memtable_bytes) o.memtable_bytes = e->opts.index_memtable_bytes;
     sdb_index *ix = NULL;
     int rc = sdb_index_open(p, &o, &ix);
+    if (!rc && (rc = sdb_index_check(ix, NULL))) {
+        /* a damaged run file (every block's CRC is read here, from the page cache mostly) */
+        sdb_index_close(ix);
+        ix = NULL;
+    }
     if (rc == SEALDB_UNSUPPORTED || rc == SEALDB_CORRUPT) {
         /* derived data of another format or damaged: rebuild from the journal */
         if ((rc = sdb_index_destroy(p))) return rc;
