@@ -36,6 +36,9 @@ typedef struct sdb_engine_opts {
 } sdb_engine_opts;
 
 void sdb_engine_opts_default(sdb_engine_opts *o);
+/* Process-wide key index memtable size for engines opened with index_memtable_bytes 0 (the
+ * server's --index-memtable-mb); 0 restores the default. */
+void sdb_engine_set_index_memtable(uint64_t bytes);
 
 /* Opens (creating when o->create) the database in directory `dir`: checks the journal tail
  * (truncating only an unacknowledged torn tail), rebuilds missing or lagging derived files, starts

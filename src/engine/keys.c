@@ -198,12 +198,16 @@ static void *indexer_main(void *arg) {
     return NULL;
 }
 
+static _Atomic uint64_t g_memtable_bytes;
+void sdb_engine_set_index_memtable(uint64_t bytes) { atomic_store(&g_memtable_bytes, bytes); }
+
 int sdb_engine_index_start(sdb_engine *e) {
     char p[4200];
     snprintf(p, sizeof p, "%s/index", e->dir);
     sdb_index_opts o;
     sdb_index_opts_default(&o);
-    if (e->opts.index_memtable_bytes) o.memtable_bytes = e->opts.index_memtable_bytes;
+    uint64_t mt = e->opts.index_memtable_bytes ? e->opts.index_memtable_bytes : atomic_load(&g_memtable_bytes);
+    if (mt) o.memtable_bytes = mt;
     sdb_index *ix = NULL;
     int rc = sdb_index_open(p, &o, &ix);
     if (!rc && (rc = sdb_index_check(ix, NULL))) {
