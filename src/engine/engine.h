@@ -128,6 +128,8 @@ typedef struct sdb_index_wait {
 void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w);
 /* Makes the key index durable up to the current indexed tx (waits for it to cover the last tx). */
 int  sdb_engine_flush_index(sdb_engine *e);
+/* Key index sizes: run files (bytes, versions) and memtables (bytes). */
+void sdb_engine_index_usage(sdb_engine *e, uint64_t *disk_bytes, uint64_t *disk_versions, uint64_t *mem_bytes);
 
 /* ---- transactions ---- */
 

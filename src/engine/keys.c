@@ -293,8 +293,22 @@ int sdb_engine_wait_indexed(sdb_engine *e, uint64_t tx_id, int64_t timeout_ms) {
 }
 
 int sdb_engine_flush_index(sdb_engine *e) {
-    /* the index is derived and rebuilt from the journal after a crash; flushing = catching up */
-    return sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1);
+    /* caught up, then the memtable written as a run (the next open replays nothing) */
+    int rc = sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1);
+    if (!rc) {
+        pthread_mutex_lock(&e->ix_wr_mu);
+        rc = sdb_index_sync((sdb_index *)e->idx);
+        pthread_mutex_unlock(&e->ix_wr_mu);
+    }
+    return rc;
+}
+
+void sdb_engine_index_usage(sdb_engine *e, uint64_t *disk_bytes, uint64_t *disk_versions, uint64_t *mem_bytes) {
+    sdb_index_stats st;
+    sdb_index_stats_get((sdb_index *)e->idx, &st);
+    *disk_bytes = st.disk_bytes;
+    *disk_versions = st.disk_versions;
+    *mem_bytes = st.mem_bytes;
 }
 
 int sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed) {

@@ -87,7 +87,8 @@ int  sdb_index_clear(sdb_index *ix);
 
 /* Always 0 since the LSM index: runs and manifest are fsynced, so an OS crash leaves no torn file. */
 int  sdb_index_was_reset(const sdb_index *ix);
-/* Flushes the memtable to a run and waits until the manifest covers everything committed. */
+/* Flushes the memtable to a run and waits until the manifest covers everything committed.
+ * SEALDB_BUSY while a batch is open (the caller orders it with its writer). */
 int  sdb_index_sync(sdb_index *ix);
 
 /* Highest tx applied (0 when empty), as last committed by a batch. */

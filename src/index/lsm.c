@@ -1172,7 +1172,7 @@ static int swap_mem(sdb_index *ix, int wait) {
 /* Flushes everything committed and waits until the manifest covers it. */
 static int flush_all(sdb_index *ix) {
     pthread_mutex_lock(&ix->mu);
-    int rc = SEALDB_OK;
+    int rc = ix->batch_open ? SEALDB_BUSY : SEALDB_OK;   /* the batch's puts go to the memtable it began on */
     if (ix->cur->mem->nvers) rc = swap_mem(ix, 1);
     while (!rc && ix->cur->imm) {
         pthread_cond_wait(&ix->cv, &ix->mu);
