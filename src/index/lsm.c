@@ -246,7 +246,8 @@ typedef struct run {
     size_t size;
     uint32_t nblocks;
     fence *f;
-    const uint8_t *bloom;
+    uint8_t *bloom;                    /* bloom and fence keys are copied out of the map: a file */
+    uint8_t *fkeys;                    /* truncated under us must not turn into "no such key" */
     uint64_t bloom_bits;
     unsigned bloom_k;
     _Atomic uint8_t *checked;          /* per block: CRC verified */
@@ -264,6 +265,8 @@ static void run_unref(run *r) {
     if (r->obsolete) unlink(r->path);
     sdb_free(r->path);
     sdb_free(r->f);
+    sdb_free(r->bloom);
+    sdb_free(r->fkeys);
     sdb_free((void *)r->checked);
     sdb_free(r);
 }
@@ -534,9 +537,13 @@ static int run_open(sdb_index *ix, uint64_t id, run **out) {
     const uint8_t *bp = r->map + boff;
     if (sdb_crc32c(0, bp, blen - 4) != sdb_get_u32be(bp + blen - 4)) goto fail;
     r->bloom_k = bp[0];
-    r->bloom = bp + 1;
     r->bloom_bits = (blen - 5) * 8;
     if (r->bloom_k == 0 || r->bloom_k > 16) goto fail;
+    r->bloom = sdb_malloc(blen - 5 + 1);
+    r->fkeys = sdb_malloc(flen);
+    if (!r->bloom || !r->fkeys) { rc = SEALDB_NOMEM; goto fail; }
+    memcpy(r->bloom, bp + 1, blen - 5);
+    size_t fk = 0;
     /* fences: count first (each is at least 14 bytes) */
     size_t cap = (size_t)(flen / 14) + 1, n = 0;
     r->f = sdb_calloc(cap, sizeof *r->f);
@@ -552,7 +559,9 @@ static int run_open(sdb_index *ix, uint64_t id, run **out) {
         if (f->off != prev_end || f->len < 8 || f->len > foff - f->off) goto fail;
         prev_end = f->off + f->len;
         if (get_var(&fp, fe, &kl) || kl == 0 || kl > SDB_INDEX_MAX_KEY_LEN || (uint64_t)(fe - fp) < kl) goto fail;
-        f->key = fp;
+        memcpy(r->fkeys + fk, fp, kl);
+        f->key = r->fkeys + fk;
+        fk += kl;
         f->klen = (uint32_t)kl;
         fp += kl;
         if (get_var(&fp, fe, &f->rev) || f->rev == 0) goto fail;
