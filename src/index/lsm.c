@@ -12,8 +12,9 @@
  *
  * Run file (integers big-endian, varints LEB128):
  *   "SDBLSM01" u64 id | blocks | fence section | bloom section | footer (64 bytes)
- *   block   = u32 len | u32 crc32c(payload) | payload: groups until ~4 KiB
- *   group   = varint klen | key | varint first_rev | varint n (1..GROUP_MAX) | n records
+ *   block   = u32 len | u32 crc32c(payload) | payload: groups until ~4 KiB | u32 restart offsets
+ *             (every RESTART_EVERY-th group, from the first) | u32 their count
+ *   group   = varint klen | key | varint first_rev | varint n (1..GROUP_MAX) | varint body len | n records
  *   record  = varint tx | varint entry_idx | u8 flags | [i64 expires_at] | varint val_off | varint val_len
  *   fence   = per block: u64 off | u32 len | varint klen | key | varint first_rev; then u32 crc32c
  *   bloom   = u8 k | bits; then u32 crc32c
@@ -41,6 +42,7 @@
 #define FOOTER_LEN 64u
 #define BLOCK_TARGET 4096u
 #define GROUP_MAX 128u                 /* versions per group: bounds a group's decode */
+#define RESTART_EVERY 16u             /* a point read binary-searches these, then scans <= 16 groups */
 #define MAX_H 12
 #define BLOOM_BITS_PER_KEY 10u
 #define BLOOM_K 7u
@@ -271,29 +273,42 @@ static void run_unref(run *r) {
     sdb_free(r);
 }
 
+/* Blocked Bloom filter: all probes of a key fall in one 512-bit line (one cache miss per run,
+ * not one per probe); the line from the hash's high half, the bits from its low half. */
+static uint64_t bloom_bit(uint64_t h, uint64_t nbits, unsigned i) {
+    uint64_t line = ((h >> 32) * (nbits / 512)) >> 32;
+    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 17) | 1;
+    return line * 512 + ((h1 + i * h2) & 511);
+}
 static int bloom_may(const run *r, uint64_t h) {
-    if (!r->bloom_bits) return 1;
-    uint64_t h2 = (h >> 33) | (h << 31) | 1;
+    if (r->bloom_bits < 512) return 1;
     for (unsigned i = 0; i < r->bloom_k; i++) {
-        uint64_t b = (h + i * h2) % r->bloom_bits;
+        uint64_t b = bloom_bit(h, r->bloom_bits, i);
         if (!(r->bloom[b >> 3] & (1u << (b & 7)))) return 0;
     }
     return 1;
 }
 
-/* The payload of block b, CRC-checked on first use. */
-static int run_block(run *r, uint32_t b, const uint8_t **p, const uint8_t **end) {
+/* The groups of block b (p..end) and its restart offsets (rs, nrs; may be NULL), CRC-checked on
+ * first use. */
+static int run_block2(run *r, uint32_t b, const uint8_t **p, const uint8_t **end, const uint8_t **rs, uint32_t *nrs) {
     const fence *f = &r->f[b];
     const uint8_t *h = r->map + f->off;
     uint32_t len = sdb_get_u32be(h);
-    if (len + 8u != f->len) return SEALDB_CORRUPT;
+    if (len + 8u != f->len || len < 8) return SEALDB_CORRUPT;
     if (!(atomic_load_explicit(&r->checked[b >> 3], memory_order_relaxed) & (1u << (b & 7)))) {
         if (sdb_crc32c(0, h + 8, len) != sdb_get_u32be(h + 4)) return SEALDB_CORRUPT;
         atomic_fetch_or_explicit(&r->checked[b >> 3], (uint8_t)(1u << (b & 7)), memory_order_relaxed);
     }
+    uint32_t n = sdb_get_u32be(h + 8 + len - 4);
+    if (n == 0 || n > (len - 4) / 4 - 1) return SEALDB_CORRUPT;   /* leaves room for a group */
     *p = h + 8;
-    *end = h + 8 + len;
+    *end = h + 8 + len - 4 - 4 * n;
+    if (rs) { *rs = *end; *nrs = n; }
     return SEALDB_OK;
+}
+static int run_block(run *r, uint32_t b, const uint8_t **p, const uint8_t **end) {
+    return run_block2(r, b, p, end, NULL, NULL);
 }
 
 typedef struct grp {                   /* a decoded group header */
@@ -329,9 +344,10 @@ static int rec_decode(const uint8_t **p, const uint8_t *end, sdb_index_ver *v) {
     return SEALDB_OK;
 }
 
-/* Decodes the group header at *p; with skip, walks its records to find its end. */
+/* Decodes the group header at *p and moves *p past the group (its body length says where). */
 static int grp_head(const uint8_t **p, const uint8_t *end, grp *g, int skip) {
-    uint64_t kl, fr, n;
+    uint64_t kl, fr, n, bl;
+    (void)skip;
     int rc;
     if ((rc = get_var(p, end, &kl))) return rc;
     if (kl == 0 || kl > SDB_INDEX_MAX_KEY_LEN || (uint64_t)(end - *p) < kl) return SEALDB_CORRUPT;
@@ -340,28 +356,27 @@ static int grp_head(const uint8_t **p, const uint8_t *end, grp *g, int skip) {
     *p += kl;
     if ((rc = get_var(p, end, &fr)) || (rc = get_var(p, end, &n))) return rc;
     if (fr == 0 || n == 0 || n > GROUP_MAX || fr > UINT64_MAX - n) return SEALDB_CORRUPT;
+    if ((rc = get_var(p, end, &bl))) return rc;
+    if (bl < 3 * n || bl > (uint64_t)(end - *p)) return SEALDB_CORRUPT;
     g->first_rev = fr;
     g->n = (uint32_t)n;
     g->recs = *p;
-    g->end = NULL;
-    if (skip) {
-        for (uint32_t i = 0; i < g->n; i++)
-            if ((rc = rec_decode(p, end, NULL))) return rc;
-        g->end = *p;
-    }
+    g->end = *p + bl;
+    *p = g->end;
     return SEALDB_OK;
 }
 
 /* Decodes every version of g into out[0..n) (revisions filled), checking tx order. */
 static int grp_versions(const grp *g, const uint8_t *end, sdb_index_ver *out) {
     const uint8_t *p = g->recs;
+    (void)end;
     for (uint32_t i = 0; i < g->n; i++) {
-        int rc = rec_decode(&p, end, &out[i]);
+        int rc = rec_decode(&p, g->end, &out[i]);
         if (rc) return rc;
         if (i && out[i].tx_id <= out[i - 1].tx_id) return SEALDB_CORRUPT;
         out[i].revision = g->first_rev + i;
     }
-    return SEALDB_OK;
+    return p == g->end ? SEALDB_OK : SEALDB_CORRUPT;
 }
 
 /* Index of the last block whose fence (key, rev) is < (k, rev) (or <= with incl); -1 when none. */
@@ -383,9 +398,27 @@ static long fence_find(const run *r, const uint8_t *k, size_t kn, uint64_t rev, 
 static int run_group(run *r, const uint8_t *k, size_t kn, uint64_t rev, grp *out, const uint8_t **bend) {
     long b = fence_find(r, k, kn, rev, 1);
     if (b < 0) return SEALDB_NOTFOUND;
-    const uint8_t *p, *end;
-    int rc = run_block(r, (uint32_t)b, &p, &end);
+    const uint8_t *p, *end, *rs;
+    uint32_t nrs;
+    int rc = run_block2(r, (uint32_t)b, &p, &end, &rs, &nrs);
     if (rc) return rc;
+    /* the last restart group at or before (k, rev), then a short scan */
+    const uint8_t *base = p;
+    uint32_t lo = 0, hi = nrs;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint32_t off = sdb_get_u32be(rs + 4 * mid);
+        if (off >= (size_t)(end - base)) return SEALDB_CORRUPT;
+        const uint8_t *q = base + off;
+        grp g;
+        if ((rc = grp_head(&q, end, &g, 0))) return rc;
+        int c = kcmp(g.key, g.klen, k, kn);
+        if (c < 0 || (c == 0 && g.first_rev <= rev)) lo = mid;
+        else hi = mid;
+    }
+    uint32_t off0 = sdb_get_u32be(rs + 4 * lo);
+    if (off0 >= (size_t)(end - base)) return SEALDB_CORRUPT;
+    p = base + off0;
     int found = 0;
     while (p < end) {
         grp g;
@@ -594,7 +627,9 @@ typedef struct rwriter {
     const uint8_t *lastk;              /* last key added (for the bloom's distinct count) */
     size_t lastkn;
     sdb_buf lastkey;
-    int blk_has;
+    uint32_t ng;                       /* groups in the current block */
+    uint32_t *rst;                     /* their restart offsets */
+    size_t nrst, crst;
 } rwriter;
 
 static int rw_out(rwriter *w, const void *p, size_t n) {
@@ -618,6 +653,18 @@ static uint64_t rw_pos(const rwriter *w) { return w->off + w->blen; }
 
 static int rw_end_block(rwriter *w) {
     if (!w->bl) return SEALDB_OK;
+    size_t need = w->bl + 4 * w->nrst + 4;
+    if (need > w->bcap) {
+        uint8_t *nb = sdb_realloc(w->blk, need);
+        if (!nb) return SEALDB_NOMEM;
+        w->blk = nb;
+        w->bcap = need;
+    }
+    for (size_t i = 0; i < w->nrst; i++) sdb_put_u32be(w->blk + w->bl + 4 * i, w->rst[i]);
+    sdb_put_u32be(w->blk + w->bl + 4 * w->nrst, (uint32_t)w->nrst);
+    w->bl = need;
+    w->nrst = 0;
+    w->ng = 0;
     uint8_t h[8];
     sdb_put_u32be(h, (uint32_t)w->bl);
     sdb_put_u32be(h + 4, sdb_crc32c(0, w->blk, w->bl));
@@ -639,7 +686,7 @@ static int rw_begin(sdb_index *ix, uint64_t id, uint64_t nkeys_hint, rwriter *w,
     w->bcap = 2 * BLOCK_TARGET;
     w->blk = sdb_malloc(w->bcap);
     w->bloom_bits = (nkeys_hint ? nkeys_hint : 1) * BLOOM_BITS_PER_KEY;
-    w->bloom_bits = (w->bloom_bits + 7) & ~(uint64_t)7;
+    w->bloom_bits = (w->bloom_bits + 511) & ~(uint64_t)511;   /* whole lines */
     w->bloom = sdb_calloc(w->bloom_bits / 8, 1);
     sdb_buf_init(&w->fences);
     sdb_buf_init(&w->lastkey);
@@ -655,6 +702,7 @@ static void rw_free(rwriter *w) {
     sdb_file_close(w->f);
     sdb_free(w->buf);
     sdb_free(w->blk);
+    sdb_free(w->rst);
     sdb_free(w->bloom);
     sdb_buf_deinit(&w->fences);
     sdb_buf_deinit(&w->lastkey);
@@ -676,6 +724,18 @@ static int rw_group(rwriter *w, const uint8_t *k, size_t kn, uint64_t first_rev,
         e = put_var(fb, first_rev);
         if ((rc = sdb_buf_append(&w->fences, fb, (size_t)(e - fb)))) return rc;
     }
+    if (w->ng % RESTART_EVERY == 0) {
+        if (w->nrst == w->crst) {
+            size_t nc = w->crst ? w->crst * 2 : 64;
+            uint32_t *nr = sdb_realloc(w->rst, nc * sizeof *nr);
+            if (!nr) return SEALDB_NOMEM;
+            w->rst = nr;
+            w->crst = nc;
+        }
+        if (w->bl > UINT32_MAX) return SEALDB_TOOLARGE;
+        w->rst[w->nrst++] = (uint32_t)w->bl;
+    }
+    w->ng++;
     if (w->bl + glen > w->bcap) {
         size_t nc = w->bcap;
         while (nc < w->bl + glen) nc *= 2;
@@ -690,9 +750,9 @@ static int rw_group(rwriter *w, const uint8_t *k, size_t kn, uint64_t first_rev,
     if (max_tx > w->max_tx) w->max_tx = max_tx;
     if (w->lastkey.len != kn || memcmp(w->lastkey.ptr, k, kn)) {
         w->nkeys++;
-        uint64_t h = key_hash(k, kn), h2 = (h >> 33) | (h << 31) | 1;
+        uint64_t h = key_hash(k, kn);
         for (unsigned i = 0; i < BLOOM_K; i++) {
-            uint64_t b = (h + i * h2) % w->bloom_bits;
+            uint64_t b = bloom_bit(h, w->bloom_bits, i);
             w->bloom[b >> 3] |= (uint8_t)(1u << (b & 7));
         }
         sdb_buf_reset(&w->lastkey);
@@ -748,12 +808,15 @@ static int rw_finish(sdb_index *ix, rwriter *w, const char *tmp) {
     return SEALDB_OK;
 }
 
-/* Encodes a group of memtable versions into buf (large enough: GROUP_MAX * 40 + key + 30). */
+/* Encodes a group of memtable versions into buf (large enough: n * 48 + key + 40). */
 static size_t enc_group(uint8_t *buf, const uint8_t *k, size_t kn, uint64_t first_rev, const mver *v, uint32_t n) {
     uint8_t *p = put_var(buf, kn);
     memcpy(p, k, kn);
     p = put_var(p + kn, first_rev);
     p = put_var(p, n);
+    uint8_t *hdr_end = p;
+    p += 10;   /* the records first, then their length goes in front of them */
+    uint8_t *recs = p;
     for (uint32_t i = 0; i < n; i++) {
         p = put_var(p, atomic_load_explicit(&v[i].tx, memory_order_relaxed));
         p = put_var(p, v[i].entry_idx);
@@ -762,7 +825,10 @@ static size_t enc_group(uint8_t *buf, const uint8_t *k, size_t kn, uint64_t firs
         p = put_var(p, v[i].val_off);
         p = put_var(p, v[i].val_len);
     }
-    return (size_t)(p - buf);
+    size_t bl = (size_t)(p - recs);
+    uint8_t *q = put_var(hdr_end, bl);
+    memmove(q, recs, bl);
+    return (size_t)(q + bl - buf);
 }
 
 static int write_manifest(sdb_index *ix, uint64_t upto, uint64_t next_id, run **runs, size_t n) {
@@ -837,7 +903,7 @@ static int flush_mem(sdb_index *ix, memtable *m, uint64_t id, run **out) {
         uint32_t n = mn_visible(x, m->upto, &vs);
         for (uint32_t i = 0; !rc && i < n; i += GROUP_MAX) {
             uint32_t c = n - i < GROUP_MAX ? n - i : GROUP_MAX;
-            size_t need = (size_t)c * 48 + x->klen + 32;
+            size_t need = (size_t)c * 48 + x->klen + 40;
             if (need > gcap) {
                 uint8_t *nb = sdb_realloc(gb, need);
                 if (!nb) { rc = SEALDB_NOMEM; break; }
