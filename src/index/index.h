@@ -182,5 +182,8 @@ void sdb_index_stats_get(sdb_index *ix, sdb_index_stats *st);
 /* Reads every block of every run, checking CRCs, group order and revision continuity (sealdb
  * verify). *versions (may be NULL) receives the versions in runs. */
 int  sdb_index_check(sdb_index *ix, uint64_t *versions);
+/* Fuzz target entry: parses `size` bytes as a run file (checksums not required, so the decoders
+ * behind them are reached) and reads all of it; any bytes give a status, never a crash. */
+int  sdb_index_fuzz_run(const uint8_t *data, size_t size);
 
 #endif
