@@ -112,7 +112,8 @@ typedef struct mnode {
     uint64_t hash;
     uint64_t batch_seq;                /* the batch that last touched it (abort bookkeeping) */
     uint32_t klen;
-    uint32_t height;
+    uint16_t height;
+    uint16_t linked;                   /* in the skiplist (done at commit, in key order) */
     const uint8_t *key;
     _Atomic(struct mnode *) next[];    /* height links */
 } mnode;
@@ -190,31 +191,66 @@ static uint32_t rand_height(uint64_t *st) {
     return h;
 }
 
-static mnode *mt_insert(memtable *m, const uint8_t *k, size_t kn, uint64_t h, uint64_t *rnd) {
-    mnode *prev[MAX_H];
-    mt_before(m, k, kn, 0, prev);
+/* A new key node, published in the hash table only: a batch links its new nodes into the skiplist
+ * at commit, sorted, so each insertion starts from the previous one's predecessors (a finger
+ * search over nearby nodes instead of a search from the head through cold memory). Until then
+ * the node has no version any snapshot can see. */
+static mnode *mt_node_new(memtable *m, const uint8_t *k, size_t kn, uint64_t h, uint64_t *rnd) {
     uint32_t ht = rand_height(rnd);
-    int cur = atomic_load_explicit(&m->height, memory_order_relaxed);
-    for (int l = cur; l < (int)ht; l++) prev[l] = m->head;
     mnode *x = mt_alloc(m, sizeof(mnode) + ht * sizeof(_Atomic(mnode *)) + kn);
     if (!x) return NULL;
     memset(x, 0, sizeof(mnode));
-    x->height = ht;
+    x->height = (uint16_t)ht;
     x->klen = (uint32_t)kn;
     x->hash = h;
     uint8_t *kp = (uint8_t *)&x->next[ht];
     memcpy(kp, k, kn);
     x->key = kp;
-    if ((int)ht > cur) atomic_store_explicit(&m->height, (int)ht, memory_order_release);
-    for (uint32_t l = 0; l < ht; l++) {
-        atomic_init(&x->next[l], atomic_load_explicit(&prev[l]->next[l], memory_order_relaxed));
-        atomic_store_explicit(&prev[l]->next[l], x, memory_order_release);
-    }
+    for (uint32_t l = 0; l < ht; l++) atomic_init(&x->next[l], NULL);
     atomic_store_explicit(&x->hnext, atomic_load_explicit(&m->buckets[h & m->mask], memory_order_relaxed),
                           memory_order_relaxed);
     atomic_store_explicit(&m->buckets[h & m->mask], x, memory_order_release);
-    m->nkeys++;
     return x;
+}
+
+static int node_cmp(const void *a, const void *b) {
+    const mnode *x = *(mnode *const *)a, *y = *(mnode *const *)b;
+    return kcmp(x->key, x->klen, y->key, y->klen);
+}
+
+/* Links xs[0..n) (distinct keys, not linked yet) into the skiplist; sorts xs. */
+static void mt_link_sorted(memtable *m, mnode **xs, size_t n) {
+    if (n > 1) qsort(xs, n, sizeof *xs, node_cmp);
+    mnode *prev[MAX_H];
+    for (int l = 0; l < MAX_H; l++) prev[l] = m->head;
+    for (size_t i = 0; i < n; i++) {
+        mnode *x = xs[i];
+        int cur = atomic_load_explicit(&m->height, memory_order_relaxed);
+        if ((int)x->height > cur) {
+            atomic_store_explicit(&m->height, (int)x->height, memory_order_release);
+            cur = x->height;
+        }
+        mnode *y = m->head;
+        for (int l = cur - 1; l >= 0; l--) {
+            /* both y and the finger are before x at this level: start from the later one */
+            mnode *f = prev[l];
+            if (f != m->head && (y == m->head || kcmp(f->key, f->klen, y->key, y->klen) > 0)) y = f;
+            for (;;) {
+                mnode *nx = atomic_load_explicit(&y->next[l], memory_order_relaxed);
+                if (!nx || kcmp(nx->key, nx->klen, x->key, x->klen) >= 0) break;
+                y = nx;
+            }
+            prev[l] = y;
+        }
+        for (uint32_t l = 0; l < x->height; l++) {
+            atomic_store_explicit(&x->next[l], atomic_load_explicit(&prev[l]->next[l], memory_order_relaxed),
+                                  memory_order_relaxed);
+            atomic_store_explicit(&prev[l]->next[l], x, memory_order_release);
+            prev[l] = x;
+        }
+        x->linked = 1;
+        m->nkeys++;
+    }
 }
 
 /* Versions of x visible at upto: versions are in tx order, so drop the tail past upto. */
@@ -500,6 +536,8 @@ struct sdb_index_batch {
     size_t n;
     struct touched { mnode *x; uint32_t n; } *t;
     size_t nt, capt;
+    mnode **link;                      /* commit: touched nodes not in the skiplist yet */
+    size_t clink;
 };
 
 void sdb_index_opts_default(sdb_index_opts *o) {
@@ -1293,7 +1331,7 @@ void sdb_index_close(sdb_index *ix) {
         pthread_join(ix->merger, NULL);
     }
     view_unref(ix->cur);
-    if (ix->batch) { sdb_free(ix->batch->t); sdb_free(ix->batch); }
+    if (ix->batch) { sdb_free(ix->batch->t); sdb_free(ix->batch->link); sdb_free(ix->batch); }
     pthread_mutex_destroy(&ix->mu);
     pthread_mutex_destroy(&ix->man_mu);
     pthread_cond_destroy(&ix->cv);
@@ -1440,7 +1478,7 @@ int sdb_index_batch_put(sdb_index_batch *b, sdb_slice key, const sdb_index_ver *
         uint64_t base, btx;
         if ((rc = base_of(b->v, key, h, &base, &btx))) return rc;
         if (v->tx_id <= btx) return SEALDB_INVALID;
-        if (!(x = mt_insert(m, key.ptr, key.len, h, &ix->rnd))) return SEALDB_NOMEM;
+        if (!(x = mt_node_new(m, key.ptr, key.len, h, &ix->rnd))) return SEALDB_NOMEM;
         x->base_rev = base;
         x->base_tx = btx;
     }
@@ -1498,12 +1536,29 @@ static void batch_end(sdb_index_batch *b, int undo) {
 
 int sdb_index_batch_commit(sdb_index_batch *b, uint64_t indexed_upto) {
     sdb_index *ix = b->ix;
-    pthread_mutex_lock(&ix->mu);
     if (indexed_upto < atomic_load(&ix->upto)) {
+        pthread_mutex_lock(&ix->mu);
         batch_end(b, 1);
         pthread_mutex_unlock(&ix->mu);
         return SEALDB_INVALID;
     }
+    /* new keys into the skiplist, in key order, before their versions become visible */
+    if (b->nt > b->clink) {
+        mnode **nl = sdb_realloc(b->link, b->nt * sizeof *nl);
+        if (!nl) {
+            pthread_mutex_lock(&ix->mu);
+            batch_end(b, 1);
+            pthread_mutex_unlock(&ix->mu);
+            return SEALDB_NOMEM;
+        }
+        b->link = nl;
+        b->clink = b->nt;
+    }
+    size_t nl = 0;
+    for (size_t i = 0; i < b->nt; i++)
+        if (!b->t[i].x->linked) b->link[nl++] = b->t[i].x;
+    mt_link_sorted(b->v->mem, b->link, nl);
+    pthread_mutex_lock(&ix->mu);
     atomic_store(&ix->upto, indexed_upto);
     if (ix->cur->mem->bytes >= ix->mem_limit && !ix->cur->imm) (void)swap_mem(ix, 0);
     batch_end(b, 0);
