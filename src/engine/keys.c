@@ -130,8 +130,9 @@ void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w) {
     w->cb(w->arg, rc);
 }
 
-/* Applies published txs from+1..to and publishes the result (indexed, waiters); ix_wr_mu held. */
-static int index_step(sdb_engine *e, uint64_t from, uint64_t to) {
+/* Applies published txs from+1..to and publishes the result (indexed; the waiters it answers go
+ * to *done, for the caller to run once it let go of ix_wr_mu: a callback may commit); ix_wr_mu held. */
+static int index_step(sdb_engine *e, uint64_t from, uint64_t to, sdb_index_wait **done) {
     int rc = index_batch(e, from, to);
     pthread_mutex_lock(&e->ix_mu);
     e->ix_rc = rc;
@@ -139,9 +140,8 @@ static int index_step(sdb_engine *e, uint64_t from, uint64_t to) {
     pthread_cond_broadcast(&e->ix_done_cv);
     /* writes waiting for this batch are answered now: indexed, or the error (transient ones too:
      * the write is durable, but its caller is not left waiting for a disk to be freed) */
-    sdb_index_wait *done = take_waiters(e, rc != 0);
+    *done = take_waiters(e, rc != 0);
     pthread_mutex_unlock(&e->ix_mu);
-    run_waiters(done, rc);
     return rc;
 }
 
@@ -149,8 +149,10 @@ void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last) {
     pthread_mutex_lock(&e->ix_wr_mu);
     /* indexed at publish only when caught up (and healthy); else the indexer thread catches up */
     int rc = -1;
-    if (e->idx && !e->ix_rc && atomic_load(&e->indexed) == first - 1) rc = index_step(e, first - 1, last);
+    sdb_index_wait *done = NULL;
+    if (e->idx && !e->ix_rc && atomic_load(&e->indexed) == first - 1) rc = index_step(e, first - 1, last, &done);
     pthread_mutex_unlock(&e->ix_wr_mu);
+    run_waiters(done, rc);
     if (rc) sdb_engine_index_notify(e);
 }
 
@@ -176,8 +178,10 @@ static void *indexer_main(void *arg) {
             to++;
         }
         if (to == from) to = from + 1;
-        int rc = index_step(e, from, to);
+        sdb_index_wait *done = NULL;
+        int rc = index_step(e, from, to, &done);
         pthread_mutex_unlock(&e->ix_wr_mu);
+        run_waiters(done, rc);
         /* a full disk, a permission or I/O error may clear: the batch is retried every 100 ms to
          * 2 s, and meanwhile readers waiting for it get the error */
         int transient = rc == SEALDB_NOSPACE || rc == SEALDB_IO || rc == SEALDB_PERMISSION || rc == SEALDB_BUSY;
