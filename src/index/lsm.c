@@ -1109,8 +1109,14 @@ static void *merger_main(void *arg) {
         size_t n = 0;
         while (!ix->stop && !(n = merge_pick(ix->cur))) pthread_cond_wait(&ix->cv, &ix->mu);
         if (ix->stop) break;
-        view *v = ix->cur;
-        atomic_fetch_add(&v->refs, 1);
+        /* the inputs only: a view of the memtables would keep them in memory for the whole merge */
+        view *v = view_new(NULL, NULL, ix->cur->runs, n);
+        if (!v) {
+            pthread_mutex_unlock(&ix->mu);
+            sleep_ms(1000);
+            pthread_mutex_lock(&ix->mu);
+            continue;
+        }
         uint64_t id = ix->next_id++;
         ix->merging = 1;
         pthread_mutex_unlock(&ix->mu);
