@@ -155,6 +155,18 @@ int  sdb_engine_tx_header(sdb_engine *e, uint64_t id, sdb_tx_header *hdr, uint8_
 /* Reads one entry's value of tx `id` into out (appended); checks it against hvalue (TAMPERED). */
 int  sdb_engine_read_value(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_buf *out);
 
+/* ---- truncation (truncate.c) ---- */
+
+/* Discards the values of every tx below keep_from (1..last tx) durably; headers, entries, trees and
+ * the key index stay, so every proof stays valid. Reads of a discarded non-empty value then answer
+ * SEALDB_TRUNCATED. A keep_from at or below the current point is a no-op; SEALDB_RANGE past the
+ * last tx. Safe alongside reads and commits. */
+int  sdb_engine_truncate(sdb_engine *e, uint64_t keep_from);
+/* The first tx whose values are kept (0 or 1: nothing truncated). */
+uint64_t sdb_engine_truncated_below(sdb_engine *e);
+/* The newest tx committed at or before unix second ts (SEALDB_NOTFOUND when none is). */
+int  sdb_engine_last_tx_until(sdb_engine *e, int64_t ts, uint64_t *id);
+
 /* ---- key reads (through the key index) ---- */
 
 /* One version of a key, owned by the struct. */
