@@ -46,6 +46,8 @@ static const char usage_text[] =
 "           (database ... is the same as db ...: immuadmin's name)\n"
 "           db flush | compact     (index of the selected database)\n"
 "           db update <name> (--autoload B --exclude-commit-time B)\n"
+"           db truncate <name> --retention-period D --yes-i-know-what-i-am-doing\n"
+"                  discard values older than D (Go duration, 0 or >= 24h) before today's start\n"
 "users:     user create <name> <read|readwrite|admin> [db]   user list\n"
 "           user password <name>   user grant|revoke <name> <read|readwrite|admin> <db>\n"
 "           (also immuadmin's user permission grant|revoke <name> <perm> <db>)\n"
@@ -749,7 +751,7 @@ static const char *perm_name(uint32_t p) {
 }
 
 static int cmd_db(sealdb_client *c, int unused) {
-    if (A.npos < 2) return usage_err("usage: db create|list|use|load|unload|delete|settings|update|flush|compact");
+    if (A.npos < 2) return usage_err("usage: db create|list|use|load|unload|delete|settings|update|flush|compact|truncate");
     const char *sub = A.pos[1], *name = A.npos >= 3 ? A.pos[2] : NULL;
     int rc;
     if (!strcmp(sub, "list")) {
@@ -795,7 +797,19 @@ static int cmd_db(sealdb_client *c, int unused) {
         print_pair("database", sealdb_client_database(c), "result", !strcmp(sub, "flush") ? "index flushed" : "index compacted");
         return 0;
     }
-    if (!name || A.npos != 3) return usage_err("usage: db <create|use|load|unload|delete|update> <name>");
+    if (!strcmp(sub, "truncate")) {
+        if (!name || A.npos != 3 || !A.has_retention)
+            return usage_err("usage: db truncate <name> --retention-period D --yes-i-know-what-i-am-doing");
+        if (!A.yes_i_know) {
+            fprintf(stderr, "seal: db truncate: database '%s' was not truncated: values older than the retention "
+                    "period are discarded for good; confirm with --yes-i-know-what-i-am-doing\n", name);
+            return 1;
+        }
+        if ((rc = sealdb_client_truncate_database(c, name, A.retention_ms)) != SEALDB_OK) return fail(c, rc, "db truncate");
+        print_pair("database", name, "result", "truncated");
+        return 0;
+    }
+    if (!name || A.npos != 3) return usage_err("usage: db <create|use|load|unload|delete|update|truncate> <name>");
     if (!strcmp(sub, "use")) return cmd_use(c, name);
     const char *done;
     sealdb_db_settings s = { A.max_key_len, A.max_value_len, A.max_tx_entries, 0,

@@ -149,6 +149,14 @@ SEALDB_API int sealdb_client_delete_database(sealdb_client *c, const char *name)
     return db_name_call(c, "DeleteDatabase", name);
 }
 
+SEALDB_API int sealdb_client_truncate_database(sealdb_client *c, const char *name, int64_t retention_ms) {
+    if (!c || !name || !*name) return sdb_cl_fail(c, SEALDB_INVALID, "empty database name");
+    Immudb__Schema__TruncateDatabaseRequest req = IMMUDB__SCHEMA__TRUNCATE_DATABASE_REQUEST__INIT;
+    req.database = (char *)name;
+    req.retentionperiod = retention_ms;
+    return sdb_cl_call(c, "TruncateDatabase", &req.base, NULL, NULL);
+}
+
 SEALDB_API int sealdb_client_update_database(sealdb_client *c, const char *name, const sealdb_db_settings *s) {
     if (!c || !name || !*name) return sdb_cl_fail(c, SEALDB_INVALID, "empty database name");
     settings_pb sp;

@@ -62,6 +62,7 @@ struct sdb_database {
     uint64_t seq;                  /* creation order, persisted in systemdb */
     char *saved;                   /* record last written to systemdb (sysdb.c) */
     int refs;                      /* calls using it + 1 while loaded (guarded by server mu) */
+    int64_t trunc_retention_ms, trunc_freq_ms, trunc_next_ms;   /* background truncator's schedule (mu) */
     struct sdb_database *next;
 };
 
@@ -235,6 +236,7 @@ int  sdb_settings_validate(const uint8_t *pb, size_t len, const char *db, char *
 extern const sdb_rpc_module *const sdb_rpc_modules[];
 extern const size_t sdb_rpc_n_modules;
 extern const sdb_rpc_module sdb_server_module;   /* handlers_server.c */
+extern const sdb_rpc_module sdb_truncate_module; /* truncate.c */
 
 /* metrics (metrics.c) */
 int  sdb_metrics_start(sdb_server *s, const char *address, int port);   /* bound to address */
@@ -245,6 +247,9 @@ void sdb_metrics_stop(void);
 void sdb_stat_record(sdb_server *s, sdb_call *c, int code);
 
 uint64_t sdb_now_ms(void);
+/* truncate.c: the background truncator's step (janitor thread): runs the truncation of every
+ * loaded database whose truncationSettings make it due. */
+void sdb_truncator_tick(sdb_server *s);
 void sdb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* the rest of the log (server/log.c) */
 extern int sdb_log_access_on;          /* --log-access: set once before serving */
