@@ -82,6 +82,11 @@ def test_truncate_discards_old_values_proofs_stay(old_db):
     assert err(c.verifiedGet, b"old3") == ("UNKNOWN", "EOF")
     assert err(c.history, b"old2", 0, 10, False) == ("UNKNOWN", "EOF")
     assert err(c.scan, b"", b"old", False, 100) == ("UNKNOWN", "EOF")
+    assert err(c.streamGetFull, b"old4") == ("UNKNOWN", "EOF")
+    assert err(c.streamVerifiedGet, b"old4") == ("UNKNOWN", "EOF")
+    assert err(lambda: list(c.streamHistory(b"old4"))) == ("UNKNOWN", "EOF")
+    assert c.getAll([b"fresh"]) == {b"fresh": b"kept value"}
+    assert err(c.getAll, [b"fresh", b"old6"]) == ("UNKNOWN", "EOF")
     # the newest old tx keeps its value (immudb truncates strictly below it), new data too
     assert c.get(b"old%d" % (OLD_KEYS - 1)).value == value(OLD_KEYS - 1)
     assert c.verifiedGet(b"fresh").value == b"kept value"     # proof from the trusted state verifies
