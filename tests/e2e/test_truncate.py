@@ -23,7 +23,10 @@ OLD_KEYS = 12
 def faketime(spec):
     # libfaketime (Debian package libfaketime, a --test dependency): fails, not skips, without it
     assert os.path.exists(FAKETIME_LIB), "libfaketime is missing: run scripts/install-deps.sh --test"
-    return {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": spec, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": spec, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    if os.environ.get("ASAN_OPTIONS"):   # a sanitizer build: the preload comes before ASan's runtime
+        env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + ":verify_asan_link_order=0"
+    return env
 
 
 def err(fn, *a, **kw):
