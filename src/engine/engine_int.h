@@ -149,6 +149,8 @@ int  sdb_txcheck_record(sdb_txcheck *c, sdb_slice rec, uint64_t want_id, const s
 /* truncate.c: the point file (dir/truncated; *point = *done = 0 when absent), loading it before
  * recovery, and finishing an interrupted discard after it (also clamps a point past the last tx). */
 int  sdb_trunc_load(const char *dir, uint64_t *point, uint64_t *done);
+/* The 28-byte point file's bytes: SEALDB_CORRUPT unless magic, CRC, length and done <= point hold. */
+int  sdb_trunc_decode(const uint8_t *b, size_t n, uint64_t *point, uint64_t *done);
 int  sdb_trunc_open(sdb_engine *e);
 int  sdb_trunc_resume(sdb_engine *e);
 /* SEALDB_TRUNCATED when tx id's values are discarded and vlen > 0 (an empty value is never lost). */

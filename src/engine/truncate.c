@@ -25,6 +25,16 @@
 #define TRUNC_MAGIC "SDBTRUNC"
 #define TRUNC_LEN 28u
 
+int sdb_trunc_decode(const uint8_t *b, size_t n, uint64_t *point, uint64_t *done) {
+    if (n != TRUNC_LEN || memcmp(b, TRUNC_MAGIC, 8) || sdb_crc32c(0, b, 24) != sdb_get_u32be(b + 24))
+        return SEALDB_CORRUPT;
+    uint64_t p = sdb_get_u64be(b + 8), d = sdb_get_u64be(b + 16);
+    if (d > p) return SEALDB_CORRUPT;
+    *point = p;
+    *done = d;
+    return SEALDB_OK;
+}
+
 int sdb_trunc_load(const char *dir, uint64_t *point, uint64_t *done) {
     char p[4096];
     uint8_t b[TRUNC_LEN];
@@ -35,15 +45,11 @@ int sdb_trunc_load(const char *dir, uint64_t *point, uint64_t *done) {
     if (rc) return rc == SEALDB_NOTFOUND ? SEALDB_OK : rc;
     uint64_t sz = 0;
     rc = sdb_file_size(f, &sz);
-    if (!rc && sz != TRUNC_LEN) rc = SEALDB_CORRUPT;
+    if (!rc && sz != TRUNC_LEN) rc = SEALDB_CORRUPT;   /* checked before the read: never past b */
     if (!rc) rc = sdb_file_read_at(f, b, sizeof b, 0);
     sdb_file_close(f);
     if (rc) return rc;
-    if (memcmp(b, TRUNC_MAGIC, 8) || sdb_crc32c(0, b, 24) != sdb_get_u32be(b + 24)) return SEALDB_CORRUPT;
-    *point = sdb_get_u64be(b + 8);
-    *done = sdb_get_u64be(b + 16);
-    if (*done > *point) return SEALDB_CORRUPT;
-    return SEALDB_OK;
+    return sdb_trunc_decode(b, sizeof b, point, done);
 }
 
 static int trunc_store(const char *dir, uint64_t point, uint64_t done) {

@@ -10,6 +10,7 @@
 #include "testlib.h"
 #include "engine/engine_int.h"
 #include "storage/crc32c.h"
+#include "sealdb.h"
 
 #define N 20
 #define VLEN 65536u
@@ -318,4 +319,59 @@ TEST(truncate_last_tx_until) {
         CHECK(hi.ts > h1.ts);
     }
     sdb_engine_close(e);
+}
+
+/* The point file's decoder refuses every malformed form (fuzz/fuzz_trunc_point.c explores the rest). */
+TEST(truncate_point_file_decode) {
+    uint8_t b[29];
+    memcpy(b, "SDBTRUNC", 8);
+    sdb_put_u64be(b + 8, 11);
+    sdb_put_u64be(b + 16, 5);
+    sdb_put_u32be(b + 24, sdb_crc32c(0, b, 24));
+    uint64_t p = 0, d = 0;
+    CHECK_OK(sdb_trunc_decode(b, 28, &p, &d));
+    CHECK_EQ_U64(p, 11);
+    CHECK_EQ_U64(d, 5);
+    /* the seed of the fuzz corpus is this file */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/../../fuzz/corpus/fuzz_trunc_point/valid", sdb_test_vectors_dir());
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    uint8_t c[28];
+    CHECK(fread(c, 1, sizeof c, f) == sizeof c);
+    fclose(f);
+    CHECK_EQ_MEM(c, sizeof c, b, 28);
+    CHECK_RC(sdb_trunc_decode(b, 27, &p, &d), SEALDB_CORRUPT);
+    CHECK_RC(sdb_trunc_decode(b, 29, &p, &d), SEALDB_CORRUPT);
+    b[9] ^= 1;                                   /* crc no longer matches */
+    CHECK_RC(sdb_trunc_decode(b, 28, &p, &d), SEALDB_CORRUPT);
+    b[9] ^= 1;
+    sdb_put_u64be(b + 16, 12);                   /* done past point */
+    sdb_put_u32be(b + 24, sdb_crc32c(0, b, 24));
+    CHECK_RC(sdb_trunc_decode(b, 28, &p, &d), SEALDB_CORRUPT);
+    memcpy(b, "SDBTRUNX", 8);
+    sdb_put_u64be(b + 16, 5);
+    sdb_put_u32be(b + 24, sdb_crc32c(0, b, 24));
+    CHECK_RC(sdb_trunc_decode(b, 28, &p, &d), SEALDB_CORRUPT);
+}
+
+/* The embedded API (sealdb.h): sealdb_truncate. */
+TEST(truncate_embedded_api) {
+    snprintf(dir_, sizeof dir_, "%s/emb", sdb_test_tmpdir());
+    sealdb *db = NULL;
+    CHECK_OK(sealdb_create(&db));
+    CHECK_OK(sealdb_open(db, dir_, SEALDB_OPEN_CREATE));
+    uint64_t tx = 0;
+    CHECK_OK(sealdb_set(db, (sealdb_bytes){ "a", 1 }, (sealdb_bytes){ "first", 5 }, &tx));
+    CHECK_OK(sealdb_set(db, (sealdb_bytes){ "b", 1 }, (sealdb_bytes){ "second", 6 }, &tx));
+    CHECK_RC(sealdb_truncate(db, 3), SEALDB_RANGE);
+    CHECK_OK(sealdb_truncate(db, 2));
+    sealdb_item *it = NULL;
+    CHECK_RC(sealdb_get(db, (sealdb_bytes){ "a", 1 }, &it), SEALDB_TRUNCATED);
+    CHECK_OK(sealdb_get(db, (sealdb_bytes){ "b", 1 }, &it));
+    sealdb_bytes v = sealdb_item_value(it);
+    CHECK_EQ_MEM(v.ptr, v.len, "second", 6);
+    sealdb_item_free(it);
+    CHECK_OK(sealdb_close(db));
+    CHECK_OK(sealdb_verify_dir(dir_, 0));
 }
