@@ -85,6 +85,7 @@ static const flag flags[] = {
     FH("autoload", 0, K_TRI, autoload, has_autoload),
     FH("exclude-commit-time", 0, K_TRI, excl_time, has_excl_time),
     FH("retention-period", 0, K_DUR, retention_ms, has_retention),
+    FH("truncation-frequency", 0, K_DUR, trunc_freq_ms, has_trunc_freq),
     F("yes-i-know-what-i-am-doing", 0, K_BOOL, yes_i_know),
     F("help", 'h', K_BOOL, help),
     F("version", 0, K_BOOL, version),

@@ -43,6 +43,7 @@ typedef struct seal_args {
     uint32_t max_key_len, max_value_len, max_tx_entries;
     int has_autoload, autoload, has_excl_time, excl_time;
     int has_retention; int64_t retention_ms;   /* --retention-period (Go duration) */
+    int has_trunc_freq; int64_t trunc_freq_ms; /* --truncation-frequency (db update) */
     int yes_i_know;               /* --yes-i-know-what-i-am-doing (db truncate) */
     int help, version;
     /* positionals: pos[0] is the command */

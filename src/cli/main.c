@@ -45,7 +45,8 @@ static const char usage_text[] =
 "           db list | use <name> | load <name> | unload <name> | delete <name> | settings\n"
 "           (database ... is the same as db ...: immuadmin's name)\n"
 "           db flush | compact     (index of the selected database)\n"
-"           db update <name> (--autoload B --exclude-commit-time B)\n"
+"           db update <name> (--autoload B --exclude-commit-time B\n"
+"                             --retention-period D --truncation-frequency D: background truncation)\n"
 "           db truncate <name> --retention-period D --yes-i-know-what-i-am-doing\n"
 "                  discard values older than D (Go duration, 0 or >= 24h) before today's start\n"
 "users:     user create <name> <read|readwrite|admin> [db]   user list\n"
@@ -811,6 +812,11 @@ static int cmd_db(sealdb_client *c, int unused) {
     }
     if (!name || A.npos != 3) return usage_err("usage: db <create|use|load|unload|delete|update|truncate> <name>");
     if (!strcmp(sub, "use")) return cmd_use(c, name);
+    if (((A.has_retention && A.retention_ms < 0) || (A.has_trunc_freq && A.trunc_freq_ms < 0)) && !strcmp(sub, "update"))
+        return usage_err("--retention-period and --truncation-frequency must not be negative");
+    if ((A.has_retention || A.has_trunc_freq) && strcmp(sub, "update") != 0)
+        return usage_err("--retention-period and --truncation-frequency are settings of db update (and the "
+                         "retention of db truncate); create the database first");
     const char *done;
     sealdb_db_settings s = { A.max_key_len, A.max_value_len, A.max_tx_entries, 0,
                              A.has_excl_time, A.excl_time, A.has_autoload, A.autoload };
@@ -821,7 +827,13 @@ static int cmd_db(sealdb_client *c, int unused) {
     } else if (!strcmp(sub, "load")) { rc = sealdb_client_load_database(c, name); done = "loaded"; }
     else if (!strcmp(sub, "unload")) { rc = sealdb_client_unload_database(c, name); done = "unloaded"; }
     else if (!strcmp(sub, "delete")) { rc = sealdb_client_delete_database(c, name); done = "deleted"; }
-    else if (!strcmp(sub, "update")) { rc = sealdb_client_update_database(c, name, &s); done = "updated"; }
+    else if (!strcmp(sub, "update")) {
+        rc = sealdb_client_update_database(c, name, &s);
+        if (rc == SEALDB_OK && (A.has_retention || A.has_trunc_freq))
+            rc = sealdb_client_update_truncation(c, name, A.has_retention ? A.retention_ms : -1,
+                                                 A.has_trunc_freq ? A.trunc_freq_ms : -1);
+        done = "updated";
+    }
     else return usage_err("unknown db subcommand");
     if (rc != SEALDB_OK) return fail(c, rc, "db");
     print_pair("database", name, "result", done);

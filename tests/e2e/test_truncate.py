@@ -203,3 +203,26 @@ def test_seal_db_truncate(old_db):
     out = env.js("db", "truncate", "tdb", "--retention-period", "36h", "--yes-i-know-what-i-am-doing")
     assert out["database"] == "tdb" and out["result"] == "truncated"
     assert err(c.get, b"old1") == ("UNKNOWN", "EOF")
+
+
+def test_seal_db_update_truncation_settings(sealdb_factory):
+    srv = sealdb_factory()
+    home = os.path.join(srv.root, "home")
+    os.makedirs(home, exist_ok=True)
+    env = Env(srv, home)
+    env.ok("login", "immudb")
+    env.ok("db", "create", "sdb")
+    p = env.run("db", "create", "other", "--retention-period", "48h")
+    assert p.returncode == 1 and "db update" in p.stderr
+    p = env.run("db", "update", "sdb", "--retention-period", "-48h")
+    assert p.returncode == 1 and "negative" in p.stderr
+    p = env.run("db", "update", "sdb", "--truncation-frequency", "30m")
+    assert p.returncode == 1 and "TruncationFrequency should at least '1' hour" in p.stderr
+    env.ok("db", "update", "sdb", "--retention-period", "48h", "--truncation-frequency", "2h")
+    c = srv.client()
+    c.useDatabase(b"sdb")
+    ts = c.getDatabaseSettingsV2().settings.truncationSettings
+    assert (ts.retentionPeriod, ts.truncationFrequency) == (2 * DAY_MS, 2 * 3600 * 1000)
+    env.ok("db", "update", "sdb", "--retention-period", "0")
+    ts = c.getDatabaseSettingsV2().settings.truncationSettings
+    assert (ts.retentionPeriod or 0, ts.truncationFrequency) == (0, 2 * 3600 * 1000)
