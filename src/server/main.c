@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "util/net.h"
-#include "rpc/server.h"
+#include "server/http.h"
 #include "engine/engine.h"
 #include "server/autocert.h"
 
