@@ -283,7 +283,10 @@ static int b64_decode(const char *s, size_t n, int url, int skip_nl, ProtobufCAl
         acc <<= 6 * pad;
         o[len++] = (uint8_t)(acc >> 16);
         if (pad == 1) o[len++] = (uint8_t)(acc >> 8);
-    } else if (q) goto bad;
+    } else if (q) {
+        i = n - q;   /* Go reports the start of the incomplete quantum */
+        goto bad;
+    }
     out->data = o;
     out->len = len;
     return SEALDB_OK;
@@ -507,7 +510,13 @@ int sdb_json_decode(ProtobufCMessage *m, const char *body, size_t len, ProtobufC
             return fail(err, errlen, "%s", "a string holds a NUL character");
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body + i, len - i, &end, 0);
-    if (!root) return fail(err, errlen, "%s", end && (size_t)(end - body) >= len ? "unexpected EOF" : "invalid character in JSON");
+    if (!root) {
+        /* an error at the last non-blank byte or beyond is a truncated document */
+        size_t last = len;
+        while (last > i && (body[last - 1] == ' ' || body[last - 1] == '\t' || body[last - 1] == '\r' || body[last - 1] == '\n')) last--;
+        int eof = !end || end >= body + last - 1;
+        return fail(err, errlen, "%s", eof ? "unexpected EOF" : "invalid character in JSON");
+    }
     int rc = SEALDB_OK;
     if (cJSON_IsNull(root)) rc = SEALDB_OK;
     else if (!cJSON_IsObject(root))

@@ -167,9 +167,15 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
     return send_buf(conn, status, "text/plain; charset=utf-8", text, strlen(text), 0);
 }
 
+/* A redirect as Go's http.Redirect writes it (a one-link HTML body). */
 static enum MHD_Result redirect(struct MHD_Connection *conn, unsigned status, const char *to) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    char body[1200];
+    int n = snprintf(body, sizeof body, "<a href=\"%s\">%s</a>.\n\n", to,
+                     status == 301 ? "Moved Permanently" : "Temporary Redirect");
+    if (n < 0 || (size_t)n >= sizeof body) n = 0;
+    struct MHD_Response *resp = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
     MHD_add_response_header(resp, "Location", to);
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
@@ -294,10 +300,14 @@ static enum MHD_Result add_md(void *cls, enum MHD_ValueKind kind, const char *ke
     size_t n = strlen(key);
     if (n >= sizeof lk) return MHD_YES;
     for (size_t i = 0; i <= n; i++) lk[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + 32 : key[i]);
+    /* HTTP header values lose their surrounding blanks ("Bearer " arrives as "Bearer") */
+    while (*value == ' ' || *value == '\t') value++;
+    size_t vl = strlen(value);
+    while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t')) vl--;
     if (!strcmp(lk, "authorization") || !strcmp(lk, "sessionid"))
-        sdb_call_add_metadata(c, lk, n, value, strlen(value));
+        sdb_call_add_metadata(c, lk, n, value, vl);
     else if (!strncmp(lk, "grpc-metadata-", 14) && n > 14)
-        sdb_call_add_metadata(c, lk + 14, n - 14, value, strlen(value));
+        sdb_call_add_metadata(c, lk + 14, n - 14, value, vl);
     return MHD_YES;
 }
 
@@ -359,6 +369,39 @@ static void form_apply(q_ctx *q, const char *body, size_t len) {
         query_one(q, MHD_GET_ARGUMENT_KIND, kv, v);
     }
     free(copy);
+}
+
+/* ---------------------------------------------------------------- immudb's TxHeader.metadata quirk */
+/* immudb sends a present but empty TxMetadata ("metadata":{}) in the header of every tx it returns
+ * whole (Set & co, Tx.header, and the dual-proof header of that same tx), not in the other dual-proof
+ * header; both forms hash the same. Reproduced here so the JSON matches immudb's byte for byte. */
+static Immudb__Schema__TxMetadata empty_txmd = IMMUDB__SCHEMA__TX_METADATA__INIT;
+
+static void hdr_md(Immudb__Schema__TxHeader *h) { if (h && !h->metadata) h->metadata = &empty_txmd; }
+
+static void quirk_walk(ProtobufCMessage *m, int depth) {
+    if (!m || depth > 32) return;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    if (d == &immudb__schema__tx__descriptor) hdr_md(((Immudb__Schema__Tx *)m)->header);
+    if (d == &immudb__schema__verifiable_tx__descriptor) {
+        Immudb__Schema__VerifiableTx *v = (Immudb__Schema__VerifiableTx *)m;
+        Immudb__Schema__DualProof *dp = v->dualproof;
+        uint64_t id = v->tx && v->tx->header ? v->tx->header->id : 0;
+        if (dp && id && dp->sourcetxheader && dp->sourcetxheader->id == id) hdr_md(dp->sourcetxheader);
+        if (dp && id && dp->targettxheader && dp->targettxheader->id == id) hdr_md(dp->targettxheader);
+    }
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+        uint8_t *base = (uint8_t *)m;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage **arr = *(ProtobufCMessage ***)(base + f->offset);
+            for (size_t k = 0; k < n; k++) quirk_walk(arr[k], depth + 1);
+        } else {
+            quirk_walk(*(ProtobufCMessage **)(base + f->offset), depth + 1);
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- one RPC */
@@ -473,6 +516,8 @@ static enum MHD_Result run_rpc(struct MHD_Connection *conn, hreq *r, const route
         sdb_buf_append(&b, "{}", 2);
     } else {
         ProtobufCMessage *resp = protobuf_c_message_unpack(rd, &pa, r->resp_len, r->resp ? r->resp : (const uint8_t *)"");
+        if (resp && rd == &immudb__schema__tx_header__descriptor) hdr_md((Immudb__Schema__TxHeader *)resp);
+        else if (resp) quirk_walk(resp, 0);
         if (!resp || sdb_json_encode(resp, &b)) {
             sdb_buf_deinit(&b);
             ret = send_error(conn, SDB_GRPC_INTERNAL, "cannot encode the response", NULL, NULL, 1);
@@ -502,6 +547,13 @@ out:
     r->resp = NULL;
     sdb_arena_deinit(&ar);
     return ret;
+}
+
+/* "<1..8 digits><unit>" with unit one of H M S m u n, as gRPC's timeout header. */
+static int grpc_timeout_ok(const char *v) {
+    size_t n = strlen(v), d = 0;
+    while (d < n && v[d] >= '0' && v[d] <= '9') d++;
+    return d >= 1 && d <= 8 && d + 1 == n && strchr("HMSmun", v[d]);
 }
 
 /* ---------------------------------------------------------------- the handler */
@@ -569,6 +621,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (i < 0) return other >= 0 ? send_text(conn, 405, "Method Not Allowed\n") : send_text(conn, 404, "Not Found\n");
     const route *rt = &routes[i];
+    /* the gateway parses Grpc-Timeout before the call; sealdb's own request timeout bounds the call */
+    const char *gt = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Grpc-Timeout");
+    if (gt && !grpc_timeout_ok(gt)) {
+        char m[200];
+        snprintf(m, sizeof m, "invalid grpc-timeout: %.100s", gt);
+        return send_error(conn, SDB_GRPC_INVALID_ARGUMENT, m, NULL, NULL, 0);
+    }
     int use_form = form && strcmp(rt->method, "POST") != 0;
     return run_rpc(conn, r, rt, var, val, use_form ? (const char *)r->body.ptr : NULL, use_form ? r->body.len : 0);
 }
