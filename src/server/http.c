@@ -218,6 +218,13 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, int code, const c
     return ret;
 }
 
+/* The request passes the gRPC receive limit (--max-recv-msg-size), in immudb's words. */
+static enum MHD_Result too_large(struct MHD_Connection *conn, size_t n, size_t limit) {
+    char m[160];
+    snprintf(m, sizeof m, "grpc: received message larger than max (%zu vs. %zu)", n, limit);
+    return send_error(conn, SDB_GRPC_RESOURCE_EXHAUSTED, m, NULL, NULL, 0);
+}
+
 /* ---------------------------------------------------------------- routing */
 static size_t split(char *path, char **segs) {
     size_t n = 0;
@@ -422,12 +429,6 @@ static enum MHD_Result run_rpc(struct MHD_Connection *conn, hreq *r, const route
     uint8_t *packed = NULL;
     size_t packed_len = 0;
     const char *body = r->body.ptr ? (const char *)r->body.ptr : "";
-    if (r->too_big) {
-        char m[160];
-        snprintf(m, sizeof m, "grpc: received message larger than max (%zu vs. %zu)", r->body_seen, body_limit);
-        ret = send_error(conn, SDB_GRPC_RESOURCE_EXHAUSTED, m, NULL, NULL, 0);
-        goto out;
-    }
     if (rt->flags & R_SESSION_OPEN) {
         /* model.OpenSessionRequest: plain strings, mapped onto ImmuService's OpenSessionRequest */
         Immudb__Schema__OpenSessionRequest *os = sdb_arena_alloc(&ar, sizeof *os);
@@ -485,6 +486,10 @@ static enum MHD_Result run_rpc(struct MHD_Connection *conn, hreq *r, const route
     }
     if (req) {
         packed_len = protobuf_c_message_get_packed_size(req);
+        if (packed_len > hsrv->cfg.max_recv_msg_size && hsrv->cfg.max_recv_msg_size) {
+            ret = too_large(conn, packed_len, hsrv->cfg.max_recv_msg_size);
+            goto out;
+        }
         packed = sdb_arena_alloc(&ar, packed_len ? packed_len : 1);
         if (!packed) { ret = MHD_NO; goto out; }
         protobuf_c_message_pack(req, packed);
@@ -526,7 +531,7 @@ static enum MHD_Result run_rpc(struct MHD_Connection *conn, hreq *r, const route
         if (rt->flags & R_SESSION_OPEN) {
             /* model.OpenSessionResponse adds the session's end times (unix seconds, 0: none) */
             const sdb_server_config *cfg = &hsrv->cfg;
-            uint64_t now = sdb_now_ms() / 1000;
+            uint64_t now = (uint64_t)sdb_unix_s();
             char tail[96];
             b.len--;   /* reopen the object */
             int k = 0;
@@ -573,16 +578,28 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         pthread_mutex_init(&r->mu, NULL);
         pthread_cond_init(&r->cv, NULL);
         *ctx = r;
+        /* a declared body beyond the limit is refused before any of it is read */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > body_limit) {
+            r->body_seen = (size_t)strtoull(cl, NULL, 10);
+            return too_large(conn, r->body_seen, body_limit);
+        }
         return MHD_YES;
     }
     if (*upload_len) {
         r->body_seen += *upload_len;
-        if (r->body_seen > body_limit) r->too_big = 1;
-        else if (sdb_buf_append(&r->body, upload, *upload_len)) r->too_big = 1;
-        if (r->too_big) sdb_buf_deinit(&r->body);
+        if (r->body_seen > body_limit || sdb_buf_append(&r->body, upload, *upload_len)) {
+            /* answered at once: the rest of the body is not read and the connection closes */
+            sdb_buf_deinit(&r->body);
+            *upload_len = 0;
+            if (r->too_big) return MHD_YES;
+            r->too_big = 1;
+            return too_large(conn, r->body_seen, body_limit);
+        }
         *upload_len = 0;
         return MHD_YES;
     }
+    if (r->too_big) return MHD_YES;
     if (strncmp(url, "/api", 4) != 0 || (url[4] && url[4] != '/')) {
         if (!strcmp(url, "/missing/"))
             return send_buf(conn, 200, "text/html; charset=utf-8", missing_page, sizeof missing_page - 1, 0);
@@ -664,7 +681,10 @@ static char *tls_cert, *tls_key;
 
 int sdb_http_start(sdb_server *s, const sdb_http_config *hc, char *err, size_t errlen) {
     hsrv = s;
-    body_limit = s->cfg.max_recv_msg_size ? s->cfg.max_recv_msg_size : 33554432u;
+    /* JSON carries bytes as base64 (4/3 of the message size) plus names: the body may be that much
+     * larger than the largest request message, which is checked once decoded */
+    size_t max_msg = s->cfg.max_recv_msg_size ? s->cfg.max_recv_msg_size : 33554432u;
+    body_limit = max_msg / 3 * 4 + 65536;
     struct addrinfo *ai = NULL;
     if (sdb_resolve_listen(s->cfg.address, hc->port, &ai)) {
         snprintf(err, errlen, "cannot resolve %s", s->cfg.address);
