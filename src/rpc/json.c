@@ -221,6 +221,19 @@ static int enc_msg(sdb_buf *b, const ProtobufCMessage *m, int depth) {
 int sdb_json_encode(const ProtobufCMessage *m, sdb_buf *out) { return enc_msg(out, m, 0); }
 
 /* ---------------------------------------------------------------- decoding */
+/* proto3 strings are UTF-8: immudb's gateway cannot even marshal one that is not */
+static int utf8_valid(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = utf8_seq(u + i, n - i, &cp);
+        if (!l) return 0;
+        i += l;
+    }
+    return 1;
+}
+
 static void *pb_zalloc(ProtobufCAllocator *a, size_t n) {
     void *p = a->alloc(a->allocator_data, n ? n : 1);
     if (p) memset(p, 0, n ? n : 1);
@@ -429,6 +442,7 @@ static int dec_value(const ProtobufCFieldDescriptor *f, void *p, const cJSON *v,
     }
     case PROTOBUF_C_TYPE_STRING: {
         if (!cJSON_IsString(v)) return mismatch(v, f, err, errlen);
+        if (!utf8_valid(v->valuestring)) return fail(err, errlen, "string field contains invalid UTF-8");
         size_t n = strlen(v->valuestring);
         char *s = a->alloc(a->allocator_data, n + 1);
         if (!s) return fail(err, errlen, "%s", "out of memory");
@@ -504,10 +518,12 @@ int sdb_json_decode(ProtobufCMessage *m, const char *body, size_t len, ProtobufC
     while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n')) i++;
     if (i == len) return SEALDB_OK;   /* empty body: the empty message */
     /* cJSON ends strings at an escaped NUL; such a string would silently lose its tail */
-    for (size_t k = 0; k + 6 <= len; k++)
-        if (body[k] == '\\' && body[k + 1] == 'u' && body[k + 2] == '0' && body[k + 3] == '0' && body[k + 4] == '0' &&
-            body[k + 5] == '0')
+    for (size_t k = 0; k + 1 < len; k++) {
+        if (body[k] != '\\') continue;
+        if (k + 6 <= len && !memcmp(body + k + 1, "u0000", 5))
             return fail(err, errlen, "%s", "a string holds a NUL character");
+        k++;   /* skip the escaped character: an escaped backslash before "u0000" is plain text */
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body + i, len - i, &end, 0);
     if (!root) {
@@ -614,6 +630,7 @@ static int set_text(const ProtobufCFieldDescriptor *f, void *p, const char *t, P
         return SEALDB_OK;
     }
     case PROTOBUF_C_TYPE_STRING: {
+        if (!utf8_valid(t)) return fail(err, errlen, "string field contains invalid UTF-8");
         size_t n = strlen(t);
         char *s = a->alloc(a->allocator_data, n + 1);
         if (!s) return fail(err, errlen, "%s", "out of memory");

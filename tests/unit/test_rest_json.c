@@ -134,6 +134,12 @@ TEST(decode_refusals) {
     CHECK(dec(&c, sd, "{\"prefix\":") == NULL);
     CHECK_EQ_STR(c.err, "unexpected EOF");
     CHECK(dec(&c, &immudb__schema__database__descriptor, "{\"databaseName\":\"a\\u0000b\"}") == NULL);
+    CHECK(dec(&c, &immudb__schema__database__descriptor, "{\"databaseName\":\"a\xa9\"}") == NULL);
+    CHECK_EQ_STR(c.err, "string field contains invalid UTF-8");
+    Immudb__Schema__Database *db = (Immudb__Schema__Database *)dec(&c, &immudb__schema__database__descriptor,
+                                                                   "{\"databaseName\":\"a\\\\u0000\"}");
+    CHECK(db != NULL);
+    CHECK_EQ_STR(db->databasename, "a\\u0000");   /* an escaped backslash, then text */
     CHECK(dec(&c, &immudb__schema__change_permission_request__descriptor, "{\"action\":\"FOO\"}") == NULL);
     CHECK_EQ_STR(c.err, "unknown value \"\\\"FOO\\\"\" for enum immudb.schema.PermissionAction");
     Immudb__Schema__ScanRequest *s = (Immudb__Schema__ScanRequest *)dec(&c, sd, "{\"limit\":\"18446744073709551615\",\"seek_key\":\"YQ==\"}");
