@@ -179,14 +179,30 @@ def readme_curl_lines():
     return [ln for ln in block.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
-def test_readme_curl_lines(sealdb):
-    lines = readme_curl_lines()
+def seal_help_curl_lines():
+    seal = os.environ.get("SEAL_BIN", "build/seal")
+    out = subprocess.run([os.path.abspath(seal), "--help"], capture_output=True, text=True, timeout=10).stdout
+    return [ln.strip() for ln in out.splitlines() if ln.strip().startswith(("TOKEN=$(curl", "curl "))]
+
+
+def run_curl_lines(srv, lines):
     assert len(lines) == 3 and all(ln.startswith(("curl", "TOKEN=")) for ln in lines), lines
-    script = "set -e\n" + "\n".join(ln.replace("localhost:8080", "127.0.0.1:%d" % sealdb.web_port) for ln in lines)
+    script = "set -e\n" + "\n".join(ln.replace("localhost:8080", "127.0.0.1:%d" % srv.web_port) + "; echo"
+                                    for ln in lines)
     p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    out = p.stdout.strip().splitlines()
+    out = [ln for ln in p.stdout.strip().splitlines() if ln.strip()]
     js = json.loads(out[-1])
     assert base64.b64decode(js["entry"]["value"]) == b"hello"
+    return js
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_readme_curl_lines(sealdb):
+    js = run_curl_lines(sealdb, readme_curl_lines())
     assert js["verifiableTx"]["tx"]["header"]["id"] == "1"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_seal_help_curl_lines(sealdb):
+    run_curl_lines(sealdb, seal_help_curl_lines())
