@@ -24,8 +24,8 @@ OPT ?= -O2 -g
 PKGS_CORE   := libcrypto
 PKGS_ENGINE := lmdb
 PKGS_RPC    := grpc libprotobuf-c
-PKGS_SERVER := libmicrohttpd libcrypt
-PKGS_TEST   := libcjson
+PKGS_SERVER := libmicrohttpd libcrypt libcjson
+PKGS_TEST   :=
 PKGS_BENCH  := sqlite3
 PKGS_ALL    := $(PKGS_CORE) $(PKGS_ENGINE) $(PKGS_RPC) $(PKGS_SERVER) $(PKGS_TEST) $(PKGS_BENCH)
 # Goals that install the dependencies themselves (then build in a sub-make) must parse on a bare

@@ -71,7 +71,13 @@ static const char usage_text[] =
 "times print as RFC 3339 (UTC); --json keeps Unix seconds\n"
 "new passwords (user create/password) are read from a prompt, or one line of stdin (SEAL_NEW_PASSWORD);\n"
 "user password immudb reads the OLD password first (SEAL_OLD_PASSWORD, or the first of two stdin\n"
-"lines), then the new one (the second line).\n";
+"lines), then the new one (the second line).\n"
+"\n"
+"without seal: the server also answers immudb's JSON REST API on port 8080 (docs/rest.md), e.g.\n"
+"  TOKEN=$(curl -s localhost:8080/api/login -d '{\"user\":\"aW1tdWRi\",\"password\":\"aW1tdWRi\"}' | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')\n"
+"  curl -s localhost:8080/api/db/set -H \"Authorization: Bearer $TOKEN\" -d '{\"KVs\":[{\"key\":\"Z3JlZXRpbmc=\",\"value\":\"aGVsbG8=\"}]}'\n"
+"  curl -s localhost:8080/api/db/verifiable/get -H \"Authorization: Bearer $TOKEN\" -d '{\"keyRequest\":{\"key\":\"Z3JlZXRpbmc=\"}}'\n"
+"  (the proofs in that answer are for the client to check; seal safeget checks them for you)\n";
 
 /* ---- errors ---- */
 static int is_verify_failure(int rc) { return rc == SEALDB_TAMPERED || rc == SEALDB_STALE; }
