@@ -72,7 +72,7 @@ static const route routes[] = {
     { "POST", "/db/settings/v2", "GetDatabaseSettingsV2", R_BODY },
     { "GET", "/db/flushindex", "FlushIndex", 0 },
     { "GET", "/db/compactindex", "CompactIndex", 0 },
-    { "POST", "/db/truncate", "TruncateDatabase", R_BODY },   /* not served: answered Unimplemented */
+    { "POST", "/db/truncate", "TruncateDatabase", R_BODY },
     { "POST", "/authorization/session/open", "OpenSession", R_BODY | R_SESSION_OPEN },
     { "POST", "/authorization/session/keepalive", "KeepAlive", R_BODY | R_SESSION_OTHER },
     { "POST", "/authorization/session/close", "CloseSession", R_BODY | R_SESSION_OTHER },

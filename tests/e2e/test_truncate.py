@@ -12,7 +12,7 @@ from immudb import datatypesv2
 from immudb.grpc import schema_pb2
 
 from sealcli import Env
-from sealdb_proc import SEALDB_BIN
+from sealdb_proc import SEALDB_BIN, free_port
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 DAY_MS = 24 * 3600 * 1000
@@ -62,6 +62,8 @@ def old_db(sealdb_factory):
     c.shutdown()
     srv.stop()
     srv.env = None
+    # fresh ports: the machine is shared, and a port freed by the stop may be taken meanwhile
+    srv.port, srv.metrics_port, srv.web_port = free_port(), free_port(), free_port()
     srv.start()
     return srv
 
@@ -226,3 +228,21 @@ def test_seal_db_update_truncation_settings(sealdb_factory):
     env.ok("db", "update", "sdb", "--retention-period", "0")
     ts = c.getDatabaseSettingsV2().settings.truncationSettings
     assert (ts.retentionPeriod or 0, ts.truncationFrequency) == (0, 2 * 3600 * 1000)
+
+
+def test_rest_db_truncate(old_db):
+    from test_rest_api import b64, call, login
+    srv = old_db
+    tok = login(srv)
+    st, js, _ = call(srv, "GET", "/api/db/use/tdb", token=tok)
+    assert st == 200, js
+    tok = js["token"]
+    st, js, _ = call(srv, "POST", "/api/db/truncate", {"database": "tdb", "retentionPeriod": str(DAY_MS - 1)}, tok)
+    assert st == 400 and js["code"] == 3 and "RetentionPeriod should at least '24h0m0s' hours" in js["message"], js
+    st, js, _ = call(srv, "POST", "/api/db/truncate", {"database": "tdb", "retentionPeriod": str(DAY_MS)}, tok)
+    assert (st, js) == (200, {"database": "tdb"}), js
+    st, js, _ = call(srv, "POST", "/api/db/verifiable/get", {"keyRequest": {"key": b64("old1")}}, tok)
+    assert js["code"] == 2 and js["message"] == "EOF", (st, js)
+    c = srv.client()
+    c.useDatabase(b"tdb")
+    assert err(c.get, b"old1") == ("UNKNOWN", "EOF")
