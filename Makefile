@@ -125,6 +125,16 @@ $(B)/%.o: %.c | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
 
+# the web console's static files, compiled into sealdb (tools/embed.c writes them as a C include)
+CONSOLE_FILES := $(notdir $(sort $(wildcard web/console/*)))
+$(B)/tools/embed: tools/embed.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -o $@ $<
+$(B)/gen/console_assets.inc: $(B)/tools/embed $(addprefix web/console/,$(CONSOLE_FILES))
+	@mkdir -p $(@D)
+	$(B)/tools/embed $@ web/console $(CONSOLE_FILES)
+$(B)/src/server/console.o: $(B)/gen/console_assets.inc
+
 # generated protobuf-c code: compiled without our strict warnings
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(B)/gen

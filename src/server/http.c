@@ -562,10 +562,20 @@ static int grpc_timeout_ok(const char *v) {
 }
 
 /* ---------------------------------------------------------------- the handler */
-static const char missing_page[] =
-    "<!doctype html><html><head><meta charset=\"utf-8\"><title>sealdb</title></head><body>"
-    "<h1>sealdb</h1><p>This server was built without a web console. The REST API is served under "
-    "<code>/api/</code>.</p></body></html>\n";
+/* A console file: same-origin scripts only, never framed, revalidated on every load. */
+static enum MHD_Result send_asset(struct MHD_Connection *conn, const char *type, const unsigned char *p, size_t n) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, (void *)p, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_len, void **ctx) {
@@ -601,9 +611,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (r->too_big) return MHD_YES;
     if (strncmp(url, "/api", 4) != 0 || (url[4] && url[4] != '/')) {
-        if (!strcmp(url, "/missing/"))
-            return send_buf(conn, 200, "text/html; charset=utf-8", missing_page, sizeof missing_page - 1, 0);
-        return redirect(conn, 307, "/missing/");
+        const char *type;
+        const unsigned char *data;
+        size_t len;
+        if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && sdb_console_find(url, &type, &data, &len))
+            return send_asset(conn, type, data, len);
+        return send_text(conn, 404, "Not Found\n");
     }
     char cleaned[1024];
     if (strlen(url) >= sizeof cleaned - 2) return send_text(conn, 404, "Not Found\n");

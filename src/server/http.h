@@ -19,4 +19,7 @@ int  sdb_http_start(sdb_server *s, const sdb_http_config *hc, char *err, size_t 
 int  sdb_http_bound_port(void);
 void sdb_http_stop(void);
 
+/* The web console's compiled-in file for a path ("/" is index.html): 1 found, 0 not (console.c). */
+int  sdb_console_find(const char *path, const char **type, const unsigned char **data, size_t *len);
+
 #endif

@@ -40,6 +40,9 @@ DEVIATIONS = {
     "ListUsers after CreateUser": {"norm": ["users/*/sqlPrivileges"], "why": NO_SQL},
     "user1 ListUsers without a selected database": {"norm": ["users/*/sqlPrivileges"], "why": NO_SQL},
     "SQL route exists but is out of scope (UnarySQLQuery wins over SQLQuery)": {"status": 404, "why": NO_SQL},
+    # immudb's reference build had no console; sealdb serves its own at / (test_console.py)
+    "GET / (web console root)": {"status": 200, "why": "sealdb's console is served at /"},
+    "GET /missing/ (placeholder page of a build without the console)": {"status": 404, "why": "no placeholder page"},
 }
 # Health.version: immudb appends its commit id, sealdb sends its own version (checked by prefix).
 
