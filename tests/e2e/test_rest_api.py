@@ -82,6 +82,7 @@ def test_web_max_connections_crossed(sealdb_factory):
     assert st == 200 and js["status"] is True
     for s in held:
         s.close()
+    stops_clean(srv)
 
 
 def test_request_size_limit_crossed(sealdb_factory):
@@ -106,6 +107,14 @@ def test_request_size_limit_crossed(sealdb_factory):
     assert chunked_post(srv, tok, 6).startswith(b"HTTP/1.1 429")   # 192 KiB: limit 4096 * 4/3 + 64 KiB
     assert chunked_post(srv, tok, 64) == b""                         # 2 MiB
     assert call(srv, "GET", "/api/health")[0] == 200
+    stops_clean(srv)
+
+
+def stops_clean(srv):
+    """SIGTERM ends the server with 0 and no sanitizer report (on a sanitizer build)."""
+    assert srv.stop() == 0
+    log = srv.log()
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
 
 
 def chunked_post(srv, tok, chunks):
