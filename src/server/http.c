@@ -597,19 +597,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (*upload_len) {
-        r->body_seen += *upload_len;
-        if (r->body_seen > body_limit || sdb_buf_append(&r->body, upload, *upload_len)) {
-            /* answered at once: the rest of the body is not read and the connection closes */
-            sdb_buf_deinit(&r->body);
-            *upload_len = 0;
-            if (r->too_big) return MHD_YES;
-            r->too_big = 1;
-            return too_large(conn, r->body_seen, body_limit);
-        }
+        /* libmicrohttpd takes no answer in the middle of a body: a body past the limit (chunked, so
+         * not refused from its length) is dropped as it comes and answered at its end; one that
+         * goes on past 4 times the limit loses its connection */
+        size_t n = *upload_len;
         *upload_len = 0;
+        r->body_seen += n;
+        if (r->too_big || r->body_seen > body_limit || sdb_buf_append(&r->body, upload, n)) {
+            if (!r->too_big) sdb_buf_deinit(&r->body);
+            r->too_big = 1;
+            return r->body_seen / 4 > body_limit ? MHD_NO : MHD_YES;
+        }
         return MHD_YES;
     }
-    if (r->too_big) return MHD_YES;
+    if (r->too_big) return too_large(conn, r->body_seen, body_limit);
     if (strncmp(url, "/api", 4) != 0 || (url[4] && url[4] != '/')) {
         const char *type;
         const unsigned char *data;

@@ -82,6 +82,7 @@ def test_web_max_connections_crossed(sealdb_factory):
     assert st == 200 and js["status"] is True
     for s in held:
         s.close()
+    stops_clean(srv)
 
 
 def test_request_size_limit_crossed(sealdb_factory):
@@ -101,7 +102,39 @@ def test_request_size_limit_crossed(sealdb_factory):
     r = c.getresponse()
     assert r.status == 429 and json.loads(r.read())["code"] == 8
     c.close()
+    # a chunked body (no declared length) past the limit is dropped and answered 429 at its end;
+    # past 4 times the limit the connection is closed
+    assert chunked_post(srv, tok, 6).startswith(b"HTTP/1.1 429")   # 192 KiB: limit 4096 * 4/3 + 64 KiB
+    assert chunked_post(srv, tok, 64) == b""                         # 2 MiB
     assert call(srv, "GET", "/api/health")[0] == 200
+    stops_clean(srv)
+
+
+def stops_clean(srv):
+    """SIGTERM ends the server with 0 and no sanitizer report (on a sanitizer build)."""
+    assert srv.stop() == 0
+    log = srv.log()
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+
+
+def chunked_post(srv, tok, chunks):
+    s = socket.create_connection(("127.0.0.1", srv.web_port), timeout=10)
+    s.sendall(("POST /api/db/set HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n" % tok).encode())
+    got = b""
+    try:
+        for _ in range(chunks):
+            s.sendall(b"8000\r\n" + b"x" * 0x8000 + b"\r\n")
+        s.sendall(b"0\r\n\r\n")
+        while b"\r\n\r\n" not in got:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+    except OSError:
+        pass   # closed by the server while we were still sending
+    s.close()
+    return got
 
 
 def test_slow_client_is_dropped(sealdb_factory):

@@ -198,3 +198,13 @@ def test_replay(replay, topic, ex):
         assert got.get("code") == want.get("code"), (got, want)
         return
     assert got == want
+
+
+def test_server_stops_cleanly_after_the_replay(replay):
+    """Runs last: the server that served every exchange stops with 0 and logged no sanitizer report
+    (this is what catches memory errors when the suite runs on a sanitizer build)."""
+    srv, _ = replay
+    rc = srv.stop()
+    log = srv.log()
+    assert rc == 0, log[-3000:]
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
