@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 
 # ---- external libraries: found with pkg-config here and nowhere else ----
 PKGS_CORE   := libcrypto
-PKGS_ENGINE := lmdb
+PKGS_ENGINE :=               # none: the key index is our own LSM (src/index/lsm.c)
 PKGS_RPC    := grpc libprotobuf-c
 PKGS_SERVER := libmicrohttpd libcrypt libcjson
 PKGS_TEST   :=

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential pkg-config libssl-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-            liblmdb-dev libmicrohttpd-dev libcrypt-dev libcjson-dev libsqlite3-dev)
+            libmicrohttpd-dev libcrypt-dev libcjson-dev libsqlite3-dev)
 # systemd and man-db: `systemd-analyze verify` of the installed unit and its man page (install test)
 # libfaketime: tests/e2e/test_truncate.py makes days-old data by running the server in the past
 TEST_PKGS=(clang python3 python3-venv python3-pip curl systemd man-db libfaketime)

@@ -1,5 +1,5 @@
 /* engine.h - the engine layer's internal interface: one database directory (journal, derived tx
- * index and ahtree, LMDB key index) with a committer thread that group-commits, an indexer thread
+ * index and ahtree, LSM key index) with a committer thread that group-commits, an indexer thread
  * that applies committed txs to the key index, and the reads and proofs the db layer builds on.
  *
  * Keys are opaque bytes here (the db layer adds immudb's one-byte prefixes); limits apply to them
@@ -32,9 +32,13 @@ typedef struct sdb_engine_opts {
     uint32_t max_entries;      /* default SDB_ENGINE_MAX_ENTRIES */
     uint32_t max_key_len;      /* default SDB_ENGINE_MAX_KEY_LEN */
     uint32_t max_value_len;    /* default SDB_ENGINE_MAX_VALUE_LEN (exclusive bound) */
+    uint64_t index_memtable_bytes; /* key index memtable size (0: 32 MiB; 1 MiB..4 GiB, else open fails) */
 } sdb_engine_opts;
 
 void sdb_engine_opts_default(sdb_engine_opts *o);
+/* Process-wide key index memtable size for engines opened with index_memtable_bytes 0 (the
+ * server's --index-memtable-mb); 0 restores the default. */
+void sdb_engine_set_index_memtable(uint64_t bytes);
 
 /* Opens (creating when o->create) the database in directory `dir`: checks the journal tail
  * (truncating only an unacknowledged torn tail), rebuilds missing or lagging derived files, starts
@@ -124,6 +128,8 @@ typedef struct sdb_index_wait {
 void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w);
 /* Makes the key index durable up to the current indexed tx (waits for it to cover the last tx). */
 int  sdb_engine_flush_index(sdb_engine *e);
+/* Key index sizes: run files (bytes, versions) and memtables (bytes). */
+void sdb_engine_index_usage(sdb_engine *e, uint64_t *disk_bytes, uint64_t *disk_versions, uint64_t *mem_bytes);
 
 /* ---- transactions ---- */
 

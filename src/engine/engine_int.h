@@ -99,6 +99,7 @@ struct sdb_engine {
     /* key index */
     struct sdb_index *idx;
     atomic_uint_fast64_t indexed;
+    pthread_mutex_t ix_wr_mu;     /* one index writer: the syncer (at publish) or the indexer (catch-up) */
     pthread_mutex_t ix_mu;        /* guards the two conds below and ix_stop */
     pthread_cond_t ix_work_cv;    /* committer -> indexer: new txs published */
     pthread_cond_t ix_done_cv;    /* indexer -> waiters: indexed advanced */
@@ -121,6 +122,9 @@ struct sdb_engine {
 /* store.c internals used by keys.c / verify.c */
 int  sdb_engine_txi_get(sdb_engine *e, uint64_t id, sdb_txi_rec *out);
 int  sdb_engine_index_start(sdb_engine *e);     /* keys.c: open the key index, start the indexer */
+/* keys.c: the syncer, after publishing txs first..last and before answering them: indexes them
+ * when the index is caught up (indexed == published), else leaves them to the indexer thread. */
+void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last);
 void sdb_engine_index_stop(sdb_engine *e);      /* keys.c */
 int  sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed);
 void sdb_engine_index_notify(sdb_engine *e);    /* committer: new txs published */

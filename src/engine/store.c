@@ -3,7 +3,7 @@
  *
  * Files in a database directory: journal/ (segments, durable truth), txindex (64 bytes per tx,
  * derived), ahtree (derived node file), htree (derived: each tx's htree nodes, for inclusion
- * proofs), index/ (LMDB key index, derived), LOCK.
+ * proofs), index/ (LSM key index: runs + manifest, derived), LOCK.
  *
  * Commit: callers build the whole record (hashes, htree root) in sdb_engine_commit and queue it.
  * The committer takes the queue, assigns ids/ts/prevAlh/blTxId/blRoot, computes Alh, appends to the
@@ -640,7 +640,8 @@ static int finish_group(sdb_engine *e, sdb_cgroup *g) {
         e->pub_end = g->end;
         atomic_store_explicit(&e->last_tx, g->first_id + g->ntx - 1, memory_order_release);
         pthread_mutex_unlock(&e->state_mu);
-        sdb_engine_index_notify(e);
+        /* indexed before answered: a read after the write's answer finds it (indexed == published) */
+        if (g->ntx) sdb_engine_index_published(e, g->first_id, g->first_id + g->ntx - 1);
     }
     sdb_buf_reset(&g->rec);
     sdb_buf_reset(&g->txi);
@@ -1184,6 +1185,7 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     pthread_cond_init(&e->sy_cv, NULL);
     pthread_mutex_init(&e->ix_mu, NULL);
     pthread_mutex_init(&e->trunc_mu, NULL);
+    pthread_mutex_init(&e->ix_wr_mu, NULL);
     pthread_cond_init(&e->ix_work_cv, NULL);
     pthread_cond_init(&e->ix_done_cv, NULL);
     for (int i = 0; i < 2; i++) {
@@ -1296,6 +1298,7 @@ void sdb_engine_close(sdb_engine *e) {
     pthread_cond_destroy(&e->sy_cv);
     pthread_mutex_destroy(&e->ix_mu);
     pthread_mutex_destroy(&e->trunc_mu);
+    pthread_mutex_destroy(&e->ix_wr_mu);
     pthread_cond_destroy(&e->ix_work_cv);
     pthread_cond_destroy(&e->ix_done_cv);
     sdb_free(e->dir);

@@ -219,6 +219,7 @@ static int verify_index(vctx *v, sdb_journal *j, const char *ixdir, const uint64
     sdb_index_opts o;
     sdb_index_opts_default(&o);
     o.create = 0;
+    o.read_only = 1;   /* verify writes nothing */
     int rc = sdb_index_open(ixdir, &o, &ix);
     if (rc == SEALDB_UNSUPPORTED || rc == SEALDB_NOTFOUND) {
         if (v->out) fprintf(v->out, "verify: %s: note: no key index of this format (rebuilt on next open)\n", v->dir);
@@ -232,6 +233,8 @@ static int verify_index(vctx *v, sdb_journal *j, const char *ixdir, const uint64
         goto done;
     }
     if (!(c.je = sdb_malloc(1024 * sizeof *c.je))) { rc = SEALDB_NOMEM; goto done; }
+    /* every block of every run file: CRC32C, group order, revisions continuous */
+    if ((rc = sdb_index_check(ix, NULL))) { rc = fail(v, rc, 1, ixdir, "key index run files damaged: %s", sealdb_strerror(rc)); goto done; }
     if ((rc = sdb_index_snap_begin(ix, &s))) goto done;
     sdb_index_scan_opts so;
     memset(&so, 0, sizeof so);

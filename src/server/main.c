@@ -93,6 +93,7 @@ static const opt opts[] = {
     /* background integrity scrub (engine/scrub.c) */
     { "scrub-interval", 0, T_DUR, "1h", "pause between integrity scrubs of every database (0: off; 1s..720h)", 0, 0 },
     { "scrub-rate", 0, T_INT, "8", "integrity scrub read rate, MiB/s (1..100000)", 0, 0 },
+    { "index-memtable-mb", 0, T_INT, "32", "key index memtable of each database, MiB (1..4096; up to twice this in use while one is flushed)", 0, 0 },
     /* limits against unauthenticated peers (docs/security-transport.md); parsed by limits_apply */
     { "max-connections", 0, T_INT, "1000", "most client connections (plain listener; also kept below the fd limit)", 0, 0 },
     { "max-streams-per-connection", 0, T_INT, "128", "most calls in progress on one connection", 0, 0 },
@@ -514,6 +515,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     sdb_scrub_configure(scrub_ms, (uint64_t)scrub_rate << 20, sdb_log);
+    long long memtable_mb = get_int("index-memtable-mb");
+    if (memtable_mb < 1 || memtable_mb > 4096) {
+        refuse(find_opt("index-memtable-mb", 17), "MiB from 1 to 4096");
+        return 2;
+    }
+    sdb_engine_set_index_memtable((uint64_t)memtable_mb << 20);
     int auto_cert = get_bool("auto-cert");
     if (auto_cert && (cfg.certificate || cfg.pkey)) {
         fprintf(stderr, "sealdb: --auto-cert: not with --certificate/--pkey (it makes its own pair in --dir)\n");

@@ -438,6 +438,21 @@ def c_scrub_rate(t, f):
     _refused(t, ["--scrub-rate", "0"], "from 1 to 100000")
 
 
+def c_index_memtable_mb(t, f):
+    # the smallest memtable (1 MiB) fills after a few thousand keys: the index is flushed to run
+    # files while the writes go on, and every key stays readable
+    s = f(["--index-memtable-mb", "1"])
+    c = s.client()
+    for b in range(12):
+        c.setAll({b"key-%02d-%05d-%s" % (b, i, b"x" * 40): b"v%d" % i for i in range(1000)})
+    assert c.get(b"key-00-00007-" + b"x" * 40).value == b"v7"
+    assert c.get(b"key-11-00999-" + b"x" * 40).value == b"v999"
+    runs = [n for n in os.listdir(os.path.join(s.dir, "defaultdb", "index")) if n.startswith("run-")]
+    assert runs, os.listdir(os.path.join(s.dir, "defaultdb", "index"))
+    _refused(t, ["--index-memtable-mb", "0"], "MiB from 1 to 4096")
+    _refused(t, ["--index-memtable-mb", "4097"], "MiB from 1 to 4096")
+
+
 # The limits against unauthenticated peers: each is crossed by its attack test in tests/attack/
 # (test_attack_fd, _streams, _slowloris, _login); here the server works with a small value and refuses 0.
 def _limit(t, f, name, good, bad_reason):
