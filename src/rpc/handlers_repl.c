@@ -291,7 +291,17 @@ static void *replicator_main(void *arg) {
                 backoff = POLL_MS;    /* nothing new: keep the connection, ask again shortly */
                 continue;
             }
+            char was[256];
+            pthread_mutex_lock(&r->mu);
+            snprintf(was, sizeof was, "%s", r->st.last_error);
+            pthread_mutex_unlock(&r->mu);
             set_error(r, 0, "exportTx of tx %llu from the primary failed: %s", (unsigned long long)next, msg);
+            pthread_mutex_lock(&r->mu);
+            int changed = strcmp(was, r->st.last_error) != 0;
+            pthread_mutex_unlock(&r->mu);
+            if (changed)   /* once per distinct failure, not per retry */
+                sdb_log("warning: replication of database %s: exportTx of tx %llu from %s:%u/%s failed: %s", r->name,
+                        (unsigned long long)next, r->host, r->port, r->pdb, msg);
             pthread_mutex_lock(&r->mu); r->st.failures++; pthread_mutex_unlock(&r->mu);
             sealdb_client_close(cl);
             cl = NULL;

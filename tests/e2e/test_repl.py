@@ -5,6 +5,7 @@
 # primary whose history differs from the replica's refused loudly.
 import threading
 import time
+import urllib.request
 
 import grpc
 import pytest
@@ -27,6 +28,11 @@ def replica_settings(**kw):
 def follow_settings(primary, db="defaultdb"):
     return replica_settings(primaryHost="127.0.0.1", primaryPort=primary.port, primaryDatabase=db,
                             primaryUsername="immudb", primaryPassword="immudb")
+
+
+def metrics(srv):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=10) as r:
+        return r.read().decode()
 
 
 def header(c, t):
@@ -180,6 +186,36 @@ def test_diverged_primary_is_refused(sealdb_factory):
     assert "error: replication of database f stopped: primary 127.0.0.1:%d/defaultdb diverged at tx 6" % c_.port in b.log()
     time.sleep(0.5)
     assert state(cf) == state(ca)     # nothing of the other history was imported
-    metrics = b.metrics() if hasattr(b, "metrics") else None
-    if metrics is not None:
-        assert "sealdb_replication_divergences_total 1" in metrics
+    m = metrics(b)
+    assert "sealdb_replication_divergences_total 1" in m
+    assert 'sealdb_replication_diverged{db="f"} 1' in m and 'sealdb_replication_running{db="f"} 0' in m
+    # a stopped replicator no longer blocks a manual import (W4)
+    cf.useDatabase(b"f")
+    assert err(cf.replicateTx, cc.exportTx(6))[1] == "illegal arguments: attempt to commit a tx with invalid blRoot"
+
+
+def test_tampered_primary_is_not_followed(sealdb_factory):
+    """An attacker edits a value of the primary's journal and rewrites its checksums: the primary's
+    export checks or the replica's own checks refuse it; the forged value never reaches the replica."""
+    from test_cli_tamper import tamper
+    a, b = sealdb_factory(), sealdb_factory()
+    ca, cb = a.client(), b.client()
+    for i in range(3):
+        ca.set(b"k%d" % i, b"v")
+    cb.createDatabaseV2("f", follow_settings(a), False)
+    cf = b.client(database="f")
+    wait_for(lambda: state(cf) == state(ca), what="replica to catch up")
+    b.stop()
+    ca.set(b"victim", b"original-value-9")
+    before = state(ca)[0] - 1
+    a.stop()
+    assert tamper(a.dir, b"original-value-9", replacement=b"FORGED-VALUE-XX9") == 1
+    a.start()
+    b.start()
+    cf = b.client(database="f")
+    wait_for(lambda: "sealdb_replication_failures_total{db=\"f\"} 0" not in metrics(b), what="a refused attempt")
+    time.sleep(0.5)
+    assert state(cf)[0] == before
+    assert "replication of database f" in b.log()
+    assert cf.get(b"victim") is None
+    assert "FORGED" not in b.log()
