@@ -60,9 +60,13 @@ def write_mixed(c, tag, i):
 
 
 def tx_record(c, n):
-    """Tx n as seen through TxById: its header bytes and the (key, hValue, vLen, metadata) of each entry."""
+    """Tx n as seen through TxById: its header fields and the (key, hValue, vLen, metadata) of each entry."""
     tx = c._stub.TxById(schema_pb2.TxRequest(tx=n))
-    return (tx.header.SerializeToString(deterministic=True),
+    h = tx.header
+    # field by field: an absent and an empty TxHeader.metadata message are the same (formats.md 10)
+    hdr = (h.id, h.prevAlh, h.ts, h.nentries, h.eH, h.blTxId, h.blRoot, h.version,
+           h.metadata.SerializeToString(deterministic=True))
+    return (hdr,
             [(e.key, e.hValue, e.vLen, e.metadata.SerializeToString(deterministic=True)) for e in tx.entries])
 
 
@@ -97,7 +101,7 @@ def assert_same_and_verified(a, b, what="", ntx=None):
         assert n == ntx, "%s: %d txs, expected %d" % (what, n, ntx)
     for t in range(1, n + 1):
         ra, rb = tx_record(a, t), tx_record(b, t)
-        assert ra == rb, "%s: tx %d differs" % (what, t)
+        assert ra == rb, "%s: tx %d differs:\n%r\n%r" % (what, t, ra, rb)
     # proofs: every 1 in `step` txs (all when few) plus the last, against each side's own state
     step = max(1, n // 40)
     for t in sorted(set(range(1, n + 1, step)) | {n}):
