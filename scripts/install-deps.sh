@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh - installs what sealdb needs to build (and, with --test, to run its tests):
-# Debian/Ubuntu packages via apt-get (through sudo when not root), Python test packages via pip.
+# Debian/Ubuntu packages via apt-get (through sudo when not root), Python test packages via pip,
+# and (--test) the reference immudb 1.9.5 built by scripts/get-immudb.sh.
 # Idempotent: when everything is present it only looks (one dpkg-query, one python start), so
 # `make run` and `make test` call it every time.
 set -euo pipefail
@@ -75,5 +76,7 @@ EOF
         $venv/bin/pip install -q --disable-pip-version-check "${PY_TEST_PKGS[@]}"
         venv_ok || { echo "install-deps: $venv still lacks ${PY_TEST_PKGS[*]}" >&2; exit 1; }
     fi
+    # the reference immudb 1.9.5 (and immuadmin) of the interoperability tests, in build/ref
+    bash scripts/get-immudb.sh
 fi
 echo "install-deps: all dependencies present"

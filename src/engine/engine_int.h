@@ -31,6 +31,11 @@ typedef struct sdb_ptx {
     void *arg;
     sdb_commit_result res;        /* committer: filled before publish */
     uint64_t pos;
+    /* a replicated tx (sdb_engine_commit_replicated): its header is in rec as received (with the
+     * recomputed eH); the committer checks it continues the chain instead of assigning one */
+    int rep, rep_has_alh;
+    sdb_tx_header rep_hdr;
+    sdb_hash rep_alh;             /* expected Alh, when rep_has_alh */
 } sdb_ptx;
 
 struct sdb_index;

@@ -461,6 +461,7 @@ int sdb_auth_resolve(sdb_call *c) {
         d->refs++;
         c->db = d;
     }
+    int replica = c->db && c->db->settings.replica;
     pthread_mutex_unlock(&s->mu);
     if (m->perm == SDB_PERM_AUTH) return 0;
     if (m->perm == SDB_PERM_SYSADMIN) {
@@ -476,6 +477,9 @@ int sdb_auth_resolve(sdb_call *c) {
     /* immudb's ErrPermissionDenied is a coded error without a code of its own: XX000 -> Internal */
     if ((c->db->system && m->perm == SDB_PERM_READWRITE) || !perm_allows(m->perm, c->perm))
         return sdb_call_error_info(c, SDB_GRPC_INTERNAL, "XX000", NULL, "permission denied"), 1;
+    /* a replica takes txs only from replicateTx (docs/replication.md 8.2) */
+    if (replica && m->perm == SDB_PERM_READWRITE)
+        return sdb_call_error(c, SDB_GRPC_UNKNOWN, "database is read-only because it's a replica"), 1;
     return 0;
 }
 

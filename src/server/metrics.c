@@ -10,6 +10,7 @@
 #include "util/net.h"
 #include "server/http.h"
 #include "db/kv.h"
+#include "rpc/repl.h"
 
 static struct MHD_Daemon *daemon_;
 static int histograms = 1;   /* --no-histograms turns the latency histograms off */
@@ -75,6 +76,42 @@ static void render_scrub(sdb_server *s, sdb_buf *b) {
            "%.3f", st->last_pass_seconds);
     FAMILY("sealdb_scrub_last_run_timestamp_seconds", "gauge", "Unix time the last scrub pass ended, 0 before the first.",
            "%lld", (long long)st->last_pass_end);
+#undef FAMILY
+    sdb_free(rows);
+}
+
+/* Replicator state per replica database that follows a primary (rpc/handlers_repl.c). */
+typedef struct repl_row { char name[129]; sdb_repl_status st; } repl_row;
+static void render_repl(sdb_server *s, sdb_buf *b) {
+    repl_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&s->mu);
+    for (sdb_database *d = s->dbs; d; d = d->next) {
+        sdb_repl_status st;
+        if (d->deleted || sdb_repl_get_status(d, &st) != SEALDB_OK) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            repl_row *r = sdb_realloc(rows, nc * sizeof *r);
+            if (!r) break;
+            rows = r;
+            cap = nc;
+        }
+        snprintf(rows[n].name, sizeof rows[n].name, "%s", d->name);
+        rows[n++].st = st;
+    }
+    pthread_mutex_unlock(&s->mu);
+    pf(b, "# HELP sealdb_replication_divergences_total Primaries found to diverge from a replica's history (each stopped its replicator).\n"
+          "# TYPE sealdb_replication_divergences_total counter\nsealdb_replication_divergences_total %llu\n",
+       (unsigned long long)sdb_repl_divergences());
+#define FAMILY(nm, type, help, expr) do { \
+        pf(b, "# HELP " nm " " help "\n# TYPE " nm " " type "\n"); \
+        for (size_t i = 0; i < n; i++) { const sdb_repl_status *st = &rows[i].st; \
+            pf(b, nm "{db=\"%s\"} %llu\n", rows[i].name, (unsigned long long)(expr)); } \
+    } while (0)
+    FAMILY("sealdb_replication_running", "gauge", "1 while the replica database's replicator follows its primary.", st->running);
+    FAMILY("sealdb_replication_diverged", "gauge", "1 when the replicator stopped because the primary's history differs.", st->diverged);
+    FAMILY("sealdb_replication_imported_txs_total", "counter", "Transactions the replicator imported (verified) since it started.", st->imported);
+    FAMILY("sealdb_replication_failures_total", "counter", "Failed attempts (primary unreachable, refused import) since it started.", st->failures);
 #undef FAMILY
     sdb_free(rows);
 }
@@ -153,6 +190,7 @@ unknown:
           "# TYPE sealdb_unknown_method_total counter\n");
     pf(b, "sealdb_unknown_method_total %llu\n", (unsigned long long)atomic_load(&s->n_unknown_method));
     render_scrub(s, b);
+    render_repl(s, b);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *type, void *body, size_t len,
