@@ -186,6 +186,7 @@ static int valid_name(const char *s) {   /* PostgreSQL slot names: [a-z0-9_], at
 }
 
 int main(int argc, char **argv) {
+    cdc_log_level = 1;
     cfg = (cdc_cfg){ .slot = "sealdb_cdc", .publication = "sealdb_cdc", .proto = 1, .sealdb_host = "127.0.0.1",
                      .sealdb_port = 3322, .database = "defaultdb", .user = "immudb", .prefix = "cdc",
                      .max_batch_bytes = 8u << 20, .status_ms = 1000 };
@@ -201,7 +202,7 @@ int main(int argc, char **argv) {
         switch (o) {
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("sealdb-cdc %s\n", SEALDB_CLIENT_VERSION); return 0;
-        case 'v': cdc_log_level = 2; break;
+        case 'v': cdc_log_level++; break;
         case 'q': cdc_log_level = 0; break;
         case O_CONFIG: break;
         case '?': usage(stderr); return 2;

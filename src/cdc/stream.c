@@ -22,6 +22,7 @@ typedef struct sess {
     pgo_relcache rels;
     char lsn_key[512], part_key[512];
     uint64_t done_lsn;            /* end LSN of the last PG tx recorded in sealdb */
+    uint64_t idle_lsn;            /* what PostgreSQL had sent when we were idle (keepalive) */
     uint64_t part_lsn; uint32_t part_chunks;   /* a split tx interrupted after part_chunks chunks */
     uint64_t last_tx;             /* last sealdb tx id we wrote (reads wait for it to be indexed) */
     uint32_t max_rows; size_t max_val;
@@ -59,7 +60,10 @@ static ent *ent_new(sess *s) {
 /* ---- feedback: only LSNs sealdb has committed ---- */
 static int send_feedback(sess *s, int reply) {
     uint8_t m[34];
-    uint64_t l = s->done_lsn;
+    /* confirmed: the last recorded tx, or beyond it what PostgreSQL sent while no tx was pending
+     * (nothing before that point is left to record; without it a shutting-down PostgreSQL waits
+     * for its own shutdown checkpoint to be confirmed) */
+    uint64_t l = s->idle_lsn > s->done_lsn ? s->idle_lsn : s->done_lsn;
     int64_t t = now_us() - 946684800LL * 1000000;
     m[0] = 'r';
     sdb_put_u64be(m + 1, l); sdb_put_u64be(m + 9, l); sdb_put_u64be(m + 17, l);
@@ -446,6 +450,7 @@ static int on_xlog(sess *s, const uint8_t *p, size_t n) {
         return CDC_FATAL;
     }
     int rc = 0;
+    cdc_log(3, "pgoutput message %c (%zu bytes)", m.type, n);
     switch (m.type) {
     case PGO_BEGIN:
         ents_clear(s);
@@ -650,6 +655,8 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
         } else if (p[0] == 'k' && n >= 18) {
             uint64_t wal_end = sdb_get_u64be(p + 1);
             if (wal_end > atomic_load(&cdc_st.server_lsn)) atomic_store(&cdc_st.server_lsn, wal_end);
+            /* a keepalive's position is what the walsender has sent; every tx before it is done */
+            if (!s.in_tx && wal_end > s.idle_lsn) s.idle_lsn = wal_end;
             if (p[17] && send_feedback(&s, 0)) rc = CDC_RETRY;
         } else {
             cdc_log(0, "postgresql: unexpected replication message 0x%02x (%d bytes)", p[0], n);
