@@ -68,6 +68,7 @@ static const flag flags[] = {
     F("if-not-exists", 0, K_BOOL, if_not_exists),
     F("prefix", 0, K_STR, prefix),
     F("seek", 0, K_STR, seek),
+    F("slot", 0, K_STR, slot),
     F("end", 0, K_STR, end),
     F("file", 'f', K_STR, file),
     F("output", 'o', K_STR, output),

@@ -35,6 +35,7 @@ typedef struct seal_args {
     int has_revision; int64_t revision;
     int desc, inclusive_seek, inclusive_end, verify_values, values, if_not_exists;
     const char *prefix, *seek, *end, *file, *output;
+    const char *slot;             /* --slot: sealdb-cdc's replication slot (cdc-verify) */
     int has_min, has_max; double min_score, max_score;
     int has_expires; int64_t expires_at;
     int non_indexable;

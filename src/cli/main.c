@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "sealdb_client.h"
 #include "cli/args.h"
+#include "cli/cdc.h"
 #include "cli/out.h"
 #include "cli/scrub.h"
 
@@ -37,6 +38,10 @@ static const char usage_text[] =
 "           zadd|safe-zadd <set> <score> <key> (--at-tx N)   zscan <set> (--min-score --max-score)\n"
 "           tx|safe-tx <id> (--values)   txscan <id> (--limit --desc)\n"
 "verify:    state|current   check-consistency   audit (--interval S --rounds N --verify-values)\n"
+"cdc:       cdc-history <schema.table> <key JSON>   every recorded version of a PostgreSQL row,\n"
+"                                                  each proven (--prefix, default cdc)\n"
+"           cdc-verify (--slot sealdb_cdc --limit 100)  the slot's last N PostgreSQL transactions\n"
+"                                                  are all recorded, proven and in order\n"
 "session:   login <user>   logout   use <db>\n"
 "server:    health | status | info   version (seal's own)\n"
 "           scrub-status (--metrics-port 9497)   integrity scrub per database, from the\n"
@@ -939,6 +944,16 @@ static int cmd_user(sealdb_client *c, int unused) {
     return 0;
 }
 
+static int cmd_cdc_history(sealdb_client *c, int unused) {
+    if (A.npos != 3) return usage_err("usage: cdc-history <schema.table> <key JSON>");
+    return seal_cdc_history(c, &O, A.prefix ? A.prefix : "cdc", A.pos[1], A.pos[2]);
+}
+
+static int cmd_cdc_verify(sealdb_client *c, int unused) {
+    if (A.npos != 1) return usage_err("usage: cdc-verify (--slot S --limit N --prefix P)");
+    return seal_cdc_verify(c, &O, A.prefix ? A.prefix : "cdc", A.slot ? A.slot : "sealdb_cdc", A.limit);
+}
+
 static int cmd_use_arg(sealdb_client *c, int unused) {
     return A.npos == 2 ? cmd_use(c, A.pos[1]) : usage_err("usage: use <db>");
 }
@@ -963,6 +978,7 @@ static const seal_cmd commands[] = {
     { "txscan", cmd_txscan, 0, 1 },         { "state", cmd_state, 0, 1 },       { "check-consistency", cmd_check, 0, 1 },
     { "current", cmd_state, 0, 1 },         { "database", cmd_db, 0, 1 },
     { "audit", cmd_audit, 0, 1 },
+    { "cdc-history", cmd_cdc_history, 0, 1 }, { "cdc-verify", cmd_cdc_verify, 0, 1 },
     { "health", cmd_health, 0, 0 },         { "status", cmd_health, 0, 0 },     { "info", cmd_health, 1, 0 },
     { "scrub-status", cmd_scrub_status, 0, 0 },
     { "login", cmd_login, 0, 0 },           { "logout", cmd_logout, 0, 1 },     { "use", cmd_use_arg, 0, 1 },
