@@ -104,6 +104,25 @@ int  sdb_engine_commit_sync(sdb_engine *e, const sdb_kv *kvs, size_t n,
                             const sdb_precondition *pre, size_t npre,
                             sdb_commit_result *res, size_t *failed_pre);
 
+/* ---- replicated commits (docs/replication.md 7) ----
+ * A tx received from a primary is committed with the primary's header: its id, ts, version (0 or
+ * 1), tx metadata and blTxId, after checking that it continues this engine's chain: eH = the root
+ * of the entries' tree (on the calling thread, unless skip_eh: an export made with
+ * skipIntegrityCheck carries zeros; the stored header always gets the real eH), then on the
+ * committer id = last + 1, blRoot = own ahtree root at blTxId, prevAlh = own last Alh and, when
+ * expect_alh is given, the resulting Alh = expect_alh (the hot-backup checksum; replication.md
+ * W17). The entries are the stored keys and values as received (no own-id slots, no
+ * preconditions). Why a check failed (SDB_REPL_*) goes to *why on return, or to the callback as
+ * its failed_pre argument. Results: SEALDB_EXISTS (already here, same Alh: nothing written),
+ * SEALDB_TAMPERED (DIVERGED: a different tx under that id; BAD_*), SEALDB_RANGE (GAP: not the next
+ * id), SEALDB_UNSUPPORTED (version > 1), or the usual commit errors. */
+enum { SDB_REPL_OK = 0, SDB_REPL_EXISTS, SDB_REPL_DIVERGED, SDB_REPL_GAP, SDB_REPL_BAD_EH,
+       SDB_REPL_BAD_BLROOT, SDB_REPL_BAD_PREV_ALH, SDB_REPL_BAD_ALH };
+int  sdb_engine_commit_replicated(sdb_engine *e, const sdb_tx_header *hdr, const sdb_kv *kvs, size_t n,
+                                  int skip_eh, const uint8_t *expect_alh, sdb_commit_cb cb, void *arg, int *why);
+int  sdb_engine_commit_replicated_sync(sdb_engine *e, const sdb_tx_header *hdr, const sdb_kv *kvs, size_t n,
+                                       int skip_eh, const uint8_t *expect_alh, sdb_commit_result *res, int *why);
+
 /* ---- state ---- */
 
 /* Last published tx id (0 when empty) and its Alh (H("") when empty). alh may be NULL. */
@@ -160,6 +179,18 @@ int  sdb_engine_tx_read(sdb_engine *e, uint64_t id, int with_values, sdb_tx *out
 int  sdb_engine_tx_header(sdb_engine *e, uint64_t id, sdb_tx_header *hdr, uint8_t alh[SDB_HASH_LEN]);
 /* Reads one entry's value of tx `id` into out (appended); checks it against hvalue (TAMPERED). */
 int  sdb_engine_read_value(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_buf *out);
+
+/* ---- truncation (truncate.c) ---- */
+
+/* Discards the values of every tx below keep_from (1..last tx) durably; headers, entries, trees and
+ * the key index stay, so every proof stays valid. Reads of a discarded non-empty value then answer
+ * SEALDB_TRUNCATED. A keep_from at or below the current point is a no-op; SEALDB_RANGE past the
+ * last tx. Safe alongside reads and commits. */
+int  sdb_engine_truncate(sdb_engine *e, uint64_t keep_from);
+/* The first tx whose values are kept (0 or 1: nothing truncated). */
+uint64_t sdb_engine_truncated_below(sdb_engine *e);
+/* The newest tx committed at or before unix second ts (SEALDB_NOTFOUND when none is). */
+int  sdb_engine_last_tx_until(sdb_engine *e, int64_t ts, uint64_t *id);
 
 /* ---- key reads (through the key index) ---- */
 

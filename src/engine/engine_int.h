@@ -31,6 +31,11 @@ typedef struct sdb_ptx {
     void *arg;
     sdb_commit_result res;        /* committer: filled before publish */
     uint64_t pos;
+    /* a replicated tx (sdb_engine_commit_replicated): its header is in rec as received (with the
+     * recomputed eH); the committer checks it continues the chain instead of assigning one */
+    int rep, rep_has_alh;
+    sdb_tx_header rep_hdr;
+    sdb_hash rep_alh;             /* expected Alh, when rep_has_alh */
 } sdb_ptx;
 
 struct sdb_index;
@@ -112,6 +117,11 @@ struct sdb_engine {
     /* integrity scrub (scrub.c): damaged-tx ranges, checked by reads only while dmg_n > 0 */
     struct sdb_scrub *scrub;
     atomic_int dmg_n;
+
+    /* truncation (truncate.c): values of txs < trunc_point are discarded; trunc_done under trunc_mu */
+    atomic_uint_fast64_t trunc_point;
+    pthread_mutex_t trunc_mu;
+    uint64_t trunc_done;
 };
 
 /* store.c internals used by keys.c / verify.c */
@@ -135,6 +145,7 @@ typedef struct sdb_txcheck {
     uint32_t n;
     sdb_hash alh;                 /* Alh of the checked header */
     int format_bad;               /* the failure was in the frame, a CRC or the decoding */
+    uint64_t values_kept_from;    /* set by the caller: txs below it are truncated (no value checks) */
     char why[160];                /* the first failure */
 } sdb_txcheck;
 int  sdb_txcheck_init(sdb_txcheck *c);
@@ -143,6 +154,18 @@ void sdb_txcheck_deinit(sdb_txcheck *c);
  * *prev_alh (skipped when NULL), header version, blTxId < id, every value against its hash, KV
  * metadata, entry digests, eH; computes Alh. SEALDB_OK, CORRUPT, TAMPERED, UNSUPPORTED or NOMEM. */
 int  sdb_txcheck_record(sdb_txcheck *c, sdb_slice rec, uint64_t want_id, const sdb_hash *prev_alh);
+
+/* truncate.c: the point file (dir/truncated; *point = *done = 0 when absent), loading it before
+ * recovery, and finishing an interrupted discard after it (also clamps a point past the last tx). */
+int  sdb_trunc_load(const char *dir, uint64_t *point, uint64_t *done);
+/* The 28-byte point file's bytes: SEALDB_CORRUPT unless magic, CRC, length and done <= point hold. */
+int  sdb_trunc_decode(const uint8_t *b, size_t n, uint64_t *point, uint64_t *done);
+int  sdb_trunc_open(sdb_engine *e);
+int  sdb_trunc_resume(sdb_engine *e);
+/* SEALDB_TRUNCATED when tx id's values are discarded and vlen > 0 (an empty value is never lost). */
+static inline int sdb_engine_check_truncated(sdb_engine *e, uint64_t id, uint64_t vlen) {
+    return vlen && id < atomic_load_explicit(&e->trunc_point, memory_order_acquire) ? SEALDB_TRUNCATED : SEALDB_OK;
+}
 
 /* scrub.c: open-time tail check and registration with the scrubber (after recovery), and
  * unregistration (first thing on close); the read-side check of damaged txs. */

@@ -331,6 +331,20 @@ int sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_
 
 /* ---- reads ---- */
 
+/* A version whose value truncation discarded (truncate.c): SEALDB_TRUNCATED when the value was
+ * asked for; else its hash, still in the tx's entry. */
+static int truncated_version(sdb_engine *e, const sdb_index_ver *v, int no_value, sdb_kv_version *out) {
+    sdb_buf_reset(&out->value);
+    if (!no_value) return SEALDB_TRUNCATED;
+    sdb_tx t;
+    sdb_tx_init(&t);
+    int rc = sdb_engine_tx_read(e, v->tx_id, 0, &t);
+    if (!rc && v->entry_idx >= t.nentries) rc = SEALDB_CORRUPT;
+    if (!rc) out->hvalue = t.entries[v->entry_idx].hvalue;
+    sdb_tx_deinit(&t);
+    return rc;
+}
+
 /* Fills out from an index version: key, metadata, value (from the journal) and its hash. */
 static int fill_version(sdb_engine *e, sdb_slice key, const sdb_index_ver *v, uint64_t revision,
                         int no_value, int64_t now, sdb_kv_version *out) {
@@ -350,9 +364,12 @@ static int fill_version(sdb_engine *e, sdb_slice key, const sdb_index_ver *v, ui
     if (v->tx_id == 0 || v->tx_id > sdb_engine_last_tx(e) || v->val_len >= SDB_ENGINE_MAX_VALUE_LEN) return SEALDB_CORRUPT;
     if ((rc = sdb_engine_check_damaged(e, v->tx_id))) return rc;
     sdb_buf_reset(&out->value);
+    if (sdb_engine_check_truncated(e, v->tx_id, v->val_len)) return truncated_version(e, v, no_value, out);
     if ((rc = sdb_buf_reserve(&out->value, v->val_len ? v->val_len : 1))) return rc;
     if (v->val_len && (rc = sdb_journal_read(e->j, v->val_off, out->value.ptr, v->val_len))) return rc;
     out->value.len = v->val_len;
+    /* a truncation that began after the check above may have zeroed the bytes just read */
+    if (sdb_engine_check_truncated(e, v->tx_id, v->val_len)) return truncated_version(e, v, no_value, out);
     sdb_sha256(out->value.ptr, out->value.len, out->hvalue.b);
     if (no_value) sdb_buf_reset(&out->value);
     return SEALDB_OK;

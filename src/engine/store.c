@@ -129,6 +129,7 @@ static int read_tx(sdb_engine *e, uint64_t id, int with_values, sdb_tx *out) {
     uint32_t n = 0;
     int rc = sdb_engine_txi_get(e, id, &r);
     if (rc) return rc;
+    if (with_values && (rc = sdb_engine_check_truncated(e, id, r.vals_len))) return rc;
     size_t need = SDB_JREC_FRAME + r.meta_len + (with_values ? (size_t)r.vals_len : 0);
     sdb_buf_reset(&out->raw_);
     if ((rc = sdb_buf_reserve(&out->raw_, need))) return rc;
@@ -140,7 +141,9 @@ static int read_tx(sdb_engine *e, uint64_t id, int with_values, sdb_tx *out) {
     if (out->hdr.id != id || fr.meta_len != r.meta_len || fr.vals_len != r.vals_len) { rc = SEALDB_CORRUPT; goto fail; }
     if (with_values &&
         sdb_crc32c(0, out->raw_.ptr + SDB_JREC_FRAME + fr.meta_len, (size_t)fr.vals_len) != fr.crc_vals) {
-        rc = SEALDB_CORRUPT; goto fail;
+        /* a truncation that began after the check above zeroes the values under the read */
+        rc = sdb_engine_check_truncated(e, id, fr.vals_len) ? SEALDB_TRUNCATED : SEALDB_CORRUPT;
+        goto fail;
     }
     sdb_free(out->entries);
     if (!(out->entries = sdb_calloc(n, sizeof *out->entries))) { rc = SEALDB_NOMEM; goto fail; }
@@ -210,13 +213,17 @@ int sdb_engine_read_value(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_bu
     uint64_t voff = 0;
     for (uint32_t i = 0; i < entry_idx; i++) voff += t.entries[i].vlen;
     uint32_t vlen = t.entries[entry_idx].vlen;
+    if ((rc = sdb_engine_check_truncated(e, id, vlen))) goto done;
     size_t at = out->len;
     if ((rc = sdb_buf_reserve(out, vlen))) goto done;
     if (vlen && (rc = sdb_journal_read(e->j, r.pos + SDB_JREC_FRAME + r.meta_len + voff, out->ptr + at, vlen)))
         goto done;
     uint8_t h[SDB_HASH_LEN];
     sdb_sha256(out->ptr + at, vlen, h);
-    if (memcmp(h, t.entries[entry_idx].hvalue.b, SDB_HASH_LEN)) { rc = SEALDB_TAMPERED; goto done; }
+    if (memcmp(h, t.entries[entry_idx].hvalue.b, SDB_HASH_LEN)) {
+        rc = sdb_engine_check_truncated(e, id, vlen) ? SEALDB_TRUNCATED : SEALDB_TAMPERED;
+        goto done;
+    }
     out->len = at + vlen;
 done:
     sdb_tx_deinit(&t);
@@ -382,8 +389,11 @@ static int cmp_keyref(const void *a, const void *b) {
     return c ? c : (x->n < y->n ? -1 : x->n > y->n);
 }
 
-int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
-                      const sdb_precondition *pre, size_t npre, sdb_commit_cb cb, void *arg) {
+/* Builds and queues a tx. rep: the header of a replicated tx (its own id, ts, version, metadata,
+ * blTxId; eH checked here unless skip_eh, the chain by the committer), else NULL. */
+static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_precondition *pre, size_t npre,
+                          sdb_commit_cb cb, void *arg, const sdb_tx_header *rep, int skip_eh,
+                          const uint8_t *rep_alh, int *why) {
     if (!e || !cb || (n && !kvs) || (npre && !pre)) return SEALDB_INVALID;
     if (n == 0) return SEALDB_INVALID;
     if (n > e->opts.max_entries) return SEALDB_TOOLARGE;
@@ -393,25 +403,35 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     sdb_hash *dig = NULL;
     sdb_htree ht;
     sdb_htree_init(&ht);
-    uint64_t meta = HDR_LEN, vals = 0;
+    uint16_t dver = rep ? rep->version : 1;
+    sdb_buf rh;   /* a replicated tx's encoded header (its length depends on version and metadata) */
+    sdb_buf_init(&rh);
+    if (rep) {
+        if (rep->version > 1) return SEALDB_UNSUPPORTED;
+        if (rep->nentries != n || rep->id < 1 || rep->bl_tx_id >= rep->id || npre) return SEALDB_INVALID;
+        if ((rc = sdb_tx_header_encode(rep, &rh))) return rc;
+        rc = SEALDB_NOMEM;
+    }
+    uint64_t meta = rep ? rh.len : HDR_LEN, vals = 0;
     size_t nids = 0;
     uint8_t mdb[SDB_KV_MD_MAX_LEN];
     for (size_t i = 0; i < n; i++) {
-        if (kvs[i].key.len == 0 || (kvs[i].key.len && !kvs[i].key.ptr)) return SEALDB_INVALID;
-        if (kvs[i].key.len > e->opts.max_key_len) return SEALDB_TOOLARGE;
-        if (kvs[i].value.len >= e->opts.max_value_len) return SEALDB_TOOLARGE;
-        if (kvs[i].value.len && !kvs[i].value.ptr) return SEALDB_INVALID;
+        if (kvs[i].key.len == 0 || (kvs[i].key.len && !kvs[i].key.ptr)) { rc = SEALDB_INVALID; goto fail; }
+        if (kvs[i].key.len > e->opts.max_key_len) { rc = SEALDB_TOOLARGE; goto fail; }
+        if (kvs[i].value.len >= e->opts.max_value_len) { rc = SEALDB_TOOLARGE; goto fail; }
+        if (kvs[i].value.len && !kvs[i].value.ptr) { rc = SEALDB_INVALID; goto fail; }
+        if (rep && (kvs[i].own_id_key_at || kvs[i].own_id_value_at)) { rc = SEALDB_INVALID; goto fail; }
         if ((kvs[i].own_id_key_at && (uint64_t)kvs[i].own_id_key_at + 7 > kvs[i].key.len) ||
             (kvs[i].own_id_value_at && (uint64_t)kvs[i].own_id_value_at + 7 > kvs[i].value.len))
-            return SEALDB_INVALID;
+            { rc = SEALDB_INVALID; goto fail; }
         nids += (kvs[i].own_id_key_at != 0) + (kvs[i].own_id_value_at != 0);
         size_t ml = sdb_kv_md_encode(&kvs[i].md, mdb);
         meta += 2 + kvs[i].key.len + 1 + ml + 4 + SDB_HASH_LEN;
         vals += kvs[i].value.len;
     }
     for (size_t i = 0; i < npre; i++) {
-        if (pre[i].kind < SDB_PRE_KEY_MUST_EXIST || pre[i].kind > SDB_PRE_KEY_NOT_MODIFIED_AFTER) return SEALDB_INVALID;
-        if (pre[i].key.len == 0 || pre[i].key.len > e->opts.max_key_len) return SEALDB_INVALID;
+        if (pre[i].kind < SDB_PRE_KEY_MUST_EXIST || pre[i].kind > SDB_PRE_KEY_NOT_MODIFIED_AFTER) { rc = SEALDB_INVALID; goto fail; }
+        if (pre[i].key.len == 0 || pre[i].key.len > e->opts.max_key_len) { rc = SEALDB_INVALID; goto fail; }
     }
     if (!(kr = sdb_malloc(n * sizeof *kr))) goto fail;
     for (size_t i = 0; i < n; i++) kr[i] = (keyref){ kvs[i].key.ptr, kvs[i].key.len, (uint32_t)i };
@@ -434,11 +454,15 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
     sdb_put_u32be(r + 8, p->meta_len);
     sdb_put_u64be(r + 16, vals);
     uint8_t *h = r + SDB_JREC_FRAME;
-    memset(h, 0, HDR_LEN);
-    sdb_put_u16be(h + H_VER, 1);
-    sdb_put_u16be(h + H_MDLEN, 0);
-    sdb_put_u32be(h + H_NENT, (uint32_t)n);
-    uint8_t *w = h + HDR_LEN;
+    if (rep) {
+        memcpy(h, rh.ptr, rh.len);   /* eH is rewritten below, once computed */
+    } else {
+        memset(h, 0, HDR_LEN);
+        sdb_put_u16be(h + H_VER, 1);
+        sdb_put_u16be(h + H_MDLEN, 0);
+        sdb_put_u32be(h + H_NENT, (uint32_t)n);
+    }
+    uint8_t *w = h + (rep ? rh.len : HDR_LEN);
     uint8_t *v = r + SDB_JREC_FRAME + meta;
     for (size_t i = 0; i < n; i++) {
         const sdb_kv *kv = &kvs[i];
@@ -456,14 +480,31 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
         w += ml;
         sdb_put_u32be(w, (uint32_t)kv->value.len); w += 4;
         sdb_sha256(kv->value.ptr, kv->value.len, w);
-        if ((rc = sdb_entry_digest(1, key, mds, w, dig[i].b))) goto fail;
+        if ((rc = sdb_entry_digest(dver, key, mds, w, dig[i].b))) goto fail;
         w += SDB_HASH_LEN;
         if (kv->value.len) memcpy(v, kv->value.ptr, kv->value.len);
         v += kv->value.len;
     }
     if ((rc = sdb_htree_build(&ht, dig, (uint32_t)n))) goto fail;
     sdb_htree_root(&ht, p->eh.b);
-    memcpy(h + H_EH, p->eh.b, SDB_HASH_LEN);
+    if (rep) {
+        /* the primary's eH must be the entries' (an export with skipIntegrityCheck sends zeros:
+         * then only the chain checks the entries); the stored header always holds the real one */
+        if (!skip_eh && memcmp(rep->eh.b, p->eh.b, SDB_HASH_LEN) != 0) {
+            if (why) *why = SDB_REPL_BAD_EH;
+            rc = SEALDB_TAMPERED;
+            goto fail;
+        }
+        p->rep = 1;
+        p->rep_hdr = *rep;
+        p->rep_hdr.eh = p->eh;
+        sdb_buf_reset(&rh);
+        if ((rc = sdb_tx_header_encode(&p->rep_hdr, &rh))) goto fail;
+        memcpy(h, rh.ptr, rh.len);
+        if (rep_alh) { p->rep_has_alh = 1; memcpy(p->rep_alh.b, rep_alh, SDB_HASH_LEN); }
+    } else {
+        memcpy(h + H_EH, p->eh.b, SDB_HASH_LEN);
+    }
     /* the built tree, taken over without a copy: the first nodes_len bytes of its nodes (every node
      * but the root, level-major) are what the htree file stores for this tx, and the committer
      * updates the leaves holding own-id slots in it */
@@ -500,12 +541,28 @@ int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
         pthread_cond_signal(&e->q_cv);
         pthread_mutex_unlock(&e->q_mu);
     }
+    sdb_buf_deinit(&rh);
     return SEALDB_OK;
 fail:
     sdb_free(kr);
     sdb_free(dig);
     sdb_htree_deinit(&ht);
+    sdb_buf_deinit(&rh);
     ptx_free(p);
+    return rc;
+}
+
+int sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
+                      const sdb_precondition *pre, size_t npre, sdb_commit_cb cb, void *arg) {
+    return commit_prepare(e, kvs, n, pre, npre, cb, arg, NULL, 0, NULL, NULL);
+}
+
+int sdb_engine_commit_replicated(sdb_engine *e, const sdb_tx_header *hdr, const sdb_kv *kvs, size_t n,
+                                 int skip_eh, const uint8_t *expect_alh, sdb_commit_cb cb, void *arg, int *why) {
+    int w = SDB_REPL_OK;
+    if (!hdr) return SEALDB_INVALID;
+    int rc = commit_prepare(e, kvs, n, NULL, 0, cb, arg, hdr, skip_eh, expect_alh, &w);
+    if (why) *why = w;
     return rc;
 }
 
@@ -528,6 +585,24 @@ static void sync_cb(void *arg, int rc, const sdb_commit_result *res, size_t fail
     /* w may already be gone (the caller saw done without sleeping): a wake of a dead address
      * wakes nobody, or at worst causes a spurious wake-up, which every futex waiter tolerates */
     syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+int sdb_engine_commit_replicated_sync(sdb_engine *e, const sdb_tx_header *hdr, const sdb_kv *kvs, size_t n,
+                                      int skip_eh, const uint8_t *expect_alh, sdb_commit_result *res, int *why) {
+    sync_wait w;
+    memset(&w, 0, sizeof w);
+    atomic_init(&w.done, 0);
+    int wy = SDB_REPL_OK;
+    int rc = sdb_engine_commit_replicated(e, hdr, kvs, n, skip_eh, expect_alh, sync_cb, &w, &wy);
+    if (rc == SEALDB_OK) {
+        while (!atomic_load_explicit(&w.done, memory_order_acquire))
+            syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+        rc = w.rc;
+        if (rc == SEALDB_OK && res) *res = w.res;
+        if (rc != SEALDB_OK) wy = (int)w.failed_pre;
+    }
+    if (why) *why = wy;
+    return rc;
 }
 
 int sdb_engine_commit_sync(sdb_engine *e, const sdb_kv *kvs, size_t n,
@@ -730,7 +805,38 @@ static void bind_own_id(sdb_ptx *p, uint64_t id) {
     if (in_values) sdb_put_u32be(r + 12, sdb_crc32c(0, r + SDB_JREC_FRAME + p->meta_len, (size_t)p->vals_len));
 }
 
+/* Committer, before reserving room for a replicated tx: it must be the next tx of this chain
+ * (replication.md 7.1 steps 7.5-7.9, with W3's fixes). A tx this engine already has answers
+ * EXISTS when it is the same tx (same Alh), TAMPERED (DIVERGED) when it is not; a gap is RANGE. */
+static int check_replicated(sdb_engine *e, sdb_ptx *p, int *why) {
+    const sdb_tx_header *h = &p->rep_hdr;
+    uint8_t alh[SDB_HASH_LEN], root[SDB_HASH_LEN];
+    int rc = sdb_tx_alh(h, alh);
+    if (rc) return rc;
+    if (h->id < e->next_id) {
+        uint8_t have[SDB_HASH_LEN];
+        if ((rc = sdb_ahtree_leaf_alh(e->aht, h->id, have))) return rc;
+        *why = memcmp(have, alh, SDB_HASH_LEN) ? SDB_REPL_DIVERGED : SDB_REPL_EXISTS;
+        return *why == SDB_REPL_EXISTS ? SEALDB_EXISTS : SEALDB_TAMPERED;
+    }
+    if (h->id > e->next_id) { *why = SDB_REPL_GAP; return SEALDB_RANGE; }
+    if (h->bl_tx_id == 0) memset(root, 0, sizeof root);
+    else if (h->bl_tx_id == e->next_id - 1) memcpy(root, e->cur_root.b, sizeof root);
+    else if ((rc = sdb_ahtree_root_at(e->aht, h->bl_tx_id, root))) return rc;
+    if (memcmp(root, h->bl_root.b, SDB_HASH_LEN)) { *why = SDB_REPL_BAD_BLROOT; return SEALDB_TAMPERED; }
+    if (memcmp(e->cur_alh.b, h->prev_alh.b, SDB_HASH_LEN)) { *why = SDB_REPL_BAD_PREV_ALH; return SEALDB_TAMPERED; }
+    if (p->rep_has_alh && memcmp(p->rep_alh.b, alh, SDB_HASH_LEN)) { *why = SDB_REPL_BAD_ALH; return SEALDB_TAMPERED; }
+    return SEALDB_OK;
+}
+
+static int assign_tail(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p, uint64_t id);
 static int assign(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p) {
+    if (p->rep) {   /* header already in the record and checked by check_replicated */
+        uint64_t id = p->rep_hdr.id;
+        p->res.hdr = p->rep_hdr;
+        sdb_put_u32be(p->rec + 4, sdb_crc32c(0, p->rec + 8, SDB_JREC_FRAME - 8 + p->meta_len));
+        return assign_tail(e, g, p, id);
+    }
     if (p->nids) bind_own_id(p, e->next_id);
     uint64_t id = e->next_id;
     sdb_tx_header *hd = &p->res.hdr;
@@ -750,6 +856,12 @@ static int assign(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p) {
     sdb_put_u64be(h + H_BLID, hd->bl_tx_id);
     memcpy(h + H_BLROOT, hd->bl_root.b, SDB_HASH_LEN);
     sdb_put_u32be(p->rec + 4, sdb_crc32c(0, p->rec + 8, SDB_JREC_FRAME - 8 + p->meta_len));
+    return assign_tail(e, g, p, id);
+}
+
+/* The part of assign shared by both kinds of tx: Alh, ahtree, group buffers. */
+static int assign_tail(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p, uint64_t id) {
+    const sdb_tx_header *hd = &p->res.hdr;
     int rc = sdb_tx_alh(hd, p->res.alh.b);
     if (!rc) rc = sdb_ahtree_append(e->aht, p->res.alh.b, e->cur_root.b);
     if (!rc) rc = sdb_buf_append(&g->rec, p->rec, p->rec_len);
@@ -874,6 +986,11 @@ static void *committer_main(void *arg) {
                 if (!rc) rc = sdb_engine_index_check_pre(e, p->pre, p->npre, &bad);
                 if (rc == SEALDB_PRECONDITION) { p->cb(p->arg, rc, NULL, bad); ptx_free(p); p = next; continue; }
             }
+            if (!rc && p->rep) {
+                int why = SDB_REPL_OK;
+                rc = check_replicated(e, p, &why);
+                if (rc) { p->cb(p->arg, rc, NULL, (size_t)why); ptx_free(p); p = next; continue; }
+            }
             if (!rc) {
                 /* does the record fit in the current segment? if not, let the syncer write and
                  * sync everything before it first, so a new segment never holds records whose
@@ -920,16 +1037,17 @@ static int check_record(sdb_engine *e, uint64_t pos, sdb_buf *buf, const sdb_jfr
     sdb_tx_header hdr;
     uint32_t n;
     if ((rc = sdb_jrec_decode(sdb_buf_slice(buf), &f2, &hdr, je, &n))) return SEALDB_CORRUPT;
-    /* values: CRC in chunks (they may be large) */
+    /* values: CRC in chunks (they may be large); truncated values are gone (truncate.c) */
     uint8_t chunk[1 << 14];
     uint32_t crc = 0;
-    for (uint64_t off = 0; off < fr->vals_len;) {
+    int vals_gone = sdb_engine_check_truncated(e, want_id, fr->vals_len) != SEALDB_OK;
+    for (uint64_t off = 0; off < fr->vals_len && !vals_gone;) {
         size_t k = fr->vals_len - off < sizeof chunk ? (size_t)(fr->vals_len - off) : sizeof chunk;
         if ((rc = sdb_journal_read(e->j, pos + len + off, chunk, k))) return rc;
         crc = sdb_crc32c(crc, chunk, k);
         off += k;
     }
-    if (crc != fr->crc_vals) return SEALDB_CORRUPT;
+    if (!vals_gone && crc != fr->crc_vals) return SEALDB_CORRUPT;
     if (hdr.id != want_id || memcmp(hdr.prev_alh.b, prev_alh->b, SDB_HASH_LEN)) return SEALDB_TAMPERED;
     return sdb_tx_alh(&hdr, alh_out->b) ? SEALDB_CORRUPT : SEALDB_OK;
 }
@@ -1176,6 +1294,7 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     pthread_cond_init(&e->q_cv, NULL);
     pthread_cond_init(&e->sy_cv, NULL);
     pthread_mutex_init(&e->ix_mu, NULL);
+    pthread_mutex_init(&e->trunc_mu, NULL);
     pthread_mutex_init(&e->ix_wr_mu, NULL);
     pthread_cond_init(&e->ix_work_cv, NULL);
     pthread_cond_init(&e->ix_done_cv, NULL);
@@ -1210,6 +1329,10 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         /* derived: a damaged tree file is rebuilt from the journal */
         if (rc != SEALDB_CORRUPT || unlink(p) < 0 || (rc = sdb_ahtree_open_file(p, &e->aht))) goto fail;
     }
+    if ((rc = sdb_trunc_open(e))) {
+        set_open_err("%s: the truncation point file is unreadable or damaged: %s", dir, sealdb_strerror(rc));
+        goto fail;
+    }
     int txi_bad = 0;
     rc = recover(e, &txi_bad);
     if (rc && txi_bad) {
@@ -1221,6 +1344,8 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         if (!(rc = sdb_file_truncate(e->txi, 0))) rc = recover(e, &txi_bad);
     }
     if (rc) goto fail;
+    /* finish a discard a crash interrupted (truncate.c) */
+    if ((rc = sdb_trunc_resume(e))) goto fail;
     /* re-check the chain's tail from the journal bytes; register with the scrubber (scrub.c) */
     if ((rc = sdb_scrub_attach(e))) goto fail;
     if ((rc = sdb_fsync_dir(dir))) goto fail;
@@ -1282,6 +1407,7 @@ void sdb_engine_close(sdb_engine *e) {
     pthread_cond_destroy(&e->q_cv);
     pthread_cond_destroy(&e->sy_cv);
     pthread_mutex_destroy(&e->ix_mu);
+    pthread_mutex_destroy(&e->trunc_mu);
     pthread_mutex_destroy(&e->ix_wr_mu);
     pthread_cond_destroy(&e->ix_work_cv);
     pthread_cond_destroy(&e->ix_done_cv);

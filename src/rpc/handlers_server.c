@@ -7,6 +7,7 @@
 #include <time.h>
 #include <openssl/evp.h>
 #include "rpc/server.h"
+#include "rpc/repl.h"
 
 #define SVC "/immudb.schema.ImmuService/"
 #define ERR(code, ...) sdb_call_error(c, SDB_GRPC_##code, __VA_ARGS__)
@@ -195,7 +196,7 @@ static void open_session_checked(sdb_call *c, int result, void *arg) {
 static int session_op(sdb_call *c, int close) {
     sdb_server *s = c->srv;
     const char *sid = sdb_call_metadata(c, "sessionid");
-    if (!sid) return ERR(UNKNOWN, "no session auth data provided");
+    if (!sid) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "28000", NULL, "no session auth data provided");
     if (!sid[0]) return ERR(UNKNOWN, "no sessionID provided");
     int found = 0;
     uint64_t now = sdb_now_ms();
@@ -619,7 +620,7 @@ static Immudb__Schema__DatabaseNullableSettings *settings_msg(sdb_call *c, const
 
 /* Validates and lower-cases a CreateDatabase name; answers the error itself (returns 1). */
 static int check_new_name(sdb_call *c, const char *in, char out[129]) {
-    if (strcmp(in, SDB_DEFAULTDB) == 0 || strcmp(in, SDB_SYSTEMDB) == 0) return ERR(INTERNAL, "database is reserved"), 1;
+    if (strcmp(in, SDB_DEFAULTDB) == 0 || strcmp(in, SDB_SYSTEMDB) == 0) return sdb_call_error_info(c, SDB_GRPC_INTERNAL, "XX000", NULL, "database is reserved"), 1;
     size_t n = strlen(in);
     if (n == 0 || n > 128) return ERR(UNKNOWN, "database name length outside of limits"), 1;
     for (size_t i = 0; i < n; i++) {
@@ -632,10 +633,6 @@ static int check_new_name(sdb_call *c, const char *in, char out[129]) {
     }
     out[n] = 0;
     return 0;
-}
-
-static int replica_requested(const Immudb__Schema__DatabaseNullableSettings *st) {
-    return st && st->replicationsettings && st->replicationsettings->replica && st->replicationsettings->replica->value;
 }
 
 /* Creates a database; *resp_out gets the CreateDatabaseResponse (NULL when an error was answered). */
@@ -653,7 +650,6 @@ static int create_db(sdb_call *c, const char *name_in, const Immudb__Schema__Dat
     }
     char name[129];
     if (check_new_name(c, name_in, name)) return SDB_CALL_DONE;
-    if (replica_requested(ov)) return ERR(INVALID_ARGUMENT, "illegal arguments: replication is not supported by sealdb");
     Immudb__Schema__CreateDatabaseResponse *resp = sdb_call_alloc(c, sizeof *resp);
     if (!resp) return ERR(RESOURCE_EXHAUSTED, "out of memory");
     immudb__schema__create_database_response__init(resp);
@@ -736,12 +732,37 @@ static Immudb__Schema__DatabaseNullableSettings *v1_settings(sdb_call *c, const 
         b->value = 1;
         o->excludecommittime = b;
     }
+    /* replication fields are always present, zero values included; replica=false also zeroes the
+     * primary-only counters (docs/replication.md 8.3: immuadmin hot-restore relies on it) */
+    Immudb__Schema__ReplicationNullableSettings *r = sdb_call_alloc(c, sizeof *r);
+    if (!r) return NULL;
+    immudb__schema__replication_nullable_settings__init(r);
+#define NB(field, v) do { Immudb__Schema__NullableBool *x_ = sdb_call_alloc(c, sizeof *x_); if (!x_) return NULL; \
+        immudb__schema__nullable_bool__init(x_); x_->value = (v); r->field = x_; } while (0)
+#define NU(field, v) do { Immudb__Schema__NullableUint32 *x_ = sdb_call_alloc(c, sizeof *x_); if (!x_) return NULL; \
+        immudb__schema__nullable_uint32__init(x_); x_->value = (v); r->field = x_; } while (0)
+#define NS(field, v) do { Immudb__Schema__NullableString *x_ = sdb_call_alloc(c, sizeof *x_); if (!x_) return NULL; \
+        immudb__schema__nullable_string__init(x_); x_->value = (char *)((v) ? (v) : ""); r->field = x_; } while (0)
+    NB(replica, v->replica);
+    NS(primarydatabase, v->primarydatabase);
+    NS(primaryhost, v->primaryhost);
+    NU(primaryport, v->primaryport);
+    NS(primaryusername, v->primaryusername);
+    NS(primarypassword, v->primarypassword);
+    if (!v->replica) {
+        NU(syncacks, 0);
+        NU(prefetchtxbuffersize, 0);
+        NU(replicationcommitconcurrency, 0);
+    }
+#undef NB
+#undef NU
+#undef NS
+    o->replicationsettings = r;
     return o;
 }
 
 static int h_create_database_with(sdb_call *c, const ProtobufCMessage *rq) {
     const Immudb__Schema__DatabaseSettings *r = (const void *)rq;
-    if (r->replica) return ERR(INVALID_ARGUMENT, "illegal arguments: replication is not supported by sealdb");
     Immudb__Schema__DatabaseNullableSettings *o = v1_settings(c, r);
     if (!o) return ERR(RESOURCE_EXHAUSTED, "out of memory");
     Immudb__Schema__CreateDatabaseResponse *resp;
@@ -831,7 +852,7 @@ enum { DB_LOAD, DB_UNLOAD, DB_DELETE, DB_UPDATE };
 static sdb_database *admin_db(sdb_call *c, const char *name, int op) {
     sdb_server *s = c->srv;
     if (strcmp(name, SDB_SYSTEMDB) == 0 || (strcmp(name, SDB_DEFAULTDB) == 0))
-        return ERR(INTERNAL, "database is reserved"), NULL;
+        return sdb_call_error_info(c, SDB_GRPC_INTERNAL, "XX000", NULL, "database is reserved"), NULL;
     pthread_mutex_lock(&s->mu);
     sdb_user *u = sdb_user_find(s, c->user);
     uint32_t p = u ? sdb_user_perm_on(u, name) : 0;
@@ -915,7 +936,6 @@ static const char *permanent_change(const Immudb__Schema__DatabaseNullableSettin
 static int update_db(sdb_call *c, const char *name, const Immudb__Schema__DatabaseNullableSettings *ov,
                      Immudb__Schema__DatabaseNullableSettings **out) {
     *out = NULL;
-    if (replica_requested(ov)) return ERR(INVALID_ARGUMENT, "illegal arguments: replication is not supported by sealdb");
     sdb_database *d = admin_db(c, name, DB_UPDATE);
     if (!d) return SDB_CALL_DONE;
     sdb_server *s = c->srv;
@@ -944,6 +964,7 @@ static int update_db(sdb_call *c, const char *name, const Immudb__Schema__Databa
     }
     pthread_mutex_unlock(&s->mu);
     if (rc) return ERR(UNKNOWN, "cannot update database: %s", sealdb_strerror(rc));
+    sdb_repl_settings_changed(s, d);   /* promotion, demotion, new primary coordinates */
     return SDB_CALL_DONE;
 }
 
@@ -963,7 +984,6 @@ static int h_update_database_v2(sdb_call *c, const ProtobufCMessage *rq) {
 
 static int h_update_database(sdb_call *c, const ProtobufCMessage *rq) {
     const Immudb__Schema__DatabaseSettings *r = (const void *)rq;
-    if (r->replica) return ERR(INVALID_ARGUMENT, "illegal arguments: replication is not supported by sealdb");
     Immudb__Schema__DatabaseNullableSettings *o = v1_settings(c, r), *st;
     if (!o) return ERR(RESOURCE_EXHAUSTED, "out of memory");
     update_db(c, r->databasename ? r->databasename : "", o, &st);

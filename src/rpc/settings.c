@@ -13,6 +13,7 @@ void sdb_settings_default(sdb_db_settings *st) {
     st->file_size = 1u << 29;
     st->autoload = 1;
     st->synced = 1;
+    st->truncation_freq_ms = 86400000;
 }
 
 #define FD(f) ((const ProtobufCMessageDescriptor *)(f)->descriptor)
@@ -106,6 +107,34 @@ static void put_defaults(Immudb__Schema__DatabaseNullableSettings *s, const sdb_
     s->truncationsettings->truncationfrequency->value = 86400000;
 }
 
+/* immudb's replication merge rules (docs/replication.md 8.1), applied after the plain merge: with
+ * R the resulting `replica`, fields absent from the request are cleared on a primary (coordinates,
+ * syncAcks of a replica, buffer sizes) and the buffer sizes of a replica default to 100 / 10.
+ * fill_all made every field present. */
+static void repl_merge_rules(Immudb__Schema__DatabaseNullableSettings *s,
+                             const Immudb__Schema__ReplicationNullableSettings *ov) {
+    Immudb__Schema__ReplicationNullableSettings *r = s->replicationsettings;
+    if (!r || !r->replica) return;
+    int R = r->replica->value != 0;
+    if (!(ov && ov->syncacks) && R) r->syncacks->value = 0;
+    if (!R) {
+        static char empty[] = "";
+        if (!(ov && ov->primarydatabase)) r->primarydatabase->value = empty;
+        if (!(ov && ov->primaryhost)) r->primaryhost->value = empty;
+        if (!(ov && ov->primaryport)) r->primaryport->value = 0;
+        if (!(ov && ov->primaryusername)) r->primaryusername->value = empty;
+        if (!(ov && ov->primarypassword)) r->primarypassword->value = empty;
+    }
+    if (!(ov && ov->prefetchtxbuffersize)) {
+        if (R && r->prefetchtxbuffersize->value == 0) r->prefetchtxbuffersize->value = 100;
+        else if (!R) r->prefetchtxbuffersize->value = 0;
+    }
+    if (!(ov && ov->replicationcommitconcurrency)) {
+        if (R && r->replicationcommitconcurrency->value == 0) r->replicationcommitconcurrency->value = 10;
+        else if (!R) r->replicationcommitconcurrency->value = 0;
+    }
+}
+
 int sdb_settings_pack(const sdb_db_settings *st, const uint8_t *prev_pb, size_t prev_len,
                       const ProtobufCMessage *overrides, uint8_t **out, size_t *out_len) {
     sdb_arena ar;
@@ -123,6 +152,7 @@ int sdb_settings_pack(const sdb_db_settings *st, const uint8_t *prev_pb, size_t 
     if (fill_all(&s->base, &a)) goto done;
     if (!prev_pb) put_defaults(s, st);
     if (overrides && merge(&s->base, overrides, &a)) goto done;
+    repl_merge_rules(s, overrides ? ((const Immudb__Schema__DatabaseNullableSettings *)overrides)->replicationsettings : NULL);
     size_t n = protobuf_c_message_get_packed_size(&s->base);
     uint8_t *b = sdb_malloc(n ? n : 1);
     if (!b) goto done;
@@ -147,6 +177,15 @@ int sdb_settings_effective(const uint8_t *pb, size_t len, sdb_db_settings *st) {
     if (s->filesize) st->file_size = s->filesize->value;
     if (s->excludecommittime) st->exclude_commit_time = s->excludecommittime->value;
     if (s->autoload) st->autoload = s->autoload->value;
+    if (s->truncationsettings && s->truncationsettings->retentionperiod)
+        st->retention_ms = s->truncationsettings->retentionperiod->value;
+    if (s->truncationsettings && s->truncationsettings->truncationfrequency)
+        st->truncation_freq_ms = s->truncationsettings->truncationfrequency->value;
+    const Immudb__Schema__ReplicationNullableSettings *r = s->replicationsettings;
+    st->replica = r && r->replica && r->replica->value;
+    st->repl_follow = st->replica && r->primaryhost && r->primaryhost->value && r->primaryhost->value[0] &&
+                      r->primarydatabase && r->primarydatabase->value && r->primarydatabase->value[0] &&
+                      r->primaryport && r->primaryport->value > 0;
     immudb__schema__database_nullable_settings__free_unpacked(s, NULL);
     return SEALDB_OK;
 }
@@ -170,6 +209,14 @@ static int nonempty(const Immudb__Schema__NullableString *ns) { return ns && ns-
 static int check(const Immudb__Schema__DatabaseNullableSettings *s, const char *db, char *msg, size_t msglen) {
 #define V(f) ((s)->f ? (s)->f->value : 0)
     const Immudb__Schema__ReplicationNullableSettings *r = s->replicationsettings;
+    if (r && r->replica && r->replica->value) {
+        if (!r->prefetchtxbuffersize || r->prefetchtxbuffersize->value == 0)
+            BAD_DB("invalid value for replication option PrefetchTxBufferSize on replica database '%s'", db);
+        if (!r->replicationcommitconcurrency || r->replicationcommitconcurrency->value == 0)
+            BAD_DB("invalid value for replication option ReplicationCommitConcurrency on replica database '%s'", db);
+        if (r->syncacks && r->syncacks->value > 0)
+            BAD_DB("invalid value for replication option SyncAcks ReplicationCommitConcurrency on database '%s'", db);
+    }
     if (r && !(r->replica && r->replica->value)) {
         if (nonempty(r->primarydatabase))
             BAD_DB("invalid value for replication option PrimaryDatabase on primary database '%s'", db);

@@ -222,14 +222,30 @@ def c_metrics_server_port(t, f):
     assert "immudb_uptime_hours" in _metrics(s)
 
 
+def _health(srv):
+    return urllib.request.urlopen("http://127.0.0.1:%d/api/health" % srv.web_port, timeout=10).read().decode()
+
+
 def c_web_server(t, f):
-    _refused(t, ["--web-server"], "not served by sealdb")
-    _refused(t, [], "not served by sealdb", env={"IMMUDB_WEB_SERVER": "true"})
+    s = f(["--web-server=false"])
+    with pytest.raises(OSError):
+        _health(s)
+    s = f([], env={"IMMUDB_WEB_SERVER": "false"})
+    with pytest.raises(OSError):
+        _health(s)
+    assert '"status":true' in _health(f())
 
 
 def c_web_server_port(t, f):
-    _refused(t, ["--web-server-port", "8081"], "not served by sealdb")
-    f(["--web-server-port", "8080"])
+    s = f()   # the helper passes --web-server-port
+    assert '"status":true' in _health(s)
+    assert "REST API on http://127.0.0.1:%d/api/" % s.web_port in s.log()
+    _refused(t, ["--web-server-port", "70000"], "not a port")
+
+
+def c_web_max_connections(t, f):
+    assert '"status":true' in _health(f(["--web-max-connections", "4"]))
+    _refused(t, ["--web-max-connections", "0"], "must be 1..100000")
 
 
 def c_pgsql_server(t, f):

@@ -1,0 +1,125 @@
+/* repl.c - client calls of immudb's replication RPCs: exportTx (server stream of one framed
+ * message) and replicateTx (client stream of one framed message); see repl.h. */
+#include "client/client_int.h"
+#include "client/frame.h"
+#include "client/repl.h"
+
+#define CHUNK_SIZE 65536u
+
+typedef struct exp_ctx {
+    sdb_frame_rd fr;
+    sdb_buf *out;
+    uint64_t msgs;
+} exp_ctx;
+
+static int exp_start(void *vctx, uint64_t index, uint64_t len) {
+    exp_ctx *x = vctx;
+    if (index > 0) return SEALDB_PROTOCOL;   /* one message per exported tx */
+    x->msgs = 1;
+    return len > SIZE_MAX ? SEALDB_TOOLARGE : sdb_buf_reserve(x->out, (size_t)len);
+}
+static int exp_data(void *vctx, uint64_t index, const uint8_t *p, size_t n) {
+    exp_ctx *x = vctx;
+    (void)index;
+    return sdb_buf_append(x->out, p, n);
+}
+static int exp_chunk(void *vctx, sdb_slice msg) {
+    exp_ctx *x = vctx;
+    Immudb__Schema__Chunk *ch = immudb__schema__chunk__unpack(NULL, msg.len, msg.ptr);
+    if (!ch) return SEALDB_PROTOCOL;
+    int rc = sdb_frame_feed(&x->fr, sdb_slice_of(ch->content.data, ch->content.len));
+    immudb__schema__chunk__free_unpacked(ch, NULL);
+    return rc;
+}
+
+int sdb_cl_export_tx(sealdb_client *c, uint64_t tx, int skip_integrity, uint64_t max_len, sdb_buf *payload) {
+    if (!c || !payload || tx == 0) return sdb_cl_fail(c, SEALDB_INVALID, "bad arguments");
+    Immudb__Schema__ExportTxRequest req = IMMUDB__SCHEMA__EXPORT_TX_REQUEST__INIT;
+    req.tx = tx;
+    req.skipintegritycheck = skip_integrity != 0;
+    uint8_t packed[64];
+    size_t pl = immudb__schema__export_tx_request__pack(&req, packed);
+    exp_ctx x;
+    memset(&x, 0, sizeof x);
+    sdb_buf_reset(payload);
+    x.out = payload;
+    sdb_frame_rd_init(&x.fr, max_len, &x);
+    x.fr.on_start = exp_start;
+    x.fr.on_data = exp_data;
+    sdb_rpc_md md[2];
+    size_t nmd = sdb_cl_auth_md(c, md);
+    sdb_rpc_status st;
+    sdb_rpc_status_init(&st);
+    int rc = sdb_rpc_server_stream(c->conn, SDB_SVC "exportTx", md, nmd, sdb_slice_of(packed, pl),
+                                   c->timeout_ms > 0 ? c->timeout_ms : -1, exp_chunk, &x, &st);
+    int local = rc;
+    rc = sdb_cl_take_status(c, rc, &st);
+    sdb_rpc_status_deinit(&st);
+    if (rc != SEALDB_OK) {
+        if (local == SEALDB_PROTOCOL || local == SEALDB_TOOLARGE) return sdb_cl_fail(c, local, "malformed export stream");
+        return rc;
+    }
+    if (sdb_frame_finish(&x.fr) != SEALDB_OK || x.msgs != 1)
+        return sdb_cl_fail(c, SEALDB_PROTOCOL, "truncated export stream");
+    return SEALDB_OK;
+}
+
+typedef struct rep_ctx {
+    sdb_slice p;
+    size_t sent;          /* bytes of u64(L) || P sent */
+    uint8_t *buf;
+    sdb_buf packed;
+} rep_ctx;
+
+static int rep_next(void *vctx, sdb_slice *msg, int *done) {
+    rep_ctx *r = vctx;
+    size_t total = r->p.len + 8;
+    if (r->sent >= total) { *done = 1; return SEALDB_OK; }
+    size_t n = 0;
+    if (r->sent == 0) {
+        sdb_put_u64be(r->buf, r->p.len);
+        n = 8;
+    }
+    size_t from = r->sent + n - 8, want = total - r->sent - n;
+    if (want > CHUNK_SIZE - n) want = CHUNK_SIZE - n;
+    if (want) memcpy(r->buf + n, r->p.ptr + from, want);
+    n += want;
+    r->sent += n;
+    Immudb__Schema__Chunk ch = IMMUDB__SCHEMA__CHUNK__INIT;
+    ch.content.data = r->buf;
+    ch.content.len = n;
+    sdb_buf_reset(&r->packed);
+    size_t sz = protobuf_c_message_get_packed_size(&ch.base);
+    int rc = sdb_buf_reserve(&r->packed, sz ? sz : 1);
+    if (rc) return rc;
+    r->packed.len = protobuf_c_message_pack(&ch.base, r->packed.ptr);
+    *msg = sdb_buf_slice(&r->packed);
+    return SEALDB_OK;
+}
+
+int sdb_cl_replicate_tx(sealdb_client *c, sdb_slice payload, sdb_tx_header *hdr) {
+    if (!c || !hdr) return sdb_cl_fail(c, SEALDB_INVALID, "bad arguments");
+    rep_ctx r;
+    memset(&r, 0, sizeof r);
+    r.p = payload;
+    sdb_buf_init(&r.packed);
+    if (!(r.buf = sdb_malloc(CHUNK_SIZE))) return sdb_cl_fail(c, SEALDB_NOMEM, "out of memory");
+    sdb_rpc_md md[2];
+    size_t nmd = sdb_cl_auth_md(c, md);
+    sdb_rpc_status st;
+    sdb_rpc_status_init(&st);
+    int rc = sdb_rpc_client_stream(c->conn, SDB_SVC "replicateTx", md, nmd, c->timeout_ms > 0 ? c->timeout_ms : -1,
+                                   rep_next, &r, &c->resp, &st);
+    rc = sdb_cl_take_status(c, rc, &st);
+    sdb_rpc_status_deinit(&st);
+    sdb_free(r.buf);
+    sdb_buf_deinit(&r.packed);
+    if (rc != SEALDB_OK) return rc;
+    Immudb__Schema__TxHeader *h = immudb__schema__tx_header__unpack(NULL, c->resp.len, c->resp.ptr);
+    if (!h) return sdb_cl_fail(c, SEALDB_PROTOCOL, "malformed replicateTx answer");
+    rc = sdb_cl_crypto_header(h, hdr);
+    protobuf_c_message_free_unpacked(&h->base, NULL);
+    return rc == SEALDB_OK ? rc : sdb_cl_fail(c, rc, "malformed transaction header");
+}
+
+int sdb_cl_last_grpc_code(const sealdb_client *c) { return c ? c->grpc_code : 0; }

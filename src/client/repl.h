@@ -1,0 +1,20 @@
+/* repl.h - the client side of immudb's replication RPCs (docs/replication.md 2-4, 7), for the
+ * server's replicator and the `seal backup` / `seal restore` commands: export one tx of the
+ * selected database as its payload, and replicate a payload into it. Not part of the public API. */
+#ifndef SDB_CLIENT_REPL_H
+#define SDB_CLIENT_REPL_H
+
+#include "sealdb_client.h"
+#include "util/util.h"
+#include "crypto/crypto.h"
+
+/* exportTx{tx, skipIntegrityCheck}: the exported message's payload P (without its u64 length) in
+ * *payload (reset first), at most max_len bytes. Server errors: the mapped status, with the
+ * server's message in sealdb_client_errmsg (immudb's caught-up answer is "EOF"). */
+int sdb_cl_export_tx(sealdb_client *c, uint64_t tx, int skip_integrity, uint64_t max_len, sdb_buf *payload);
+/* replicateTx: streams u64(len P) || P in 64 KiB chunks; *hdr gets the answered header. */
+int sdb_cl_replicate_tx(sealdb_client *c, sdb_slice payload, sdb_tx_header *hdr);
+/* The gRPC code and message of the last answer (for matching immudb's texts). */
+int sdb_cl_last_grpc_code(const sealdb_client *c);
+
+#endif
