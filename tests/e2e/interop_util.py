@@ -8,7 +8,7 @@ import threading
 import time
 
 from google.protobuf import empty_pb2
-from immudb import datatypes, datatypesv2
+from immudb import datatypes
 from immudb.grpc import schema_pb2
 
 
@@ -21,17 +21,23 @@ def db_client(server, database, user="immudb", password=None):
 
 
 def create_db(client, name, replication=None):
-    """CreateDatabaseV2 with optional replication settings (a datatypesv2.ReplicationSettings)."""
-    settings = datatypesv2.DatabaseSettingsV2(replicationSettings=replication)
-    return client.createDatabaseV2(name, settings, False)
+    """CreateDatabaseV2 through the raw stub, with optional replication settings (a dict of
+    ReplicationNullableSettings fields). Not immudb-py's createDatabaseV2: immudb-py 1.5.0 sends the
+    primaryUsername as primaryPassword."""
+    rs = None
+    if replication:
+        wrap = {f.name: getattr(schema_pb2, f.message_type.name)
+                for f in schema_pb2.ReplicationNullableSettings.DESCRIPTOR.fields}
+        rs = schema_pb2.ReplicationNullableSettings(**{k: wrap[k](value=v) for k, v in replication.items()})
+    settings = schema_pb2.DatabaseNullableSettings(replicationSettings=rs)
+    return client._stub.CreateDatabaseV2(schema_pb2.CreateDatabaseRequest(name=name, settings=settings))
 
 
 def replica_of(primary, database, sync=False):
-    """Replication settings making a database follow `database` on `primary` as immudb."""
-    return datatypesv2.ReplicationSettings(
-        replica=True, primaryDatabase=database, primaryHost="127.0.0.1", primaryPort=primary.port,
-        primaryUsername="immudb", primaryPassword=getattr(primary, "admin_password", "immudb"),
-        syncReplication=sync)
+    """Replication settings making a database follow `database` on `primary` as user immudb."""
+    return dict(replica=True, primaryDatabase=database, primaryHost="127.0.0.1", primaryPort=primary.port,
+                primaryUsername="immudb", primaryPassword=getattr(primary, "admin_password", "immudb"),
+                syncReplication=sync)
 
 
 def write_mixed(c, tag, i):
