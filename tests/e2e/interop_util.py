@@ -69,7 +69,7 @@ def tx_record(c, n):
     """Tx n as seen through TxById: its header fields and the (key, hValue, vLen, metadata) of each entry."""
     tx = c._stub.TxById(schema_pb2.TxRequest(tx=n))
     h = tx.header
-    # field by field: an absent and an empty TxHeader.metadata message are the same (formats.md 10)
+    # field by field: an absent and an empty TxHeader.metadata message are the same for both SDKs
     hdr = (h.id, h.prevAlh, h.ts, h.nentries, h.eH, h.blTxId, h.blRoot, h.version,
            h.metadata.SerializeToString(deterministic=True))
     return (hdr,
@@ -127,7 +127,8 @@ def export_stream(c, n):
 
 
 def parse_backup(data):
-    """immuadmin's hot-backup file -> [(txid, checksum, txdata)] (replication.md 9.1)."""
+    """immuadmin's hot-backup file -> [(txid, checksum, txdata)]: records of magic IMMUBACKUP, u32 version 1,
+    u64 tx id, u32 checksum length (32), u32 data length, the tx's Alh, its export stream."""
     recs, o = [], 0
     while o < len(data):
         assert data[o:o + 10] == b"IMMUBACKUP", "bad magic at %d" % o

@@ -40,6 +40,8 @@ def test_immuadmin_hot_backup_of_sealdb_restores_into_immudb_and_sealdb(sealdb_p
     _ok(immuadmin(sealdb, "hot-backup", "defaultdb", "-o", path), "hot-backup from sealdb")
     first = open(path, "rb").read()
     _backup_matches_source(path, src)
+    r = _ok(immuadmin(sealdb, "hot-restore", "--verify-only", "-i", path), "hot-restore --verify-only")
+    assert "Backup file contains transactions from 1 to %d\n" % state(src)[0] in r.stdout + r.stderr, r.stdout + r.stderr
 
     # into the real immudb: a new database, then compared tx by tx, key by key, with proofs on both sides
     _ok(immuadmin(immudb_ref, "hot-restore", "restored", "-i", path), "hot-restore into immudb")

@@ -60,7 +60,7 @@ def test_sealdb_replica_of_an_immudb_primary(immudb_ref, sealdb_pw):
 def test_immudb_replica_of_a_sealdb_primary(immudb_ref, sealdb_pw):
     create_db(db_client(sealdb_pw, "defaultdb"), "pdb")
     create_db(db_client(immudb_ref, "defaultdb"), "rdb", replica_of(sealdb_pw, "pdb"))
-    # immudb's replicator backs off 2, 4, 8 ... s after each failed fetch (spec W5), including the
+    # immudb's replicator backs off 2, 4, 8 ... s after each failed fetch, including the
     # primary's restart and the "EOF" of a caught-up fetch; 40 s covers the back-offs this run causes
     _run(sealdb_pw, immudb_ref, "pdb", "rdb", catchup_timeout=40)
 
