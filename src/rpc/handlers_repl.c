@@ -119,7 +119,8 @@ typedef struct import_err {
 } import_err;
 
 /* Parses payload p and commits it as the next tx of db (replication.md 3.5, 7.1). */
-static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, sdb_commit_result *res, import_err *ie) {
+static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, const uint8_t *expect_alh, sdb_commit_result *res,
+                          import_err *ie) {
     ie->code = SDB_GRPC_OK;
     ie->why = SDB_REPL_OK;
     ie->msg[0] = 0;
@@ -147,7 +148,7 @@ static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, sdb_commit_result
     }
     int w = SDB_REPL_OK;
     uint64_t id = x.hdr.id;
-    rc = sdb_engine_commit_replicated_sync(db->eng, &x.hdr, kv, x.nentries, skip, NULL, res, &w);
+    rc = sdb_engine_commit_replicated_sync(db->eng, &x.hdr, kv, x.nentries, skip, expect_alh, res, &w);
     sdb_free(kv);
     sdb_export_tx_deinit(&x);
     ie->why = w;
@@ -176,6 +177,9 @@ static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, sdb_commit_result
         break;
     case SDB_REPL_BAD_PREV_ALH:
         snprintf(ie->msg, sizeof ie->msg, "illegal arguments: attempt to commit a tx with invalid prevAlh");
+        break;
+    case SDB_REPL_BAD_ALH:
+        snprintf(ie->msg, sizeof ie->msg, "illegal arguments: tx %llu does not have the expected Alh", (unsigned long long)id);
         break;
     default:
         if (rc == SEALDB_UNSUPPORTED) snprintf(ie->msg, sizeof ie->msg, "tx created with a newer version or data is corrupted");
@@ -310,7 +314,7 @@ static void *replicator_main(void *arg) {
         }
         sdb_commit_result res;
         import_err ie;
-        rc = import_payload(r->db, sdb_buf_slice(&p), r->skip, &res, &ie);
+        rc = import_payload(r->db, sdb_buf_slice(&p), r->skip, NULL, &res, &ie);
         if (rc == SEALDB_OK || ie.why == SDB_REPL_EXISTS) {
             if (rc == SEALDB_OK && r->wfi) (void)sdb_engine_wait_indexed(r->db->eng, res.hdr.id, CLIENT_TIMEOUT_MS);
             pthread_mutex_lock(&r->mu);
@@ -451,6 +455,18 @@ static int h_replicate_tx(sdb_call *c, const ProtobufCMessage *rq) {
             return SDB_CALL_DONE;
         }
     }
+    /* sealdb's own extension (W17): the Alh the tx must have, e.g. a hot-backup record's
+     * checksum, checked before the tx is committed */
+    uint8_t want_alh[SDB_HASH_LEN];
+    const char *wa = sdb_call_metadata(c, "sealdb-expected-alh");
+    if (wa) {
+        sdb_buf hb;
+        sdb_buf_init(&hb);
+        int bad = strlen(wa) != 2 * SDB_HASH_LEN || sdb_hex_decode(wa, strlen(wa), &hb) || hb.len != SDB_HASH_LEN;
+        if (!bad) memcpy(want_alh, hb.ptr, SDB_HASH_LEN);
+        sdb_buf_deinit(&hb);
+        if (bad) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments: sealdb-expected-alh must be 64 hex digits");
+    }
     uint64_t max = sdb_export_max_payload(db->max_tx_entries, db->max_key_len, db->max_value_len);
     sdb_slice m;
     int eof = 0;
@@ -461,7 +477,7 @@ static int h_replicate_tx(sdb_call *c, const ProtobufCMessage *rq) {
     if (rc || eof) return fail(c, SDB_GRPC_UNKNOWN, "EOF");
     sdb_commit_result res;
     import_err ie;
-    if (import_payload(db, m, skip, &res, &ie)) return fail(c, ie.code, ie.msg);
+    if (import_payload(db, m, skip, wa ? want_alh : NULL, &res, &ie)) return fail(c, ie.code, ie.msg);
     if (wfi) (void)sdb_engine_wait_indexed(db->eng, res.hdr.id, -1);
     Immudb__Schema__TxHeader *h = sdb_kv_header_pb(sdb_call_arena(c), &res.hdr);
     if (!h) return fail(c, SDB_GRPC_INTERNAL, "out of memory");

@@ -105,6 +105,15 @@ def test_export_replicate_through_immudb_py(sealdb_factory):
         ("UNKNOWN", "illegal arguments: entries hash (Eh) differs")
     assert err(cb.replicateTx, [schema_pb2.Chunk(content=bytes(raw[:-20]))]) == ("UNKNOWN", "EOF")
     assert err(cb.replicateTx, []) == ("UNKNOWN", "EOF")
+    # sealdb-expected-alh (request metadata): the tx must hash to it before it is committed
+    good = [schema_pb2.Chunk(content=b"".join(ch.content for ch in ca.exportTx(last + 1)))]
+    alh = state(ca)[1]
+    bad_alh = bytes([alh[0] ^ 1]) + alh[1:]
+    assert err(cb._stub.replicateTx, iter(good), metadata=(("sealdb-expected-alh", bad_alh.hex()),)) == \
+        ("UNKNOWN", "illegal arguments: tx %d does not have the expected Alh" % (last + 1))
+    assert err(cb._stub.replicateTx, iter(good), metadata=(("sealdb-expected-alh", "zz"),))[0] == "INVALID_ARGUMENT"
+    assert cb._stub.replicateTx(iter(good), metadata=(("sealdb-expected-alh", alh.hex()),)).id == last + 1
+    last += 1
     # settings: a replica reports its defaults, promotion clears them and accepts writes
     s = cb.getDatabaseSettingsV2().settings.replicationSettings
     assert s.replica and s.prefetchTxBufferSize == 100 and s.replicationCommitConcurrency == 10
@@ -135,6 +144,11 @@ def test_replica_follows_primary_through_kill9(sealdb_factory):
     cf = b.client(database="f")
     wait_for(lambda: state(cf) == state(ca), what="replica to catch up")
     assert err(cf.set, b"x", b"y") == ("UNKNOWN", "database is read-only because it's a replica")
+    # the primary's password is never sent back (W10); sync replication is refused, not faked
+    assert cf.getDatabaseSettingsV2().settings.replicationSettings.primaryPassword == "******"
+    assert err(cb.createDatabaseV2, "s", datatypesv2.DatabaseSettingsV2(replicationSettings=datatypesv2.ReplicationSettings(
+        syncReplication=True, syncAcks=1)), False) == \
+        ("INVALID_ARGUMENT", "illegal arguments: synchronous replication is not supported by sealdb (database 's')")
     # a second external importer is refused while the replicator runs
     assert err(cf.replicateTx, ca.exportTx(1)) == ("INTERNAL", "replication already in progress")
 
