@@ -265,6 +265,7 @@ static void *replicator_main(void *arg) {
     sdb_buf p;
     sdb_buf_init(&p);
     unsigned backoff = 0, import_failures = 0;
+    uint64_t checked_upto = 0;   /* last own tx whose Alh matched the primary's state */
     uint64_t max = sdb_export_max_payload(r->db->max_tx_entries, r->db->max_key_len, r->db->max_value_len);
     sdb_log("replication: database %s follows %s:%u/%s", r->name, r->host, r->port, r->pdb);
     while (!atomic_load(&r->stop)) {
@@ -293,6 +294,27 @@ static void *replicator_main(void *arg) {
             const char *msg = sealdb_client_errmsg(cl);
             if (sdb_cl_last_grpc_code(cl) == SDB_GRPC_UNKNOWN && caught_up(msg)) {
                 backoff = POLL_MS;    /* nothing new: keep the connection, ask again shortly */
+                /* the last imported tx is checked by the chain only when its successor arrives;
+                 * until then compare its Alh with the primary's state (a changed ts, version or
+                 * tx metadata would otherwise go unnoticed: W17), once per new last tx */
+                if (next - 1 != checked_upto) {
+                    sealdb_state pst;
+                    uint8_t own[SDB_HASH_LEN];
+                    uint64_t own_id = 0;
+                    if (sealdb_client_current_state(cl, &pst) == SEALDB_OK &&
+                        sdb_engine_state(r->db->eng, &own_id, own) == SEALDB_OK && pst.tx_id == own_id) {
+                        if (memcmp(pst.alh, own, SDB_HASH_LEN)) {
+                            atomic_fetch_add(&g_divergences, 1);
+                            set_error(r, 1, "primary %s:%u/%s states another Alh for tx %llu than this replica's",
+                                      r->host, r->port, r->pdb, (unsigned long long)own_id);
+                            sdb_log("error: replication of database %s stopped: primary %s:%u/%s diverged at tx %llu: "
+                                    "its state has another Alh", r->name, r->host, r->port, r->pdb,
+                                    (unsigned long long)own_id);
+                            break;
+                        }
+                        checked_upto = own_id;
+                    }
+                }
                 continue;
             }
             char was[256];

@@ -233,3 +233,25 @@ def test_tampered_primary_is_not_followed(sealdb_factory):
     assert "replication of database f" in b.log()
     assert cf.get(b"victim") is None
     assert "FORGED" not in b.log()
+
+
+def test_last_tx_checked_against_primary_state(sealdb_factory):
+    """A tx whose ts was changed in transit is accepted by replicateTx (the ts is taken from the
+    header, as immudb does) but its Alh differs from the primary's: the replicator compares its
+    last tx with the primary's state once it caught up, and stops on the difference."""
+    a, b = sealdb_factory(), sealdb_factory()
+    ca, cb = a.client(), b.client()
+    for i in range(3):
+        ca.set(b"k%d" % i, b"v")
+    cb.createDatabaseV2("f", replica_settings(), False)
+    cf = b.client(database="f")
+    for t in (1, 2):
+        cf.replicateTx(ca.exportTx(t))
+    raw = bytearray(b"".join(ch.content for ch in ca.exportTx(3)))
+    ts_at = 8 + 4 + 8 + 32                   # u64(L), u32(hdrLen), id, prevAlh
+    raw[ts_at + 7] ^= 1
+    assert cf.replicateTx([schema_pb2.Chunk(content=bytes(raw))]).id == 3
+    cb.updateDatabaseV2("f", follow_settings(a))
+    wait_for(lambda: "its state has another Alh" in b.log(), what="the last tx's check")
+    assert "primary 127.0.0.1:%d/defaultdb diverged at tx 3" % a.port in b.log()
+    assert 'sealdb_replication_diverged{db="f"} 1' in metrics(b)
