@@ -80,19 +80,20 @@ static void sleep_ms(unsigned ms) {
     nanosleep(&ts, NULL);
 }
 
-static int h_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
-    const Immudb__Schema__ExportTxRequest *r = (const void *)rq;
-    if (r->tx == 0) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments");
+/* Answers one ExportTxRequest with its message (replication.md 4.1); 0, or -1 after answering the
+ * call's final error. */
+static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r) {
+    if (r->tx == 0) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), -1;
     sdb_kvdb *db = sdb_kv_call_db(c);
-    if (!db) return fail(c, SDB_GRPC_UNKNOWN, "already closed");
+    if (!db) return fail(c, SDB_GRPC_UNKNOWN, "already closed"), -1;
     /* sealdb has no synchronous primaries (no replica-state table) */
-    if (r->replicastate) return fail(c, SDB_GRPC_UNKNOWN, "illegal state: replica state was NOT expected");
+    if (r->replicastate) return fail(c, SDB_GRPC_UNKNOWN, "illegal state: replica state was NOT expected"), -1;
     if (r->tx > sdb_engine_last_tx(db->eng)) {
         /* immudb answers a committed-only request past the end with EOF (how its replicas learn
          * they caught up); systemdb and precommitted requests wait, here for a bounded time */
-        if (!r->allowprecommitted && !sdb_database_is_system(sdb_call_db(c))) return fail(c, SDB_GRPC_UNKNOWN, "EOF");
+        if (!r->allowprecommitted && !sdb_database_is_system(sdb_call_db(c))) return fail(c, SDB_GRPC_UNKNOWN, "EOF"), -1;
         for (unsigned waited = 0; r->tx > sdb_engine_last_tx(db->eng); waited += 5) {
-            if (waited >= EXPORT_WAIT_MS) return fail(c, SDB_GRPC_UNKNOWN, "EOF");
+            if (waited >= EXPORT_WAIT_MS) return fail(c, SDB_GRPC_UNKNOWN, "EOF"), -1;
             sleep_ms(5);
         }
     }
@@ -101,13 +102,35 @@ static int h_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
     char err[256];
     if (export_payload(db, r->tx, r->skipintegritycheck, &p, err, sizeof err)) {
         sdb_buf_deinit(&p);
-        return fail(c, SDB_GRPC_UNKNOWN, err);
+        return fail(c, SDB_GRPC_UNKNOWN, err), -1;
     }
     int rc = sdb_call_send_msg(c, p.ptr, p.len);
     sdb_buf_deinit(&p);
-    if (rc) return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed");
-    sdb_call_ok(c, NULL);
+    if (rc) return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed"), -1;
+    return 0;
+}
+
+static int h_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
+    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq) == 0) sdb_call_ok(c, NULL);
     return SDB_CALL_DONE;
+}
+
+/* streamExportTx: requests answered strictly one after another on one call (replication.md 5.1);
+ * the call ends with the first error, or with immudb's Unknown "EOF" when the client half-closes. */
+static int h_stream_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
+    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq)) return SDB_CALL_DONE;
+    for (;;) {
+        sdb_slice raw;
+        int eof = 0;
+        if (c->ops->recv(c, &raw, &eof) != SEALDB_OK) return fail(c, SDB_GRPC_UNAVAILABLE, "stream receive failed");
+        if (eof) return fail(c, SDB_GRPC_UNKNOWN, "EOF");
+        /* decoded outside the call's arena: a long-lived stream must not grow it per request */
+        Immudb__Schema__ExportTxRequest *r = immudb__schema__export_tx_request__unpack(NULL, raw.len, raw.ptr);
+        if (!r) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message");
+        int rc = export_one(c, r);
+        immudb__schema__export_tx_request__free_unpacked(r, NULL);
+        if (rc) return SDB_CALL_DONE;
+    }
 }
 
 /* ---- import ---- */
@@ -512,6 +535,9 @@ static const sdb_rpc_method repl_methods[] = {
       SDB_STREAM_SERVER },
     { M("replicateTx"), NULL, &immudb__schema__tx_header__descriptor, h_replicate_tx, SDB_PERM_ADMIN,
       SDB_STREAM_CLIENT },
+    /* bidirectional: started like a server stream on its first request; the handler reads the rest */
+    { M("streamExportTx"), &immudb__schema__export_tx_request__descriptor, NULL, h_stream_export_tx, SDB_PERM_ADMIN,
+      SDB_STREAM_SERVER },
 };
 
 const sdb_rpc_module sdb_repl_module = {

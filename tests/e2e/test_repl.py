@@ -255,3 +255,31 @@ def test_last_tx_checked_against_primary_state(sealdb_factory):
     wait_for(lambda: "its state has another Alh" in b.log(), what="the last tx's check")
     assert "primary 127.0.0.1:%d/defaultdb diverged at tx 3" % a.port in b.log()
     assert 'sealdb_replication_diverged{db="f"} 1' in metrics(b)
+
+
+def test_stream_export_tx(sealdb_factory):
+    """immudb's replicas follow a primary with streamExportTx: requests answered one after the other
+    on one call, each with its tx's message; the call ends with Unknown "EOF" at the client's
+    half-close, or with the first error (a tx past the end: "EOF")."""
+    a = sealdb_factory()
+    ca = a.client()
+    ca.set(b"a", b"1")
+    ca.set(b"big", bytes(70000))
+    ca.set(b"c", b"3")
+    reqs = [schema_pb2.ExportTxRequest(tx=t) for t in (1, 2, 3)]
+    got = []
+    with pytest.raises(grpc.RpcError) as e:
+        for ch in ca._stub.streamExportTx(iter(reqs)):
+            got.append(ch.content)
+    assert (e.value.code().name, e.value.details()) == ("UNKNOWN", "EOF")
+    want = [ch.content for t in (1, 2, 3) for ch in ca.exportTx(t)]
+    assert got == want and len(got) == 4          # tx 2 takes two chunks
+    got = []
+    with pytest.raises(grpc.RpcError) as e:
+        for ch in ca._stub.streamExportTx(iter([schema_pb2.ExportTxRequest(tx=3), schema_pb2.ExportTxRequest(tx=4),
+                                                schema_pb2.ExportTxRequest(tx=1)])):
+            got.append(ch.content)
+    assert (e.value.code().name, e.value.details()) == ("UNKNOWN", "EOF") and len(got) == 1
+    rs = schema_pb2.ReplicaState(UUID="x")
+    assert err(ca._stub.streamExportTx, iter([schema_pb2.ExportTxRequest(tx=1, replicaState=rs)])) == \
+        ("UNKNOWN", "illegal state: replica state was NOT expected")
