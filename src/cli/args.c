@@ -66,6 +66,7 @@ static const flag flags[] = {
     F("verify-values", 0, K_BOOL, verify_values),
     F("values", 0, K_BOOL, values),
     F("if-not-exists", 0, K_BOOL, if_not_exists),
+    F("append", 0, K_BOOL, append),
     F("prefix", 0, K_STR, prefix),
     F("seek", 0, K_STR, seek),
     F("slot", 0, K_STR, slot),

@@ -34,6 +34,7 @@ typedef struct seal_args {
     uint64_t at_tx, since_tx, limit, offset, interval_s, rounds;
     int has_revision; int64_t revision;
     int desc, inclusive_seek, inclusive_end, verify_values, values, if_not_exists;
+    int append;                   /* --append: backup/restore continue an existing file/database */
     const char *prefix, *seek, *end, *file, *output;
     const char *slot;             /* --slot: sealdb-cdc's replication slot (cdc-verify) */
     int has_min, has_max; double min_score, max_score;

@@ -17,6 +17,7 @@
 #include "cli/cdc.h"
 #include "cli/out.h"
 #include "cli/scrub.h"
+#include "cli/backup.h"
 
 #define EXIT_VERIFY 2
 
@@ -46,6 +47,8 @@ static const char usage_text[] =
 "server:    health | status | info   version (seal's own)\n"
 "           scrub-status (--metrics-port 9497)   integrity scrub per database, from the\n"
 "                                                  server's /metrics; exit 2 when damaged\n"
+"backup:    backup <db> -o FILE (--append)   restore <db> -f FILE (--append)   immuadmin's\n"
+"           hot-backup file format; every record verified (eH, Alh, chain); exit 2 when not\n"
 "databases: db create <name> (--max-key-len --max-value-len --max-tx-entries --if-not-exists)\n"
 "           db list | use <name> | load <name> | unload <name> | delete <name> | settings\n"
 "           (database ... is the same as db ...: immuadmin's name)\n"
@@ -954,6 +957,10 @@ static int cmd_cdc_verify(sealdb_client *c, int unused) {
     return seal_cdc_verify(c, &O, A.prefix ? A.prefix : "cdc", A.slot ? A.slot : "sealdb_cdc", A.limit);
 }
 
+static int cmd_backup(sealdb_client *c, int restore) {
+    return restore ? seal_restore(c, &A) : seal_backup(c, &A);
+}
+
 static int cmd_use_arg(sealdb_client *c, int unused) {
     return A.npos == 2 ? cmd_use(c, A.pos[1]) : usage_err("usage: use <db>");
 }
@@ -981,6 +988,7 @@ static const seal_cmd commands[] = {
     { "cdc-history", cmd_cdc_history, 0, 1 }, { "cdc-verify", cmd_cdc_verify, 0, 1 },
     { "health", cmd_health, 0, 0 },         { "status", cmd_health, 0, 0 },     { "info", cmd_health, 1, 0 },
     { "scrub-status", cmd_scrub_status, 0, 0 },
+    { "backup", cmd_backup, 0, 1 },         { "restore", cmd_backup, 1, 1 },
     { "login", cmd_login, 0, 0 },           { "logout", cmd_logout, 0, 1 },     { "use", cmd_use_arg, 0, 1 },
     { "db", cmd_db, 0, 1 },                 { "user", cmd_user, 0, 1 },
 };

@@ -97,15 +97,20 @@ static int rep_next(void *vctx, sdb_slice *msg, int *done) {
     return SEALDB_OK;
 }
 
-int sdb_cl_replicate_tx(sealdb_client *c, sdb_slice payload, sdb_tx_header *hdr) {
+int sdb_cl_replicate_tx(sealdb_client *c, sdb_slice payload, const uint8_t *expect_alh, sdb_tx_header *hdr) {
     if (!c || !hdr) return sdb_cl_fail(c, SEALDB_INVALID, "bad arguments");
     rep_ctx r;
     memset(&r, 0, sizeof r);
     r.p = payload;
     sdb_buf_init(&r.packed);
     if (!(r.buf = sdb_malloc(CHUNK_SIZE))) return sdb_cl_fail(c, SEALDB_NOMEM, "out of memory");
-    sdb_rpc_md md[2];
+    sdb_rpc_md md[3];
     size_t nmd = sdb_cl_auth_md(c, md);
+    char hex[2 * SDB_HASH_LEN + 1];
+    if (expect_alh) {
+        sdb_hex_encode(expect_alh, SDB_HASH_LEN, hex);
+        md[nmd++] = (sdb_rpc_md){ "sealdb-expected-alh", hex };
+    }
     sdb_rpc_status st;
     sdb_rpc_status_init(&st);
     int rc = sdb_rpc_client_stream(c->conn, SDB_SVC "replicateTx", md, nmd, c->timeout_ms > 0 ? c->timeout_ms : -1,
@@ -123,3 +128,23 @@ int sdb_cl_replicate_tx(sealdb_client *c, sdb_slice payload, sdb_tx_header *hdr)
 }
 
 int sdb_cl_last_grpc_code(const sealdb_client *c) { return c ? c->grpc_code : 0; }
+
+int sdb_cl_set_replica(sealdb_client *c, const char *name, int replica, int create) {
+    if (!c || !name || !*name) return sdb_cl_fail(c, SEALDB_INVALID, "empty database name");
+    Immudb__Schema__NullableBool rb = IMMUDB__SCHEMA__NULLABLE_BOOL__INIT;
+    rb.value = replica != 0;
+    Immudb__Schema__ReplicationNullableSettings rs = IMMUDB__SCHEMA__REPLICATION_NULLABLE_SETTINGS__INIT;
+    rs.replica = &rb;
+    Immudb__Schema__DatabaseNullableSettings st = IMMUDB__SCHEMA__DATABASE_NULLABLE_SETTINGS__INIT;
+    st.replicationsettings = &rs;
+    if (create) {
+        Immudb__Schema__CreateDatabaseRequest req = IMMUDB__SCHEMA__CREATE_DATABASE_REQUEST__INIT;
+        req.name = (char *)name;
+        req.settings = &st;
+        return sdb_cl_call(c, "CreateDatabaseV2", &req.base, NULL, NULL);
+    }
+    Immudb__Schema__UpdateDatabaseRequest req = IMMUDB__SCHEMA__UPDATE_DATABASE_REQUEST__INIT;
+    req.database = (char *)name;
+    req.settings = &st;
+    return sdb_cl_call(c, "UpdateDatabaseV2", &req.base, NULL, NULL);
+}

@@ -12,8 +12,13 @@
  * *payload (reset first), at most max_len bytes. Server errors: the mapped status, with the
  * server's message in sealdb_client_errmsg (immudb's caught-up answer is "EOF"). */
 int sdb_cl_export_tx(sealdb_client *c, uint64_t tx, int skip_integrity, uint64_t max_len, sdb_buf *payload);
-/* replicateTx: streams u64(len P) || P in 64 KiB chunks; *hdr gets the answered header. */
-int sdb_cl_replicate_tx(sealdb_client *c, sdb_slice payload, sdb_tx_header *hdr);
+/* replicateTx: streams u64(len P) || P in 64 KiB chunks; *hdr gets the answered header.
+ * expect_alh (may be NULL) is sent as sealdb-expected-alh: a sealdb server checks it before
+ * committing (immudb ignores it). */
+int sdb_cl_replicate_tx(sealdb_client *c, sdb_slice payload, const uint8_t *expect_alh, sdb_tx_header *hdr);
+/* Creates database name as a manual replica (create = 1; replicationSettings{replica: true}), or
+ * switches an existing one's replica mode (UpdateDatabaseV2). */
+int sdb_cl_set_replica(sealdb_client *c, const char *name, int replica, int create);
 /* The gRPC code and message of the last answer (for matching immudb's texts). */
 int sdb_cl_last_grpc_code(const sealdb_client *c);
 

@@ -80,19 +80,20 @@ static void sleep_ms(unsigned ms) {
     nanosleep(&ts, NULL);
 }
 
-static int h_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
-    const Immudb__Schema__ExportTxRequest *r = (const void *)rq;
-    if (r->tx == 0) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments");
+/* Answers one ExportTxRequest with its message (replication.md 4.1); 0, or -1 after answering the
+ * call's final error. */
+static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r) {
+    if (r->tx == 0) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), -1;
     sdb_kvdb *db = sdb_kv_call_db(c);
-    if (!db) return fail(c, SDB_GRPC_UNKNOWN, "already closed");
+    if (!db) return fail(c, SDB_GRPC_UNKNOWN, "already closed"), -1;
     /* sealdb has no synchronous primaries (no replica-state table) */
-    if (r->replicastate) return fail(c, SDB_GRPC_UNKNOWN, "illegal state: replica state was NOT expected");
+    if (r->replicastate) return fail(c, SDB_GRPC_UNKNOWN, "illegal state: replica state was NOT expected"), -1;
     if (r->tx > sdb_engine_last_tx(db->eng)) {
         /* immudb answers a committed-only request past the end with EOF (how its replicas learn
          * they caught up); systemdb and precommitted requests wait, here for a bounded time */
-        if (!r->allowprecommitted && !sdb_database_is_system(sdb_call_db(c))) return fail(c, SDB_GRPC_UNKNOWN, "EOF");
+        if (!r->allowprecommitted && !sdb_database_is_system(sdb_call_db(c))) return fail(c, SDB_GRPC_UNKNOWN, "EOF"), -1;
         for (unsigned waited = 0; r->tx > sdb_engine_last_tx(db->eng); waited += 5) {
-            if (waited >= EXPORT_WAIT_MS) return fail(c, SDB_GRPC_UNKNOWN, "EOF");
+            if (waited >= EXPORT_WAIT_MS) return fail(c, SDB_GRPC_UNKNOWN, "EOF"), -1;
             sleep_ms(5);
         }
     }
@@ -101,13 +102,35 @@ static int h_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
     char err[256];
     if (export_payload(db, r->tx, r->skipintegritycheck, &p, err, sizeof err)) {
         sdb_buf_deinit(&p);
-        return fail(c, SDB_GRPC_UNKNOWN, err);
+        return fail(c, SDB_GRPC_UNKNOWN, err), -1;
     }
     int rc = sdb_call_send_msg(c, p.ptr, p.len);
     sdb_buf_deinit(&p);
-    if (rc) return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed");
-    sdb_call_ok(c, NULL);
+    if (rc) return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed"), -1;
+    return 0;
+}
+
+static int h_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
+    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq) == 0) sdb_call_ok(c, NULL);
     return SDB_CALL_DONE;
+}
+
+/* streamExportTx: requests answered strictly one after another on one call (replication.md 5.1);
+ * the call ends with the first error, or with immudb's Unknown "EOF" when the client half-closes. */
+static int h_stream_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
+    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq)) return SDB_CALL_DONE;
+    for (;;) {
+        sdb_slice raw;
+        int eof = 0;
+        if (c->ops->recv(c, &raw, &eof) != SEALDB_OK) return fail(c, SDB_GRPC_UNAVAILABLE, "stream receive failed");
+        if (eof) return fail(c, SDB_GRPC_UNKNOWN, "EOF");
+        /* decoded outside the call's arena: a long-lived stream must not grow it per request */
+        Immudb__Schema__ExportTxRequest *r = immudb__schema__export_tx_request__unpack(NULL, raw.len, raw.ptr);
+        if (!r) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message");
+        int rc = export_one(c, r);
+        immudb__schema__export_tx_request__free_unpacked(r, NULL);
+        if (rc) return SDB_CALL_DONE;
+    }
 }
 
 /* ---- import ---- */
@@ -119,7 +142,8 @@ typedef struct import_err {
 } import_err;
 
 /* Parses payload p and commits it as the next tx of db (replication.md 3.5, 7.1). */
-static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, sdb_commit_result *res, import_err *ie) {
+static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, const uint8_t *expect_alh, sdb_commit_result *res,
+                          import_err *ie) {
     ie->code = SDB_GRPC_OK;
     ie->why = SDB_REPL_OK;
     ie->msg[0] = 0;
@@ -147,7 +171,7 @@ static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, sdb_commit_result
     }
     int w = SDB_REPL_OK;
     uint64_t id = x.hdr.id;
-    rc = sdb_engine_commit_replicated_sync(db->eng, &x.hdr, kv, x.nentries, skip, NULL, res, &w);
+    rc = sdb_engine_commit_replicated_sync(db->eng, &x.hdr, kv, x.nentries, skip, expect_alh, res, &w);
     sdb_free(kv);
     sdb_export_tx_deinit(&x);
     ie->why = w;
@@ -176,6 +200,9 @@ static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, sdb_commit_result
         break;
     case SDB_REPL_BAD_PREV_ALH:
         snprintf(ie->msg, sizeof ie->msg, "illegal arguments: attempt to commit a tx with invalid prevAlh");
+        break;
+    case SDB_REPL_BAD_ALH:
+        snprintf(ie->msg, sizeof ie->msg, "illegal arguments: tx %llu does not have the expected Alh", (unsigned long long)id);
         break;
     default:
         if (rc == SEALDB_UNSUPPORTED) snprintf(ie->msg, sizeof ie->msg, "tx created with a newer version or data is corrupted");
@@ -261,6 +288,7 @@ static void *replicator_main(void *arg) {
     sdb_buf p;
     sdb_buf_init(&p);
     unsigned backoff = 0, import_failures = 0;
+    uint64_t checked_upto = 0;   /* last own tx whose Alh matched the primary's state */
     uint64_t max = sdb_export_max_payload(r->db->max_tx_entries, r->db->max_key_len, r->db->max_value_len);
     sdb_log("replication: database %s follows %s:%u/%s", r->name, r->host, r->port, r->pdb);
     while (!atomic_load(&r->stop)) {
@@ -289,6 +317,27 @@ static void *replicator_main(void *arg) {
             const char *msg = sealdb_client_errmsg(cl);
             if (sdb_cl_last_grpc_code(cl) == SDB_GRPC_UNKNOWN && caught_up(msg)) {
                 backoff = POLL_MS;    /* nothing new: keep the connection, ask again shortly */
+                /* the last imported tx is checked by the chain only when its successor arrives;
+                 * until then compare its Alh with the primary's state (a changed ts, version or
+                 * tx metadata would otherwise go unnoticed: W17), once per new last tx */
+                if (next - 1 != checked_upto) {
+                    sealdb_state pst;
+                    uint8_t own[SDB_HASH_LEN];
+                    uint64_t own_id = 0;
+                    if (sealdb_client_current_state(cl, &pst) == SEALDB_OK &&
+                        sdb_engine_state(r->db->eng, &own_id, own) == SEALDB_OK && pst.tx_id == own_id) {
+                        if (memcmp(pst.alh, own, SDB_HASH_LEN)) {
+                            atomic_fetch_add(&g_divergences, 1);
+                            set_error(r, 1, "primary %s:%u/%s states another Alh for tx %llu than this replica's",
+                                      r->host, r->port, r->pdb, (unsigned long long)own_id);
+                            sdb_log("error: replication of database %s stopped: primary %s:%u/%s diverged at tx %llu: "
+                                    "its state has another Alh", r->name, r->host, r->port, r->pdb,
+                                    (unsigned long long)own_id);
+                            break;
+                        }
+                        checked_upto = own_id;
+                    }
+                }
                 continue;
             }
             char was[256];
@@ -310,7 +359,7 @@ static void *replicator_main(void *arg) {
         }
         sdb_commit_result res;
         import_err ie;
-        rc = import_payload(r->db, sdb_buf_slice(&p), r->skip, &res, &ie);
+        rc = import_payload(r->db, sdb_buf_slice(&p), r->skip, NULL, &res, &ie);
         if (rc == SEALDB_OK || ie.why == SDB_REPL_EXISTS) {
             if (rc == SEALDB_OK && r->wfi) (void)sdb_engine_wait_indexed(r->db->eng, res.hdr.id, CLIENT_TIMEOUT_MS);
             pthread_mutex_lock(&r->mu);
@@ -451,6 +500,18 @@ static int h_replicate_tx(sdb_call *c, const ProtobufCMessage *rq) {
             return SDB_CALL_DONE;
         }
     }
+    /* sealdb's own extension (W17): the Alh the tx must have, e.g. a hot-backup record's
+     * checksum, checked before the tx is committed */
+    uint8_t want_alh[SDB_HASH_LEN];
+    const char *wa = sdb_call_metadata(c, "sealdb-expected-alh");
+    if (wa) {
+        sdb_buf hb;
+        sdb_buf_init(&hb);
+        int bad = strlen(wa) != 2 * SDB_HASH_LEN || sdb_hex_decode(wa, strlen(wa), &hb) || hb.len != SDB_HASH_LEN;
+        if (!bad) memcpy(want_alh, hb.ptr, SDB_HASH_LEN);
+        sdb_buf_deinit(&hb);
+        if (bad) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments: sealdb-expected-alh must be 64 hex digits");
+    }
     uint64_t max = sdb_export_max_payload(db->max_tx_entries, db->max_key_len, db->max_value_len);
     sdb_slice m;
     int eof = 0;
@@ -461,7 +522,7 @@ static int h_replicate_tx(sdb_call *c, const ProtobufCMessage *rq) {
     if (rc || eof) return fail(c, SDB_GRPC_UNKNOWN, "EOF");
     sdb_commit_result res;
     import_err ie;
-    if (import_payload(db, m, skip, &res, &ie)) return fail(c, ie.code, ie.msg);
+    if (import_payload(db, m, skip, wa ? want_alh : NULL, &res, &ie)) return fail(c, ie.code, ie.msg);
     if (wfi) (void)sdb_engine_wait_indexed(db->eng, res.hdr.id, -1);
     Immudb__Schema__TxHeader *h = sdb_kv_header_pb(sdb_call_arena(c), &res.hdr);
     if (!h) return fail(c, SDB_GRPC_INTERNAL, "out of memory");
@@ -474,6 +535,9 @@ static const sdb_rpc_method repl_methods[] = {
       SDB_STREAM_SERVER },
     { M("replicateTx"), NULL, &immudb__schema__tx_header__descriptor, h_replicate_tx, SDB_PERM_ADMIN,
       SDB_STREAM_CLIENT },
+    /* bidirectional: started like a server stream on its first request; the handler reads the rest */
+    { M("streamExportTx"), &immudb__schema__export_tx_request__descriptor, NULL, h_stream_export_tx, SDB_PERM_ADMIN,
+      SDB_STREAM_SERVER },
 };
 
 const sdb_rpc_module sdb_repl_module = {

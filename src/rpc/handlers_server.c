@@ -615,7 +615,15 @@ static int h_set_active_user(sdb_call *c, const ProtobufCMessage *rq) {
 
 /* ---- databases ---- */
 static Immudb__Schema__DatabaseNullableSettings *settings_msg(sdb_call *c, const sdb_database *d) {
-    return immudb__schema__database_nullable_settings__unpack(sdb_call_pb_allocator(c), d->settings_pb_len, d->settings_pb);
+    Immudb__Schema__DatabaseNullableSettings *m =
+        immudb__schema__database_nullable_settings__unpack(sdb_call_pb_allocator(c), d->settings_pb_len, d->settings_pb);
+    /* a replica's password for its primary is never sent back (immudb returns it in clear to
+     * anyone who can read the database: docs/replication.md W10) */
+    Immudb__Schema__ReplicationNullableSettings *r = m ? m->replicationsettings : NULL;
+    static char masked[] = "******";
+    if (r && r->primarypassword && r->primarypassword->value && r->primarypassword->value[0])
+        r->primarypassword->value = masked;
+    return m;
 }
 
 /* Validates and lower-cases a CreateDatabase name; answers the error itself (returns 1). */

@@ -245,6 +245,11 @@ static int check(const Immudb__Schema__DatabaseNullableSettings *s, const char *
         if (!sync && acks > 0)
             BAD_DB("invalid replication options for primary database '%s'. SyncAcks should be set to 0", db);
     }
+    if (r && r->syncreplication && r->syncreplication->value) {
+        /* not implemented: accepting it would acknowledge writes no replica holds */
+        snprintf(msg, msglen, "illegal arguments: synchronous replication is not supported by sealdb (database '%s')", db);
+        return SEALDB_INVALID;
+    }
     if (V(readtxpoolsize) == 0) BAD_DB("invalid read tx pool size (0) for database '%s'", db);
     const Immudb__Schema__TruncationNullableSettings *t = s->truncationsettings;
     int64_t retention = t && t->retentionperiod ? t->retentionperiod->value : 0;

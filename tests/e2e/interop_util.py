@@ -8,7 +8,7 @@ import threading
 import time
 
 from google.protobuf import empty_pb2
-from immudb import datatypes, datatypesv2
+from immudb import datatypes
 from immudb.grpc import schema_pb2
 
 
@@ -21,17 +21,23 @@ def db_client(server, database, user="immudb", password=None):
 
 
 def create_db(client, name, replication=None):
-    """CreateDatabaseV2 with optional replication settings (a datatypesv2.ReplicationSettings)."""
-    settings = datatypesv2.DatabaseSettingsV2(replicationSettings=replication)
-    return client.createDatabaseV2(name, settings, False)
+    """CreateDatabaseV2 through the raw stub, with optional replication settings (a dict of
+    ReplicationNullableSettings fields). Not immudb-py's createDatabaseV2: immudb-py 1.5.0 sends the
+    primaryUsername as primaryPassword."""
+    rs = None
+    if replication:
+        wrap = {f.name: getattr(schema_pb2, f.message_type.name)
+                for f in schema_pb2.ReplicationNullableSettings.DESCRIPTOR.fields}
+        rs = schema_pb2.ReplicationNullableSettings(**{k: wrap[k](value=v) for k, v in replication.items()})
+    settings = schema_pb2.DatabaseNullableSettings(replicationSettings=rs)
+    return client._stub.CreateDatabaseV2(schema_pb2.CreateDatabaseRequest(name=name, settings=settings))
 
 
 def replica_of(primary, database, sync=False):
-    """Replication settings making a database follow `database` on `primary` as immudb."""
-    return datatypesv2.ReplicationSettings(
-        replica=True, primaryDatabase=database, primaryHost="127.0.0.1", primaryPort=primary.port,
-        primaryUsername="immudb", primaryPassword=getattr(primary, "admin_password", "immudb"),
-        syncReplication=sync)
+    """Replication settings making a database follow `database` on `primary` as user immudb."""
+    return dict(replica=True, primaryDatabase=database, primaryHost="127.0.0.1", primaryPort=primary.port,
+                primaryUsername="immudb", primaryPassword=getattr(primary, "admin_password", "immudb"),
+                syncReplication=sync)
 
 
 def write_mixed(c, tag, i):
@@ -63,7 +69,7 @@ def tx_record(c, n):
     """Tx n as seen through TxById: its header fields and the (key, hValue, vLen, metadata) of each entry."""
     tx = c._stub.TxById(schema_pb2.TxRequest(tx=n))
     h = tx.header
-    # field by field: an absent and an empty TxHeader.metadata message are the same (formats.md 10)
+    # field by field: an absent and an empty TxHeader.metadata message are the same for both SDKs
     hdr = (h.id, h.prevAlh, h.ts, h.nentries, h.eH, h.blTxId, h.blRoot, h.version,
            h.metadata.SerializeToString(deterministic=True))
     return (hdr,
@@ -121,7 +127,8 @@ def export_stream(c, n):
 
 
 def parse_backup(data):
-    """immuadmin's hot-backup file -> [(txid, checksum, txdata)] (replication.md 9.1)."""
+    """immuadmin's hot-backup file -> [(txid, checksum, txdata)]: records of magic IMMUBACKUP, u32 version 1,
+    u64 tx id, u32 checksum length (32), u32 data length, the tx's Alh, its export stream."""
     recs, o = [], 0
     while o < len(data):
         assert data[o:o + 10] == b"IMMUBACKUP", "bad magic at %d" % o

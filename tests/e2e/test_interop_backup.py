@@ -3,7 +3,8 @@
 # backup taken from immudb restores into sealdb; every tx, key and proof then matches the source.
 import os
 
-from immudb_ref import immuadmin, immudb_factory, immudb_ref, sealdb_pw, sealdb_pw_factory  # noqa: F401 (fixtures)
+from immudb_ref import immuadmin, seal
+from immudb_ref import immudb_factory, immudb_ref, sealdb_pw, sealdb_pw_factory  # noqa: F401 (fixtures)
 from interop_util import assert_same_and_verified, db_client, export_stream, parse_backup, state, write_mixed
 
 
@@ -40,6 +41,9 @@ def test_immuadmin_hot_backup_of_sealdb_restores_into_immudb_and_sealdb(sealdb_p
     _ok(immuadmin(sealdb, "hot-backup", "defaultdb", "-o", path), "hot-backup from sealdb")
     first = open(path, "rb").read()
     _backup_matches_source(path, src)
+    r = _ok(immuadmin(sealdb, "hot-restore", "--verify-only", "-i", path), "hot-restore --verify-only")
+    out = r.stdout + r.stderr
+    assert "Backup file contains transactions from 1 to %d\n" % state(src)[0] in out, out
 
     # into the real immudb: a new database, then compared tx by tx, key by key, with proofs on both sides
     _ok(immuadmin(immudb_ref, "hot-restore", "restored", "-i", path), "hot-restore into immudb")
@@ -120,3 +124,33 @@ def test_reference_harness_immudb_to_immudb(immudb_factory, tmp_path):
         assert "differ" in str(e)
     else:
         raise AssertionError("the comparison did not notice two different histories")
+
+
+def test_seal_backup_is_immuadmins_file_and_restores_into_immudb(sealdb_pw, immudb_ref, tmp_path):
+    """`seal backup` writes the very bytes immuadmin hot-backup writes (from sealdb and from immudb);
+    immuadmin restores seal's file into immudb, and `seal restore` takes immudb's file into sealdb."""
+    sealdb = sealdb_pw
+    for srv, tag in ((sealdb, "s"), (immudb_ref, "i")):
+        _fill(db_client(srv, "defaultdb"), tag, 14)
+        ours, theirs = str(tmp_path / ("%s.seal" % tag)), str(tmp_path / ("%s.immuadmin" % tag))
+        _ok(seal(srv, "backup", "defaultdb", "-o", ours), "seal backup from %s" % type(srv).__name__)
+        _ok(immuadmin(srv, "hot-backup", "defaultdb", "-o", theirs), "hot-backup from %s" % type(srv).__name__)
+        assert open(ours, "rb").read() == open(theirs, "rb").read(), "seal backup differs from immuadmin's"
+
+    _ok(immuadmin(immudb_ref, "hot-restore", "fromseal", "-i", str(tmp_path / "s.seal")),
+        "immuadmin restores seal's file")
+    assert_same_and_verified((sealdb, "defaultdb"), (immudb_ref, "fromseal"), "seal backup -> immudb")
+
+    _ok(seal(sealdb, "restore", "fromimmudb", "-f", str(tmp_path / "i.immuadmin")), "seal restore of immudb's file")
+    assert_same_and_verified((immudb_ref, "defaultdb"), (sealdb, "fromimmudb"), "immudb backup -> seal restore")
+
+    # incremental on both tools: new txs appended by seal, restored by immuadmin with --append
+    for i in range(14, 20):
+        write_mixed(db_client(sealdb, "defaultdb"), "s", i)
+    _ok(seal(sealdb, "backup", "defaultdb", "-o", str(tmp_path / "s.seal"), "--append"), "seal backup --append")
+    _ok(immuadmin(sealdb, "hot-backup", "defaultdb", "-o", str(tmp_path / "s.immuadmin"), "--append"),
+        "hot-backup --append")
+    assert open(str(tmp_path / "s.seal"), "rb").read() == open(str(tmp_path / "s.immuadmin"), "rb").read()
+    _ok(immuadmin(immudb_ref, "hot-restore", "fromseal", "-i", str(tmp_path / "s.seal"), "--append",
+                  "--force-replica"), "immuadmin restores seal's appended file")
+    assert_same_and_verified((sealdb, "defaultdb"), (immudb_ref, "fromseal"), "seal backup --append -> immudb")

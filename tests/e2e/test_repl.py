@@ -105,6 +105,15 @@ def test_export_replicate_through_immudb_py(sealdb_factory):
         ("UNKNOWN", "illegal arguments: entries hash (Eh) differs")
     assert err(cb.replicateTx, [schema_pb2.Chunk(content=bytes(raw[:-20]))]) == ("UNKNOWN", "EOF")
     assert err(cb.replicateTx, []) == ("UNKNOWN", "EOF")
+    # sealdb-expected-alh (request metadata): the tx must hash to it before it is committed
+    good = [schema_pb2.Chunk(content=b"".join(ch.content for ch in ca.exportTx(last + 1)))]
+    alh = state(ca)[1]
+    bad_alh = bytes([alh[0] ^ 1]) + alh[1:]
+    assert err(cb._stub.replicateTx, iter(good), metadata=(("sealdb-expected-alh", bad_alh.hex()),)) == \
+        ("UNKNOWN", "illegal arguments: tx %d does not have the expected Alh" % (last + 1))
+    assert err(cb._stub.replicateTx, iter(good), metadata=(("sealdb-expected-alh", "zz"),))[0] == "INVALID_ARGUMENT"
+    assert cb._stub.replicateTx(iter(good), metadata=(("sealdb-expected-alh", alh.hex()),)).id == last + 1
+    last += 1
     # settings: a replica reports its defaults, promotion clears them and accepts writes
     s = cb.getDatabaseSettingsV2().settings.replicationSettings
     assert s.replica and s.prefetchTxBufferSize == 100 and s.replicationCommitConcurrency == 10
@@ -135,6 +144,11 @@ def test_replica_follows_primary_through_kill9(sealdb_factory):
     cf = b.client(database="f")
     wait_for(lambda: state(cf) == state(ca), what="replica to catch up")
     assert err(cf.set, b"x", b"y") == ("UNKNOWN", "database is read-only because it's a replica")
+    # the primary's password is never sent back (W10); sync replication is refused, not faked
+    assert cf.getDatabaseSettingsV2().settings.replicationSettings.primaryPassword == "******"
+    assert err(cb.createDatabaseV2, "s", datatypesv2.DatabaseSettingsV2(replicationSettings=datatypesv2.ReplicationSettings(
+        syncReplication=True, syncAcks=1)), False) == \
+        ("INVALID_ARGUMENT", "illegal arguments: synchronous replication is not supported by sealdb (database 's')")
     # a second external importer is refused while the replicator runs
     assert err(cf.replicateTx, ca.exportTx(1)) == ("INTERNAL", "replication already in progress")
 
@@ -219,3 +233,53 @@ def test_tampered_primary_is_not_followed(sealdb_factory):
     assert "replication of database f" in b.log()
     assert cf.get(b"victim") is None
     assert "FORGED" not in b.log()
+
+
+def test_last_tx_checked_against_primary_state(sealdb_factory):
+    """A tx whose ts was changed in transit is accepted by replicateTx (the ts is taken from the
+    header, as immudb does) but its Alh differs from the primary's: the replicator compares its
+    last tx with the primary's state once it caught up, and stops on the difference."""
+    a, b = sealdb_factory(), sealdb_factory()
+    ca, cb = a.client(), b.client()
+    for i in range(3):
+        ca.set(b"k%d" % i, b"v")
+    cb.createDatabaseV2("f", replica_settings(), False)
+    cf = b.client(database="f")
+    for t in (1, 2):
+        cf.replicateTx(ca.exportTx(t))
+    raw = bytearray(b"".join(ch.content for ch in ca.exportTx(3)))
+    ts_at = 8 + 4 + 8 + 32                   # u64(L), u32(hdrLen), id, prevAlh
+    raw[ts_at + 7] ^= 1
+    assert cf.replicateTx([schema_pb2.Chunk(content=bytes(raw))]).id == 3
+    cb.updateDatabaseV2("f", follow_settings(a))
+    wait_for(lambda: "its state has another Alh" in b.log(), what="the last tx's check")
+    assert "primary 127.0.0.1:%d/defaultdb diverged at tx 3" % a.port in b.log()
+    assert 'sealdb_replication_diverged{db="f"} 1' in metrics(b)
+
+
+def test_stream_export_tx(sealdb_factory):
+    """immudb's replicas follow a primary with streamExportTx: requests answered one after the other
+    on one call, each with its tx's message; the call ends with Unknown "EOF" at the client's
+    half-close, or with the first error (a tx past the end: "EOF")."""
+    a = sealdb_factory()
+    ca = a.client()
+    ca.set(b"a", b"1")
+    ca.set(b"big", bytes(70000))
+    ca.set(b"c", b"3")
+    reqs = [schema_pb2.ExportTxRequest(tx=t) for t in (1, 2, 3)]
+    got = []
+    with pytest.raises(grpc.RpcError) as e:
+        for ch in ca._stub.streamExportTx(iter(reqs)):
+            got.append(ch.content)
+    assert (e.value.code().name, e.value.details()) == ("UNKNOWN", "EOF")
+    want = [ch.content for t in (1, 2, 3) for ch in ca.exportTx(t)]
+    assert got == want and len(got) == 4          # tx 2 takes two chunks
+    got = []
+    with pytest.raises(grpc.RpcError) as e:
+        for ch in ca._stub.streamExportTx(iter([schema_pb2.ExportTxRequest(tx=3), schema_pb2.ExportTxRequest(tx=4),
+                                                schema_pb2.ExportTxRequest(tx=1)])):
+            got.append(ch.content)
+    assert (e.value.code().name, e.value.details()) == ("UNKNOWN", "EOF") and len(got) == 1
+    rs = schema_pb2.ReplicaState(UUID="x")
+    assert err(ca._stub.streamExportTx, iter([schema_pb2.ExportTxRequest(tx=1, replicaState=rs)])) == \
+        ("UNKNOWN", "illegal state: replica state was NOT expected")
