@@ -124,17 +124,17 @@ def history(client, k):
         off += len(h)
 
 
-def latest_rows(client, table):
+def latest_rows(client, table, page_size=1000):
     """{pk JSON: row} of the live rows of table in sealdb (tombstones dropped)."""
     prefix = ("cdc/public.%s/" % table).encode()
     rows, seek = {}, b""
     while True:
-        page = client.scan(seek, prefix, False, 1000)
+        page = client.scan(seek, prefix, False, page_size)
         for k, v in page.items():
             val = json.loads(v)
             if val["row"] is not None:
                 rows[k[len(prefix):].decode()] = val["row"]
-        if len(page) < 1000:
+        if len(page) < page_size:
             return rows
         seek = max(page)
 
@@ -281,6 +281,23 @@ def test_100k_row_transaction(pg, sealdb, rig):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["sealdb_transactions"] >= out["transactions"] + 97
+    assert cdc.stop() == 0
+
+
+def test_large_values_split_by_bytes(pg, sealdb, rig):
+    # 40 rows of 300 KB in one PostgreSQL tx: 12 MB, cut at --max-batch-bytes (8 MiB) into two
+    # sealdb txs, each one ExecAll message well below the server's 32 MiB limit
+    pg.psql("CREATE TABLE lv_sync (id serial primary key); CREATE TABLE lv_t (id int primary key, v text)")
+    cdc = rig("lv", ["public.lv_sync", "public.lv_t"]).start()
+    c = sealdb.client()
+    pg.psql("INSERT INTO lv_t SELECT g, repeat(md5(g::text), 9375) FROM generate_series(1, 40) g")
+    sync(pg, c, "lv", timeout=120)
+    rows = latest_rows(c, "lv_t", page_size=5)   # immudb-py receives at most 4 MB
+    assert len(rows) == 40 and all(len(r["v"]) == 300000 for r in rows.values())
+    p = seal(sealdb, "--json", "cdc-verify", "--slot", "lv", "--limit", "2")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["sealdb_transactions"] == out["transactions"] + 1     # the 12 MB tx in two parts
     assert cdc.stop() == 0
 
 
