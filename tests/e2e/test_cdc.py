@@ -272,10 +272,21 @@ def test_100k_row_transaction(pg, sealdb, rig):
     cdc = rig("big", ["public.big_sync", "public.big_t"]).start()
     c = sealdb.client()
     sync(pg, c, "big")
+    lsn0 = c.get(b"cdc/_cdc/big/lsn").value
     pg.psql("INSERT INTO big_t SELECT g, 'row ' || g FROM generate_series(1, 100000) g")
+    # kill -9 once the first parts are written: the restart resumes at the next part
+    deadline = time.time() + 60
+    while time.time() < deadline and c.get(b"cdc/_cdc/big/part") is None:
+        time.sleep(0.01)
+    cdc.kill9()
+    assert c.get(b"cdc/_cdc/big/lsn").value == lsn0, "the whole tx was recorded before the kill"
+    cdc.start()
     sync(pg, c, "big", timeout=170)
+    assert "resuming the transaction" in cdc.log()
     rows = latest_rows(c, "big_t")
     assert len(rows) == 100000 and rows['{"id":"77777"}'] == {"id": "77777", "v": "row 77777"}
+    for i in random.Random(3).sample(range(1, 100001), 30) + [1, 100000]:
+        assert len(history(c, key("big_t", id=i))) == 1, i
     # one PG tx in several sealdb txs (the server's 1024 entries per tx), the LSN key in the last one
     p = seal(sealdb, "--json", "cdc-verify", "--slot", "big", "--limit", "5")
     assert p.returncode == 0, p.stderr
@@ -336,7 +347,7 @@ def test_kill9_under_load_exactly_once(pg, sealdb, rig):
         CREATE TABLE ld_counter (id int primary key, n bigint);
         INSERT INTO ld_counter VALUES (1, 0);""")
     tables = ["public.ld_sync", "public.ld_ev", "public.ld_counter"]
-    cdc = rig("ld", tables, extra=["--max-batch-rows", "3"]).start()   # many split txs as well
+    cdc = rig("ld", tables, extra=["--max-batch-rows", "1"]).start()   # every tx split in two parts
     c = sealdb.client()
     sync(pg, c, "ld")
     script = os.path.join(pg.root, "ld.sql")
