@@ -3,7 +3,7 @@
 #   make run        install missing build dependencies, build, start the server
 #   make test       install missing test dependencies, build and run every test (unit, crash, end-to-end)
 #   make install    PREFIX=/usr/local DESTDIR= : libraries (versioned, with .pc files), headers,
-#                   sealdb and seal, man pages, systemd unit
+#                   sealdb, seal and sealdb-cdc, man pages, systemd units
 #   make bench      build and run the benchmarks (lines "bench <name>: <number> <unit>")
 #   make fuzz       build the libFuzzer targets (clang);  make fuzz-run FUZZ_SECONDS=N runs each
 #   make SANITIZE=address,undefined test    same tests under sanitizers (objects in build/san)
@@ -223,6 +223,8 @@ test-nodeps: all $(TEST_BINS) $(CRASH_BINS)
 bench: OPT = -O2 -g -DNDEBUG
 bench: all $(BENCH_BINS)
 	@set -e; for b in $(BENCH_BINS); do echo "# $$b"; $$b; done
+	@if [ -n "$(SEALDB_CDC_BIN)" ]; then echo "# bench/cdc_bench.py"; \
+	  SEALDB_BIN=$(B)/sealdb build/venv/bin/python bench/cdc_bench.py; fi
 
 FUZZ_B := build/fuzz
 fuzz:
@@ -272,8 +274,10 @@ install: all
 	$(if $(PROTOS),$(subst_paths) packaging/sealdb-client.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/sealdb-client.pc)
 	$(if $(SEALDB_BIN),install -m 755 $(SEALDB_BIN) $(DESTDIR)$(BINDIR))
 	$(if $(SEAL_BIN),install -m 755 $(SEAL_BIN) $(DESTDIR)$(BINDIR))
-	install -m 644 man/sealdb.1 man/seal.1 $(DESTDIR)$(MANDIR)/man1
+	$(if $(SEALDB_CDC_BIN),install -m 755 $(SEALDB_CDC_BIN) $(DESTDIR)$(BINDIR))
+	install -m 644 man/sealdb.1 man/seal.1 man/sealdb-cdc.1 $(DESTDIR)$(MANDIR)/man1
 	$(subst_paths) packaging/sealdb.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/sealdb.service
+	$(if $(SEALDB_CDC_BIN),$(subst_paths) packaging/sealdb-cdc.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/sealdb-cdc.service)
 	install -m 644 packaging/sealdb.sysusers $(DESTDIR)$(SYSUSERSDIR)/sealdb.conf
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig || true; fi
 

@@ -149,6 +149,13 @@ static int set_opt(int id, const char *v) {
     return 0;
 }
 
+/* values read from the config file live as long as the process (cfg points into them) */
+static char **kept; static size_t nkept;
+static void keep(char *v) {
+    char **g = realloc(kept, (nkept + 1) * sizeof *g);
+    if (g) { kept = g; kept[nkept++] = v; }
+}
+
 static int read_config(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) { fprintf(stderr, "sealdb-cdc: --config %s: %s\n", path, strerror(errno)); return -1; }
@@ -172,7 +179,8 @@ static int read_config(const char *path) {
         if (id < 0) { fprintf(stderr, "sealdb-cdc: %s:%d: unknown option %s\n", path, ln, name); rc = -1; }
         else if (set_opt(id, val)) { fprintf(stderr, "sealdb-cdc: %s:%d: bad value for %s\n", path, ln, name); rc = -1; }
         free(name);
-        if (rc) free(val);   /* kept on success: cfg points at it */
+        if (rc) free(val);
+        else keep(val);
     }
     fclose(f);
     return rc;

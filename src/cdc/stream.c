@@ -23,7 +23,10 @@ typedef struct sess {
     char lsn_key[512], part_key[512];
     uint64_t done_lsn;            /* end LSN of the last PG tx recorded in sealdb */
     uint64_t idle_lsn;            /* what PostgreSQL had sent when we were idle (keepalive) */
-    uint64_t part_lsn; uint32_t part_chunks;   /* a split tx interrupted after part_chunks chunks */
+    /* a split tx interrupted after some parts: its end and commit LSNs, parts and versions written,
+     * and the sealdb tx before its first part (its reads must see the state before the tx) */
+    uint64_t part_lsn, part_final, part_base; uint32_t part_chunks; uint64_t part_ents;
+    uint64_t base_tx;             /* current tx replays an interrupted one: read as of this tx; 0 = latest */
     uint64_t last_tx;             /* last sealdb tx id we wrote (reads wait for it to be indexed) */
     uint32_t max_rows; size_t max_val;
     /* current PG tx */
@@ -97,23 +100,56 @@ static int read_resume(sess *s) {
     } else if (rc != SEALDB_NOTFOUND) {
         return sealdb_fail(s, rc, "reading the resume point");
     }
-    s->part_lsn = 0; s->part_chunks = 0;
+    s->part_lsn = 0; s->part_chunks = 0; s->part_ents = 0; s->part_final = 0; s->part_base = 0;
     rc = sealdb_client_get(s->c, s->part_key, strlen(s->part_key), NULL, &e);
     if (rc == SEALDB_OK) {
-        char t[48] = "", l[32];
+        char t[128] = "", l[32], f[32];
         unsigned n = 0;
+        unsigned long long ne = 0, base = 0;
         if (e->value_len < sizeof t) memcpy(t, e->value, e->value_len);
         if (e->tx > s->last_tx) s->last_tx = e->tx;
         sealdb_entry_free(e);
-        if (sscanf(t, "%31s %u", l, &n) != 2 || cdc_lsn_parse(l, &s->part_lsn)) {
+        if (sscanf(t, "%31s %u %llu %31s %llu", l, &n, &ne, f, &base) != 5 || cdc_lsn_parse(l, &s->part_lsn) ||
+            cdc_lsn_parse(f, &s->part_final)) {
             cdc_log(0, "sealdb: %s is malformed", s->part_key);
             return CDC_FATAL;
         }
-        s->part_chunks = n;
+        s->part_chunks = n; s->part_ents = ne; s->part_base = base;
     } else if (rc != SEALDB_NOTFOUND) {
         return sealdb_fail(s, rc, "reading the resume point");
     }
     return 0;
+}
+
+/* The version of key in sealdb before the current PG tx: the latest one, or, when replaying a tx
+ * whose first parts are already written, the last one at or before base_tx. */
+static int get_before_tx(sess *s, const void *key, size_t key_len, sealdb_entry **out) {
+    *out = NULL;
+    if (!s->base_tx) {
+        sealdb_get_opts o = { .since_tx = s->last_tx };
+        return sealdb_client_get(s->c, key, key_len, &o, out);
+    }
+    for (uint64_t off = 0;; ) {
+        sealdb_entries *l = NULL;
+        int rc = sealdb_client_history(s->c, key, key_len, off, 100, 1, s->last_tx, &l);
+        if (rc) return rc;
+        size_t n = l->n;
+        for (size_t i = 0; i < n; i++) {
+            if (l->items[i].tx <= s->base_tx) {
+                sealdb_entry *e = sdb_malloc(sizeof *e);
+                if (!e) { sealdb_entries_free(l); return SEALDB_NOMEM; }
+                *e = l->items[i];   /* moved out of the list */
+                memmove(&l->items[i], &l->items[n - 1], sizeof *e);
+                l->n--;
+                sealdb_entries_free(l);
+                *out = e;
+                return SEALDB_OK;
+            }
+        }
+        sealdb_entries_free(l);
+        if (n < 100) return SEALDB_NOTFOUND;
+        off += n;
+    }
 }
 
 /* The row's latest recorded version: first among this tx's buffered entries, then in sealdb.
@@ -126,9 +162,8 @@ static int prev_version(sess *s, const sdb_buf *key, cJSON **json) {
             return 0;
         }
     }
-    sealdb_get_opts o = { .since_tx = s->last_tx };
     sealdb_entry *e = NULL;
-    int rc = sealdb_client_get(s->c, key->ptr, key->len, &o, &e);
+    int rc = get_before_tx(s, key->ptr, key->len, &e);
     if (rc == SEALDB_NOTFOUND) return 0;
     if (rc) return sealdb_fail(s, rc, "reading a row's previous version");
     *json = cJSON_ParseWithLength((const char *)e->value, e->value_len);
@@ -297,6 +332,8 @@ out:
     return rc;
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 /* TRUNCATE: a tombstone for every live row of the table (recorded ones and this tx's own) */
 static int on_truncate(sess *s, const pgo_msg *m) {
     for (uint32_t t = 0; t < m->nrelids; t++) {
@@ -315,8 +352,15 @@ static int on_truncate(sess *s, const pgo_msg *m) {
             int src = sealdb_client_scan(s->c, &o, &l);
             if (src == SEALDB_NOTFOUND) break;
             if (src) { rc = sealdb_fail(s, src, "scanning a truncated table"); break; }
-            for (size_t i = 0; i < l->n; i++) {
-                sealdb_entry *e = &l->items[i];
+            for (size_t i = 0; i < l->n && rc == 0; i++) {
+                sealdb_entry *e = &l->items[i], *old = NULL;
+                if (s->base_tx && e->tx > s->base_tx) {
+                    /* written by this tx's earlier parts: what matters is the state before it */
+                    int grc = get_before_tx(s, e->key, e->key_len, &old);
+                    if (grc == SEALDB_NOTFOUND) continue;
+                    if (grc) { rc = sealdb_fail(s, grc, "reading a row before the transaction"); break; }
+                    e = old;
+                }
                 cJSON *j = cJSON_ParseWithLength((const char *)e->value, e->value_len);
                 const cJSON *row = j ? cJSON_GetObjectItemCaseSensitive(j, "row") : NULL;
                 if (cJSON_IsObject(row)) {
@@ -326,6 +370,7 @@ static int on_truncate(sess *s, const pgo_msg *m) {
                     nlive++;
                 }
                 cJSON_Delete(j);
+                sealdb_entry_free(old);
             }
             size_t n = l->n;
             free(seek);
@@ -348,6 +393,8 @@ static int on_truncate(sess *s, const pgo_msg *m) {
                 nlive++;
             }
         }
+        /* a fixed order: a replay of an interrupted split tx must rebuild the same versions */
+        qsort(live, nlive, sizeof *live, cmp_str);
         for (size_t i = 0; i < nlive; i++) {
             if (rc == 0) {
                 sdb_buf_reset(&k);
@@ -370,7 +417,7 @@ static uint32_t key_hash(const sdb_buf *k) {
     return h;
 }
 
-static int exec_chunk(sess *s, size_t from, size_t to, int last, uint64_t end_lsn, uint32_t chunk) {
+static int exec_chunk(sess *s, size_t from, size_t to, int last, uint64_t end_lsn, uint32_t chunk, uint64_t base) {
     size_t n = to - from + 1;
     sealdb_op *ops = calloc(n, sizeof *ops);
     if (!ops) return CDC_FATAL;
@@ -378,10 +425,12 @@ static int exec_chunk(sess *s, size_t from, size_t to, int last, uint64_t end_ls
         ops[i - from].kind = SEALDB_OP_KV;
         ops[i - from].kv = (sealdb_kv){ s->ents[i].key.ptr, s->ents[i].key.len, s->ents[i].val.ptr, s->ents[i].val.len, NULL };
     }
-    char lsn[24], ctl[48];
+    char lsn[24], fin[24], ctl[128];
     cdc_lsn_fmt(end_lsn, lsn);
+    cdc_lsn_fmt(s->final_lsn, fin);
+    /* progress of a split tx: parts and versions written, its commit LSN, the tx before it */
     if (last) snprintf(ctl, sizeof ctl, "%s", lsn);
-    else snprintf(ctl, sizeof ctl, "%s %u", lsn, chunk + 1);
+    else snprintf(ctl, sizeof ctl, "%s %u %zu %s %" PRIu64, lsn, chunk + 1, to, fin, base);
     const char *ck = last ? s->lsn_key : s->part_key;
     ops[n - 1].kind = SEALDB_OP_KV;
     ops[n - 1].kv = (sealdb_kv){ ck, strlen(ck), ctl, strlen(ctl), NULL };
@@ -396,9 +445,12 @@ static int exec_chunk(sess *s, size_t from, size_t to, int last, uint64_t end_ls
 
 static int on_commit(sess *s, const pgo_msg *m) {
     uint64_t end = m->end_lsn;
-    uint32_t skip = s->part_lsn == end ? s->part_chunks : 0;
-    uint32_t chunk = 0;
-    size_t from = 0;
+    /* an interrupted split tx resumes after the versions its written parts hold */
+    int resume = s->part_lsn == end && s->part_ents <= s->nents;
+    uint32_t chunk = resume ? s->part_chunks : 0;
+    size_t from = resume ? (size_t)s->part_ents : 0;
+    uint64_t base = resume ? s->part_base : s->last_tx;
+    if (resume) cdc_log(1, "resuming the transaction at %" PRIX64 " after %u part(s)", end, chunk);
     uint32_t *slots = calloc(HSLOTS, sizeof *slots);   /* 1 + entry index, per chunk */
     if (!slots) return CDC_FATAL;
     int rc = 0;
@@ -423,8 +475,7 @@ static int on_commit(sess *s, const pgo_msg *m) {
             to++;
         }
         int last = to == s->nents;
-        if (chunk >= skip && (rc = exec_chunk(s, from, to, last, end, chunk)) != 0) break;
-        if (chunk < skip) cdc_log(1, "skipping chunk %u of the transaction at %" PRIx64 " (recorded before)", chunk, end);
+        if ((rc = exec_chunk(s, from, to, last, end, chunk, base)) != 0) break;
         chunk++;
         from = to;
     } while (from < s->nents);
@@ -432,6 +483,7 @@ static int on_commit(sess *s, const pgo_msg *m) {
     if (rc) return rc;
     s->done_lsn = end;
     s->part_lsn = 0;
+    s->base_tx = 0;
     atomic_fetch_add(&cdc_st.rows, s->nents);
     atomic_fetch_add(&cdc_st.pg_txs, 1);
     atomic_store(&cdc_st.last_lsn, end);
@@ -455,6 +507,8 @@ static int on_xlog(sess *s, const uint8_t *p, size_t n) {
     case PGO_BEGIN:
         ents_clear(s);
         s->in_tx = 1; s->xid = m.xid; s->final_lsn = m.lsn; s->commit_ts = m.ts;
+        /* the tx whose first parts are written: its reads see sealdb as it was before them */
+        s->base_tx = s->part_lsn && s->part_final == m.lsn ? s->part_base : 0;
         break;
     case PGO_COMMIT:
         if (!s->in_tx) { rc = CDC_RETRY; break; }

@@ -38,15 +38,15 @@ class PgServer:
             args = ["runuser", "-u", self.user, "--"] + args
         return subprocess.run(args, capture_output=True, text=True, **kw)
 
-    def init(self):
+    def init(self, fsync=False):
         r = self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "postgres", "-A", "trust",
                        "-E", "UTF8", "--locale=C", "--no-sync"], timeout=120)
         if r.returncode:
             raise RuntimeError("initdb failed: " + r.stderr)
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("\nwal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10\n"
-                    "listen_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\n"
-                    "shared_buffers = 32MB\nmax_connections = 40\n" % self.root)
+                    "listen_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = %s\n"
+                    "shared_buffers = 32MB\nmax_connections = 40\n" % (self.root, "on" if fsync else "off"))
         return self
 
     def start(self, timeout=60):

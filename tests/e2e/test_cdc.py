@@ -124,17 +124,17 @@ def history(client, k):
         off += len(h)
 
 
-def latest_rows(client, table):
+def latest_rows(client, table, page_size=1000):
     """{pk JSON: row} of the live rows of table in sealdb (tombstones dropped)."""
     prefix = ("cdc/public.%s/" % table).encode()
     rows, seek = {}, b""
     while True:
-        page = client.scan(seek, prefix, False, 1000)
+        page = client.scan(seek, prefix, False, page_size)
         for k, v in page.items():
             val = json.loads(v)
             if val["row"] is not None:
                 rows[k[len(prefix):].decode()] = val["row"]
-        if len(page) < 1000:
+        if len(page) < page_size:
             return rows
         seek = max(page)
 
@@ -272,15 +272,43 @@ def test_100k_row_transaction(pg, sealdb, rig):
     cdc = rig("big", ["public.big_sync", "public.big_t"]).start()
     c = sealdb.client()
     sync(pg, c, "big")
+    lsn0 = c.get(b"cdc/_cdc/big/lsn").value
     pg.psql("INSERT INTO big_t SELECT g, 'row ' || g FROM generate_series(1, 100000) g")
+    # kill -9 once the first parts are written: the restart resumes at the next part
+    deadline = time.time() + 60
+    while time.time() < deadline and c.get(b"cdc/_cdc/big/part") is None:
+        time.sleep(0.01)
+    cdc.kill9()
+    assert c.get(b"cdc/_cdc/big/lsn").value == lsn0, "the whole tx was recorded before the kill"
+    cdc.start()
     sync(pg, c, "big", timeout=170)
+    assert "resuming the transaction" in cdc.log()
     rows = latest_rows(c, "big_t")
     assert len(rows) == 100000 and rows['{"id":"77777"}'] == {"id": "77777", "v": "row 77777"}
+    for i in random.Random(3).sample(range(1, 100001), 30) + [1, 100000]:
+        assert len(history(c, key("big_t", id=i))) == 1, i
     # one PG tx in several sealdb txs (the server's 1024 entries per tx), the LSN key in the last one
     p = seal(sealdb, "--json", "cdc-verify", "--slot", "big", "--limit", "5")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["sealdb_transactions"] >= out["transactions"] + 97
+    assert cdc.stop() == 0
+
+
+def test_large_values_split_by_bytes(pg, sealdb, rig):
+    # 40 rows of 300 KB in one PostgreSQL tx: 12 MB, cut at --max-batch-bytes (8 MiB) into two
+    # sealdb txs, each one ExecAll message well below the server's 32 MiB limit
+    pg.psql("CREATE TABLE lv_sync (id serial primary key); CREATE TABLE lv_t (id int primary key, v text)")
+    cdc = rig("lv", ["public.lv_sync", "public.lv_t"]).start()
+    c = sealdb.client()
+    pg.psql("INSERT INTO lv_t SELECT g, repeat(md5(g::text), 9375) FROM generate_series(1, 40) g")
+    sync(pg, c, "lv", timeout=120)
+    rows = latest_rows(c, "lv_t", page_size=5)   # immudb-py receives at most 4 MB
+    assert len(rows) == 40 and all(len(r["v"]) == 300000 for r in rows.values())
+    p = seal(sealdb, "--json", "cdc-verify", "--slot", "lv", "--limit", "2")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["sealdb_transactions"] == out["transactions"] + 1     # the 12 MB tx in two parts
     assert cdc.stop() == 0
 
 
@@ -319,7 +347,7 @@ def test_kill9_under_load_exactly_once(pg, sealdb, rig):
         CREATE TABLE ld_counter (id int primary key, n bigint);
         INSERT INTO ld_counter VALUES (1, 0);""")
     tables = ["public.ld_sync", "public.ld_ev", "public.ld_counter"]
-    cdc = rig("ld", tables, extra=["--max-batch-rows", "3"]).start()   # many split txs as well
+    cdc = rig("ld", tables, extra=["--max-batch-rows", "1"]).start()   # every tx split in two parts
     c = sealdb.client()
     sync(pg, c, "ld")
     script = os.path.join(pg.root, "ld.sql")

@@ -80,11 +80,12 @@ def staged():
 
 
 def test_install_layout(staged):
-    for rel in ("bin/sealdb", "bin/seal"):
+    for rel in ("bin/sealdb", "bin/seal", "bin/sealdb-cdc"):
         assert os.access(staged.path(rel), os.X_OK), rel
     for rel in ("include/sealdb.h", "include/sealdb_err.h", "include/sealdb_client.h", "lib/libsealdb.a",
                 "lib/libsealdb-client.a", "share/man/man1/sealdb.1", "share/man/man1/seal.1",
-                "lib/systemd/system/sealdb.service", "lib/sysusers.d/sealdb.conf"):
+                "lib/systemd/system/sealdb.service", "lib/sysusers.d/sealdb.conf",
+                "share/man/man1/sealdb-cdc.1", "lib/systemd/system/sealdb-cdc.service"):
         assert os.path.isfile(staged.path(rel)), rel
     # nothing escapes PREFIX inside the staging root
     assert sorted(os.listdir(staged.stage)) == [PREFIX.strip("/")]
@@ -188,11 +189,29 @@ def test_systemd_unit_verifies_and_matches_prefix(staged):
     assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
 
 
+def test_cdc_systemd_unit_verifies(staged):
+    unit = staged.path("lib/systemd/system/sealdb-cdc.service")
+    with open(unit) as f:
+        text = f.read()
+    assert "ExecStart=%s/bin/sealdb-cdc --config /etc/sealdb/cdc.conf" % PREFIX in text
+    assert "\nUser=sealdb\n" in text and "\nProtectSystem=strict\n" in text
+    units = staged.path("lib/systemd/system")
+    for name in os.listdir("/usr/lib/systemd/system"):
+        if not os.path.lexists(os.path.join(units, name)):
+            src = os.path.join("/usr/lib/systemd/system", name)
+            if os.path.isfile(src) and not os.path.islink(src):
+                shutil.copy(src, units)
+    r = subprocess.run(["systemd-analyze", "--root=" + staged.stage, "verify", "sealdb-cdc.service"],
+                       env=clean_env(MANPATH=staged.path("share/man"), SYSTEMD_LOG_COLOR="0"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
+
+
 def help_flags(text):
     return sorted(set(re.findall(r"(?<![\w-])--([a-zA-Z][\w-]*)", text)))
 
 
-@pytest.mark.parametrize("prog", ["sealdb", "seal"])
+@pytest.mark.parametrize("prog", ["sealdb", "seal", "sealdb-cdc"])
 def test_man_page_covers_every_help_flag(staged, prog):
     r = run_with_libdir(staged, [staged.path("bin/" + prog), "--help"], timeout=60)
     assert r.returncode == 0

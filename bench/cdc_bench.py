@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+# cdc_bench.py - sealdb-cdc under a pgbench load (make bench): a PostgreSQL initialised here
+# (wal_level=logical, fsync on), pgbench's standard TPC-B-like transactions (3 updates and 1 insert,
+# pgbench_history given a primary key). First PostgreSQL alone, then the same load with sealdb-cdc
+# recording it into a real sealdb. Prints
+#   bench cdc.pg_rows_s: N rows/s     PostgreSQL's own rate for the load (no recorder)
+#   bench cdc.rows_s: N rows/s        rows recorded in sealdb per second, from the load's start until
+#                                     the recorder has caught up with its last transaction
+#   bench cdc.lag_ms_p99: N ms        99th percentile of (recorded in sealdb - committed in PostgreSQL)
+#   bench cdc.pg_rows_s_recorded: N rows/s   PostgreSQL's rate during the recorded run (the machine is
+#                                     shared by both: compare with cdc.rows_s to see who was the limit)
+# Usage: cdc_bench.py [--seconds S] [--clients C]; SEALDB_BIN sets the server (sealdb-cdc beside it).
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from pg_proc import PgServer, pg_bindir  # noqa: E402
+from sealdb_proc import SealdbServer  # noqa: E402
+
+SEALDB = os.path.abspath(os.environ.get("SEALDB_BIN") or os.path.join(ROOT, "build", "sealdb"))
+CDC = os.path.join(os.path.dirname(SEALDB), "sealdb-cdc")
+ROWS_PER_TX = 4
+
+
+def pgbench(pg, clients, seconds):
+    """Runs the TPC-B-like load; returns the transactions committed (from pgbench's own count)."""
+    r = subprocess.run([os.path.join(pg.bindir, "pgbench"), "-n", "-h", "127.0.0.1", "-p", str(pg.port), "-U",
+                        "postgres", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds), "postgres"],
+                       capture_output=True, text=True, timeout=seconds + 120)
+    if r.returncode:
+        raise RuntimeError("pgbench failed: " + r.stderr[-2000:])
+    for line in r.stdout.splitlines():
+        if line.startswith("number of transactions actually processed:"):
+            return int(line.split(":")[1].split("/")[0])
+    raise RuntimeError("pgbench printed no count:\n" + r.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--clients", type=int, default=4)
+    a = ap.parse_args()
+    if pg_bindir() is None or not os.access(CDC, os.X_OK):
+        print("# cdc bench skipped: PostgreSQL server binaries or %s missing" % CDC)
+        return 0
+    root = tempfile.mkdtemp(prefix="sealdb-cdc-bench-")
+    pg = PgServer()
+    srv = None
+    cdc = None
+    try:
+        pg.init(fsync=True).start()
+        subprocess.run([os.path.join(pg.bindir, "pgbench"), "-i", "-q", "-s", "4", "-h", "127.0.0.1", "-p",
+                        str(pg.port), "-U", "postgres", "postgres"], capture_output=True, check=True, timeout=300)
+        pg.psql("ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY")
+        # 1. PostgreSQL alone
+        n = pgbench(pg, a.clients, a.seconds)
+        pg_rows_s = n * ROWS_PER_TX / a.seconds
+        # 2. the same load, recorded
+        srv = SealdbServer(os.path.join(root, "sealdb"))
+        os.makedirs(srv.root, exist_ok=True)
+        srv.start()
+        lag_log = os.path.join(root, "lag.log")
+        env = dict(os.environ, SEALDB_PASSWORD="immudb")
+        cdc = subprocess.Popen([CDC, "--pg", pg.conninfo, "--sealdb", srv.address, "--create-slot", "-q",
+                                "--lag-log", lag_log], env=env, stderr=open(os.path.join(root, "cdc.log"), "w"))
+        time.sleep(1.0)
+        t0 = time.time()
+        n = pgbench(pg, a.clients, a.seconds)
+        # wait until the recorder has every row: pgbench's count of transactions, 4 rows each
+        want = n * ROWS_PER_TX
+        deadline = time.time() + 600
+        rows, last_rec = 0, 0
+        while time.time() < deadline:
+            rows, last_rec = 0, 0
+            if os.path.exists(lag_log):
+                with open(lag_log) as f:
+                    for line in f:
+                        p = line.split()
+                        if len(p) == 4:
+                            rows += int(p[3])
+                            last_rec = int(p[2])
+            if rows >= want:
+                break
+            time.sleep(0.2)
+        if rows < want:
+            raise RuntimeError("recorded %d of %d rows" % (rows, want))
+        elapsed = max(last_rec / 1e6 - t0, a.seconds)
+        lags = []
+        with open(lag_log) as f:
+            for line in f:
+                p = line.split()
+                if len(p) == 4:
+                    lags.append((int(p[2]) - int(p[1])) / 1000.0)
+        lags.sort()
+        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0
+        print("bench cdc.pg_rows_s: %.0f rows/s" % pg_rows_s)
+        print("bench cdc.rows_s: %.0f rows/s" % (rows / elapsed))
+        print("bench cdc.lag_ms_p99: %.1f ms" % p99)
+        print("bench cdc.pg_rows_s_recorded: %.0f rows/s" % (want / a.seconds))
+        return 0
+    finally:
+        if cdc and cdc.poll() is None:
+            cdc.terminate()
+            cdc.wait(30)
+        if srv:
+            srv.stop()
+        pg.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
