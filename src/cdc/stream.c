@@ -649,6 +649,10 @@ static int sealdb_connect(sess *s) {
     int rc = sealdb_client_connect(&o, &s->c);
     if (rc) { cdc_log(0, "sealdb: cannot set up the connection: %s", sealdb_strerror(rc)); return CDC_FATAL; }
     rc = sealdb_client_login(s->c, cfg->user, cfg->password, cfg->database, NULL);
+    if (rc == SEALDB_AUTH || rc == SEALDB_PERMISSION) {   /* wrong user or password: no retry helps */
+        sealdb_fail(s, rc, "login");
+        return CDC_FATAL;
+    }
     if (rc) return sealdb_fail(s, rc, "login");
     sealdb_db_settings st;
     char name[130];
