@@ -247,6 +247,20 @@ def test_types_updates_deletes_truncate(pg, sealdb, rig):
     assert cdc.stop() == 0
 
 
+def test_table_name_with_a_slash_and_moved_key(pg, sealdb, rig):
+    pg.psql('CREATE TABLE oc_sync (id serial primary key); CREATE TABLE "oc/t" (id int primary key, v text)')
+    cdc = rig("oc", ["public.oc_sync", "public.oc/t"]).start()
+    c = sealdb.client()
+    pg.psql('INSERT INTO "oc/t" VALUES (1, \'a\'); UPDATE "oc/t" SET id = 2 WHERE id = 1')
+    sync(pg, c, "oc")
+    h = history(c, b'cdc/public.oc/t/{"id":"2"}')
+    assert h[0]["old_key"] == {"id": "1"} and h[0]["table"] == "public.oc/t"
+    assert history(c, b'cdc/public.oc/t/{"id":"1"}')[-1]["new_key"] == {"id": "2"}
+    p = seal(sealdb, "cdc-history", "public.oc/t", '{"id": 2}')
+    assert p.returncode == 0 and "verified" in p.stdout, p.stderr
+    assert cdc.stop() == 0
+
+
 def test_toast_and_add_column(pg, sealdb, rig):
     pg.psql("""CREATE TABLE to_sync (id serial primary key);
         CREATE TABLE to_t (id int primary key, big text, small int);
