@@ -208,6 +208,21 @@ static int on_relation(sess *s, const pgo_msg *m) {
         return CDC_RETRY;
     }
     int npk = PQntuples(res);
+    if (npk > 0 && r->replident == 'i') {
+        /* old keys then carry the identity index's columns: usable only when they are the key's */
+        int same = 1;
+        for (uint16_t i = 0; i < r->ncols; i++) {
+            int in_pk = 0;
+            for (int j = 0; j < npk; j++) in_pk |= !strcmp(PQgetvalue(res, j, 0), r->names[i]);
+            same &= in_pk == r->key[i];
+        }
+        if (!same) {
+            cdc_log(0, "table %s.%s: REPLICA IDENTITY USING INDEX on other columns than the primary key is "
+                    "not supported (use DEFAULT or FULL)", r->nspname, r->relname);
+            PQclear(res);
+            return CDC_FATAL;
+        }
+    }
     if (npk > 0) {
         r->nkey = 0;
         for (uint16_t i = 0; i < r->ncols; i++) {
@@ -314,9 +329,9 @@ static int on_change(sess *s, const pgo_msg *m) {
     if (val_head(s, &e->val, m->type == PGO_INSERT ? "insert" : "update", r) || VAPP(&e->val, ",\"row\":")) goto out;
     int incomplete = 0;
     if (cdc_json_tuple(&e->val, r, &m->new_tup, 0, need_prev ? &pa.p : NULL, &incomplete)) goto out;
-    if (moved) {
-        const uint8_t *ob = memchr(oldkey.ptr + strlen(s->cfg->prefix) + 1, '/', oldkey.len - strlen(s->cfg->prefix) - 1);
-        if (!ob || VAPP(&e->val, ",\"old_key\":") || sdb_buf_append(&e->val, ob + 1, oldkey.len - (size_t)(ob + 1 - oldkey.ptr)))
+    if (moved) {   /* the old key's JSON: after "<prefix>/<schema>.<table>/" (names may hold '/') */
+        size_t pl = strlen(s->cfg->prefix) + strlen(r->nspname) + strlen(r->relname) + 3;
+        if (pl > oldkey.len || VAPP(&e->val, ",\"old_key\":") || sdb_buf_append(&e->val, oldkey.ptr + pl, oldkey.len - pl))
             goto out;
     }
     if (has_old && m->old_kind == 'O' && (VAPP(&e->val, ",\"old\":") || sdb_buf_append(&e->val, old.ptr, old.len)))
@@ -649,6 +664,10 @@ static int sealdb_connect(sess *s) {
     int rc = sealdb_client_connect(&o, &s->c);
     if (rc) { cdc_log(0, "sealdb: cannot set up the connection: %s", sealdb_strerror(rc)); return CDC_FATAL; }
     rc = sealdb_client_login(s->c, cfg->user, cfg->password, cfg->database, NULL);
+    if (rc == SEALDB_AUTH || rc == SEALDB_PERMISSION) {   /* wrong user or password: no retry helps */
+        sealdb_fail(s, rc, "login");
+        return CDC_FATAL;
+    }
     if (rc) return sealdb_fail(s, rc, "login");
     sealdb_db_settings st;
     char name[130];

@@ -39,12 +39,13 @@ class Cdc:
     def __init__(self, pg, srv, slot, tables, root, extra=()):
         self.pg, self.srv, self.slot, self.tables, self.root = pg, srv, slot, tables, root
         self.extra = list(extra)
+        self.conninfo = pg.conninfo
         self.metrics_port = free_port()
         self.proc = None
         self.log_path = os.path.join(root, "cdc-%s.log" % slot)
 
     def args(self):
-        return [CDC_BIN, "--pg", self.pg.conninfo, "--sealdb", "127.0.0.1:%d" % self.srv.port,
+        return [CDC_BIN, "--pg", self.conninfo, "--sealdb", "127.0.0.1:%d" % self.srv.port,
                 "--slot", self.slot, "--publication", self.slot, "--tables", ",".join(self.tables),
                 "--create-slot", "--metrics", "127.0.0.1:%d" % self.metrics_port, "-v", "-v"] + self.extra
 
@@ -246,11 +247,25 @@ def test_types_updates_deletes_truncate(pg, sealdb, rig):
     assert cdc.stop() == 0
 
 
+def test_table_name_with_a_slash_and_moved_key(pg, sealdb, rig):
+    pg.psql('CREATE TABLE oc_sync (id serial primary key); CREATE TABLE "oc/t" (id int primary key, v text)')
+    cdc = rig("oc", ["public.oc_sync", "public.oc/t"]).start()
+    c = sealdb.client()
+    pg.psql('INSERT INTO "oc/t" VALUES (1, \'a\'); UPDATE "oc/t" SET id = 2 WHERE id = 1')
+    sync(pg, c, "oc")
+    h = history(c, b'cdc/public.oc/t/{"id":"2"}')
+    assert h[0]["old_key"] == {"id": "1"} and h[0]["table"] == "public.oc/t"
+    assert history(c, b'cdc/public.oc/t/{"id":"1"}')[-1]["new_key"] == {"id": "2"}
+    p = seal(sealdb, "cdc-history", "public.oc/t", '{"id": 2}')
+    assert p.returncode == 0 and "verified" in p.stdout, p.stderr
+    assert cdc.stop() == 0
+
+
 def test_toast_and_add_column(pg, sealdb, rig):
     pg.psql("""CREATE TABLE to_sync (id serial primary key);
         CREATE TABLE to_t (id int primary key, big text, small int);
         ALTER TABLE to_t ALTER COLUMN big SET STORAGE EXTERNAL;""")
-    cdc = rig("to", ["public.to_sync", "public.to_t"]).start()
+    cdc = rig("to", ["public.to_sync", "public.to_t"], extra=["--proto", "2"]).start()   # protocol 2 here
     c = sealdb.client()
     sync(pg, c, "to")
     big = "".join(random.choice("abcdefghij") for _ in range(100000))
@@ -448,3 +463,53 @@ def test_flags_and_config(pg, sealdb, tmp_path):
                    % (pg.conninfo, sealdb.port, pw))
     p = run("--config", str(cfg), env={"SEALDB_PASSWORD": ""})
     assert p.returncode == 1 and "replication slot not_there does not exist" in p.stderr, p.stderr
+    # a wrong sealdb password is not retried
+    pw.write_text("wrong\n")
+    p = run("--config", str(cfg))
+    assert p.returncode == 1 and "login" in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_to_both_sides(pg, sealdb_factory, tmp_path):
+    import pwd
+    from test_cli_tls import _ca, _leaf
+    d = str(tmp_path)
+    _ca(d, "ca")
+    _leaf(d, "server", "ca", san="DNS:localhost,IP:127.0.0.1")
+    _leaf(d, "client", "ca")
+    srv = sealdb_factory(args=["--certificate", d + "/server.pem", "--pkey", d + "/server.key",
+                               "--mtls", "--clientcas", d + "/ca.pem"])
+    # PostgreSQL: TLS switched on by a reload, its key readable by the server's user only
+    for f in ("server.pem", "server.key"):
+        shutil.copy(os.path.join(d, f), os.path.join(pg.root, "tls-" + f))
+        os.chmod(os.path.join(pg.root, "tls-" + f), 0o600)
+        if pg.user:
+            pw = pwd.getpwnam(pg.user)
+            os.chown(os.path.join(pg.root, "tls-" + f), pw.pw_uid, pw.pw_gid)
+    pg.psql("ALTER SYSTEM SET ssl_cert_file = '%s/tls-server.pem'" % pg.root)
+    pg.psql("ALTER SYSTEM SET ssl_key_file = '%s/tls-server.key'" % pg.root)
+    pg.psql("ALTER SYSTEM SET ssl = on")
+    pg.psql("SELECT pg_reload_conf()")
+    time.sleep(0.5)
+    pg.psql("CREATE TABLE tl_sync (id serial primary key); CREATE TABLE tl_t (id int primary key, v text)")
+    root = tempfile.mkdtemp(prefix="sealdb-cdc-")
+    cdc = Cdc(pg, srv, "tl", ["public.tl_sync", "public.tl_t"], root,
+              extra=["--sealdb-tls", "--sealdb-ca", d + "/ca.pem", "--sealdb-cert", d + "/client.pem",
+                     "--sealdb-key", d + "/client.key", "--sealdb-server-name", "localhost"])
+    cdc.conninfo = pg.conninfo + " sslmode=verify-ca sslrootcert=%s/ca.pem" % d
+    try:
+        cdc.start()
+        ssl = pg.query("SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                       "WHERE a.application_name = 'sealdb-cdc'").strip()
+        assert ssl == "t"
+        pg.psql("INSERT INTO tl_t VALUES (1, 'over tls')")
+        deadline = time.time() + 30
+        while time.time() < deadline and "sealdb_cdc_pg_transactions_total 1\n" not in cdc.metrics():
+            time.sleep(0.1)
+        assert "sealdb_cdc_pg_transactions_total 1\n" in cdc.metrics(), cdc.log()
+        assert cdc.stop() == 0
+    finally:
+        cdc.kill9()
+        pg.psql("ALTER SYSTEM SET ssl = off")
+        pg.psql("SELECT pg_reload_conf()")
+        shutil.rmtree(root, ignore_errors=True)
