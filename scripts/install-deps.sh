@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # install-deps.sh - installs what sealdb needs to build (and, with --test, to run its tests):
-# Debian/Ubuntu packages via apt-get (through sudo when not root), Python test packages via pip.
+# Debian/Ubuntu packages via apt-get (through sudo when not root), Python test packages via pip,
+# and (--test) the reference immudb 1.9.5 built by scripts/get-immudb.sh.
 # Idempotent: when everything is present it only looks (one dpkg-query, one python start), so
 # `make run` and `make test` call it every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential pkg-config libssl-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-            liblmdb-dev libmicrohttpd-dev libcrypt-dev libcjson-dev libsqlite3-dev)
-# systemd and man-db: `systemd-analyze verify` of the installed unit and its man page (install test)
-TEST_PKGS=(clang python3 python3-venv python3-pip curl systemd man-db)
+            libmicrohttpd-dev libcrypt-dev libcjson-dev libsqlite3-dev libpq-dev)
+# systemd and man-db: `systemd-analyze verify` of the installed unit and its man page (install test);
+# libfaketime: tests/e2e/test_truncate.py makes days-old data by running the server in the past;
+# postgresql-15: the sealdb-cdc tests run a real PostgreSQL (binaries in /usr/lib/postgresql/15/bin)
+TEST_PKGS=(clang python3 python3-venv python3-pip curl systemd man-db libfaketime postgresql-15)
 PY_TEST_PKGS=(immudb-py==1.5.0 pytest h2==4.4.1)
 
 want=("${BUILD_PKGS[@]}")
@@ -74,5 +77,7 @@ EOF
         $venv/bin/pip install -q --disable-pip-version-check "${PY_TEST_PKGS[@]}"
         venv_ok || { echo "install-deps: $venv still lacks ${PY_TEST_PKGS[*]}" >&2; exit 1; }
     fi
+    # the reference immudb 1.9.5 (and immuadmin) of the interoperability tests, in build/ref
+    bash scripts/get-immudb.sh
 fi
 echo "install-deps: all dependencies present"
