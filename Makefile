@@ -22,12 +22,13 @@ OPT ?= -O2 -g
 
 # ---- external libraries: found with pkg-config here and nowhere else ----
 PKGS_CORE   := libcrypto
-PKGS_ENGINE := lmdb
+PKGS_ENGINE :=               # none: the key index is our own LSM (src/index/lsm.c)
 PKGS_RPC    := grpc libprotobuf-c
-PKGS_SERVER := libmicrohttpd libcrypt
-PKGS_TEST   := libcjson
+PKGS_SERVER := libmicrohttpd libcrypt libcjson
+PKGS_TEST   :=
 PKGS_BENCH  := sqlite3
-PKGS_ALL    := $(PKGS_CORE) $(PKGS_ENGINE) $(PKGS_RPC) $(PKGS_SERVER) $(PKGS_TEST) $(PKGS_BENCH)
+PKGS_CDC    := libpq
+PKGS_ALL    := $(PKGS_CORE) $(PKGS_ENGINE) $(PKGS_RPC) $(PKGS_SERVER) $(PKGS_TEST) $(PKGS_BENCH) $(PKGS_CDC)
 # Goals that install the dependencies themselves (then build in a sub-make) must parse on a bare
 # machine, and cost no pkg-config calls (make test and make run pay for the sub-make's only).
 NODEPS_GOALS := deps run test clean
@@ -53,6 +54,7 @@ LIBS_RPC    := $(call pc_libs,$(PKGS_RPC))
 LIBS_SERVER := $(call pc_libs,$(PKGS_SERVER))
 LIBS_TEST   := $(call pc_libs,$(PKGS_TEST))
 LIBS_BENCH  := $(call pc_libs,$(PKGS_BENCH))
+LIBS_CDC    := $(call pc_libs,$(PKGS_CDC))
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 \
         -Wno-unused-parameter
@@ -79,6 +81,10 @@ PROTOS      := $(sort $(wildcard proto/*.proto))
 # the client and its CLI, tests and fuzz targets need the generated protobuf code (proto/)
 CLIENT_SRCS := $(if $(PROTOS),$(call src_of,client))
 CLI_SRCS    := $(if $(PROTOS),$(call src_of,cli))
+# sealdb-cdc: the pure parts (decoder, JSON) in an archive tests and seal link; the rest is the daemon
+CDC_SRCS    := $(if $(PROTOS),$(call src_of,cdc))
+CDC_LIB_SRCS := $(filter src/cdc/pgoutput.c src/cdc/rowjson.c,$(CDC_SRCS))
+CDC_BIN_SRCS := $(filter-out $(CDC_LIB_SRCS),$(CDC_SRCS))
 GEN_SRCS    := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 GEN_HDRS    := $(GEN_SRCS:.c=.h)
 
@@ -86,6 +92,7 @@ CORE_OBJS   := $(call obj_of,$(CORE_SRCS))
 ENGINE_OBJS := $(call obj_of,$(ENGINE_SRCS))
 SRVINT_OBJS := $(call obj_of,$(DB_SRCS) $(RPC_SRCS) $(SERVER_SRCS))
 CLIENT_OBJS := $(call obj_of,$(CLIENT_SRCS))
+CDC_OBJS    := $(call obj_of,$(CDC_LIB_SRCS))
 GEN_OBJS    := $(GEN_SRCS:.c=.o)
 
 # internal archives (link order: server, client, gen, engine, core)
@@ -94,7 +101,8 @@ A_ENGINE := $(B)/libsdb_engine.a
 A_GEN    := $(B)/libsdb_gen.a
 A_CLIENT := $(B)/libsdb_client.a
 A_SRVINT := $(B)/libsdb_server.a
-LINK_ALL := $(A_SRVINT) $(A_CLIENT) $(A_GEN) $(A_ENGINE) $(A_CORE)
+A_CDC    := $(B)/libsdb_cdc.a
+LINK_ALL := $(A_SRVINT) $(A_CDC) $(A_CLIENT) $(A_GEN) $(A_ENGINE) $(A_CORE)
 LIBS_ALL := $(LIBS_SERVER) $(LIBS_RPC) $(LIBS_ENGINE) $(LIBS_TEST) $(LIBS_BENCH) -lm
 
 # installable artefacts
@@ -104,6 +112,7 @@ LIBCLIENT_A   := $(B)/libsealdb-client.a
 LIBCLIENT_SO  := $(B)/libsealdb-client.so
 SEALDB_BIN    := $(if $(wildcard src/server/main.c),$(B)/sealdb)
 SEAL_BIN      := $(if $(CLI_SRCS),$(B)/seal)
+SEALDB_CDC_BIN := $(if $(CDC_BIN_SRCS),$(B)/sealdb-cdc)
 
 TEST_SRCS  := $(filter-out $(if $(PROTOS),,tests/unit/test_client_%.c),$(sort $(wildcard tests/unit/test_*.c)))
 TEST_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRCS))
@@ -117,13 +126,23 @@ LIB_TARGETS := $(LIBSEALDB_A) $(LIBSEALDB_SO) $(if $(PROTOS),$(LIBCLIENT_A) $(LI
 # examples/client.c uses libsealdb-client (needs proto/); every other example embeds libsealdb
 EXAMPLE_SRCS := $(filter-out $(if $(PROTOS),,examples/client.c),$(sort $(wildcard examples/*.c)))
 EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRCS))
-all: $(LIB_TARGETS) $(SEALDB_BIN) $(SEAL_BIN) $(EXAMPLE_BINS)
+all: $(LIB_TARGETS) $(SEALDB_BIN) $(SEAL_BIN) $(SEALDB_CDC_BIN) $(EXAMPLE_BINS)
 	@if [ -z "$(SEALDB_BIN)" ]; then echo "note: the sealdb server is not written yet; libraries built in $(B)/"; fi
 
 # ---- compile ----
 $(B)/%.o: %.c | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+
+# the web console's static files, compiled into sealdb (tools/embed.c writes them as a C include)
+CONSOLE_FILES := $(notdir $(sort $(wildcard web/console/*)))
+$(B)/tools/embed: tools/embed.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -o $@ $<
+$(B)/gen/console_assets.inc: $(B)/tools/embed $(addprefix web/console/,$(CONSOLE_FILES))
+	@mkdir -p $(@D)
+	$(B)/tools/embed $@ web/console $(CONSOLE_FILES)
+$(B)/src/server/console.o: $(B)/gen/console_assets.inc
 
 # generated protobuf-c code: compiled without our strict warnings
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
@@ -138,13 +157,14 @@ $(A_ENGINE): $(ENGINE_OBJS)
 $(A_GEN): $(GEN_OBJS)
 $(A_CLIENT): $(CLIENT_OBJS)
 $(A_SRVINT): $(SRVINT_OBJS)
+$(A_CDC): $(CDC_OBJS)
 $(B)/libsdb_%.a:
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^ $(if $^,,$(B)/.empty.o)
 $(B)/.empty.o:
 	@mkdir -p $(@D)
 	echo 'typedef int sdb_empty_;' | $(CC) -x c -c - -o $@
-$(A_CORE) $(A_ENGINE) $(A_GEN) $(A_CLIENT) $(A_SRVINT): | $(B)/.empty.o
+$(A_CORE) $(A_ENGINE) $(A_GEN) $(A_CLIENT) $(A_SRVINT) $(A_CDC): | $(B)/.empty.o
 
 $(LIBSEALDB_A): $(CORE_OBJS) $(ENGINE_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -158,8 +178,11 @@ $(LIBCLIENT_SO): $(CLIENT_OBJS) $(GEN_OBJS) $(CORE_OBJS)
 # ---- programs ----
 $(B)/sealdb: $(B)/src/server/main.o $(LINK_ALL)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_ALL) $(LIBS_SERVER) $(LIBS_RPC) $(LIBS_ENGINE) -lm
-$(B)/seal: $(call obj_of,$(CLI_SRCS)) $(A_CLIENT) $(A_GEN) $(A_CORE)
-	$(CC) $(LDFLAGS) -o $@ $(call obj_of,$(CLI_SRCS)) $(A_CLIENT) $(A_GEN) $(A_CORE) $(LIBS_RPC) $(LIBS_CORE) -lm
+$(B)/seal: $(call obj_of,$(CLI_SRCS)) $(A_CDC) $(A_CLIENT) $(A_GEN) $(A_CORE)
+	$(CC) $(LDFLAGS) -o $@ $(call obj_of,$(CLI_SRCS)) $(A_CDC) $(A_CLIENT) $(A_GEN) $(A_CORE) $(LIBS_RPC) $(LIBS_CORE) -lm
+$(B)/sealdb-cdc: $(call obj_of,$(CDC_BIN_SRCS)) $(A_CDC) $(A_CLIENT) $(A_GEN) $(A_CORE)
+	$(CC) $(LDFLAGS) -o $@ $(call obj_of,$(CDC_BIN_SRCS)) $(A_CDC) $(A_CLIENT) $(A_GEN) $(A_CORE) \
+	  $(LIBS_CDC) $(call pc_libs,libmicrohttpd libcjson) $(LIBS_RPC) $(LIBS_CORE) -lm
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/tests/unit/runner.o $(LINK_ALL)
 	@mkdir -p $(@D)

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "engine/engine.h"
+#include "index/index.h"
 
 /* CPU seconds used by the whole process / by the calling thread: wall-clock figures are noisy on
  * a shared machine, CPU per operation is not. */
@@ -97,8 +98,9 @@ static void *batch_writer(void *p) {
     return NULL;
 }
 
-/* The parts of the current RSS (after the batched run): anonymous memory (heap, LMDB's dirty-page
- * buffers) and shared file pages (mmapped LMDB map); rss_mb above is the peak of their sum. */
+/* The parts of the current RSS (after the batched run): anonymous memory (heap, the key index's
+ * memtables) and shared file pages (mapped journal, tx index, index run files); rss_mb above is
+ * the peak of their sum. */
 static void print_rss_parts(void) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return;
@@ -137,6 +139,12 @@ static sdb_engine *bench_batch(void) {
     getrusage(RUSAGE_SELF, &ru);
     printf("bench engine.rss_mb: %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
     print_rss_parts();
+    /* the key index on disk per version, once its memtable is written out */
+    uint64_t ib = 0, iv = 0, im = 0;
+    if (!sdb_engine_flush_index(e)) {
+        sdb_engine_index_usage(e, &ib, &iv, &im);
+        if (iv) printf("bench engine.index_bytes_per_entry: %.1f bytes\n", (double)ib / (double)iv);
+    }
     fflush(stdout);
     return e;
 }
@@ -285,6 +293,20 @@ static void bench_reopen(void) {
     sdb_engine_close(e);
 }
 
+/* ---- the key index rebuilt from the journal (its directory deleted) ---- */
+static void bench_index_rebuild(void) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/batch/index", base);
+    if (sdb_index_destroy(p)) { fprintf(stderr, "index rebuild: cannot delete %s\n", p); return; }
+    double t0 = now_s();
+    sdb_engine *e = open_at("batch", 1, NULL);
+    if (sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1)) fprintf(stderr, "index rebuild failed\n");
+    double t1 = now_s();
+    printf("bench engine.index_rebuild: %.0f entries/s\n", (double)batch_entries / (t1 - t0));
+    fflush(stdout);
+    sdb_engine_close(e);
+}
+
 /* ---- SQLite comparison ---- */
 static void bench_sqlite(void) {
     char p[512];
@@ -337,6 +359,7 @@ int main(void) {
     bench_get(e, 0);
     bench_get(e, 1);
     sdb_engine_close(e);
+    bench_index_rebuild();
     if (getenv("BENCH_ONLY_GET")) goto out;
     bench_sqlite();
     bench_single();

@@ -1,4 +1,4 @@
-/* bench_index.c - throughput of the LMDB key index: catch-up indexing of 1,000,000 random 32-byte
+/* bench_index.c - throughput of the key index (LSM): catch-up indexing of 1,000,000 random 32-byte
  * keys in batches of 100,000 entries (as the engine's indexer does), then random latest-version
  * gets of those keys, one snapshot per get, and the same with a snapshot reused for 1000 gets.
  * Prints "bench index.<name>: <n> <unit>" lines. */

@@ -97,6 +97,11 @@ SEALDB_API int sealdb_scan(sealdb *db, sealdb_bytes prefix, sealdb_bytes seek, i
 /* Number of distinct keys ever written with the prefix (deleted ones included). */
 SEALDB_API int sealdb_count(sealdb *db, sealdb_bytes prefix, uint64_t *out);
 
+/* Discards the values of every transaction below keep_from_tx (1..last) for good; headers and
+ * proofs stay valid, and reading a discarded non-empty value answers SEALDB_TRUNCATED. The
+ * disk space of the values is given back where the file system can punch holes. */
+SEALDB_API int sealdb_truncate(sealdb *db, uint64_t keep_from_tx);
+
 /* ---- verification ---- */
 
 /* The current state (last tx id and Alh). */

@@ -317,6 +317,13 @@ SEALDB_API int sealdb_client_load_database(sealdb_client *c, const char *name);
 SEALDB_API int sealdb_client_unload_database(sealdb_client *c, const char *name);
 SEALDB_API int sealdb_client_delete_database(sealdb_client *c, const char *name);
 SEALDB_API int sealdb_client_update_database(sealdb_client *c, const char *name, const sealdb_db_settings *s);
+/* TruncateDatabase (admin): discards the values of txs older than the start of the day of now -
+ * retention_ms (0, or at least 24 h); headers and proofs stay valid. */
+SEALDB_API int sealdb_client_truncate_database(sealdb_client *c, const char *name, int64_t retention_ms);
+/* UpdateDatabaseV2 of truncationSettings only: the background truncation of database name
+ * (retention period and frequency in milliseconds; a negative value leaves that setting as it is). */
+SEALDB_API int sealdb_client_update_truncation(sealdb_client *c, const char *name, int64_t retention_ms,
+                                               int64_t frequency_ms);
 /* FlushIndex / CompactIndex of the selected database (admin); servers may make them no-ops. */
 SEALDB_API int sealdb_client_flush_index(sealdb_client *c, float cleanup_percentage, int synced);
 SEALDB_API int sealdb_client_compact_index(sealdb_client *c);

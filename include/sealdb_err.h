@@ -36,7 +36,8 @@ extern "C" {
     X(PROTOCOL,     19, "malformed or unexpected message")                      \
     X(RANGE,        20, "transaction id out of range")                          \
     X(STALE,        21, "state is older than the trusted state")                \
-    X(DAMAGED,      22, "stored data failed its integrity check")
+    X(DAMAGED,      22, "stored data failed its integrity check")           \
+    X(TRUNCATED,    23, "value discarded by database truncation")
 
 typedef enum {
 #define SEALDB_ERR_ENUM_(name, val, msg) SEALDB_##name = val,

@@ -8,9 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential pkg-config libssl-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-            liblmdb-dev libmicrohttpd-dev libcrypt-dev libcjson-dev libsqlite3-dev)
-# systemd and man-db: `systemd-analyze verify` of the installed unit and its man page (install test)
-TEST_PKGS=(clang python3 python3-venv python3-pip curl systemd man-db)
+            libmicrohttpd-dev libcrypt-dev libcjson-dev libsqlite3-dev libpq-dev)
+# systemd and man-db: `systemd-analyze verify` of the installed unit and its man page (install test);
+# libfaketime: tests/e2e/test_truncate.py makes days-old data by running the server in the past;
+# postgresql-15: the sealdb-cdc tests run a real PostgreSQL (binaries in /usr/lib/postgresql/15/bin)
+TEST_PKGS=(clang python3 python3-venv python3-pip curl systemd man-db libfaketime postgresql-15)
 PY_TEST_PKGS=(immudb-py==1.5.0 pytest h2==4.4.1)
 
 want=("${BUILD_PKGS[@]}")

@@ -16,7 +16,7 @@ void seal_args_defaults(seal_args *a) {
     a->metrics_port = 9497;
 }
 
-enum kind { K_STR, K_INT, K_U64, K_I64, K_BOOL, K_DBL, K_U32, K_TRI };
+enum kind { K_STR, K_INT, K_U64, K_I64, K_BOOL, K_DBL, K_U32, K_TRI, K_DUR };
 
 typedef struct flag {
     const char *lname;
@@ -69,6 +69,7 @@ static const flag flags[] = {
     F("append", 0, K_BOOL, append),
     F("prefix", 0, K_STR, prefix),
     F("seek", 0, K_STR, seek),
+    F("slot", 0, K_STR, slot),
     F("end", 0, K_STR, end),
     F("file", 'f', K_STR, file),
     F("output", 'o', K_STR, output),
@@ -85,6 +86,9 @@ static const flag flags[] = {
     F("max-tx-entries", 0, K_U32, max_tx_entries),
     FH("autoload", 0, K_TRI, autoload, has_autoload),
     FH("exclude-commit-time", 0, K_TRI, excl_time, has_excl_time),
+    FH("retention-period", 0, K_DUR, retention_ms, has_retention),
+    FH("truncation-frequency", 0, K_DUR, trunc_freq_ms, has_trunc_freq),
+    F("yes-i-know-what-i-am-doing", 0, K_BOOL, yes_i_know),
     F("help", 'h', K_BOOL, help),
     F("version", 0, K_BOOL, version),
 };
@@ -115,6 +119,38 @@ static int parse_bool(const char *s, int *out) {
     return -1;
 }
 
+/* A Go duration as immuadmin takes it ("24h", "36h30m", "90m", "1.5h", "0"), in milliseconds. */
+int seal_parse_duration_ms(const char *s, int64_t *out) {
+    static const struct { const char *u; double ms; } units[] = {
+        { "ns", 1e-6 }, { "us", 1e-3 }, { "ms", 1 }, { "s", 1e3 }, { "m", 6e4 }, { "h", 3.6e6 },
+    };
+    if (!s || !*s) return -1;
+    int neg = 0;
+    if (*s == '-' || *s == '+') neg = *s++ == '-';
+    if (!strcmp(s, "0")) { *out = 0; return 0; }
+    double total = 0;
+    if (!*s) return -1;
+    while (*s) {
+        char *e;
+        if (!((*s >= '0' && *s <= '9') || *s == '.')) return -1;
+        errno = 0;
+        double v = strtod(s, &e);
+        if (e == s || errno) return -1;
+        s = e;
+        size_t best = 0, bl = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            size_t l = strlen(units[i].u);
+            if (!strncmp(s, units[i].u, l) && l > bl) { best = i; bl = l; }
+        }
+        if (!bl) return -1;   /* a unit is required, as in Go */
+        total += v * units[best].ms;
+        s += bl;
+    }
+    if (total > 9.2e18) return -1;
+    *out = (int64_t)(neg ? -total : total);
+    return 0;
+}
+
 static int set_value(const flag *f, seal_args *a, const char *v, char *err, size_t cap) {
     char *base = (char *)a;
     void *p = base + f->off;
@@ -140,6 +176,7 @@ static int set_value(const flag *f, seal_args *a, const char *v, char *err, size
     }
     case K_TRI: { int b; if (parse_bool(v, &b)) break; *(int *)p = b; return 0; }
     case K_BOOL: { int b; if (parse_bool(v, &b)) break; *(int *)p = b; return 0; }
+    case K_DUR: if (seal_parse_duration_ms(v, &i)) break; *(int64_t *)p = i; return 0;
     }
     snprintf(err, cap, "invalid value '%s' for --%s", v, f->lname);
     return -1;

@@ -36,6 +36,7 @@ typedef struct seal_args {
     int desc, inclusive_seek, inclusive_end, verify_values, values, if_not_exists;
     int append;                   /* --append: backup/restore continue an existing file/database */
     const char *prefix, *seek, *end, *file, *output;
+    const char *slot;             /* --slot: sealdb-cdc's replication slot (cdc-verify) */
     int has_min, has_max; double min_score, max_score;
     int has_expires; int64_t expires_at;
     int non_indexable;
@@ -43,6 +44,9 @@ typedef struct seal_args {
     const char *not_modified_key; uint64_t not_modified_tx;
     uint32_t max_key_len, max_value_len, max_tx_entries;
     int has_autoload, autoload, has_excl_time, excl_time;
+    int has_retention; int64_t retention_ms;   /* --retention-period (Go duration) */
+    int has_trunc_freq; int64_t trunc_freq_ms; /* --truncation-frequency (db update) */
+    int yes_i_know;               /* --yes-i-know-what-i-am-doing (db truncate) */
     int help, version;
     /* positionals: pos[0] is the command */
     const char *pos[SEAL_MAX_POS];
@@ -54,5 +58,7 @@ typedef struct seal_args {
 int seal_args_env(seal_args *a, char *err, size_t cap);
 int seal_args_parse(int argc, char **argv, seal_args *a, char *err, size_t err_cap);
 void seal_args_defaults(seal_args *a);
+/* A Go duration ("24h", "1h30m", "0") in milliseconds; -1 when malformed. */
+int seal_parse_duration_ms(const char *s, int64_t *out);
 
 #endif

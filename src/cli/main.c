@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "sealdb_client.h"
 #include "cli/args.h"
+#include "cli/cdc.h"
 #include "cli/out.h"
 #include "cli/scrub.h"
 #include "cli/backup.h"
@@ -38,6 +39,10 @@ static const char usage_text[] =
 "           zadd|safe-zadd <set> <score> <key> (--at-tx N)   zscan <set> (--min-score --max-score)\n"
 "           tx|safe-tx <id> (--values)   txscan <id> (--limit --desc)\n"
 "verify:    state|current   check-consistency   audit (--interval S --rounds N --verify-values)\n"
+"cdc:       cdc-history <schema.table> <key JSON>   every recorded version of a PostgreSQL row,\n"
+"                                                  each proven (--prefix, default cdc)\n"
+"           cdc-verify (--slot sealdb_cdc --limit 100)  the slot's last N PostgreSQL transactions\n"
+"                                                  are all recorded, proven and in order\n"
 "session:   login <user>   logout   use <db>\n"
 "server:    health | status | info   version (seal's own)\n"
 "           scrub-status (--metrics-port 9497)   integrity scrub per database, from the\n"
@@ -48,7 +53,10 @@ static const char usage_text[] =
 "           db list | use <name> | load <name> | unload <name> | delete <name> | settings\n"
 "           (database ... is the same as db ...: immuadmin's name)\n"
 "           db flush | compact     (index of the selected database)\n"
-"           db update <name> (--autoload B --exclude-commit-time B)\n"
+"           db update <name> (--autoload B --exclude-commit-time B\n"
+"                             --retention-period D --truncation-frequency D: background truncation)\n"
+"           db truncate <name> --retention-period D --yes-i-know-what-i-am-doing\n"
+"                  discard values older than D (Go duration, 0 or >= 24h) before today's start\n"
 "users:     user create <name> <read|readwrite|admin> [db]   user list\n"
 "           user password <name>   user grant|revoke <name> <read|readwrite|admin> <db>\n"
 "           (also immuadmin's user permission grant|revoke <name> <perm> <db>)\n"
@@ -71,7 +79,13 @@ static const char usage_text[] =
 "times print as RFC 3339 (UTC); --json keeps Unix seconds\n"
 "new passwords (user create/password) are read from a prompt, or one line of stdin (SEAL_NEW_PASSWORD);\n"
 "user password immudb reads the OLD password first (SEAL_OLD_PASSWORD, or the first of two stdin\n"
-"lines), then the new one (the second line).\n";
+"lines), then the new one (the second line).\n"
+"\n"
+"without seal: the server also answers immudb's JSON REST API on port 8080 (docs/rest.md), e.g.\n"
+"  TOKEN=$(curl -s localhost:8080/api/login -d '{\"user\":\"aW1tdWRi\",\"password\":\"aW1tdWRi\"}' | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')\n"
+"  curl -s localhost:8080/api/db/set -H \"Authorization: Bearer $TOKEN\" -d '{\"KVs\":[{\"key\":\"Z3JlZXRpbmc=\",\"value\":\"aGVsbG8=\"}]}'\n"
+"  curl -s localhost:8080/api/db/verifiable/get -H \"Authorization: Bearer $TOKEN\" -d '{\"keyRequest\":{\"key\":\"Z3JlZXRpbmc=\"}}'\n"
+"  (the proofs in that answer are for the client to check; seal safeget checks them for you)\n";
 
 /* ---- errors ---- */
 static int is_verify_failure(int rc) { return rc == SEALDB_TAMPERED || rc == SEALDB_STALE; }
@@ -752,7 +766,7 @@ static const char *perm_name(uint32_t p) {
 }
 
 static int cmd_db(sealdb_client *c, int unused) {
-    if (A.npos < 2) return usage_err("usage: db create|list|use|load|unload|delete|settings|update|flush|compact");
+    if (A.npos < 2) return usage_err("usage: db create|list|use|load|unload|delete|settings|update|flush|compact|truncate");
     const char *sub = A.pos[1], *name = A.npos >= 3 ? A.pos[2] : NULL;
     int rc;
     if (!strcmp(sub, "list")) {
@@ -798,8 +812,25 @@ static int cmd_db(sealdb_client *c, int unused) {
         print_pair("database", sealdb_client_database(c), "result", !strcmp(sub, "flush") ? "index flushed" : "index compacted");
         return 0;
     }
-    if (!name || A.npos != 3) return usage_err("usage: db <create|use|load|unload|delete|update> <name>");
+    if (!strcmp(sub, "truncate")) {
+        if (!name || A.npos != 3 || !A.has_retention)
+            return usage_err("usage: db truncate <name> --retention-period D --yes-i-know-what-i-am-doing");
+        if (!A.yes_i_know) {
+            fprintf(stderr, "seal: db truncate: database '%s' was not truncated: values older than the retention "
+                    "period are discarded for good; confirm with --yes-i-know-what-i-am-doing\n", name);
+            return 1;
+        }
+        if ((rc = sealdb_client_truncate_database(c, name, A.retention_ms)) != SEALDB_OK) return fail(c, rc, "db truncate");
+        print_pair("database", name, "result", "truncated");
+        return 0;
+    }
+    if (!name || A.npos != 3) return usage_err("usage: db <create|use|load|unload|delete|update|truncate> <name>");
     if (!strcmp(sub, "use")) return cmd_use(c, name);
+    if (((A.has_retention && A.retention_ms < 0) || (A.has_trunc_freq && A.trunc_freq_ms < 0)) && !strcmp(sub, "update"))
+        return usage_err("--retention-period and --truncation-frequency must not be negative");
+    if ((A.has_retention || A.has_trunc_freq) && strcmp(sub, "update") != 0)
+        return usage_err("--retention-period and --truncation-frequency are settings of db update (and the "
+                         "retention of db truncate); create the database first");
     const char *done;
     sealdb_db_settings s = { A.max_key_len, A.max_value_len, A.max_tx_entries, 0,
                              A.has_excl_time, A.excl_time, A.has_autoload, A.autoload };
@@ -810,7 +841,13 @@ static int cmd_db(sealdb_client *c, int unused) {
     } else if (!strcmp(sub, "load")) { rc = sealdb_client_load_database(c, name); done = "loaded"; }
     else if (!strcmp(sub, "unload")) { rc = sealdb_client_unload_database(c, name); done = "unloaded"; }
     else if (!strcmp(sub, "delete")) { rc = sealdb_client_delete_database(c, name); done = "deleted"; }
-    else if (!strcmp(sub, "update")) { rc = sealdb_client_update_database(c, name, &s); done = "updated"; }
+    else if (!strcmp(sub, "update")) {
+        rc = sealdb_client_update_database(c, name, &s);
+        if (rc == SEALDB_OK && (A.has_retention || A.has_trunc_freq))
+            rc = sealdb_client_update_truncation(c, name, A.has_retention ? A.retention_ms : -1,
+                                                 A.has_trunc_freq ? A.trunc_freq_ms : -1);
+        done = "updated";
+    }
     else return usage_err("unknown db subcommand");
     if (rc != SEALDB_OK) return fail(c, rc, "db");
     print_pair("database", name, "result", done);
@@ -914,6 +951,16 @@ static int cmd_backup(sealdb_client *c, int restore) {
     return restore ? seal_restore(c, &A) : seal_backup(c, &A);
 }
 
+static int cmd_cdc_history(sealdb_client *c, int unused) {
+    if (A.npos != 3) return usage_err("usage: cdc-history <schema.table> <key JSON>");
+    return seal_cdc_history(c, &O, A.prefix ? A.prefix : "cdc", A.pos[1], A.pos[2]);
+}
+
+static int cmd_cdc_verify(sealdb_client *c, int unused) {
+    if (A.npos != 1) return usage_err("usage: cdc-verify (--slot S --limit N --prefix P)");
+    return seal_cdc_verify(c, &O, A.prefix ? A.prefix : "cdc", A.slot ? A.slot : "sealdb_cdc", A.limit);
+}
+
 static int cmd_use_arg(sealdb_client *c, int unused) {
     return A.npos == 2 ? cmd_use(c, A.pos[1]) : usage_err("usage: use <db>");
 }
@@ -938,6 +985,7 @@ static const seal_cmd commands[] = {
     { "txscan", cmd_txscan, 0, 1 },         { "state", cmd_state, 0, 1 },       { "check-consistency", cmd_check, 0, 1 },
     { "current", cmd_state, 0, 1 },         { "database", cmd_db, 0, 1 },
     { "audit", cmd_audit, 0, 1 },
+    { "cdc-history", cmd_cdc_history, 0, 1 }, { "cdc-verify", cmd_cdc_verify, 0, 1 },
     { "health", cmd_health, 0, 0 },         { "status", cmd_health, 0, 0 },     { "info", cmd_health, 1, 0 },
     { "scrub-status", cmd_scrub_status, 0, 0 },
     { "backup", cmd_backup, 0, 1 },         { "restore", cmd_backup, 1, 1 },

@@ -149,6 +149,29 @@ SEALDB_API int sealdb_client_delete_database(sealdb_client *c, const char *name)
     return db_name_call(c, "DeleteDatabase", name);
 }
 
+SEALDB_API int sealdb_client_truncate_database(sealdb_client *c, const char *name, int64_t retention_ms) {
+    if (!c || !name || !*name) return sdb_cl_fail(c, SEALDB_INVALID, "empty database name");
+    Immudb__Schema__TruncateDatabaseRequest req = IMMUDB__SCHEMA__TRUNCATE_DATABASE_REQUEST__INIT;
+    req.database = (char *)name;
+    req.retentionperiod = retention_ms;
+    return sdb_cl_call(c, "TruncateDatabase", &req.base, NULL, NULL);
+}
+
+SEALDB_API int sealdb_client_update_truncation(sealdb_client *c, const char *name, int64_t retention_ms,
+                                               int64_t frequency_ms) {
+    if (!c || !name || !*name) return sdb_cl_fail(c, SEALDB_INVALID, "empty database name");
+    settings_pb sp;
+    Immudb__Schema__TruncationNullableSettings ts = IMMUDB__SCHEMA__TRUNCATION_NULLABLE_SETTINGS__INIT;
+    Immudb__Schema__NullableMilliseconds rp = IMMUDB__SCHEMA__NULLABLE_MILLISECONDS__INIT, tf = rp;
+    if (retention_ms >= 0) { rp.value = retention_ms; ts.retentionperiod = &rp; }
+    if (frequency_ms >= 0) { tf.value = frequency_ms; ts.truncationfrequency = &tf; }
+    Immudb__Schema__UpdateDatabaseRequest req = IMMUDB__SCHEMA__UPDATE_DATABASE_REQUEST__INIT;
+    req.database = (char *)name;
+    req.settings = settings_fill(&sp, NULL);
+    req.settings->truncationsettings = &ts;
+    return sdb_cl_call(c, "UpdateDatabaseV2", &req.base, NULL, NULL);
+}
+
 SEALDB_API int sealdb_client_update_database(sealdb_client *c, const char *name, const sealdb_db_settings *s) {
     if (!c || !name || !*name) return sdb_cl_fail(c, SEALDB_INVALID, "empty database name");
     settings_pb sp;

@@ -134,6 +134,8 @@ int sdb_kv_engine_err(int rc, sdb_kverr *err) {
     case SEALDB_RANGE: return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "tx not found");
     case SEALDB_NOMEM: return sdb_kv_oom(err);
     case SEALDB_UNSUPPORTED: return sdb_kv_err(err, SDB_GRPC_UNIMPLEMENTED, "%s", sealdb_strerror(rc));
+    case SEALDB_TRUNCATED:   /* immudb reads a value from a deleted value-log file: io.EOF */
+        return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "EOF");
     case SEALDB_DAMAGED:   /* recorded by the integrity scrub (engine/scrub.c, docs/storage.md) */
         return sdb_kv_err(err, SDB_GRPC_DATA_LOSS, "data failed its integrity check at tx %llu: the stored "
                           "bytes are not served (see the server log and sealdb verify)",

@@ -183,6 +183,11 @@ SEALDB_API int sealdb_count(sealdb *db, sealdb_bytes prefix, uint64_t *out) {
     return sdb_engine_count(db->e, sl(prefix), 0, out);
 }
 
+SEALDB_API int sealdb_truncate(sealdb *db, uint64_t keep_from_tx) {
+    if (!db || !db->e) return SEALDB_INVALID;
+    return sdb_engine_truncate(db->e, keep_from_tx);
+}
+
 SEALDB_API int sealdb_current_state(sealdb *db, sealdb_dbstate *out) {
     if (!db || !db->e || !out) return SEALDB_INVALID;
     return sdb_engine_state(db->e, &out->tx_id, out->alh);

@@ -1,5 +1,5 @@
 /* engine.h - the engine layer's internal interface: one database directory (journal, derived tx
- * index and ahtree, LMDB key index) with a committer thread that group-commits, an indexer thread
+ * index and ahtree, LSM key index) with a committer thread that group-commits, an indexer thread
  * that applies committed txs to the key index, and the reads and proofs the db layer builds on.
  *
  * Keys are opaque bytes here (the db layer adds immudb's one-byte prefixes); limits apply to them
@@ -32,9 +32,13 @@ typedef struct sdb_engine_opts {
     uint32_t max_entries;      /* default SDB_ENGINE_MAX_ENTRIES */
     uint32_t max_key_len;      /* default SDB_ENGINE_MAX_KEY_LEN */
     uint32_t max_value_len;    /* default SDB_ENGINE_MAX_VALUE_LEN (exclusive bound) */
+    uint64_t index_memtable_bytes; /* key index memtable size (0: 32 MiB; 1 MiB..4 GiB, else open fails) */
 } sdb_engine_opts;
 
 void sdb_engine_opts_default(sdb_engine_opts *o);
+/* Process-wide key index memtable size for engines opened with index_memtable_bytes 0 (the
+ * server's --index-memtable-mb); 0 restores the default. */
+void sdb_engine_set_index_memtable(uint64_t bytes);
 
 /* Opens (creating when o->create) the database in directory `dir`: checks the journal tail
  * (truncating only an unacknowledged torn tail), rebuilds missing or lagging derived files, starts
@@ -143,6 +147,8 @@ typedef struct sdb_index_wait {
 void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w);
 /* Makes the key index durable up to the current indexed tx (waits for it to cover the last tx). */
 int  sdb_engine_flush_index(sdb_engine *e);
+/* Key index sizes: run files (bytes, versions) and memtables (bytes). */
+void sdb_engine_index_usage(sdb_engine *e, uint64_t *disk_bytes, uint64_t *disk_versions, uint64_t *mem_bytes);
 
 /* ---- transactions ---- */
 
@@ -173,6 +179,18 @@ int  sdb_engine_tx_read(sdb_engine *e, uint64_t id, int with_values, sdb_tx *out
 int  sdb_engine_tx_header(sdb_engine *e, uint64_t id, sdb_tx_header *hdr, uint8_t alh[SDB_HASH_LEN]);
 /* Reads one entry's value of tx `id` into out (appended); checks it against hvalue (TAMPERED). */
 int  sdb_engine_read_value(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_buf *out);
+
+/* ---- truncation (truncate.c) ---- */
+
+/* Discards the values of every tx below keep_from (1..last tx) durably; headers, entries, trees and
+ * the key index stay, so every proof stays valid. Reads of a discarded non-empty value then answer
+ * SEALDB_TRUNCATED. A keep_from at or below the current point is a no-op; SEALDB_RANGE past the
+ * last tx. Safe alongside reads and commits. */
+int  sdb_engine_truncate(sdb_engine *e, uint64_t keep_from);
+/* The first tx whose values are kept (0 or 1: nothing truncated). */
+uint64_t sdb_engine_truncated_below(sdb_engine *e);
+/* The newest tx committed at or before unix second ts (SEALDB_NOTFOUND when none is). */
+int  sdb_engine_last_tx_until(sdb_engine *e, int64_t ts, uint64_t *id);
 
 /* ---- key reads (through the key index) ---- */
 

@@ -104,6 +104,7 @@ struct sdb_engine {
     /* key index */
     struct sdb_index *idx;
     atomic_uint_fast64_t indexed;
+    pthread_mutex_t ix_wr_mu;     /* one index writer: the syncer (at publish) or the indexer (catch-up) */
     pthread_mutex_t ix_mu;        /* guards the two conds below and ix_stop */
     pthread_cond_t ix_work_cv;    /* committer -> indexer: new txs published */
     pthread_cond_t ix_done_cv;    /* indexer -> waiters: indexed advanced */
@@ -116,11 +117,19 @@ struct sdb_engine {
     /* integrity scrub (scrub.c): damaged-tx ranges, checked by reads only while dmg_n > 0 */
     struct sdb_scrub *scrub;
     atomic_int dmg_n;
+
+    /* truncation (truncate.c): values of txs < trunc_point are discarded; trunc_done under trunc_mu */
+    atomic_uint_fast64_t trunc_point;
+    pthread_mutex_t trunc_mu;
+    uint64_t trunc_done;
 };
 
 /* store.c internals used by keys.c / verify.c */
 int  sdb_engine_txi_get(sdb_engine *e, uint64_t id, sdb_txi_rec *out);
 int  sdb_engine_index_start(sdb_engine *e);     /* keys.c: open the key index, start the indexer */
+/* keys.c: the syncer, after publishing txs first..last and before answering them: indexes them
+ * when the index is caught up (indexed == published), else leaves them to the indexer thread. */
+void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last);
 void sdb_engine_index_stop(sdb_engine *e);      /* keys.c */
 int  sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed);
 void sdb_engine_index_notify(sdb_engine *e);    /* committer: new txs published */
@@ -136,6 +145,7 @@ typedef struct sdb_txcheck {
     uint32_t n;
     sdb_hash alh;                 /* Alh of the checked header */
     int format_bad;               /* the failure was in the frame, a CRC or the decoding */
+    uint64_t values_kept_from;    /* set by the caller: txs below it are truncated (no value checks) */
     char why[160];                /* the first failure */
 } sdb_txcheck;
 int  sdb_txcheck_init(sdb_txcheck *c);
@@ -144,6 +154,18 @@ void sdb_txcheck_deinit(sdb_txcheck *c);
  * *prev_alh (skipped when NULL), header version, blTxId < id, every value against its hash, KV
  * metadata, entry digests, eH; computes Alh. SEALDB_OK, CORRUPT, TAMPERED, UNSUPPORTED or NOMEM. */
 int  sdb_txcheck_record(sdb_txcheck *c, sdb_slice rec, uint64_t want_id, const sdb_hash *prev_alh);
+
+/* truncate.c: the point file (dir/truncated; *point = *done = 0 when absent), loading it before
+ * recovery, and finishing an interrupted discard after it (also clamps a point past the last tx). */
+int  sdb_trunc_load(const char *dir, uint64_t *point, uint64_t *done);
+/* The 28-byte point file's bytes: SEALDB_CORRUPT unless magic, CRC, length and done <= point hold. */
+int  sdb_trunc_decode(const uint8_t *b, size_t n, uint64_t *point, uint64_t *done);
+int  sdb_trunc_open(sdb_engine *e);
+int  sdb_trunc_resume(sdb_engine *e);
+/* SEALDB_TRUNCATED when tx id's values are discarded and vlen > 0 (an empty value is never lost). */
+static inline int sdb_engine_check_truncated(sdb_engine *e, uint64_t id, uint64_t vlen) {
+    return vlen && id < atomic_load_explicit(&e->trunc_point, memory_order_acquire) ? SEALDB_TRUNCATED : SEALDB_OK;
+}
 
 /* scrub.c: open-time tail check and registration with the scrubber (after recovery), and
  * unregistration (first thing on close); the read-side check of damaged txs. */

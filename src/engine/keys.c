@@ -1,7 +1,7 @@
-/* keys.c - the engine's key reads and its indexer thread, over the LMDB key index (src/index).
+/* keys.c - the engine's key reads and its indexer thread, over the LSM key index (src/index).
  *
- * The indexer applies published txs to the index in batches (one LMDB write txn each, carrying
- * indexed_upto), in tx order, from the journal; readers wait on ix_done_cv for `since_tx`. The
+ * The indexer applies published txs to the index in batches (each carrying indexed_upto), in tx
+ * order, from the journal; readers wait on ix_done_cv for `since_tx`. The
  * index is derived: missing, damaged, of another format or ahead of the journal, it is dropped and
  * rebuilt from the journal. A version's val_off is the journal position of its value; the value's
  * hash is recomputed from the bytes read, so a wrong index can only give answers whose proofs fail. */
@@ -10,8 +10,8 @@
 #include "engine/engine_int.h"
 #include "index/index.h"
 
-#define IX_BATCH_TXS 64
-#define IX_BATCH_ENTRIES 4096
+#define IX_BATCH_TXS 1024          /* catch-up batches (after open, or behind an index error) */
+#define IX_BATCH_ENTRIES 65536
 
 struct sdb_index;   /* engine_int.h holds a struct sdb_index *, the index's own type */
 
@@ -130,6 +130,32 @@ void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w) {
     w->cb(w->arg, rc);
 }
 
+/* Applies published txs from+1..to and publishes the result (indexed; the waiters it answers go
+ * to *done, for the caller to run once it let go of ix_wr_mu: a callback may commit); ix_wr_mu held. */
+static int index_step(sdb_engine *e, uint64_t from, uint64_t to, sdb_index_wait **done) {
+    int rc = index_batch(e, from, to);
+    pthread_mutex_lock(&e->ix_mu);
+    e->ix_rc = rc;
+    if (!rc) atomic_store(&e->indexed, to);
+    pthread_cond_broadcast(&e->ix_done_cv);
+    /* writes waiting for this batch are answered now: indexed, or the error (transient ones too:
+     * the write is durable, but its caller is not left waiting for a disk to be freed) */
+    *done = take_waiters(e, rc != 0);
+    pthread_mutex_unlock(&e->ix_mu);
+    return rc;
+}
+
+void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last) {
+    pthread_mutex_lock(&e->ix_wr_mu);
+    /* indexed at publish only when caught up (and healthy); else the indexer thread catches up */
+    int rc = -1;
+    sdb_index_wait *done = NULL;
+    if (e->idx && !e->ix_rc && atomic_load(&e->indexed) == first - 1) rc = index_step(e, first - 1, last, &done);
+    pthread_mutex_unlock(&e->ix_wr_mu);
+    run_waiters(done, rc);
+    if (rc) sdb_engine_index_notify(e);
+}
+
 static void *indexer_main(void *arg) {
     sdb_engine *e = arg;
     long backoff_ms = 0;
@@ -139,9 +165,10 @@ static void *indexer_main(void *arg) {
             pthread_cond_wait(&e->ix_work_cv, &e->ix_mu);
         int stop = e->ix_stop;
         pthread_mutex_unlock(&e->ix_mu);
-        uint64_t from = atomic_load(&e->indexed), last = sdb_engine_last_tx(e);
-        if (stop && from >= last) break;
         if (stop) break;   /* close: the rest is caught up on the next open */
+        pthread_mutex_lock(&e->ix_wr_mu);
+        uint64_t from = atomic_load(&e->indexed), last = sdb_engine_last_tx(e);
+        if (from >= last) { pthread_mutex_unlock(&e->ix_wr_mu); continue; }   /* the syncer did it */
         /* bound a batch by txs and by entries */
         uint64_t to = from, entries = 0;
         while (to < last && to - from < IX_BATCH_TXS && entries < IX_BATCH_ENTRIES) {
@@ -151,19 +178,14 @@ static void *indexer_main(void *arg) {
             to++;
         }
         if (to == from) to = from + 1;
-        int rc = index_batch(e, from, to);
-        /* a full disk (the map cannot grow), a permission or I/O error may clear: the batch is
-         * retried every 100 ms to 2 s, and meanwhile readers waiting for it get the error */
-        int transient = rc == SEALDB_NOSPACE || rc == SEALDB_IO || rc == SEALDB_PERMISSION || rc == SEALDB_BUSY;
-        pthread_mutex_lock(&e->ix_mu);
-        e->ix_rc = rc;
-        if (!rc) { atomic_store(&e->indexed, to); backoff_ms = 0; }
-        pthread_cond_broadcast(&e->ix_done_cv);
-        /* writes waiting for this batch are answered now: indexed, or the error (transient ones too:
-         * the write is durable, but its caller is not left waiting for a disk to be freed) */
-        sdb_index_wait *done = take_waiters(e, rc != 0);
-        pthread_mutex_unlock(&e->ix_mu);
+        sdb_index_wait *done = NULL;
+        int rc = index_step(e, from, to, &done);
+        pthread_mutex_unlock(&e->ix_wr_mu);
         run_waiters(done, rc);
+        /* a full disk, a permission or I/O error may clear: the batch is retried every 100 ms to
+         * 2 s, and meanwhile readers waiting for it get the error */
+        int transient = rc == SEALDB_NOSPACE || rc == SEALDB_IO || rc == SEALDB_PERMISSION || rc == SEALDB_BUSY;
+        if (!rc) backoff_ms = 0;
         if (transient) {
             backoff_ms = backoff_ms ? (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) : 100;
             struct timespec dl;
@@ -180,13 +202,23 @@ static void *indexer_main(void *arg) {
     return NULL;
 }
 
+static _Atomic uint64_t g_memtable_bytes;
+void sdb_engine_set_index_memtable(uint64_t bytes) { atomic_store(&g_memtable_bytes, bytes); }
+
 int sdb_engine_index_start(sdb_engine *e) {
     char p[4200];
     snprintf(p, sizeof p, "%s/index", e->dir);
     sdb_index_opts o;
     sdb_index_opts_default(&o);
+    uint64_t mt = e->opts.index_memtable_bytes ? e->opts.index_memtable_bytes : atomic_load(&g_memtable_bytes);
+    if (mt) o.memtable_bytes = mt;
     sdb_index *ix = NULL;
     int rc = sdb_index_open(p, &o, &ix);
+    if (!rc && (rc = sdb_index_check(ix, NULL))) {
+        /* a damaged run file (every block's CRC is read here, from the page cache mostly) */
+        sdb_index_close(ix);
+        ix = NULL;
+    }
     if (rc == SEALDB_UNSUPPORTED || rc == SEALDB_CORRUPT) {
         /* derived data of another format or damaged: rebuild from the journal */
         if ((rc = sdb_index_destroy(p))) return rc;
@@ -265,8 +297,22 @@ int sdb_engine_wait_indexed(sdb_engine *e, uint64_t tx_id, int64_t timeout_ms) {
 }
 
 int sdb_engine_flush_index(sdb_engine *e) {
-    /* the index is derived and rebuilt from the journal after a crash; flushing = catching up */
-    return sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1);
+    /* caught up, then the memtable written as a run (the next open replays nothing) */
+    int rc = sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1);
+    if (!rc) {
+        pthread_mutex_lock(&e->ix_wr_mu);
+        rc = sdb_index_sync((sdb_index *)e->idx);
+        pthread_mutex_unlock(&e->ix_wr_mu);
+    }
+    return rc;
+}
+
+void sdb_engine_index_usage(sdb_engine *e, uint64_t *disk_bytes, uint64_t *disk_versions, uint64_t *mem_bytes) {
+    sdb_index_stats st;
+    sdb_index_stats_get((sdb_index *)e->idx, &st);
+    *disk_bytes = st.disk_bytes;
+    *disk_versions = st.disk_versions;
+    *mem_bytes = st.mem_bytes;
 }
 
 int sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed) {
@@ -284,6 +330,20 @@ int sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_
 }
 
 /* ---- reads ---- */
+
+/* A version whose value truncation discarded (truncate.c): SEALDB_TRUNCATED when the value was
+ * asked for; else its hash, still in the tx's entry. */
+static int truncated_version(sdb_engine *e, const sdb_index_ver *v, int no_value, sdb_kv_version *out) {
+    sdb_buf_reset(&out->value);
+    if (!no_value) return SEALDB_TRUNCATED;
+    sdb_tx t;
+    sdb_tx_init(&t);
+    int rc = sdb_engine_tx_read(e, v->tx_id, 0, &t);
+    if (!rc && v->entry_idx >= t.nentries) rc = SEALDB_CORRUPT;
+    if (!rc) out->hvalue = t.entries[v->entry_idx].hvalue;
+    sdb_tx_deinit(&t);
+    return rc;
+}
 
 /* Fills out from an index version: key, metadata, value (from the journal) and its hash. */
 static int fill_version(sdb_engine *e, sdb_slice key, const sdb_index_ver *v, uint64_t revision,
@@ -304,9 +364,12 @@ static int fill_version(sdb_engine *e, sdb_slice key, const sdb_index_ver *v, ui
     if (v->tx_id == 0 || v->tx_id > sdb_engine_last_tx(e) || v->val_len >= SDB_ENGINE_MAX_VALUE_LEN) return SEALDB_CORRUPT;
     if ((rc = sdb_engine_check_damaged(e, v->tx_id))) return rc;
     sdb_buf_reset(&out->value);
+    if (sdb_engine_check_truncated(e, v->tx_id, v->val_len)) return truncated_version(e, v, no_value, out);
     if ((rc = sdb_buf_reserve(&out->value, v->val_len ? v->val_len : 1))) return rc;
     if (v->val_len && (rc = sdb_journal_read(e->j, v->val_off, out->value.ptr, v->val_len))) return rc;
     out->value.len = v->val_len;
+    /* a truncation that began after the check above may have zeroed the bytes just read */
+    if (sdb_engine_check_truncated(e, v->tx_id, v->val_len)) return truncated_version(e, v, no_value, out);
     sdb_sha256(out->value.ptr, out->value.len, out->hvalue.b);
     if (no_value) sdb_buf_reset(&out->value);
     return SEALDB_OK;

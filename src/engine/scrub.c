@@ -264,7 +264,13 @@ static int step(sdb_scrub *s, scratch *x, walk *w, uint64_t upto, uint64_t budge
         if ((rc = sdb_journal_read(e->j, w->pos, x->buf.ptr, (size_t)rec_len))) return rc;
         x->buf.len = (size_t)rec_len;
         *bytes += rec_len;
+        c->values_kept_from = sdb_engine_truncated_below(e);
         int trc = sdb_txcheck_record(c, sdb_buf_slice(&x->buf), id, NULL);
+        if (trc && trc != SEALDB_NOMEM && id >= c->values_kept_from && id < sdb_engine_truncated_below(e)) {
+            /* a truncation discarded these values while they were read: check it as truncated */
+            c->values_kept_from = sdb_engine_truncated_below(e);
+            trc = sdb_txcheck_record(c, sdb_buf_slice(&x->buf), id, NULL);
+        }
         if (trc == SEALDB_NOMEM) return trc;
         if (w->pend_id) {
             if (w->pend_id == id - 1 && !c->format_bad && w->alh_known && !memcmp(c->hdr.prev_alh.b, w->alh.b, SDB_HASH_LEN)) {

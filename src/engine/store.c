@@ -3,7 +3,7 @@
  *
  * Files in a database directory: journal/ (segments, durable truth), txindex (64 bytes per tx,
  * derived), ahtree (derived node file), htree (derived: each tx's htree nodes, for inclusion
- * proofs), index/ (LMDB key index, derived), LOCK.
+ * proofs), index/ (LSM key index: runs + manifest, derived), LOCK.
  *
  * Commit: callers build the whole record (hashes, htree root) in sdb_engine_commit and queue it.
  * The committer takes the queue, assigns ids/ts/prevAlh/blTxId/blRoot, computes Alh, appends to the
@@ -129,6 +129,7 @@ static int read_tx(sdb_engine *e, uint64_t id, int with_values, sdb_tx *out) {
     uint32_t n = 0;
     int rc = sdb_engine_txi_get(e, id, &r);
     if (rc) return rc;
+    if (with_values && (rc = sdb_engine_check_truncated(e, id, r.vals_len))) return rc;
     size_t need = SDB_JREC_FRAME + r.meta_len + (with_values ? (size_t)r.vals_len : 0);
     sdb_buf_reset(&out->raw_);
     if ((rc = sdb_buf_reserve(&out->raw_, need))) return rc;
@@ -140,7 +141,9 @@ static int read_tx(sdb_engine *e, uint64_t id, int with_values, sdb_tx *out) {
     if (out->hdr.id != id || fr.meta_len != r.meta_len || fr.vals_len != r.vals_len) { rc = SEALDB_CORRUPT; goto fail; }
     if (with_values &&
         sdb_crc32c(0, out->raw_.ptr + SDB_JREC_FRAME + fr.meta_len, (size_t)fr.vals_len) != fr.crc_vals) {
-        rc = SEALDB_CORRUPT; goto fail;
+        /* a truncation that began after the check above zeroes the values under the read */
+        rc = sdb_engine_check_truncated(e, id, fr.vals_len) ? SEALDB_TRUNCATED : SEALDB_CORRUPT;
+        goto fail;
     }
     sdb_free(out->entries);
     if (!(out->entries = sdb_calloc(n, sizeof *out->entries))) { rc = SEALDB_NOMEM; goto fail; }
@@ -210,13 +213,17 @@ int sdb_engine_read_value(sdb_engine *e, uint64_t id, uint32_t entry_idx, sdb_bu
     uint64_t voff = 0;
     for (uint32_t i = 0; i < entry_idx; i++) voff += t.entries[i].vlen;
     uint32_t vlen = t.entries[entry_idx].vlen;
+    if ((rc = sdb_engine_check_truncated(e, id, vlen))) goto done;
     size_t at = out->len;
     if ((rc = sdb_buf_reserve(out, vlen))) goto done;
     if (vlen && (rc = sdb_journal_read(e->j, r.pos + SDB_JREC_FRAME + r.meta_len + voff, out->ptr + at, vlen)))
         goto done;
     uint8_t h[SDB_HASH_LEN];
     sdb_sha256(out->ptr + at, vlen, h);
-    if (memcmp(h, t.entries[entry_idx].hvalue.b, SDB_HASH_LEN)) { rc = SEALDB_TAMPERED; goto done; }
+    if (memcmp(h, t.entries[entry_idx].hvalue.b, SDB_HASH_LEN)) {
+        rc = sdb_engine_check_truncated(e, id, vlen) ? SEALDB_TRUNCATED : SEALDB_TAMPERED;
+        goto done;
+    }
     out->len = at + vlen;
 done:
     sdb_tx_deinit(&t);
@@ -701,7 +708,8 @@ static int finish_group(sdb_engine *e, sdb_cgroup *g) {
         e->pub_end = g->end;
         atomic_store_explicit(&e->last_tx, g->first_id + g->ntx - 1, memory_order_release);
         pthread_mutex_unlock(&e->state_mu);
-        sdb_engine_index_notify(e);
+        /* indexed before answered: a read after the write's answer finds it (indexed == published) */
+        if (g->ntx) sdb_engine_index_published(e, g->first_id, g->first_id + g->ntx - 1);
     }
     sdb_buf_reset(&g->rec);
     sdb_buf_reset(&g->txi);
@@ -1029,16 +1037,17 @@ static int check_record(sdb_engine *e, uint64_t pos, sdb_buf *buf, const sdb_jfr
     sdb_tx_header hdr;
     uint32_t n;
     if ((rc = sdb_jrec_decode(sdb_buf_slice(buf), &f2, &hdr, je, &n))) return SEALDB_CORRUPT;
-    /* values: CRC in chunks (they may be large) */
+    /* values: CRC in chunks (they may be large); truncated values are gone (truncate.c) */
     uint8_t chunk[1 << 14];
     uint32_t crc = 0;
-    for (uint64_t off = 0; off < fr->vals_len;) {
+    int vals_gone = sdb_engine_check_truncated(e, want_id, fr->vals_len) != SEALDB_OK;
+    for (uint64_t off = 0; off < fr->vals_len && !vals_gone;) {
         size_t k = fr->vals_len - off < sizeof chunk ? (size_t)(fr->vals_len - off) : sizeof chunk;
         if ((rc = sdb_journal_read(e->j, pos + len + off, chunk, k))) return rc;
         crc = sdb_crc32c(crc, chunk, k);
         off += k;
     }
-    if (crc != fr->crc_vals) return SEALDB_CORRUPT;
+    if (!vals_gone && crc != fr->crc_vals) return SEALDB_CORRUPT;
     if (hdr.id != want_id || memcmp(hdr.prev_alh.b, prev_alh->b, SDB_HASH_LEN)) return SEALDB_TAMPERED;
     return sdb_tx_alh(&hdr, alh_out->b) ? SEALDB_CORRUPT : SEALDB_OK;
 }
@@ -1285,6 +1294,8 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     pthread_cond_init(&e->q_cv, NULL);
     pthread_cond_init(&e->sy_cv, NULL);
     pthread_mutex_init(&e->ix_mu, NULL);
+    pthread_mutex_init(&e->trunc_mu, NULL);
+    pthread_mutex_init(&e->ix_wr_mu, NULL);
     pthread_cond_init(&e->ix_work_cv, NULL);
     pthread_cond_init(&e->ix_done_cv, NULL);
     for (int i = 0; i < 2; i++) {
@@ -1318,6 +1329,10 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         /* derived: a damaged tree file is rebuilt from the journal */
         if (rc != SEALDB_CORRUPT || unlink(p) < 0 || (rc = sdb_ahtree_open_file(p, &e->aht))) goto fail;
     }
+    if ((rc = sdb_trunc_open(e))) {
+        set_open_err("%s: the truncation point file is unreadable or damaged: %s", dir, sealdb_strerror(rc));
+        goto fail;
+    }
     int txi_bad = 0;
     rc = recover(e, &txi_bad);
     if (rc && txi_bad) {
@@ -1329,6 +1344,8 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         if (!(rc = sdb_file_truncate(e->txi, 0))) rc = recover(e, &txi_bad);
     }
     if (rc) goto fail;
+    /* finish a discard a crash interrupted (truncate.c) */
+    if ((rc = sdb_trunc_resume(e))) goto fail;
     /* re-check the chain's tail from the journal bytes; register with the scrubber (scrub.c) */
     if ((rc = sdb_scrub_attach(e))) goto fail;
     if ((rc = sdb_fsync_dir(dir))) goto fail;
@@ -1390,6 +1407,8 @@ void sdb_engine_close(sdb_engine *e) {
     pthread_cond_destroy(&e->q_cv);
     pthread_cond_destroy(&e->sy_cv);
     pthread_mutex_destroy(&e->ix_mu);
+    pthread_mutex_destroy(&e->trunc_mu);
+    pthread_mutex_destroy(&e->ix_wr_mu);
     pthread_cond_destroy(&e->ix_work_cv);
     pthread_cond_destroy(&e->ix_done_cv);
     sdb_free(e->dir);

@@ -1,26 +1,22 @@
-/* index.h - the key index (engine layer): an LMDB environment per database directory mapping each
- * indexed key to its versions, plus "indexed up to tx N". It is derived data: the journal is the
- * truth, so the environment is written without fsync and may be deleted and rebuilt at any time.
+/* index.h - the key index (engine layer): per database directory, each indexed key mapped to its
+ * versions, plus "indexed up to tx N". It is derived data: the journal is the truth, so the index
+ * may be deleted and rebuilt at any time. Implementation: a log-structured merge tree (lsm.c):
+ * a memtable in memory, flushed to immutable sorted run files with a manifest naming them and the
+ * last tx they cover. Nothing of the memtable is logged: after a crash, indexed_upto is the
+ * manifest's, and the engine replays the journal past it.
  *
- * Layout (all integers big-endian): sub-database "vers" (MDB_DUPSORT) maps an index key to one
- * fixed 41-byte record per version, sorted by revision (1-based, assigned here in put order):
- *     revision u64 | tx_id u64 | entry_idx u32 | flags u8 | expires_at i64 | val_off u64 | val_len u32
- * The latest version is the last duplicate, and its revision is the key's version count.
- * LMDB keys are limited to 511 bytes, so a key longer than SDB_INDEX_INLINE_KEY_MAX is stored as
- * its first SDB_INDEX_INLINE_KEY_MAX bytes followed by SHA-256(key) (sub-database "long" maps that
- * back to the full key). Order is exact bytewise key order, except among long keys that share their
- * first SDB_INDEX_INLINE_KEY_MAX bytes (those sort by hash). Sub-database "meta" holds the format
- * version and indexed_upto, which a batch writes in the same LMDB transaction as its versions.
+ * Each version carries its revision (1-based, assigned here in put order); the latest version's
+ * revision is the key's version count. Keys are compared bytewise, in full (no length class).
  *
  * Semantics follow immudb (docs/api.md 2): a version is "dead" when it is a deletion (flags
  * SDB_INDEX_DELETED) or expired at the reader's `now` (has expiry and expires_at <= now). Get,
  * scans and keyMustExist treat a key whose latest version is dead as absent; history and count
  * include dead versions. Non-indexable entries must never be put (the engine skips them).
  *
- * Threading: one writer at a time (a batch belongs to one thread). Snapshots (read transactions,
- * MDB_NOTLS) may be used from any thread but by one thread at a time; any number may be open.
- * All LMDB calls live in src/index/. Lengths read from LMDB are checked: a damaged index gives
- * SEALDB_CORRUPT, never a crash. */
+ * Threading: one writer at a time (a batch belongs to one thread); a put is visible to snapshots
+ * begun after its batch commits. Snapshots may be used from any thread, by one at a time; any
+ * number may be open. Bytes read from run files are checked (block CRC32C, lengths, order): a
+ * damaged index gives SEALDB_CORRUPT, never a crash. */
 #ifndef SDB_INDEX_H
 #define SDB_INDEX_H
 
@@ -28,9 +24,10 @@
 #include <stddef.h>
 #include "util/util.h"
 
-#define SDB_INDEX_INLINE_KEY_MAX 479u        /* longer keys are stored as prefix + SHA-256 */
 #define SDB_INDEX_MAX_KEY_LEN    65535u      /* hard limit on keys accepted by put */
-#define SDB_INDEX_REC_LEN        41u         /* bytes per stored version record */
+#define SDB_INDEX_MEMTABLE_DEFAULT ((uint64_t)32 << 20)   /* memtable size before a flush */
+#define SDB_INDEX_MEMTABLE_MIN     ((uint64_t)1 << 20)
+#define SDB_INDEX_MEMTABLE_MAX     ((uint64_t)4 << 30)
 
 /* Version flags. */
 #define SDB_INDEX_DELETED    0x01u           /* logical deletion marker (KV metadata deleted) */
@@ -60,30 +57,26 @@ static inline int sdb_index_ver_expired(const sdb_index_ver *v, int64_t now) {
 }
 
 typedef struct sdb_index_opts {
-    uint64_t map_size;       /* most the LMDB map may grow to, in bytes (virtual; default 256 GiB) */
-    uint64_t map_initial;    /* first map size of a read-write open (0: 256 KiB; the file's size when
-                                larger); the map doubles when full. The file is sized to the map and
-                                allocated (posix_fallocate), so it is never sparse. */
-    unsigned max_readers;    /* default 510 */
+    uint64_t memtable_bytes; /* memtable size that starts a flush (default SDB_INDEX_MEMTABLE_DEFAULT;
+                                SDB_INDEX_MEMTABLE_MIN..MAX, else open gives SEALDB_INVALID). Memory
+                                use is up to about twice this: a full memtable is flushed while the
+                                next one fills, and writers wait when that one is full too. */
     int create;              /* 1 (default): create the directory when missing */
     int read_only;           /* 1: open without writing anything (offline verify): batches and clear
-                                fail; an index left unclean by an OS crash gives SEALDB_CORRUPT */
+                                fail with SEALDB_PERMISSION; no background threads */
 } sdb_index_opts;
 void sdb_index_opts_default(sdb_index_opts *o);
 
 /* ---- environment ---- */
 
-/* Opens (creating when o->create) the index in directory `dir` (e.g. "<dbdir>/index").
- * SEALDB_UNSUPPORTED when the stored format version is not ours (the caller deletes the directory
- * with sdb_index_destroy and rebuilds), SEALDB_CORRUPT when LMDB reports a damaged file, SEALDB_IO
- * etc. otherwise. o may be NULL. */
+/* Opens (creating when o->create) the index in directory `dir` (e.g. "<dbdir>/index") and starts
+ * its flusher and merger threads. SEALDB_UNSUPPORTED when the directory holds another format (the
+ * caller deletes it with sdb_index_destroy and rebuilds), SEALDB_CORRUPT when the manifest or a run
+ * it names is damaged or missing, SEALDB_IO etc. otherwise. o may be NULL. Run files the manifest
+ * does not name (a flush or merge cut short) are removed. */
 int  sdb_index_open(const char *dir, const sdb_index_opts *o, sdb_index **out);
-/* Closes after syncing and marking the index clean; every snapshot must have been ended and no
- * batch may be open. NULL is a no-op.
- * Crash guard: batches are never fsynced, so an OS crash or power loss may leave torn LMDB pages.
- * Open records the boot id with a "not clean" mark (synced); when open finds an index left unclean
- * under a different boot id, it empties it (indexed_upto 0, sdb_index_was_reset 1) so the caller
- * rebuilds from the journal. A process crash (kill -9) keeps the index: the page cache survives. */
+/* Flushes the memtable (so the next open replays nothing) and closes; every snapshot must have
+ * been ended and no batch may be open. NULL is a no-op. */
 void sdb_index_close(sdb_index *ix);
 /* Removes the index files in dir (and dir itself when empty). The index must not be open.
  * SEALDB_OK when nothing was there. */
@@ -92,33 +85,35 @@ int  sdb_index_destroy(const char *dir);
  * closing. No snapshot may be open on another thread that expects old data (they keep their view). */
 int  sdb_index_clear(sdb_index *ix);
 
-/* 1 when open emptied an index left unclean by an OS crash (see above). */
+/* Always 0 since the LSM index: runs and manifest are fsynced, so an OS crash leaves no torn file. */
 int  sdb_index_was_reset(const sdb_index *ix);
-/* Forces everything committed so far to disk (FlushIndex). */
+/* Flushes the memtable to a run and waits until the manifest covers everything committed.
+ * SEALDB_BUSY while a batch is open (the caller orders it with its writer). */
 int  sdb_index_sync(sdb_index *ix);
 
 /* Highest tx applied (0 when empty), as last committed by a batch. */
 int  sdb_index_indexed_upto(sdb_index *ix, uint64_t *out);
 
-/* ---- writing: one LMDB write transaction per batch ---- */
+/* ---- writing: puts go into the memtable; commit publishes them by advancing indexed_upto ---- */
 
 /* Starts a batch. Only one batch may be open at a time (SEALDB_BUSY otherwise). */
 int  sdb_index_batch_begin(sdb_index *ix, sdb_index_batch **out);
 /* Adds one version of key (copied). Versions of one key must be added in tx order (and in
  * entry order within a tx); tx ids must be greater than the index's indexed_upto. v->revision is
- * ignored (the index numbers versions). Cheap: the work happens at commit. */
+ * ignored (the index numbers versions). SEALDB_INVALID for a tx not above the key's latest. */
 int  sdb_index_batch_put(sdb_index_batch *b, sdb_slice key, const sdb_index_ver *v);
 /* Number of versions added so far. */
 size_t sdb_index_batch_count(const sdb_index_batch *b);
-/* Applies every put and sets indexed_upto (must be >= the current value) atomically; frees the
- * batch whatever the result. On failure nothing of the batch is visible. */
+/* Publishes every put by setting indexed_upto (must be >= the current value, else SEALDB_INVALID
+ * and the batch is undone); ends the batch whatever the result. Starts a flush when the memtable
+ * is full. On failure nothing of the batch is visible. */
 int  sdb_index_batch_commit(sdb_index_batch *b, uint64_t indexed_upto);
 /* Discards the batch. NULL is a no-op. */
 void sdb_index_batch_abort(sdb_index_batch *b);
 
-/* ---- reading: a snapshot is one consistent LMDB read view ---- */
+/* ---- reading: a snapshot is one consistent view (memtables and runs, versions up to its upto) ---- */
 
-/* Opens a snapshot of the last committed batch (reuses pooled read transactions). */
+/* Opens a snapshot of the last committed batch. */
 int  sdb_index_snap_begin(sdb_index *ix, sdb_index_snap **out);
 /* Ends it; pointers obtained from it become invalid. NULL is a no-op. */
 void sdb_index_snap_end(sdb_index_snap *s);
@@ -177,5 +172,18 @@ enum { SDB_INDEX_PRE_MUST_EXIST = 1, SDB_INDEX_PRE_MUST_NOT_EXIST = 2, SDB_INDEX
  * versions count) or the key was never indexed. SEALDB_INVALID for an unknown kind. */
 int  sdb_index_pre_check(sdb_index_snap *s, int kind, sdb_slice key, uint64_t tx_id, int64_t now,
                          int *holds);
+
+/* Sizes for the bench and metrics. */
+typedef struct sdb_index_stats {
+    uint64_t runs, disk_bytes, disk_versions;   /* run files, their bytes and versions */
+    uint64_t mem_bytes, mem_versions;           /* memtables (the one filling and one being flushed) */
+} sdb_index_stats;
+void sdb_index_stats_get(sdb_index *ix, sdb_index_stats *st);
+/* Reads every block of every run, checking CRCs, group order and revision continuity (sealdb
+ * verify). *versions (may be NULL) receives the versions in runs. */
+int  sdb_index_check(sdb_index *ix, uint64_t *versions);
+/* Fuzz target entry: parses `size` bytes as a run file (checksums not required, so the decoders
+ * behind them are reached) and reads all of it; any bytes give a status, never a crash. */
+int  sdb_index_fuzz_run(const uint8_t *data, size_t size);
 
 #endif

@@ -426,6 +426,14 @@ int sdb_auth_resolve(sdb_call *c) {
                 int code = token_check(s, az, user, db, &msg);
                 if (code != SDB_GRPC_OK) {
                     if (m->perm == SDB_PERM_NONE) return 0;
+                    /* immudb's coded auth errors: 28000 (not logged in), XX000 (a token it cannot parse) */
+                    if (code == SDB_GRPC_UNKNOWN) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "28000", NULL, msg), 1;
+                    if (code == SDB_GRPC_INTERNAL) {
+                        int pieces = 1;
+                        for (const char *q = az; *q; q++) pieces += *q == '.';
+                        return sdb_call_error_info(c, SDB_GRPC_INTERNAL, "XX000",
+                                                   pieces < 3 ? "malformed token: expected at least 3 pieces" : msg, msg), 1;
+                    }
                     return sdb_call_error(c, (sdb_grpc_code)code, "%s", msg), 1;
                 }
                 has_creds = 1;
@@ -434,7 +442,12 @@ int sdb_auth_resolve(sdb_call *c) {
     }
     if (has_creds) c->user = sdb_arena_dup(&c->arena, user, strlen(user) + 1);
     if (m->perm == SDB_PERM_NONE) return 0;
-    if (!has_creds) return sdb_call_error(c, SDB_GRPC_UNKNOWN, "not logged in"), 1;
+    if (!has_creds) {
+        /* UseDatabase asks for a login in its own words (docs/api.md 1.4) */
+        if (strcmp(m->path, "/immudb.schema.ImmuService/UseDatabase") == 0)
+            return sdb_call_error(c, SDB_GRPC_UNAUTHENTICATED, "Please login"), 1;
+        return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "28000", NULL, "not logged in"), 1;
+    }
 
     pthread_mutex_lock(&s->mu);
     sdb_user *u = sdb_user_find(s, user);

@@ -385,7 +385,7 @@ static int h_flush_index(sdb_call *c, const ProtobufCMessage *req) {
 }
 
 static int h_compact_index(sdb_call *c, const ProtobufCMessage *req) {
-    /* the LMDB key index needs no compaction; immudb answers an empty message too */
+    /* the key index merges its runs by itself; immudb answers an empty message too */
     Immudb__Schema__Empty out = IMMUDB__SCHEMA__EMPTY__INIT;
     sdb_call_ok(c, &out.base);
     return SDB_CALL_DONE;

@@ -196,7 +196,7 @@ static void open_session_checked(sdb_call *c, int result, void *arg) {
 static int session_op(sdb_call *c, int close) {
     sdb_server *s = c->srv;
     const char *sid = sdb_call_metadata(c, "sessionid");
-    if (!sid) return ERR(UNKNOWN, "no session auth data provided");
+    if (!sid) return sdb_call_error_info(c, SDB_GRPC_UNKNOWN, "28000", NULL, "no session auth data provided");
     if (!sid[0]) return ERR(UNKNOWN, "no sessionID provided");
     int found = 0;
     uint64_t now = sdb_now_ms();
@@ -628,7 +628,7 @@ static Immudb__Schema__DatabaseNullableSettings *settings_msg(sdb_call *c, const
 
 /* Validates and lower-cases a CreateDatabase name; answers the error itself (returns 1). */
 static int check_new_name(sdb_call *c, const char *in, char out[129]) {
-    if (strcmp(in, SDB_DEFAULTDB) == 0 || strcmp(in, SDB_SYSTEMDB) == 0) return ERR(INTERNAL, "database is reserved"), 1;
+    if (strcmp(in, SDB_DEFAULTDB) == 0 || strcmp(in, SDB_SYSTEMDB) == 0) return sdb_call_error_info(c, SDB_GRPC_INTERNAL, "XX000", NULL, "database is reserved"), 1;
     size_t n = strlen(in);
     if (n == 0 || n > 128) return ERR(UNKNOWN, "database name length outside of limits"), 1;
     for (size_t i = 0; i < n; i++) {
@@ -860,7 +860,7 @@ enum { DB_LOAD, DB_UNLOAD, DB_DELETE, DB_UPDATE };
 static sdb_database *admin_db(sdb_call *c, const char *name, int op) {
     sdb_server *s = c->srv;
     if (strcmp(name, SDB_SYSTEMDB) == 0 || (strcmp(name, SDB_DEFAULTDB) == 0))
-        return ERR(INTERNAL, "database is reserved"), NULL;
+        return sdb_call_error_info(c, SDB_GRPC_INTERNAL, "XX000", NULL, "database is reserved"), NULL;
     pthread_mutex_lock(&s->mu);
     sdb_user *u = sdb_user_find(s, c->user);
     uint32_t p = u ? sdb_user_perm_on(u, name) : 0;

@@ -8,6 +8,7 @@
 const sdb_rpc_module *const sdb_rpc_modules[] = {
     &sdb_server_module,
     &sdb_kv_module,
+    &sdb_truncate_module,
     &sdb_repl_module,
 };
 const size_t sdb_rpc_n_modules = sizeof sdb_rpc_modules / sizeof sdb_rpc_modules[0];

@@ -89,6 +89,8 @@ typedef struct sdb_db_settings {       /* the effective values that matter for K
     int exclude_commit_time;
     int autoload;
     int synced;                        /* server --synced: fsync at commit */
+    int64_t retention_ms;              /* truncationSettings.retentionPeriod (0: no truncator) */
+    int64_t truncation_freq_ms;        /* truncationSettings.truncationFrequency (24 h) */
     int replica;                       /* replicationSettings.replica: client writes refused */
     int repl_follow;                   /* a replica with primary coordinates: runs a replicator */
 } sdb_db_settings;

@@ -359,6 +359,7 @@ static void *janitor(void *arg) {
         pthread_mutex_unlock(&s->stop_mu);
         sdb_sessions_expire(s);
         idle_trim(s);
+        sdb_truncator_tick(s);
         pthread_mutex_lock(&s->stop_mu);
     }
     pthread_mutex_unlock(&s->stop_mu);

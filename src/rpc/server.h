@@ -62,6 +62,7 @@ struct sdb_database {
     uint64_t seq;                  /* creation order, persisted in systemdb */
     char *saved;                   /* record last written to systemdb (sysdb.c) */
     int refs;                      /* calls using it + 1 while loaded (guarded by server mu) */
+    int64_t trunc_retention_ms, trunc_freq_ms, trunc_next_ms;   /* background truncator's schedule (mu) */
     struct sdb_database *next;
 };
 
@@ -235,18 +236,24 @@ int  sdb_settings_validate(const uint8_t *pb, size_t len, const char *db, char *
 extern const sdb_rpc_module *const sdb_rpc_modules[];
 extern const size_t sdb_rpc_n_modules;
 extern const sdb_rpc_module sdb_server_module;   /* handlers_server.c */
+extern const sdb_rpc_module sdb_truncate_module; /* truncate.c */
 
-/* metrics (metrics.c) */
-int  sdb_metrics_start(sdb_server *s, const char *address, int port);   /* bound to address */
+/* per-call statistics and database sizes (stats.c) */
+extern const double sdb_lat_bucket_s[SDB_LAT_BUCKETS];   /* latency histogram bounds, seconds */
+/* Counts a finished call under its method and code (dispatch.c, for every transport). */
+void sdb_stat_record(sdb_server *s, sdb_call *c, int code);
 /* Total size of the (non-system) database directories, from a cache refreshed at most every few
  * seconds, never under the server mutex. */
 uint64_t sdb_db_sizes_total(sdb_server *s);
-void sdb_metrics_stop(void);
-void sdb_stat_record(sdb_server *s, sdb_call *c, int code);
+void sdb_db_sizes_refresh(sdb_server *s);       /* when stale */
+uint64_t sdb_db_size_of(const char *name);      /* cached; 0 when not measured yet */
 
 uint64_t sdb_now_ms(void);
+/* truncate.c: the background truncator's step (janitor thread): runs the truncation of every
+ * loaded database whose truncationSettings make it due. */
+void sdb_truncator_tick(sdb_server *s);
+/* the log (log.c) */
 void sdb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* the rest of the log (server/log.c) */
 extern int sdb_log_access_on;          /* --log-access: set once before serving */
 void sdb_log_access(sdb_call *c, int code);
 int  sdb_log_setup(const char *path, int json);   /* path NULL: stderr */
@@ -254,6 +261,7 @@ int  sdb_log_reopen(void);                         /* SIGHUP */
 void sdb_log_grpc_init(void);                      /* before grpc_init */
 void sdb_log_grpc_quiet(int on);
 void sdb_log_mhd(void *cls, const char *fmt, va_list ap);
-void sdb_metrics_set_histograms(int on);
+
+/* The HTTP servers (src/server/) are started by main.c and declared in server/http.h. */
 
 #endif

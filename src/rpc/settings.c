@@ -13,6 +13,7 @@ void sdb_settings_default(sdb_db_settings *st) {
     st->file_size = 1u << 29;
     st->autoload = 1;
     st->synced = 1;
+    st->truncation_freq_ms = 86400000;
 }
 
 #define FD(f) ((const ProtobufCMessageDescriptor *)(f)->descriptor)
@@ -176,6 +177,10 @@ int sdb_settings_effective(const uint8_t *pb, size_t len, sdb_db_settings *st) {
     if (s->filesize) st->file_size = s->filesize->value;
     if (s->excludecommittime) st->exclude_commit_time = s->excludecommittime->value;
     if (s->autoload) st->autoload = s->autoload->value;
+    if (s->truncationsettings && s->truncationsettings->retentionperiod)
+        st->retention_ms = s->truncationsettings->retentionperiod->value;
+    if (s->truncationsettings && s->truncationsettings->truncationfrequency)
+        st->truncation_freq_ms = s->truncationsettings->truncationfrequency->value;
     const Immudb__Schema__ReplicationNullableSettings *r = s->replicationsettings;
     st->replica = r && r->replica && r->replica->value;
     st->repl_follow = st->replica && r->primaryhost && r->primaryhost->value && r->primaryhost->value[0] &&

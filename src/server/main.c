@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "util/net.h"
-#include "rpc/server.h"
+#include "server/http.h"
 #include "engine/engine.h"
 #include "server/autocert.h"
 
@@ -38,7 +38,7 @@ typedef struct opt {
     const char *why;    /* S_NO_*: the one-line reason */
 } opt;
 
-#define NO_WEB "the REST API, web console and Swagger UI are not served by sealdb"
+#define NO_WEB "the web console and Swagger UI are not served by sealdb (the REST API is, under /api/)"
 #define NO_SQL "SQL is not served by sealdb"
 #define NO_ROT "size/age rotation is not implemented: rotate with logrotate and SIGHUP (the log file is reopened)"
 
@@ -57,8 +57,9 @@ static const opt opts[] = {
     { "synced", 0, T_BOOL, "true", "fsync every commit (false: faster, loses the last commits on power loss)", 0, 0 },
     { "metrics-server", 0, T_BOOL, "true", "Prometheus metrics and /readyz /livez on --metrics-server-port", 0, 0 },
     { "metrics-server-port", 0, T_INT, "9497", "metrics HTTP port", 0, 0 },
-    { "web-server", 0, T_BOOL, "false", "REST API and web console (immudb's default: true)", S_NO_TRUE, NO_WEB },
-    { "web-server-port", 0, T_INT, "8080", "REST API port", S_NO_CHANGE, NO_WEB },
+    { "web-server", 0, T_BOOL, "true", "REST API (immudb's JSON routes under /api/) on --web-server-port", 0, 0 },
+    { "web-server-port", 0, T_INT, "8080", "REST API port (bound to --address; TLS when gRPC has TLS)", 0, 0 },
+    { "web-max-connections", 0, T_INT, "128", "most REST API connections at a time (a thread each)", 0, 0 },
     { "pgsql-server", 0, T_BOOL, "false", "PostgreSQL wire protocol (immudb's default: true)", S_NO_TRUE, NO_SQL },
     { "pgsql-server-port", 0, T_INT, "5432", "PostgreSQL wire port", S_NO_CHANGE, NO_SQL },
     { "pprof", 0, T_BOOL, "false", "Go profiler on the metrics port", S_NO_TRUE, "pprof is Go's profiler: sealdb has none (use perf)" },
@@ -92,6 +93,7 @@ static const opt opts[] = {
     /* background integrity scrub (engine/scrub.c) */
     { "scrub-interval", 0, T_DUR, "1h", "pause between integrity scrubs of every database (0: off; 1s..720h)", 0, 0 },
     { "scrub-rate", 0, T_INT, "8", "integrity scrub read rate, MiB/s (1..100000)", 0, 0 },
+    { "index-memtable-mb", 0, T_INT, "32", "key index memtable of each database, MiB (1..4096; up to twice this in use while one is flushed)", 0, 0 },
     /* limits against unauthenticated peers (docs/security-transport.md); parsed by limits_apply */
     { "max-connections", 0, T_INT, "1000", "most client connections (plain listener; also kept below the fd limit)", 0, 0 },
     { "max-streams-per-connection", 0, T_INT, "128", "most calls in progress on one connection", 0, 0 },
@@ -483,6 +485,16 @@ int main(int argc, char **argv) {
     if (cfg.port < 0 || cfg.port > 65535) { refuse(find_opt("port", 4), "not a port (0..65535)"); return 2; }
     int metrics = get_bool("metrics-server");
     int metrics_port = (int)get_int("metrics-server-port");
+    int web = get_bool("web-server");
+    sdb_http_config web_cfg = { (int)get_int("web-server-port"), (int)get_int("web-max-connections"), 0 };
+    if (web && (web_cfg.port < 0 || web_cfg.port > 65535)) {
+        refuse(find_opt("web-server-port", 15), "not a port (0..65535)");
+        return 2;
+    }
+    if (web && (web_cfg.max_connections < 1 || web_cfg.max_connections > 100000)) {
+        fprintf(stderr, "sealdb: --web-max-connections must be 1..100000\n");
+        return 2;
+    }
     if (metrics && (metrics_port < 0 || metrics_port > 65535)) {
         refuse(find_opt("metrics-server-port", 19), "not a port (0..65535)");
         return 2;
@@ -503,6 +515,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     sdb_scrub_configure(scrub_ms, (uint64_t)scrub_rate << 20, sdb_log);
+    long long memtable_mb = get_int("index-memtable-mb");
+    if (memtable_mb < 1 || memtable_mb > 4096) {
+        refuse(find_opt("index-memtable-mb", 17), "MiB from 1 to 4096");
+        return 2;
+    }
+    sdb_engine_set_index_memtable((uint64_t)memtable_mb << 20);
     int auto_cert = get_bool("auto-cert");
     if (auto_cert && (cfg.certificate || cfg.pkey)) {
         fprintf(stderr, "sealdb: --auto-cert: not with --certificate/--pkey (it makes its own pair in --dir)\n");
@@ -606,6 +624,15 @@ int main(int argc, char **argv) {
         else
             sdb_log("metrics on http://%s:%d/metrics", cfg.address, metrics_port);
     }
+    if (web) {
+        char werr[256] = "";
+        /* an idle or slow REST connection holds a thread: it is closed like an idle gRPC one */
+        web_cfg.timeout_s = (int)((cfg.request_timeout_ms + 999) / 1000);
+        if (sdb_http_start(srv, &web_cfg, werr, sizeof werr) != SEALDB_OK)
+            sdb_log("warning: REST API not started: %s", werr);
+        else
+            sdb_log("REST API on %s://%s:%d/api/", cfg.certificate ? "https" : "http", cfg.address, sdb_http_bound_port());
+    }
     sdb_log("sealdb %s serving %s on %s:%d (server id %s%s)", "0.1.0", cfg.dir, cfg.address,
             sdb_transport_bound_port(srv), sdb_server_uuid(srv),
             cfg.certificate ? (cfg.mtls ? ", mTLS" : ", TLS") : "");
@@ -624,6 +651,7 @@ int main(int argc, char **argv) {
     }
     sdb_log("signal %d: stopping (finishing calls in flight)", sig);
     sdb_metrics_stop();
+    sdb_http_stop();
     sdb_scrubber_stop();
     sdb_transport_stop(srv);
     sdb_server_close(srv);

@@ -8,105 +8,19 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include "util/net.h"
-#include "rpc/server.h"
+#include "server/http.h"
 #include "db/kv.h"
 #include "rpc/repl.h"
-
-/* Directory sizes are refreshed at most this often (ServerInfo and /metrics need no credentials) */
-#define SIZE_REFRESH_MS 5000
 
 static struct MHD_Daemon *daemon_;
 static int histograms = 1;   /* --no-histograms turns the latency histograms off */
 
 void sdb_metrics_set_histograms(int on) { histograms = on; }
 static sdb_server *msrv;
-static const double bucket_s[SDB_LAT_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
 static const char *const code_names[17] = {
     "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
     "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
     "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated" };
-
-void sdb_stat_record(sdb_server *s, sdb_call *c, int code) {
-    if (!s->stats || !c->method || code < 0 || code > 16) return;
-    sdb_rpc_stat *st = &s->stats[c->method_idx];
-    atomic_fetch_add(&st->handled[code], 1);
-    uint64_t us = (sdb_now_ns() - c->start_ns) / 1000;
-    int b = 0;
-    while (b < SDB_LAT_BUCKETS && (double)us / 1e6 > bucket_s[b]) b++;
-    atomic_fetch_add(&st->lat_bucket[b], 1);
-    atomic_fetch_add(&st->lat_sum_us, us);
-}
-
-/* ---- database sizes: walking every database directory costs milliseconds with many databases, so
- * callers read a cache that whichever caller finds stale refreshes, off the server mutex (the
- * names are copied under it, the walk runs without it); callers meanwhile use the last values ---- */
-typedef struct size_entry { char name[129]; int system; uint64_t bytes; } size_entry;
-static pthread_mutex_t size_mu = PTHREAD_MUTEX_INITIALIZER;       /* the cache */
-static pthread_mutex_t refresh_mu = PTHREAD_MUTEX_INITIALIZER;    /* one refresher at a time */
-static size_entry *size_cache;
-static size_t n_size_cache;
-static uint64_t size_at_ms;
-static int size_valid;
-
-static void sizes_refresh(sdb_server *s) {
-    if (pthread_mutex_trylock(&refresh_mu) != 0) return;
-    pthread_mutex_lock(&size_mu);
-    int fresh = size_valid && sdb_now_ms() - size_at_ms < SIZE_REFRESH_MS;
-    pthread_mutex_unlock(&size_mu);
-    if (fresh) goto done;
-    pthread_mutex_lock(&s->mu);
-    size_t n = 0;
-    for (sdb_database *d = s->dbs; d; d = d->next) n++;
-    size_entry *e = sdb_calloc(n + 1, sizeof *e);
-    size_t k = 0;
-    if (e) {
-        sdb_database *list[2] = { s->systemdb, s->dbs };
-        for (int j = 0; j < 2; j++)
-            for (sdb_database *d = list[j]; d && k <= n; d = j ? d->next : NULL) {
-                if (d->deleted) continue;
-                snprintf(e[k].name, sizeof e[k].name, "%s", d->name);
-                e[k].system = d->system;
-                k++;
-            }
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (!e) goto done;
-    for (size_t i = 0; i < k; i++) {
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s/%s", s->cfg.dir, e[i].name);
-        e[i].bytes = sdb_dir_size(dir);
-    }
-    pthread_mutex_lock(&size_mu);
-    size_entry *old = size_cache;
-    size_cache = e;
-    n_size_cache = k;
-    size_at_ms = sdb_now_ms();
-    size_valid = 1;
-    pthread_mutex_unlock(&size_mu);
-    sdb_free(old);
-done:
-    pthread_mutex_unlock(&refresh_mu);
-}
-
-/* Cached size of one database (0 when not measured yet). */
-static uint64_t size_of(const char *name) {
-    uint64_t v = 0;
-    pthread_mutex_lock(&size_mu);
-    for (size_t i = 0; i < n_size_cache; i++)
-        if (strcmp(size_cache[i].name, name) == 0) { v = size_cache[i].bytes; break; }
-    pthread_mutex_unlock(&size_mu);
-    return v;
-}
-
-uint64_t sdb_db_sizes_total(sdb_server *s) {
-    sizes_refresh(s);
-    uint64_t v = 0;
-    pthread_mutex_lock(&size_mu);
-    for (size_t i = 0; i < n_size_cache; i++)
-        if (!size_cache[i].system) v += size_cache[i].bytes;
-    pthread_mutex_unlock(&size_mu);
-    return v;
-}
 
 static void pf(sdb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pf(sdb_buf *b, const char *fmt, ...) {
@@ -205,7 +119,7 @@ static void render_repl(sdb_server *s, sdb_buf *b) {
 static void render(sdb_server *s, sdb_buf *b) {
     pf(b, "# HELP immudb_uptime_hours Server uptime in hours.\n# TYPE immudb_uptime_hours counter\n");
     pf(b, "immudb_uptime_hours %.6f\n", (double)(sdb_unix_s() - s->started_at) / 3600.0);
-    sizes_refresh(s);
+    sdb_db_sizes_refresh(s);
     pthread_mutex_lock(&s->mu);
     int loaded = 0;
     pf(b, "# HELP immudb_number_of_stored_entries Last committed transaction id per database.\n"
@@ -223,7 +137,7 @@ static void render(sdb_server *s, sdb_buf *b) {
             if (d->loaded) sdb_db_state(s, d, &tx, alh);
             pf(b, "immudb_number_of_stored_entries{db=\"%s\"} %llu\n", d->name, (unsigned long long)tx);
             pf(&last, "immudb_last_committed_trx_id{db=\"%s\"} %llu\n", d->name, (unsigned long long)tx);
-            pf(&sizes, "immudb_db_size_bytes{db=\"%s\"} %llu\n", d->name, (unsigned long long)size_of(d->name));
+            pf(&sizes, "immudb_db_size_bytes{db=\"%s\"} %llu\n", d->name, (unsigned long long)sdb_db_size_of(d->name));
         }
     }
     int sessions = s->n_sessions;
@@ -262,7 +176,7 @@ static void render(sdb_server *s, sdb_buf *b) {
         for (int k = 0; k <= SDB_LAT_BUCKETS; k++) {
             cum += atomic_load(&s->stats[i].lat_bucket[k]);
             if (k < SDB_LAT_BUCKETS)
-                pf(b, "grpc_server_handling_seconds_bucket{" LBL ",le=\"%g\"} %llu\n", nm, ty, bucket_s[k],
+                pf(b, "grpc_server_handling_seconds_bucket{" LBL ",le=\"%g\"} %llu\n", nm, ty, sdb_lat_bucket_s[k],
                    (unsigned long long)cum);
             else
                 pf(b, "grpc_server_handling_seconds_bucket{" LBL ",le=\"+Inf\"} %llu\n", nm, ty, (unsigned long long)cum);

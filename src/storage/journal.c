@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -363,6 +364,33 @@ void sdb_journal_seg_name(sdb_journal *j, uint64_t pos, char *out, size_t cap) {
     const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
     long i = find_seg(arr, ns, pos);
     seg_path(j, i < 0 ? 0 : arr[i].start, out, cap);
+}
+
+int sdb_journal_discard(sdb_journal *j, uint64_t pos, uint64_t n) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    long i = find_seg(arr, ns, pos);
+    if (i < 0) return SEALDB_CORRUPT;
+    uint64_t off = pos - arr[i].start;
+    if (off > arr[i].cap || n > arr[i].cap - off) return SEALDB_CORRUPT;
+    if (n == 0) return SEALDB_OK;
+    /* the POSIX vfs only: a test vfs sees the zero writes, which it can fail or cut */
+    if (sdb_vfs_default() == sdb_vfs_posix() &&
+        fallocate(sdb_file_fd(arr[i].f), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)n) == 0)
+        return SEALDB_OK;
+    return zero_fill(arr[i].f, off, n);   /* no hole support here: the bytes are still gone */
+}
+
+int sdb_journal_sync_range(sdb_journal *j, uint64_t from, uint64_t to) {
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    long i = find_seg(arr, ns, from);
+    if (i < 0) i = 0;
+    for (size_t k = (size_t)i; k < ns && arr[k].start < to; k++) {
+        int rc = sdb_file_sync(arr[k].f);
+        if (rc) return rc;
+    }
+    return SEALDB_OK;
 }
 
 void sdb_journal_set_end(sdb_journal *j, uint64_t end) {

@@ -76,6 +76,12 @@ void sdb_journal_seg_name(sdb_journal *j, uint64_t pos, char *out, size_t cap);
 int  sdb_journal_is_torn(sdb_journal *j, uint64_t pos, uint64_t room, uint64_t rec_len);
 /* Next segment start after the one containing pos, or UINT64_MAX when pos is in the last. */
 uint64_t sdb_journal_next_seg(sdb_journal *j, uint64_t pos);
+/* Truncation (engine/truncate.c): discards n bytes at pos (within one segment, below the published
+ * end) so they read as zeros and, where the file system can, no longer use disk space (a hole
+ * punched with the file size kept; partial blocks are zeroed). Any thread; never the tail. */
+int  sdb_journal_discard(sdb_journal *j, uint64_t pos, uint64_t n);
+/* fdatasync the segments overlapping [from, to) (after discards). */
+int  sdb_journal_sync_range(sdb_journal *j, uint64_t from, uint64_t to);
 
 /* ---- tx index: record i (1-based) at (i-1)*64, layout 2: u64 pos ‖ u48 vals_len ‖ u16 nentries ‖
  * u32 meta_len ‖ alh[32] ‖ u48 node_off ‖ u16 2 (layout) ‖ u32 crc32c(first 60 bytes).

@@ -1,7 +1,7 @@
 /* mapguard.c - keeps a file truncated under a shared mapping from killing the process.
  *
  * Reading (or writing) a mapped page that lies wholly past the end of its file raises SIGBUS. The
- * engine maps its journal segments, tx index, node files and LMDB's key index, and never reads
+ * engine maps its journal segments, tx index, node files and the key index's run files, and never reads
  * past the lengths it wrote; but someone else can truncate a file while the server runs. Ranges
  * registered here are guarded by one process-wide SIGBUS handler: a fault inside one gets a
  * private zero page mapped over the faulting page (so the access completes and reads zeros, which

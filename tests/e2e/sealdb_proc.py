@@ -26,6 +26,7 @@ class SealdbServer:
         self.dir = os.path.join(root, "data")
         self.port = free_port()
         self.metrics_port = free_port()
+        self.web_port = free_port()
         self.args = list(args)
         self.env = env
         self.proc = None
@@ -42,7 +43,7 @@ class SealdbServer:
             log = open(self.log_path, "ab")
             self._log_start = log.tell()
             cmd = [os.path.abspath(SEALDB_BIN), "--dir", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
-                   "--metrics-server-port", str(self.metrics_port)] + self.args
+                   "--metrics-server-port", str(self.metrics_port), "--web-server-port", str(self.web_port)] + self.args
             env = dict(os.environ)
             if self.env:
                 env.update(self.env)
@@ -58,6 +59,7 @@ class SealdbServer:
                         and attempt + 1 < retries:
                     self.port = free_port()
                     self.metrics_port = free_port()
+                    self.web_port = free_port()
                     continue
                 raise
         return self

@@ -222,14 +222,30 @@ def c_metrics_server_port(t, f):
     assert "immudb_uptime_hours" in _metrics(s)
 
 
+def _health(srv):
+    return urllib.request.urlopen("http://127.0.0.1:%d/api/health" % srv.web_port, timeout=10).read().decode()
+
+
 def c_web_server(t, f):
-    _refused(t, ["--web-server"], "not served by sealdb")
-    _refused(t, [], "not served by sealdb", env={"IMMUDB_WEB_SERVER": "true"})
+    s = f(["--web-server=false"])
+    with pytest.raises(OSError):
+        _health(s)
+    s = f([], env={"IMMUDB_WEB_SERVER": "false"})
+    with pytest.raises(OSError):
+        _health(s)
+    assert '"status":true' in _health(f())
 
 
 def c_web_server_port(t, f):
-    _refused(t, ["--web-server-port", "8081"], "not served by sealdb")
-    f(["--web-server-port", "8080"])
+    s = f()   # the helper passes --web-server-port
+    assert '"status":true' in _health(s)
+    assert "REST API on http://127.0.0.1:%d/api/" % s.web_port in s.log()
+    _refused(t, ["--web-server-port", "70000"], "not a port")
+
+
+def c_web_max_connections(t, f):
+    assert '"status":true' in _health(f(["--web-max-connections", "4"]))
+    _refused(t, ["--web-max-connections", "0"], "must be 1..100000")
 
 
 def c_pgsql_server(t, f):
@@ -420,6 +436,21 @@ def c_scrub_rate(t, f):
         time.sleep(0.2)
     assert "sealdb_scrub_passes_total" in _metrics(s)
     _refused(t, ["--scrub-rate", "0"], "from 1 to 100000")
+
+
+def c_index_memtable_mb(t, f):
+    # the smallest memtable (1 MiB) fills after a few thousand keys: the index is flushed to run
+    # files while the writes go on, and every key stays readable
+    s = f(["--index-memtable-mb", "1"])
+    c = s.client()
+    for b in range(12):
+        c.setAll({b"key-%02d-%05d-%s" % (b, i, b"x" * 40): b"v%d" % i for i in range(1000)})
+    assert c.get(b"key-00-00007-" + b"x" * 40).value == b"v7"
+    assert c.get(b"key-11-00999-" + b"x" * 40).value == b"v999"
+    runs = [n for n in os.listdir(os.path.join(s.dir, "defaultdb", "index")) if n.startswith("run-")]
+    assert runs, os.listdir(os.path.join(s.dir, "defaultdb", "index"))
+    _refused(t, ["--index-memtable-mb", "0"], "MiB from 1 to 4096")
+    _refused(t, ["--index-memtable-mb", "4097"], "MiB from 1 to 4096")
 
 
 # The limits against unauthenticated peers: each is crossed by its attack test in tests/attack/

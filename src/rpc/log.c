@@ -151,8 +151,8 @@ static void grpc_log(gpr_log_func_args *a) {
 void sdb_log_grpc_init(void) { gpr_set_log_function(grpc_log); }
 void sdb_log_grpc_quiet(int on) { atomic_store(&grpc_quiet, on); }
 
+/* cls: the server's name for the log line (NULL: the metrics server) */
 void sdb_log_mhd(void *cls, const char *fmt, va_list ap) {
-    (void)cls;
     char msg[512];
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
     if (n <= 0) return;
@@ -161,5 +161,5 @@ void sdb_log_mhd(void *cls, const char *fmt, va_list ap) {
     msg[len] = 0;
     char *html = strstr(msg, " ('<html>");   /* the error page it sent: noise in a log line */
     if (html) len = (size_t)(html - msg);
-    sdb_log("warning: metrics server: %.*s", (int)len, msg);
+    sdb_log("warning: %s: %.*s", cls ? (const char *)cls : "metrics server", (int)len, msg);
 }

@@ -1,0 +1,682 @@
+/* stream.c - one replication session of sealdb-cdc: reads the resume point from sealdb, follows the
+ * pgoutput slot, turns each PostgreSQL transaction into sealdb ExecAll transactions (the slot's LSN
+ * key in the last one) and confirms to PostgreSQL only what sealdb has committed. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/select.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+#include "cdc/cdc.h"
+#include "cdc/daemon.h"
+
+/* one recorded row version */
+typedef struct ent { sdb_buf key, val; uint32_t table_len; int tomb; } ent;
+
+typedef struct sess {
+    const cdc_cfg *cfg;
+    sealdb_client *c;
+    PGconn *repl, *meta;          /* replication connection; plain one for catalog queries */
+    pgo_relcache rels;
+    char lsn_key[512], part_key[512];
+    uint64_t done_lsn;            /* end LSN of the last PG tx recorded in sealdb */
+    uint64_t idle_lsn;            /* what PostgreSQL had sent when we were idle (keepalive) */
+    uint64_t part_lsn; uint32_t part_chunks;   /* a split tx interrupted after part_chunks chunks */
+    uint64_t last_tx;             /* last sealdb tx id we wrote (reads wait for it to be indexed) */
+    uint32_t max_rows; size_t max_val;
+    /* current PG tx */
+    int in_tx; uint32_t xid; uint64_t final_lsn; int64_t commit_ts;
+    ent *ents; size_t nents, cap;
+    uint64_t last_feedback_us;
+    FILE *lag;
+} sess;
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void ents_clear(sess *s) {
+    for (size_t i = 0; i < s->nents; i++) { sdb_buf_deinit(&s->ents[i].key); sdb_buf_deinit(&s->ents[i].val); }
+    s->nents = 0;
+}
+
+static ent *ent_new(sess *s) {
+    if (s->nents == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        ent *g = realloc(s->ents, nc * sizeof *g);
+        if (!g) return NULL;
+        s->ents = g; s->cap = nc;
+    }
+    ent *e = &s->ents[s->nents++];
+    memset(e, 0, sizeof *e);
+    sdb_buf_init(&e->key); sdb_buf_init(&e->val);
+    return e;
+}
+
+/* ---- feedback: only LSNs sealdb has committed ---- */
+static int send_feedback(sess *s, int reply) {
+    uint8_t m[34];
+    /* confirmed: the last recorded tx, or beyond it what PostgreSQL sent while no tx was pending
+     * (nothing before that point is left to record; without it a shutting-down PostgreSQL waits
+     * for its own shutdown checkpoint to be confirmed) */
+    uint64_t l = s->idle_lsn > s->done_lsn ? s->idle_lsn : s->done_lsn;
+    int64_t t = now_us() - 946684800LL * 1000000;
+    m[0] = 'r';
+    sdb_put_u64be(m + 1, l); sdb_put_u64be(m + 9, l); sdb_put_u64be(m + 17, l);
+    sdb_put_u64be(m + 25, (uint64_t)t);
+    m[33] = (uint8_t)reply;
+    if (PQputCopyData(s->repl, (const char *)m, sizeof m) != 1 || PQflush(s->repl) != 0) {
+        cdc_log(0, "postgresql: status update failed: %s", PQerrorMessage(s->repl));
+        return -1;
+    }
+    s->last_feedback_us = (uint64_t)now_us();
+    return 0;
+}
+
+/* ---- sealdb side ---- */
+static int sealdb_fail(sess *s, int rc, const char *what) {
+    cdc_log(0, "sealdb: %s: %s (%s)", what, sealdb_client_errmsg(s->c), sealdb_strerror(rc));
+    return rc == SEALDB_NETWORK || rc == SEALDB_TIMEOUT || rc == SEALDB_AUTH ? CDC_RETRY : CDC_FATAL;
+}
+
+static int read_resume(sess *s) {
+    sealdb_entry *e = NULL;
+    int rc = sealdb_client_get(s->c, s->lsn_key, strlen(s->lsn_key), NULL, &e);
+    s->done_lsn = 0;
+    if (rc == SEALDB_OK) {
+        char t[32] = "";
+        if (e->value_len < sizeof t) memcpy(t, e->value, e->value_len);
+        s->last_tx = e->tx;
+        int prc = cdc_lsn_parse(t, &s->done_lsn);
+        sealdb_entry_free(e);
+        if (prc) { cdc_log(0, "sealdb: %s holds no LSN", s->lsn_key); return CDC_FATAL; }
+    } else if (rc != SEALDB_NOTFOUND) {
+        return sealdb_fail(s, rc, "reading the resume point");
+    }
+    s->part_lsn = 0; s->part_chunks = 0;
+    rc = sealdb_client_get(s->c, s->part_key, strlen(s->part_key), NULL, &e);
+    if (rc == SEALDB_OK) {
+        char t[48] = "", l[32];
+        unsigned n = 0;
+        if (e->value_len < sizeof t) memcpy(t, e->value, e->value_len);
+        if (e->tx > s->last_tx) s->last_tx = e->tx;
+        sealdb_entry_free(e);
+        if (sscanf(t, "%31s %u", l, &n) != 2 || cdc_lsn_parse(l, &s->part_lsn)) {
+            cdc_log(0, "sealdb: %s is malformed", s->part_key);
+            return CDC_FATAL;
+        }
+        s->part_chunks = n;
+    } else if (rc != SEALDB_NOTFOUND) {
+        return sealdb_fail(s, rc, "reading the resume point");
+    }
+    return 0;
+}
+
+/* The row's latest recorded version: first among this tx's buffered entries, then in sealdb.
+ * *json gets a parsed value (caller frees) or NULL when the row was never recorded. */
+static int prev_version(sess *s, const sdb_buf *key, cJSON **json) {
+    *json = NULL;
+    for (size_t i = s->nents; i-- > 0;) {
+        if (sdb_slice_eq(sdb_buf_slice(&s->ents[i].key), sdb_buf_slice(key))) {
+            *json = cJSON_ParseWithLength((const char *)s->ents[i].val.ptr, s->ents[i].val.len);
+            return 0;
+        }
+    }
+    sealdb_get_opts o = { .since_tx = s->last_tx };
+    sealdb_entry *e = NULL;
+    int rc = sealdb_client_get(s->c, key->ptr, key->len, &o, &e);
+    if (rc == SEALDB_NOTFOUND) return 0;
+    if (rc) return sealdb_fail(s, rc, "reading a row's previous version");
+    *json = cJSON_ParseWithLength((const char *)e->value, e->value_len);
+    sealdb_entry_free(e);
+    return 0;
+}
+
+/* the "row" members of a parsed version, as cdc_prev_row arrays (pointing into json) */
+typedef struct prev_arr { const char **names, **vals; size_t *lens; int *nulls; cdc_prev_row p; } prev_arr;
+static int prev_from_json(const cJSON *json, prev_arr *a) {
+    memset(a, 0, sizeof *a);
+    const cJSON *row = json ? cJSON_GetObjectItemCaseSensitive(json, "row") : NULL;
+    if (!cJSON_IsObject(row)) return 0;
+    size_t n = (size_t)cJSON_GetArraySize(row);
+    a->names = calloc(n + 1, sizeof *a->names); a->vals = calloc(n + 1, sizeof *a->vals);
+    a->lens = calloc(n + 1, sizeof *a->lens); a->nulls = calloc(n + 1, sizeof *a->nulls);
+    if (!a->names || !a->vals || !a->lens || !a->nulls) return -1;
+    size_t i = 0;
+    for (const cJSON *m = row->child; m && i < n; m = m->next, i++) {
+        a->names[i] = m->string ? m->string : "";
+        if (cJSON_IsString(m)) { a->vals[i] = m->valuestring; a->lens[i] = strlen(m->valuestring); }
+        else { a->vals[i] = ""; a->nulls[i] = 1; }
+    }
+    a->p = (cdc_prev_row){ a->names, a->vals, a->lens, a->nulls, i };
+    return 0;
+}
+static void prev_free(prev_arr *a) { free(a->names); free(a->vals); free(a->lens); free(a->nulls); }
+
+/* ---- relations: the row key is the primary key when there is one ---- */
+static int on_relation(sess *s, const pgo_msg *m) {
+    if (pgo_relcache_put(&s->rels, m)) return CDC_FATAL;
+    pgo_rel *r = pgo_relcache_get(&s->rels, m->relid);
+    char rid[16];
+    snprintf(rid, sizeof rid, "%u", m->relid);
+    const char *pv[1] = { rid };
+    PGresult *res = PQexecParams(s->meta,
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::oid AND i.indisprimary", 1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cdc_log(0, "postgresql: primary key of %s.%s: %s", r->nspname, r->relname, PQerrorMessage(s->meta));
+        PQclear(res);
+        return CDC_RETRY;
+    }
+    int npk = PQntuples(res);
+    if (npk > 0) {
+        r->nkey = 0;
+        for (uint16_t i = 0; i < r->ncols; i++) {
+            r->key[i] = 0;
+            for (int j = 0; j < npk; j++) if (!strcmp(PQgetvalue(res, j, 0), r->names[i])) r->key[i] = 1;
+            r->nkey += r->key[i];
+        }
+    }
+    PQclear(res);
+    if (npk == 0 && !(s->cfg->no_pk_full && r->replident == 'f')) {
+        cdc_log(0, "table %s.%s has no primary key: refused (give it one, or set REPLICA IDENTITY FULL "
+                "and --no-pk=full)", r->nspname, r->relname);
+        return CDC_FATAL;
+    }
+    if (r->nkey == 0) return CDC_FATAL;
+    return 0;
+}
+
+/* common members of a version's value */
+static int val_head(sess *s, sdb_buf *v, const char *op, const pgo_rel *r) {
+    char lsn[24], ts[40], num[24];
+    cdc_lsn_fmt(s->final_lsn, lsn);
+    cdc_ts_fmt(s->commit_ts, ts);
+    snprintf(num, sizeof num, "%u", s->xid);
+    sdb_buf_reset(v);
+    if (sdb_buf_append(v, "{\"op\":\"", 7) || sdb_buf_append(v, op, strlen(op)) ||
+        sdb_buf_append(v, "\",\"table\":", 10)) return -1;
+    sdb_buf t; sdb_buf_init(&t);
+    int rc = sdb_buf_append(&t, r->nspname, strlen(r->nspname)) || sdb_buf_append_u8(&t, '.') ||
+             sdb_buf_append(&t, r->relname, strlen(r->relname)) || cdc_json_str(v, t.ptr, t.len);
+    sdb_buf_deinit(&t);
+    if (rc) return -1;
+    return sdb_buf_append(v, ",\"xid\":", 7) || sdb_buf_append(v, num, strlen(num)) ||
+           sdb_buf_append(v, ",\"lsn\":\"", 8) || sdb_buf_append(v, lsn, strlen(lsn)) ||
+           sdb_buf_append(v, "\",\"commit_time\":\"", 17) || sdb_buf_append(v, ts, strlen(ts)) ||
+           sdb_buf_append(v, "\"", 1) ? -1 : 0;
+}
+#define VAPP(b, s) sdb_buf_append((b), (s), strlen(s))
+
+static int table_prefix(sess *s, sdb_buf *k, const pgo_rel *r) {
+    sdb_buf_reset(k);
+    return VAPP(k, s->cfg->prefix) || VAPP(k, "/") || VAPP(k, r->nspname) || VAPP(k, ".") ||
+           VAPP(k, r->relname) || VAPP(k, "/") ? -1 : 0;
+}
+
+static int make_key(sess *s, sdb_buf *k, const pgo_rel *r, const pgo_tuple *t) {
+    if (table_prefix(s, k, r)) return -1;
+    return cdc_json_tuple(k, r, t, 1, NULL, NULL) ? -1 : 0;
+}
+
+static int add_tomb(sess *s, const pgo_rel *r, const sdb_buf *key, const char *op, const sdb_buf *old,
+                    const sdb_buf *new_key) {
+    ent *e = ent_new(s);
+    if (!e) return -1;
+    e->tomb = 1;
+    if (sdb_buf_append(&e->key, key->ptr, key->len) || val_head(s, &e->val, op, r) ||
+        VAPP(&e->val, ",\"row\":null")) return -1;
+    if (old && (VAPP(&e->val, ",\"old\":") || sdb_buf_append(&e->val, old->ptr, old->len))) return -1;
+    if (new_key) {
+        size_t pl = strlen(s->cfg->prefix) + strlen(r->nspname) + strlen(r->relname) + 3;
+        if (VAPP(&e->val, ",\"new_key\":") || sdb_buf_append(&e->val, new_key->ptr + pl, new_key->len - pl))
+            return -1;
+    }
+    return VAPP(&e->val, "}") ? -1 : 0;
+}
+
+static int on_change(sess *s, const pgo_msg *m) {
+    pgo_rel *r = pgo_relcache_get(&s->rels, m->relid);
+    if (!r) { cdc_log(0, "postgresql: change for unknown relation %u", m->relid); return CDC_RETRY; }
+    if ((m->new_tup.cols && m->new_tup.n != r->ncols) || (m->old_tup.cols && m->old_tup.n != r->ncols)) {
+        cdc_log(0, "postgresql: tuple of %s.%s does not match its relation", r->nspname, r->relname);
+        return CDC_RETRY;
+    }
+    int rc = CDC_FATAL;
+    sdb_buf key, oldkey, old;
+    sdb_buf_init(&key); sdb_buf_init(&oldkey); sdb_buf_init(&old);
+    cJSON *pj = NULL;
+    prev_arr pa = { 0 };
+    if (m->type == PGO_DELETE) {
+        if (make_key(s, &key, r, &m->old_tup) || cdc_json_tuple(&old, r, &m->old_tup, m->old_kind == 'K', NULL, NULL))
+            goto out;
+        if (add_tomb(s, r, &key, "delete", &old, NULL)) goto out;
+        rc = 0;
+        goto out;
+    }
+    if (make_key(s, &key, r, &m->new_tup)) goto out;
+    int has_old = m->type == PGO_UPDATE && m->old_kind;
+    if (has_old) {
+        if (make_key(s, &oldkey, r, &m->old_tup)) goto out;
+        if (cdc_json_tuple(&old, r, &m->old_tup, m->old_kind == 'K', NULL, NULL)) goto out;
+    }
+    int moved = has_old && !sdb_slice_eq(sdb_buf_slice(&key), sdb_buf_slice(&oldkey));
+    /* unchanged TOAST columns come from the row's previous version */
+    int need_prev = 0;
+    for (uint16_t i = 0; i < m->new_tup.n; i++) need_prev |= m->new_tup.cols[i].kind == 'u';
+    if (need_prev) {
+        int prc = prev_version(s, moved ? &oldkey : &key, &pj);
+        if (prc) { rc = prc; goto out; }
+        if (prev_from_json(pj, &pa)) goto out;
+    }
+    if (moved && add_tomb(s, r, &oldkey, "update", m->old_kind == 'O' ? &old : NULL, &key)) goto out;
+    ent *e = ent_new(s);
+    if (!e || sdb_buf_append(&e->key, key.ptr, key.len)) goto out;
+    if (val_head(s, &e->val, m->type == PGO_INSERT ? "insert" : "update", r) || VAPP(&e->val, ",\"row\":")) goto out;
+    int incomplete = 0;
+    if (cdc_json_tuple(&e->val, r, &m->new_tup, 0, need_prev ? &pa.p : NULL, &incomplete)) goto out;
+    if (moved) {
+        const uint8_t *ob = memchr(oldkey.ptr + strlen(s->cfg->prefix) + 1, '/', oldkey.len - strlen(s->cfg->prefix) - 1);
+        if (!ob || VAPP(&e->val, ",\"old_key\":") || sdb_buf_append(&e->val, ob + 1, oldkey.len - (size_t)(ob + 1 - oldkey.ptr)))
+            goto out;
+    }
+    if (has_old && m->old_kind == 'O' && (VAPP(&e->val, ",\"old\":") || sdb_buf_append(&e->val, old.ptr, old.len)))
+        goto out;
+    if (incomplete && VAPP(&e->val, ",\"incomplete\":true")) goto out;
+    if (VAPP(&e->val, "}")) goto out;
+    rc = 0;
+out:
+    if (rc == CDC_FATAL) cdc_log(0, "recording a change of %s.%s failed", r->nspname, r->relname);
+    cJSON_Delete(pj);
+    prev_free(&pa);
+    sdb_buf_deinit(&key); sdb_buf_deinit(&oldkey); sdb_buf_deinit(&old);
+    return rc;
+}
+
+/* TRUNCATE: a tombstone for every live row of the table (recorded ones and this tx's own) */
+static int on_truncate(sess *s, const pgo_msg *m) {
+    for (uint32_t t = 0; t < m->nrelids; t++) {
+        pgo_rel *r = pgo_relcache_get(&s->rels, m->relids[t]);
+        if (!r) continue;
+        sdb_buf pre, k; sdb_buf_init(&pre); sdb_buf_init(&k);
+        if (table_prefix(s, &pre, r)) { sdb_buf_deinit(&pre); return CDC_FATAL; }
+        /* live keys: sealdb's latest versions, then this tx's changes applied in order */
+        char **live = NULL; size_t nlive = 0, caplive = 0;
+        int rc = 0;
+        uint8_t *seek = NULL; size_t seek_len = 0;
+        for (;;) {
+            sealdb_scan_opts o = { .prefix = pre.ptr, .prefix_len = pre.len, .seek_key = seek, .seek_len = seek_len,
+                                   .limit = 500, .since_tx = s->last_tx };
+            sealdb_entries *l = NULL;
+            int src = sealdb_client_scan(s->c, &o, &l);
+            if (src == SEALDB_NOTFOUND) break;
+            if (src) { rc = sealdb_fail(s, src, "scanning a truncated table"); break; }
+            for (size_t i = 0; i < l->n; i++) {
+                sealdb_entry *e = &l->items[i];
+                cJSON *j = cJSON_ParseWithLength((const char *)e->value, e->value_len);
+                const cJSON *row = j ? cJSON_GetObjectItemCaseSensitive(j, "row") : NULL;
+                if (cJSON_IsObject(row)) {
+                    if (nlive == caplive) { caplive = caplive ? caplive * 2 : 64; live = realloc(live, caplive * sizeof *live); }
+                    live[nlive] = malloc(e->key_len + 1);
+                    memcpy(live[nlive], e->key, e->key_len); live[nlive][e->key_len] = 0;
+                    nlive++;
+                }
+                cJSON_Delete(j);
+            }
+            size_t n = l->n;
+            free(seek);
+            seek = n ? malloc(l->items[n - 1].key_len) : NULL;
+            if (n) { seek_len = l->items[n - 1].key_len; memcpy(seek, l->items[n - 1].key, seek_len); }
+            sealdb_entries_free(l);
+            if (n < 500) break;
+        }
+        free(seek);
+        for (size_t i = 0; rc == 0 && i < s->nents; i++) {
+            ent *e = &s->ents[i];
+            if (e->key.len < pre.len || memcmp(e->key.ptr, pre.ptr, pre.len)) continue;
+            size_t j = 0;
+            while (j < nlive && !(strlen(live[j]) == e->key.len && !memcmp(live[j], e->key.ptr, e->key.len))) j++;
+            if (e->tomb && j < nlive) { free(live[j]); live[j] = live[--nlive]; }
+            else if (!e->tomb && j == nlive) {
+                if (nlive == caplive) { caplive = caplive ? caplive * 2 : 64; live = realloc(live, caplive * sizeof *live); }
+                live[nlive] = malloc(e->key.len + 1);
+                memcpy(live[nlive], e->key.ptr, e->key.len); live[nlive][e->key.len] = 0;
+                nlive++;
+            }
+        }
+        for (size_t i = 0; i < nlive; i++) {
+            if (rc == 0) {
+                sdb_buf_reset(&k);
+                if (VAPP(&k, live[i]) || add_tomb(s, r, &k, "truncate", NULL, NULL)) rc = CDC_FATAL;
+            }
+            free(live[i]);
+        }
+        free(live);
+        sdb_buf_deinit(&pre); sdb_buf_deinit(&k);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- commit: the buffered versions in as few sealdb txs as the server's limits allow ---- */
+#define HSLOTS 4096
+static uint32_t key_hash(const sdb_buf *k) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < k->len; i++) h = (h ^ k->ptr[i]) * 16777619u;
+    return h;
+}
+
+static int exec_chunk(sess *s, size_t from, size_t to, int last, uint64_t end_lsn, uint32_t chunk) {
+    size_t n = to - from + 1;
+    sealdb_op *ops = calloc(n, sizeof *ops);
+    if (!ops) return CDC_FATAL;
+    for (size_t i = from; i < to; i++) {
+        ops[i - from].kind = SEALDB_OP_KV;
+        ops[i - from].kv = (sealdb_kv){ s->ents[i].key.ptr, s->ents[i].key.len, s->ents[i].val.ptr, s->ents[i].val.len, NULL };
+    }
+    char lsn[24], ctl[48];
+    cdc_lsn_fmt(end_lsn, lsn);
+    if (last) snprintf(ctl, sizeof ctl, "%s", lsn);
+    else snprintf(ctl, sizeof ctl, "%s %u", lsn, chunk + 1);
+    const char *ck = last ? s->lsn_key : s->part_key;
+    ops[n - 1].kind = SEALDB_OP_KV;
+    ops[n - 1].kv = (sealdb_kv){ ck, strlen(ck), ctl, strlen(ctl), NULL };
+    sealdb_tx_header h;
+    int rc = sealdb_client_exec_all(s->c, ops, n, NULL, 0, &h);
+    free(ops);
+    if (rc) return sealdb_fail(s, rc, "recording a transaction");
+    s->last_tx = h.id;
+    atomic_fetch_add(&cdc_st.sealdb_txs, 1);
+    return 0;
+}
+
+static int on_commit(sess *s, const pgo_msg *m) {
+    uint64_t end = m->end_lsn;
+    uint32_t skip = s->part_lsn == end ? s->part_chunks : 0;
+    uint32_t chunk = 0;
+    size_t from = 0;
+    uint32_t *slots = calloc(HSLOTS, sizeof *slots);   /* 1 + entry index, per chunk */
+    if (!slots) return CDC_FATAL;
+    int rc = 0;
+    do {
+        /* one chunk: up to max_rows versions and max_batch_bytes, no key twice (a PostgreSQL tx that
+         * changes a row twice keeps both versions, in two sealdb txs) */
+        memset(slots, 0, HSLOTS * sizeof *slots);
+        size_t to = from, bytes = 0;
+        while (to < s->nents && to - from < s->max_rows) {
+            ent *e = &s->ents[to];
+            size_t sz = e->key.len + e->val.len + 16;
+            if (to > from && bytes + sz > s->cfg->max_batch_bytes) break;
+            uint32_t h = key_hash(&e->key) & (HSLOTS - 1);
+            int dup = 0;
+            while (slots[h]) {
+                if (sdb_slice_eq(sdb_buf_slice(&s->ents[slots[h] - 1].key), sdb_buf_slice(&e->key))) { dup = 1; break; }
+                h = (h + 1) & (HSLOTS - 1);
+            }
+            if (dup) break;
+            slots[h] = (uint32_t)to + 1;
+            bytes += sz;
+            to++;
+        }
+        int last = to == s->nents;
+        if (chunk >= skip && (rc = exec_chunk(s, from, to, last, end, chunk)) != 0) break;
+        if (chunk < skip) cdc_log(1, "skipping chunk %u of the transaction at %" PRIx64 " (recorded before)", chunk, end);
+        chunk++;
+        from = to;
+    } while (from < s->nents);
+    free(slots);
+    if (rc) return rc;
+    s->done_lsn = end;
+    s->part_lsn = 0;
+    atomic_fetch_add(&cdc_st.rows, s->nents);
+    atomic_fetch_add(&cdc_st.pg_txs, 1);
+    atomic_store(&cdc_st.last_lsn, end);
+    int64_t unix_commit = m->ts + 946684800LL * 1000000, rec = now_us();
+    atomic_store(&cdc_st.last_commit_us, unix_commit);
+    atomic_store(&cdc_st.last_recorded_us, rec);
+    if (s->lag) fprintf(s->lag, "%" PRIx64 " %" PRId64 " %" PRId64 " %zu\n", end, unix_commit, rec, s->nents);
+    ents_clear(s);
+    return send_feedback(s, 0) ? CDC_RETRY : 0;
+}
+
+static int on_xlog(sess *s, const uint8_t *p, size_t n) {
+    pgo_msg m;
+    if (pgo_decode(p, n, &m)) {
+        cdc_log(0, "postgresql: undecodable pgoutput message (type 0x%02x, %zu bytes)", n ? p[0] : 0, n);
+        return CDC_FATAL;
+    }
+    int rc = 0;
+    cdc_log(3, "pgoutput message %c (%zu bytes)", m.type, n);
+    switch (m.type) {
+    case PGO_BEGIN:
+        ents_clear(s);
+        s->in_tx = 1; s->xid = m.xid; s->final_lsn = m.lsn; s->commit_ts = m.ts;
+        break;
+    case PGO_COMMIT:
+        if (!s->in_tx) { rc = CDC_RETRY; break; }
+        s->in_tx = 0;
+        /* a transaction recorded before (the slot's confirmation was lost) is not written twice */
+        if (m.end_lsn <= s->done_lsn) { ents_clear(s); break; }
+        rc = on_commit(s, &m);
+        break;
+    case PGO_RELATION: rc = on_relation(s, &m); break;
+    case PGO_INSERT: case PGO_UPDATE: case PGO_DELETE:
+        rc = s->in_tx ? on_change(s, &m) : CDC_RETRY;
+        break;
+    case PGO_TRUNCATE: rc = s->in_tx ? on_truncate(s, &m) : CDC_RETRY; break;
+    default: break;   /* Origin, Type, Message: nothing to record */
+    }
+    pgo_msg_free(&m);
+    return rc;
+}
+
+/* ---- connections ---- */
+static int pg_setup(sess *s) {
+    const cdc_cfg *cfg = s->cfg;
+    PGresult *r;
+    if (cfg->create_slot) {
+        const char *pv[1] = { cfg->publication };
+        r = PQexecParams(s->meta, "SELECT 1 FROM pg_publication WHERE pubname = $1", 1, NULL, pv, NULL, NULL, 0);
+        int have = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+        PQclear(r);
+        if (!have) {
+            sdb_buf q; sdb_buf_init(&q);
+            char *id = PQescapeIdentifier(s->meta, cfg->publication, strlen(cfg->publication));
+            int bad = !id || VAPP(&q, "CREATE PUBLICATION ") || VAPP(&q, id);
+            PQfreemem(id);
+            if (!bad && cfg->tables) {
+                bad = VAPP(&q, " FOR TABLE ");
+                char *list = strdup(cfg->tables), *save = NULL;
+                int first = 1;
+                for (char *t = strtok_r(list, ",", &save); t && !bad; t = strtok_r(NULL, ",", &save)) {
+                    while (*t == ' ') t++;
+                    /* schema.table: each part quoted on its own */
+                    char *dot = strchr(t, '.');
+                    if (dot) *dot = 0;
+                    char *a = PQescapeIdentifier(s->meta, t, strlen(t));
+                    char *b = dot ? PQescapeIdentifier(s->meta, dot + 1, strlen(dot + 1)) : NULL;
+                    bad = !a || (dot && !b) || (!first && VAPP(&q, ", ")) || VAPP(&q, a) ||
+                          (b && (VAPP(&q, ".") || VAPP(&q, b)));
+                    PQfreemem(a); PQfreemem(b);
+                    first = 0;
+                }
+                free(list);
+            } else if (!bad) {
+                bad = VAPP(&q, " FOR ALL TABLES");
+            }
+            if (bad || sdb_buf_append_u8(&q, 0)) { sdb_buf_deinit(&q); return CDC_FATAL; }
+            r = PQexec(s->meta, (const char *)q.ptr);
+            sdb_buf_deinit(&q);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                cdc_log(0, "postgresql: creating publication %s: %s", cfg->publication, PQerrorMessage(s->meta));
+                PQclear(r);
+                return CDC_FATAL;
+            }
+            PQclear(r);
+            cdc_log(1, "created publication %s", cfg->publication);
+        }
+    }
+    const char *sv[1] = { cfg->slot };
+    r = PQexecParams(s->meta, "SELECT plugin FROM pg_replication_slots WHERE slot_name = $1", 1, NULL, sv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cdc_log(0, "postgresql: %s", PQerrorMessage(s->meta));
+        PQclear(r);
+        return CDC_RETRY;
+    }
+    int have = PQntuples(r) > 0;
+    if (have && strcmp(PQgetvalue(r, 0, 0), "pgoutput") != 0) {
+        cdc_log(0, "slot %s uses plugin %s, not pgoutput", cfg->slot, PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return CDC_FATAL;
+    }
+    PQclear(r);
+    if (!have) {
+        if (!cfg->create_slot) {
+            cdc_log(0, "replication slot %s does not exist (run once with --create-slot)", cfg->slot);
+            return CDC_FATAL;
+        }
+        r = PQexecParams(s->meta, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", 1, NULL, sv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            cdc_log(0, "postgresql: creating slot %s: %s", cfg->slot, PQerrorMessage(s->meta));
+            PQclear(r);
+            return CDC_FATAL;
+        }
+        PQclear(r);
+        cdc_log(1, "created replication slot %s", cfg->slot);
+    }
+    return 0;
+}
+
+static PGconn *pg_connect(const cdc_cfg *cfg, int replication) {
+    const char *k[] = { "dbname", "replication", "application_name", NULL };
+    const char *v[] = { cfg->pg, replication ? "database" : NULL, "sealdb-cdc", NULL };
+    if (!replication) { k[1] = "application_name"; v[1] = "sealdb-cdc"; k[2] = NULL; }
+    PGconn *c = PQconnectdbParams(k, v, 1);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        cdc_log(0, "postgresql: %s", c ? PQerrorMessage(c) : "out of memory");
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int start_replication(sess *s) {
+    char lsn[24], q[1024];
+    cdc_lsn_fmt(s->done_lsn, lsn);
+    char *slot = PQescapeIdentifier(s->repl, s->cfg->slot, strlen(s->cfg->slot));
+    char *pub = PQescapeLiteral(s->repl, s->cfg->publication, strlen(s->cfg->publication));
+    if (!slot || !pub) { PQfreemem(slot); PQfreemem(pub); return CDC_FATAL; }
+    /* publication_names is itself a list of identifiers inside a literal */
+    snprintf(q, sizeof q, "START_REPLICATION SLOT %s LOGICAL %s (proto_version '%d', publication_names %s)",
+             slot, lsn, s->cfg->proto, pub);
+    PQfreemem(slot); PQfreemem(pub);
+    PGresult *r = PQexec(s->repl, q);
+    if (PQresultStatus(r) != PGRES_COPY_BOTH) {
+        cdc_log(0, "postgresql: %s", PQerrorMessage(s->repl));
+        PQclear(r);
+        return CDC_RETRY;
+    }
+    PQclear(r);
+    cdc_log(1, "following slot %s from %s", s->cfg->slot, lsn);
+    return 0;
+}
+
+static int sealdb_connect(sess *s) {
+    const cdc_cfg *cfg = s->cfg;
+    sealdb_client_opts o;
+    sealdb_client_opts_init(&o);
+    o.address = cfg->sealdb_host; o.port = cfg->sealdb_port;
+    o.tls = cfg->tls; o.ca_file = cfg->ca; o.cert_file = cfg->cert; o.key_file = cfg->key;
+    o.server_name = cfg->server_name;
+    int rc = sealdb_client_connect(&o, &s->c);
+    if (rc) { cdc_log(0, "sealdb: cannot set up the connection: %s", sealdb_strerror(rc)); return CDC_FATAL; }
+    rc = sealdb_client_login(s->c, cfg->user, cfg->password, cfg->database, NULL);
+    if (rc) return sealdb_fail(s, rc, "login");
+    sealdb_db_settings st;
+    char name[130];
+    s->max_rows = 1024; s->max_val = 32u << 20;
+    if (sealdb_client_database_settings(s->c, name, sizeof name, &st) == SEALDB_OK) {
+        if (st.max_tx_entries) s->max_rows = st.max_tx_entries;
+        if (st.max_value_len) s->max_val = st.max_value_len;
+    }
+    /* room for the control key (LSN or progress) in every tx */
+    s->max_rows = s->max_rows > 2 ? s->max_rows - 1 : 1;
+    if (cfg->max_batch_rows && cfg->max_batch_rows < s->max_rows) s->max_rows = cfg->max_batch_rows;
+    return 0;
+}
+
+int cdc_session(const cdc_cfg *cfg, int *progress) {
+    sess s = { .cfg = cfg };
+    *progress = 0;
+    snprintf(s.lsn_key, sizeof s.lsn_key, "%s/_cdc/%s/lsn", cfg->prefix, cfg->slot);
+    snprintf(s.part_key, sizeof s.part_key, "%s/_cdc/%s/part", cfg->prefix, cfg->slot);
+    int rc = sealdb_connect(&s);
+    if (!rc) rc = read_resume(&s);
+    if (!rc && !(s.meta = pg_connect(cfg, 0))) rc = CDC_RETRY;
+    if (!rc) rc = pg_setup(&s);
+    if (!rc && !(s.repl = pg_connect(cfg, 1))) rc = CDC_RETRY;
+    if (!rc) rc = start_replication(&s);
+    if (!rc && cfg->lag_log) s.lag = fopen(cfg->lag_log, "a");
+    if (!rc) atomic_store(&cdc_st.connected, 1);
+    uint64_t start_lsn = s.done_lsn;
+    while (!rc) {
+        if (cdc_stop) { rc = CDC_STOPPED; break; }
+        char *buf = NULL;
+        int n = PQgetCopyData(s.repl, &buf, 1);
+        if (n == 0) {
+            if ((uint64_t)now_us() - s.last_feedback_us > (uint64_t)cfg->status_ms * 1000 && send_feedback(&s, 0)) {
+                rc = CDC_RETRY; break;
+            }
+            if (s.lag) fflush(s.lag);
+            int fd = PQsocket(s.repl);
+            fd_set rf; FD_ZERO(&rf); FD_SET(fd, &rf);
+            struct timeval tv = { 0, 200000 };
+            if (select(fd + 1, &rf, NULL, NULL, &tv) < 0 && errno != EINTR) { rc = CDC_RETRY; break; }
+            if (!PQconsumeInput(s.repl)) { cdc_log(0, "postgresql: %s", PQerrorMessage(s.repl)); rc = CDC_RETRY; }
+            continue;
+        }
+        if (n == -1) {   /* copy ended: the server went away or stopped streaming */
+            PGresult *r = PQgetResult(s.repl);
+            cdc_log(0, "postgresql: replication ended: %s", PQerrorMessage(s.repl));
+            PQclear(r);
+            rc = CDC_RETRY;
+            break;
+        }
+        if (n < 0) { cdc_log(0, "postgresql: %s", PQerrorMessage(s.repl)); rc = CDC_RETRY; break; }
+        const uint8_t *p = (const uint8_t *)buf;
+        if (p[0] == 'w' && n >= 25) {
+            uint64_t wal_end = sdb_get_u64be(p + 9);
+            if (wal_end > atomic_load(&cdc_st.server_lsn)) atomic_store(&cdc_st.server_lsn, wal_end);
+            rc = on_xlog(&s, p + 25, (size_t)n - 25);
+        } else if (p[0] == 'k' && n >= 18) {
+            uint64_t wal_end = sdb_get_u64be(p + 1);
+            if (wal_end > atomic_load(&cdc_st.server_lsn)) atomic_store(&cdc_st.server_lsn, wal_end);
+            /* a keepalive's position is what the walsender has sent; every tx before it is done */
+            if (!s.in_tx && wal_end > s.idle_lsn) s.idle_lsn = wal_end;
+            if (p[17] && send_feedback(&s, 0)) rc = CDC_RETRY;
+        } else {
+            cdc_log(0, "postgresql: unexpected replication message 0x%02x (%d bytes)", p[0], n);
+            rc = CDC_RETRY;
+        }
+        PQfreemem(buf);
+    }
+    if (s.done_lsn > start_lsn) *progress = 1;
+    if (rc == CDC_STOPPED && s.repl) {
+        send_feedback(&s, 0);
+        PQputCopyEnd(s.repl, NULL);
+        PQflush(s.repl);
+    }
+    atomic_store(&cdc_st.connected, 0);
+    if (s.lag) fclose(s.lag);
+    ents_clear(&s);
+    free(s.ents);
+    pgo_relcache_free(&s.rels);
+    PQfinish(s.repl);
+    PQfinish(s.meta);
+    sealdb_client_close(s.c);
+    return rc;
+}
