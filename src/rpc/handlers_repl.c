@@ -259,14 +259,20 @@ static int replicator_running(const sdb_database *d) {
 }
 
 static void set_error(replicator *r, int diverged, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records the replicator's current problem; logs it when it differs from the previous one (once
+ * per distinct cause, not per retry). */
 static void set_error(replicator *r, int diverged, const char *fmt, ...) {
     va_list ap;
-    pthread_mutex_lock(&r->mu);
+    char msg[sizeof r->st.last_error];
     va_start(ap, fmt);
-    vsnprintf(r->st.last_error, sizeof r->st.last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&r->mu);
+    int changed = strcmp(msg, r->st.last_error) != 0;
+    memcpy(r->st.last_error, msg, sizeof msg);
     if (diverged) r->st.diverged = 1;
     pthread_mutex_unlock(&r->mu);
+    if (changed && !diverged) sdb_log("warning: replication of database %s: %s", r->name, msg);
 }
 
 /* Sleeps ms in small steps; 1 when asked to stop. */
@@ -340,17 +346,8 @@ static void *replicator_main(void *arg) {
                 }
                 continue;
             }
-            char was[256];
-            pthread_mutex_lock(&r->mu);
-            snprintf(was, sizeof was, "%s", r->st.last_error);
-            pthread_mutex_unlock(&r->mu);
-            set_error(r, 0, "exportTx of tx %llu from the primary failed: %s", (unsigned long long)next, msg);
-            pthread_mutex_lock(&r->mu);
-            int changed = strcmp(was, r->st.last_error) != 0;
-            pthread_mutex_unlock(&r->mu);
-            if (changed)   /* once per distinct failure, not per retry */
-                sdb_log("warning: replication of database %s: exportTx of tx %llu from %s:%u/%s failed: %s", r->name,
-                        (unsigned long long)next, r->host, r->port, r->pdb, msg);
+            set_error(r, 0, "exportTx of tx %llu from %s:%u/%s failed: %s", (unsigned long long)next, r->host, r->port,
+                      r->pdb, msg);
             pthread_mutex_lock(&r->mu); r->st.failures++; pthread_mutex_unlock(&r->mu);
             sealdb_client_close(cl);
             cl = NULL;
@@ -382,7 +379,8 @@ static void *replicator_main(void *arg) {
             break;
         }
         pthread_mutex_lock(&r->mu); r->st.failures++; pthread_mutex_unlock(&r->mu);
-        set_error(r, 0, "importing tx %llu failed: %s", (unsigned long long)next, ie.msg);
+        set_error(r, 0, "importing tx %llu from %s:%u/%s failed: %s", (unsigned long long)next, r->host, r->port,
+                  r->pdb, ie.msg);
         if (++import_failures >= MAX_IMPORT_FAILURES) {
             sdb_log("error: replication of database %s stopped after %u failed attempts at tx %llu: %s", r->name,
                     import_failures, (unsigned long long)next, ie.msg);

@@ -26,8 +26,18 @@ def replica_settings(**kw):
 
 
 def follow_settings(primary, db="defaultdb"):
+    # immudb-py 1.5.0 sends primaryUsername as primaryPassword: fine here (both "immudb");
+    # follow_pb below sends a real password
     return replica_settings(primaryHost="127.0.0.1", primaryPort=primary.port, primaryDatabase=db,
                             primaryUsername="immudb", primaryPassword="immudb")
+
+
+def follow_pb(primary, password, db="defaultdb"):
+    S = schema_pb2
+    return S.DatabaseNullableSettings(replicationSettings=S.ReplicationNullableSettings(
+        replica=S.NullableBool(value=True), primaryDatabase=S.NullableString(value=db),
+        primaryHost=S.NullableString(value="127.0.0.1"), primaryPort=S.NullableUint32(value=primary.port),
+        primaryUsername=S.NullableString(value="immudb"), primaryPassword=S.NullableString(value=password)))
 
 
 def metrics(srv):
@@ -149,6 +159,11 @@ def test_replica_follows_primary_through_kill9(sealdb_factory):
     assert err(cb.createDatabaseV2, "s", datatypesv2.DatabaseSettingsV2(replicationSettings=datatypesv2.ReplicationSettings(
         syncReplication=True, syncAcks=1)), False) == \
         ("INVALID_ARGUMENT", "illegal arguments: synchronous replication is not supported by sealdb (database 's')")
+    # a replica with a wrong password says why it does not follow
+    cb._stub.CreateDatabaseV2(schema_pb2.CreateDatabaseRequest(name="wrongpw", settings=follow_pb(a, "nope")))
+    wait_for(lambda: "replication of database wrongpw: cannot reach the primary" in b.log() and
+             "invalid user name or password" in b.log(), what="the login failure in the log")
+    assert 'sealdb_replication_failures_total{db="wrongpw"} 0' not in metrics(b)
     # a second external importer is refused while the replicator runs
     assert err(cf.replicateTx, ca.exportTx(1)) == ("INTERNAL", "replication already in progress")
 
