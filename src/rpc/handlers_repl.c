@@ -34,6 +34,13 @@ static int export_payload(sdb_kvdb *db, uint64_t id, int skip, sdb_buf *out, cha
     sdb_tx t;
     sdb_tx_init(&t);
     int rc = sdb_engine_tx_read(db->eng, id, 1, &t);
+    int truncated = 0;
+    if (rc == SEALDB_TRUNCATED) {
+        /* values discarded by TruncateDatabase: every entry goes with its hValue, flag 01, as
+         * immudb exports a truncated tx (replication.md 3.4) */
+        truncated = 1;
+        rc = sdb_engine_tx_read(db->eng, id, 0, &t);
+    }
     if (rc == SEALDB_TAMPERED || rc == SEALDB_DAMAGED) {
         snprintf(err, cap, "data is corrupted: value length or digest mismatch");
         sdb_tx_deinit(&t);
@@ -54,8 +61,9 @@ static int export_payload(sdb_kvdb *db, uint64_t id, int skip, sdb_buf *out, cha
         x.entries[i].key = t.entries[i].key;
         x.entries[i].md_bytes = t.entries[i].md_bytes;
         x.entries[i].md = t.entries[i].md;
-        x.entries[i].value = t.entries[i].value;
+        x.entries[i].value = truncated ? sdb_slice_of(t.entries[i].hvalue.b, SDB_HASH_LEN) : t.entries[i].value;
     }
+    x.truncated = truncated;
     if (!skip) {
         /* rebuild eH and Alh from what was read, as immudb's exporter does */
         uint8_t eh[SDB_HASH_LEN], alh[SDB_HASH_LEN];
@@ -69,7 +77,8 @@ static int export_payload(sdb_kvdb *db, uint64_t id, int skip, sdb_buf *out, cha
         memset(x.hdr.eh.b, 0, SDB_HASH_LEN);   /* immudb exports zeros when it skips the checks */
     }
     sdb_buf_reset(out);
-    if (!rc && (rc = sdb_export_encode(&x.hdr, x.entries, x.nentries, out))) snprintf(err, cap, "%s", sealdb_strerror(rc));
+    if (!rc && (rc = sdb_export_encode_flag(&x.hdr, x.entries, x.nentries, truncated, out)))
+        snprintf(err, cap, "%s", sealdb_strerror(rc));
     sdb_export_tx_deinit(&x);
     sdb_tx_deinit(&t);
     return rc;

@@ -12,6 +12,8 @@ import pytest
 from immudb import datatypesv2
 from immudb.grpc import schema_pb2
 
+from test_truncate import DAY_MS, OLD_KEYS, old_db, truncate  # noqa: F401 (old_db: fixture)
+
 
 def err(fn, *a, **kw):
     with pytest.raises(grpc.RpcError) as e:
@@ -298,3 +300,26 @@ def test_stream_export_tx(sealdb_factory):
     rs = schema_pb2.ReplicaState(UUID="x")
     assert err(ca._stub.streamExportTx, iter([schema_pb2.ExportTxRequest(tx=1, replicaState=rs)])) == \
         ("UNKNOWN", "illegal state: replica state was NOT expected")
+
+
+def test_export_of_truncated_tx(old_db, sealdb_factory):
+    """After TruncateDatabase a tx's values are gone: it is exported as immudb exports a truncated
+    tx (every value replaced by its 32-byte hValue, flag 01); a sealdb replica refuses to import it."""
+    srv = old_db
+    c = srv.client()
+    c.useDatabase(b"tdb")
+    truncate(c, "tdb", DAY_MS)
+    raw = b"".join(ch.content for ch in c.exportTx(1))
+    p = raw[8:]
+    assert int.from_bytes(raw[:8], "big") == len(p) and p[-3:] == b"\x00\x01\x01"
+    tx = c._stub.TxById(schema_pb2.TxRequest(tx=1))
+    for e in tx.entries:
+        assert (32).to_bytes(4, "big") + e.hValue in p
+    kept = b"".join(ch.content for ch in c.exportTx(OLD_KEYS))       # the newest old tx keeps its value
+    assert kept[-3:] == b"\x00\x01\x00"
+    b = sealdb_factory()
+    cb = b.client()
+    cb.createDatabaseV2("rep", replica_settings(), False)
+    cb.useDatabase(b"rep")
+    assert err(cb.replicateTx, [schema_pb2.Chunk(content=raw)]) == \
+        ("INVALID_ARGUMENT", "illegal arguments: transactions with truncated values are not supported by sealdb")
