@@ -12,8 +12,8 @@ import pytest
 from immudb_ref import ImmudbServer
 from immudb_ref import immudb_factory, immudb_ref, sealdb_pw, sealdb_pw_factory  # noqa: F401 (fixtures)
 from immudb.grpc import schema_pb2
-from interop_util import (Writers, assert_same_and_verified, create_db, db_client, replica_of, state, tx_record,
-                          wait_for, write_mixed)
+from interop_util import (Writers, assert_clean_stop, assert_same_and_verified, create_db, db_client, replica_of,
+                          restart, state, tx_record, wait_for, write_mixed)
 
 READ_ONLY = "database is read-only because it's a replica"
 
@@ -24,14 +24,11 @@ def _run(primary, replica, pdb, rdb, catchup_timeout):
     w = Writers(lambda: primary, pdb, n=2).start()
     time.sleep(2.5)
     assert w.acked, "no write acknowledged by the primary: %s" % w.errors[:3]
-    if isinstance(replica, ImmudbServer):
-        # an immudb replica fed faster than it imports may never finish a SIGTERM stop (its fetch loop
-        # blocks on the full prefetch queue while holding the lock the stop needs): kill -9 it then
-        replica.restart(kill_if_hung=True)
-    else:
-        replica.restart()
+    # an immudb replica fed faster than it imports may never finish a SIGTERM stop (its fetch loop
+    # blocks on the full prefetch queue while holding the lock the stop needs): restart() kills -9 it then
+    restart(replica)
     time.sleep(2.5)
-    primary.restart()
+    restart(primary)
     time.sleep(2.5)
     nacked = w.stop()
     assert nacked >= 20, "only %d writes acknowledged (errors: %s)" % (nacked, w.errors[:3])
@@ -57,6 +54,9 @@ def _run(primary, replica, pdb, rdb, catchup_timeout):
     with pytest.raises(grpc.RpcError) as e:
         db_client(replica, rdb).set(b"not-here", b"x")
     assert READ_ONLY in e.value.details()
+    for srv in (primary, replica):
+        if not isinstance(srv, ImmudbServer):
+            assert_clean_stop(srv)
     return n
 
 
@@ -124,3 +124,4 @@ def test_migration_from_immudb_to_sealdb_by_promotion(immudb_ref, sealdb_pw, imm
     create_db(db_client(r, "defaultdb"), "copy", replica_of(sealdb_pw, "moved"))
     wait_for(lambda: state(db_client(r, "copy")) == after, 40, "the immudb replica of the promoted db")
     assert_same_and_verified((sealdb_pw, "moved"), (r, "copy"), "promoted sealdb vs immudb replica")
+    assert_clean_stop(sealdb_pw)
