@@ -947,6 +947,10 @@ static int cmd_user(sealdb_client *c, int unused) {
     return 0;
 }
 
+static int cmd_backup(sealdb_client *c, int restore) {
+    return restore ? seal_restore(c, &A) : seal_backup(c, &A);
+}
+
 static int cmd_cdc_history(sealdb_client *c, int unused) {
     if (A.npos != 3) return usage_err("usage: cdc-history <schema.table> <key JSON>");
     return seal_cdc_history(c, &O, A.prefix ? A.prefix : "cdc", A.pos[1], A.pos[2]);
@@ -955,10 +959,6 @@ static int cmd_cdc_history(sealdb_client *c, int unused) {
 static int cmd_cdc_verify(sealdb_client *c, int unused) {
     if (A.npos != 1) return usage_err("usage: cdc-verify (--slot S --limit N --prefix P)");
     return seal_cdc_verify(c, &O, A.prefix ? A.prefix : "cdc", A.slot ? A.slot : "sealdb_cdc", A.limit);
-}
-
-static int cmd_backup(sealdb_client *c, int restore) {
-    return restore ? seal_restore(c, &A) : seal_backup(c, &A);
 }
 
 static int cmd_use_arg(sealdb_client *c, int unused) {

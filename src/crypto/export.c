@@ -11,7 +11,14 @@ void sdb_export_tx_deinit(sdb_export_tx *t) {
 }
 
 int sdb_export_encode(const sdb_tx_header *h, const sdb_export_entry *e, uint32_t n, sdb_buf *out) {
+    return sdb_export_encode_flag(h, e, n, 0, out);
+}
+
+int sdb_export_encode_flag(const sdb_tx_header *h, const sdb_export_entry *e, uint32_t n, int truncated, sdb_buf *out) {
     if (!h || (n && !e) || h->nentries != n) return SEALDB_INVALID;
+    if (truncated)
+        for (uint32_t i = 0; i < n; i++)
+            if (e[i].value.len != SDB_HASH_LEN) return SEALDB_INVALID;
     size_t start = out->len;
     int rc = sdb_buf_append_u32be(out, 0);   /* hdrLen, patched below */
     if (rc == SEALDB_OK) rc = sdb_tx_header_encode(h, out);
@@ -32,7 +39,7 @@ int sdb_export_encode(const sdb_tx_header *h, const sdb_export_entry *e, uint32_
         if (rc == SEALDB_OK) rc = sdb_buf_append(out, e[i].value.ptr, e[i].value.len);
     }
     if (rc == SEALDB_OK) rc = sdb_buf_append_u16be(out, 1);   /* flagLen */
-    if (rc == SEALDB_OK) rc = sdb_buf_append_u8(out, 0);      /* values present (no truncation) */
+    if (rc == SEALDB_OK) rc = sdb_buf_append_u8(out, truncated ? 1 : 0);
     if (rc != SEALDB_OK) out->len = start;
     return rc;
 }

@@ -30,6 +30,9 @@ void sdb_export_tx_deinit(sdb_export_tx *t);
  * h->nentries must equal n. A caller exporting with skipIntegrityCheck passes a header whose eh
  * is zero, as immudb does. */
 int sdb_export_encode(const sdb_tx_header *h, const sdb_export_entry *e, uint32_t n, sdb_buf *out);
+/* The same with the truncated flag: truncated = 1 writes flag 01, each entry's value then being its
+ * 32-byte hValue (a tx whose values were discarded, replication.md 3.4). */
+int sdb_export_encode_flag(const sdb_tx_header *h, const sdb_export_entry *e, uint32_t n, int truncated, sdb_buf *out);
 
 /* Parses an untrusted payload; every length is checked against the bytes left, the header must end
  * exactly at hdrLen and the walk exactly at the end. Entries borrow from p (keep it alive).

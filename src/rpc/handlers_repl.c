@@ -34,6 +34,13 @@ static int export_payload(sdb_kvdb *db, uint64_t id, int skip, sdb_buf *out, cha
     sdb_tx t;
     sdb_tx_init(&t);
     int rc = sdb_engine_tx_read(db->eng, id, 1, &t);
+    int truncated = 0;
+    if (rc == SEALDB_TRUNCATED) {
+        /* values discarded by TruncateDatabase: every entry goes with its hValue, flag 01, as
+         * immudb exports a truncated tx (replication.md 3.4) */
+        truncated = 1;
+        rc = sdb_engine_tx_read(db->eng, id, 0, &t);
+    }
     if (rc == SEALDB_TAMPERED || rc == SEALDB_DAMAGED) {
         snprintf(err, cap, "data is corrupted: value length or digest mismatch");
         sdb_tx_deinit(&t);
@@ -54,8 +61,9 @@ static int export_payload(sdb_kvdb *db, uint64_t id, int skip, sdb_buf *out, cha
         x.entries[i].key = t.entries[i].key;
         x.entries[i].md_bytes = t.entries[i].md_bytes;
         x.entries[i].md = t.entries[i].md;
-        x.entries[i].value = t.entries[i].value;
+        x.entries[i].value = truncated ? sdb_slice_of(t.entries[i].hvalue.b, SDB_HASH_LEN) : t.entries[i].value;
     }
+    x.truncated = truncated;
     if (!skip) {
         /* rebuild eH and Alh from what was read, as immudb's exporter does */
         uint8_t eh[SDB_HASH_LEN], alh[SDB_HASH_LEN];
@@ -69,7 +77,8 @@ static int export_payload(sdb_kvdb *db, uint64_t id, int skip, sdb_buf *out, cha
         memset(x.hdr.eh.b, 0, SDB_HASH_LEN);   /* immudb exports zeros when it skips the checks */
     }
     sdb_buf_reset(out);
-    if (!rc && (rc = sdb_export_encode(&x.hdr, x.entries, x.nentries, out))) snprintf(err, cap, "%s", sealdb_strerror(rc));
+    if (!rc && (rc = sdb_export_encode_flag(&x.hdr, x.entries, x.nentries, truncated, out)))
+        snprintf(err, cap, "%s", sealdb_strerror(rc));
     sdb_export_tx_deinit(&x);
     sdb_tx_deinit(&t);
     return rc;
@@ -259,14 +268,20 @@ static int replicator_running(const sdb_database *d) {
 }
 
 static void set_error(replicator *r, int diverged, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records the replicator's current problem; logs it when it differs from the previous one (once
+ * per distinct cause, not per retry). */
 static void set_error(replicator *r, int diverged, const char *fmt, ...) {
     va_list ap;
-    pthread_mutex_lock(&r->mu);
+    char msg[sizeof r->st.last_error];
     va_start(ap, fmt);
-    vsnprintf(r->st.last_error, sizeof r->st.last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&r->mu);
+    int changed = strcmp(msg, r->st.last_error) != 0;
+    memcpy(r->st.last_error, msg, sizeof msg);
     if (diverged) r->st.diverged = 1;
     pthread_mutex_unlock(&r->mu);
+    if (changed && !diverged) sdb_log("warning: replication of database %s: %s", r->name, msg);
 }
 
 /* Sleeps ms in small steps; 1 when asked to stop. */
@@ -340,17 +355,8 @@ static void *replicator_main(void *arg) {
                 }
                 continue;
             }
-            char was[256];
-            pthread_mutex_lock(&r->mu);
-            snprintf(was, sizeof was, "%s", r->st.last_error);
-            pthread_mutex_unlock(&r->mu);
-            set_error(r, 0, "exportTx of tx %llu from the primary failed: %s", (unsigned long long)next, msg);
-            pthread_mutex_lock(&r->mu);
-            int changed = strcmp(was, r->st.last_error) != 0;
-            pthread_mutex_unlock(&r->mu);
-            if (changed)   /* once per distinct failure, not per retry */
-                sdb_log("warning: replication of database %s: exportTx of tx %llu from %s:%u/%s failed: %s", r->name,
-                        (unsigned long long)next, r->host, r->port, r->pdb, msg);
+            set_error(r, 0, "exportTx of tx %llu from %s:%u/%s failed: %s", (unsigned long long)next, r->host, r->port,
+                      r->pdb, msg);
             pthread_mutex_lock(&r->mu); r->st.failures++; pthread_mutex_unlock(&r->mu);
             sealdb_client_close(cl);
             cl = NULL;
@@ -382,7 +388,8 @@ static void *replicator_main(void *arg) {
             break;
         }
         pthread_mutex_lock(&r->mu); r->st.failures++; pthread_mutex_unlock(&r->mu);
-        set_error(r, 0, "importing tx %llu failed: %s", (unsigned long long)next, ie.msg);
+        set_error(r, 0, "importing tx %llu from %s:%u/%s failed: %s", (unsigned long long)next, r->host, r->port,
+                  r->pdb, ie.msg);
         if (++import_failures >= MAX_IMPORT_FAILURES) {
             sdb_log("error: replication of database %s stopped after %u failed attempts at tx %llu: %s", r->name,
                     import_failures, (unsigned long long)next, ie.msg);

@@ -202,3 +202,21 @@ class Writers:
         for t in self.threads:
             t.join(30)
         return len(self.acked)
+
+
+def restart(server):
+    """Restarts either kind of server. A sealdb server must stop cleanly (exit 0, no sanitizer
+    report); an immudb one whose SIGTERM stop hangs is killed -9 (see ImmudbServer.stop)."""
+    if hasattr(server, "hung_stops"):
+        server.restart(kill_if_hung=True)
+        return
+    assert_clean_stop(server)
+    server.start()
+
+
+def assert_clean_stop(server):
+    """Stops a sealdb server and requires exit 0 and no sanitizer report in its log."""
+    rc = server.stop()
+    log = server.log()
+    assert rc == 0 and "Sanitizer" not in log and "runtime error" not in log, \
+        "sealdb stopped with %s:\n%s" % (rc, log[-3000:])

@@ -5,7 +5,8 @@ import os
 
 from immudb_ref import immuadmin, seal
 from immudb_ref import immudb_factory, immudb_ref, sealdb_pw, sealdb_pw_factory  # noqa: F401 (fixtures)
-from interop_util import assert_same_and_verified, db_client, export_stream, parse_backup, state, write_mixed
+from interop_util import (assert_clean_stop, assert_same_and_verified, db_client, export_stream, parse_backup, state,
+                          write_mixed)
 
 
 def _fill(c, tag, n):
@@ -67,6 +68,7 @@ def test_immuadmin_hot_backup_of_sealdb_restores_into_immudb_and_sealdb(sealdb_p
     # the restored databases are primaries again and take writes
     for srv in (immudb_ref, sealdb):
         db_client(srv, "restored").set(b"after-restore", b"ok")
+    assert_clean_stop(sealdb)
 
 
 def test_immuadmin_hot_backup_of_immudb_restores_into_sealdb(sealdb_pw, immudb_ref, tmp_path):
@@ -154,3 +156,4 @@ def test_seal_backup_is_immuadmins_file_and_restores_into_immudb(sealdb_pw, immu
     _ok(immuadmin(immudb_ref, "hot-restore", "fromseal", "-i", str(tmp_path / "s.seal"), "--append",
                   "--force-replica"), "immuadmin restores seal's appended file")
     assert_same_and_verified((sealdb, "defaultdb"), (immudb_ref, "fromseal"), "seal backup --append -> immudb")
+    assert_clean_stop(sealdb)

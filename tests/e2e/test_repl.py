@@ -12,6 +12,8 @@ import pytest
 from immudb import datatypesv2
 from immudb.grpc import schema_pb2
 
+from test_truncate import DAY_MS, OLD_KEYS, old_db, truncate  # noqa: F401 (old_db: fixture)
+
 
 def err(fn, *a, **kw):
     with pytest.raises(grpc.RpcError) as e:
@@ -26,8 +28,18 @@ def replica_settings(**kw):
 
 
 def follow_settings(primary, db="defaultdb"):
+    # immudb-py 1.5.0 sends primaryUsername as primaryPassword: fine here (both "immudb");
+    # follow_pb below sends a real password
     return replica_settings(primaryHost="127.0.0.1", primaryPort=primary.port, primaryDatabase=db,
                             primaryUsername="immudb", primaryPassword="immudb")
+
+
+def follow_pb(primary, password, db="defaultdb"):
+    S = schema_pb2
+    return S.DatabaseNullableSettings(replicationSettings=S.ReplicationNullableSettings(
+        replica=S.NullableBool(value=True), primaryDatabase=S.NullableString(value=db),
+        primaryHost=S.NullableString(value="127.0.0.1"), primaryPort=S.NullableUint32(value=primary.port),
+        primaryUsername=S.NullableString(value="immudb"), primaryPassword=S.NullableString(value=password)))
 
 
 def metrics(srv):
@@ -149,6 +161,11 @@ def test_replica_follows_primary_through_kill9(sealdb_factory):
     assert err(cb.createDatabaseV2, "s", datatypesv2.DatabaseSettingsV2(replicationSettings=datatypesv2.ReplicationSettings(
         syncReplication=True, syncAcks=1)), False) == \
         ("INVALID_ARGUMENT", "illegal arguments: synchronous replication is not supported by sealdb (database 's')")
+    # a replica with a wrong password says why it does not follow
+    cb._stub.CreateDatabaseV2(schema_pb2.CreateDatabaseRequest(name="wrongpw", settings=follow_pb(a, "nope")))
+    wait_for(lambda: "replication of database wrongpw: cannot reach the primary" in b.log() and
+             "invalid user name or password" in b.log(), what="the login failure in the log")
+    assert 'sealdb_replication_failures_total{db="wrongpw"} 0' not in metrics(b)
     # a second external importer is refused while the replicator runs
     assert err(cf.replicateTx, ca.exportTx(1)) == ("INTERNAL", "replication already in progress")
 
@@ -283,3 +300,26 @@ def test_stream_export_tx(sealdb_factory):
     rs = schema_pb2.ReplicaState(UUID="x")
     assert err(ca._stub.streamExportTx, iter([schema_pb2.ExportTxRequest(tx=1, replicaState=rs)])) == \
         ("UNKNOWN", "illegal state: replica state was NOT expected")
+
+
+def test_export_of_truncated_tx(old_db, sealdb_factory):
+    """After TruncateDatabase a tx's values are gone: it is exported as immudb exports a truncated
+    tx (every value replaced by its 32-byte hValue, flag 01); a sealdb replica refuses to import it."""
+    srv = old_db
+    c = srv.client()
+    c.useDatabase(b"tdb")
+    truncate(c, "tdb", DAY_MS)
+    raw = b"".join(ch.content for ch in c.exportTx(1))
+    p = raw[8:]
+    assert int.from_bytes(raw[:8], "big") == len(p) and p[-3:] == b"\x00\x01\x01"
+    tx = c._stub.TxById(schema_pb2.TxRequest(tx=1))
+    for e in tx.entries:
+        assert (32).to_bytes(4, "big") + e.hValue in p
+    kept = b"".join(ch.content for ch in c.exportTx(OLD_KEYS))       # the newest old tx keeps its value
+    assert kept[-3:] == b"\x00\x01\x00"
+    b = sealdb_factory()
+    cb = b.client()
+    cb.createDatabaseV2("rep", replica_settings(), False)
+    cb.useDatabase(b"rep")
+    assert err(cb.replicateTx, [schema_pb2.Chunk(content=raw)]) == \
+        ("INVALID_ARGUMENT", "illegal arguments: transactions with truncated values are not supported by sealdb")
