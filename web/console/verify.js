@@ -195,3 +195,23 @@ export async function stateSignatureOk(db, txId, txHash, sigDer, pub) {
   } catch { return false; }
   return crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, raw, statePayload(db, txId, txHash));
 }
+
+// htree root over entry digests (docs/format.md 2, 3): leaves H(0‖d), an unpaired last node moves up as is.
+export async function htreeRoot(digests) {
+  if (digests.length === 0) return null;
+  let level = [];
+  for (const d of digests) level.push(await leafHash(d));
+  while (level.length > 1) {
+    const up = [];
+    for (let k = 0; k + 1 < level.length; k += 2) up.push(await node(level[k], level[k + 1]));
+    if (level.length % 2) up.push(level[level.length - 1]);
+    level = up;
+  }
+  return level[0];
+}
+
+// Digest of a tx entry given its value's hash (a tx's entries carry hValue, not the value).
+export function entryDigestOfHash(storedKey, hValue, mdBytes, version = 1) {
+  if (version === 0) return sha(cat(storedKey, hValue));
+  return sha(cat(u16(mdBytes.length), mdBytes, u16(storedKey.length), storedKey, hValue));
+}
