@@ -5,8 +5,8 @@
 # would) is shown failed, in red, with the value not shown as trusted. Screenshots of each page go to
 # build/screenshots (docs/img/ holds copies shown in docs/console.md). Without chromium these tests fail.
 import os
+import shutil
 import subprocess
-import time
 
 import pytest
 from selenium import webdriver
@@ -64,6 +64,15 @@ def login(d, srv):
     f.find_element(By.NAME, "password").send_keys("immudb")
     f.find_element(By.TAG_NAME, "button").click()
     wait(d, lambda: d.find_element(By.ID, "app").is_displayed(), "the app after log in")
+
+
+def reopen(d, srv):
+    """Reloads the console after a restart; logs in again when the server no longer knows the token."""
+    d.get("http://127.0.0.1:%d/" % srv.web_port)
+    # the stored token is tried first: a server that refuses it shows the login form again
+    wait(d, lambda: d.find_element(By.TAG_NAME, "body").get_attribute("data-started") == "1", "the console's start")
+    if d.find_element(By.ID, "login").is_displayed():
+        login(d, srv)
 
 
 def tab(d, name):
@@ -155,9 +164,7 @@ def test_console_shows_tampering_in_red(browser, sealdb):
     sealdb.stop()
     assert tamper(sealdb.dir, b"original-value-2", replacement=b"FORGED-VALUE-XX2") > 0
     sealdb.start()
-    d.get("http://127.0.0.1:%d/" % sealdb.web_port)
-    if d.find_element(By.ID, "login").is_displayed():
-        login(d, sealdb)
+    reopen(d, sealdb)
     get_key(d, "bob")
     wait(d, lambda: marks(d, "keyout")[1] == 1, "a failed mark for the tampered key")
     bad = d.find_element(By.CSS_SELECTOR, "#keyout .bad")
@@ -168,3 +175,41 @@ def test_console_shows_tampering_in_red(browser, sealdb):
     shot(d, "tampered")
     get_key(d, "alice")   # untouched keys still verify
     wait(d, lambda: marks(d, "keyout") == (1, 0), "alice still verified")
+
+
+def test_console_catches_a_forked_history(browser, sealdb, sealdb_factory):
+    """The data directory is swapped for another server's (every record genuine, so the server's own checks
+    pass and it serves the forged values): only the browser's dual proof from its trusted state can tell."""
+    d = browser
+    login(d, sealdb)
+    for k, v in (("alice", "original-value-1"), ("bob", "original-value-2"), ("carol", "original-value-3")):
+        set_key(d, k, v)
+    wait(d, lambda: marks(d, "keyrows") == (3, 0), "3 verified rows before the fork")
+    key = "sealdb.trusted.127.0.0.1:%d/defaultdb" % sealdb.web_port
+    before = d.execute_script("return localStorage.getItem(arguments[0])", key)
+    other = sealdb_factory()
+    c = other.client()
+    for i in range(5):
+        c.set(["alice", "bob", "carol"][i % 3].encode(), b"FORGED-%d" % i)
+    other.stop()
+    sealdb.stop()
+    ident = os.path.join(sealdb.dir, "immudb.identifier")
+    with open(ident, "rb") as f:
+        server_id = f.read()
+    shutil.rmtree(sealdb.dir)
+    shutil.copytree(other.dir, sealdb.dir)
+    with open(ident, "wb") as f:
+        f.write(server_id)
+    sealdb.start()
+    reopen(d, sealdb)
+    wait(d, lambda: marks(d, "keyrows") == (0, 3), "3 failed rows after the fork")
+    for r in d.find_elements(By.CSS_SELECTOR, "#keyrows tr"):
+        assert "dual proof" in r.find_element(By.CSS_SELECTOR, ".bad").text
+        assert r.find_element(By.CSS_SELECTOR, "td.untrusted").text.startswith("FORGED")
+    shot(d, "forked")
+    get_key(d, "bob")
+    wait(d, lambda: marks(d, "keyout")[1] == 1, "a failed mark for the forged value")
+    assert d.find_element(By.CSS_SELECTOR, "#keyout pre.bad-box").text.startswith("FORGED")
+    tab(d, "state")
+    wait(d, lambda: marks(d, "stateout") == (0, 1), "the forged state failing")
+    assert d.execute_script("return localStorage.getItem(arguments[0])", key) == before, "trusted state kept"

@@ -36,6 +36,9 @@ async function api(method, path, body) {
   const text = await r.text();
   let js = null;
   try { js = JSON.parse(text); } catch { /* routing errors are plain text */ }
+  // a token this server does not know (expired, or the server's data was replaced): log in again
+  if (path !== "/login" && (r.status === 401 || (js && /invalid token|token has expired/.test(js.message || ""))))
+    loggedOut();
   if (!r.ok) throw new Error(js && js.message ? js.message : r.status + " " + text.trim());
   return js;
 }
@@ -390,6 +393,15 @@ async function act(fn) {
   try { await fn(); } catch (err) { msg(err.message); }
 }
 
+function loggedOut() {
+  token = "";
+  sessionStorage.removeItem("sealdb.token");
+  $("login").hidden = false;
+  $("app").hidden = true;
+  $("dbpick").hidden = true;
+  $("logout").hidden = true;
+}
+
 async function enter() {
   $("login").hidden = true;
   $("app").hidden = false;
@@ -441,4 +453,6 @@ $("dbform").onsubmit = (ev) => {
 };
 for (const b of document.querySelectorAll("nav button")) b.onclick = () => tab(b.dataset.tab);
 
-if (token) act(enter);
+// data-started marks the end of start-up (the stored token tried, or the login form shown), for tests
+const started = () => { document.body.dataset.started = "1"; };
+if (token) act(enter).finally(started); else started();
