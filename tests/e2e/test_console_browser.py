@@ -14,7 +14,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from test_cli_tamper import tamper
 
@@ -151,8 +151,15 @@ def test_console_writes_browses_and_verifies(browser, signed):
     shot(d, "users")
 
     # the trusted state the browser keeps is the server's last tx, per server and database
-    st = d.execute_script("return JSON.parse(localStorage.getItem('sealdb.trusted.' + location.host + '/defaultdb'))")
+    trusted = "return JSON.parse(localStorage.getItem('sealdb.trusted.' + location.host + '/' + arguments[0]))"
+    st = d.execute_script(trusted, "defaultdb")
     assert st["txId"] == 4 and st["pubKey"]   # four writes
+    Select(d.find_element(By.ID, "db")).select_by_visible_text("shop")
+    tab(d, "keys")
+    set_key(d, "dave", "dates")
+    wait(d, lambda: marks(d, "keyrows") == (1, 0), "the row written in shop")
+    assert d.execute_script(trusted, "shop")["txId"] == 1
+    assert d.execute_script(trusted, "defaultdb") == st
 
 
 def test_console_shows_tampering_in_red(browser, sealdb):

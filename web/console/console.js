@@ -362,9 +362,20 @@ async function showState() {
   pre.textContent = JSON.stringify(r.js, null, 2) + (r.js.signature ? "" : "\n(the server signs no state: no --signingKey)");
   if (!r.ok) pre.className = "bad-box";
   out.appendChild(pre);
-  const t = document.createElement("pre");
-  t.textContent = "trusted here: " + JSON.stringify(trusted());
-  out.appendChild(t);
+  const st = trusted();
+  const t = document.createElement("p");
+  t.className = "trusted";
+  t.textContent = "trusted in this browser: tx " + st.txId + ", Alh " + (st.txHash || "(none)") +
+                  (st.pubKey ? ", server key " + st.pubKey.slice(0, 24) + "..." : ", no server key pinned");
+  const b = document.createElement("button");
+  b.textContent = "forget the trusted state";
+  b.title = "only after a legitimate reset of the server's data: the next state shown is trusted as is";
+  b.onclick = () => act(async () => {
+    if (!confirm("Forget the trusted state of this database?")) return;
+    localStorage.removeItem(stateKey());
+    await showState();
+  });
+  out.append(t, b);
 }
 
 async function showUsers() {
