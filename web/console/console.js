@@ -20,6 +20,8 @@ function show(s) {
   const bytes = unb64(s);
   try { return new TextDecoder("utf-8", { fatal: true }).decode(bytes); } catch { return "base64:" + s; }
 }
+// a key typed or clicked: "base64:..." is how show() writes keys that are not UTF-8
+const keyBytes = (text) => (text.startsWith("base64:") ? unb64(text.slice(7)) : enc.encode(text));
 function cell(row, text, cls) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -111,11 +113,11 @@ async function proveTx(vtx, v, st) {
   return { hv, note: "proven against trusted tx " + st.txId + signed };
 }
 
-// VerifiedGet of key (text) at tx atTx (0: latest): the entry, or an Error saying why it is not trusted.
+// VerifiedGet of key (bytes) at tx atTx (0: latest): {e: the entry, ok, why: what was proven or why not}.
 function proveEntry(key, atTx) {
   return serial(async () => {
     const st = trusted();
-    const kr = { key: b64text(key) };
+    const kr = { key: b64(key) };
     if (atTx) kr.atTx = String(atTx);
     let js;
     try {
@@ -131,11 +133,11 @@ function proveEntry(key, atTx) {
       const version = ((js.verifiableTx.tx || {}).header || {}).version || 0;
       const rb = e.referencedBy;
       if (rb) {
-        d = await entryDigest(cat(Uint8Array.of(0), enc.encode(key)),
+        d = await entryDigest(cat(Uint8Array.of(0), key),
                               cat(Uint8Array.of(1), u64(rb.atTx), Uint8Array.of(0), unb64(e.key)),
                               kvMetadata(rb.metadata), version);
       } else {
-        if (unb64(e.key).length !== enc.encode(key).length || !same(unb64(e.key), enc.encode(key)))
+        if (!same(unb64(e.key), key))
           throw new Error("the answer is for another key");
         d = await entryDigest(cat(Uint8Array.of(0), unb64(e.key)), cat(Uint8Array.of(0), unb64(e.value)),
                               kvMetadata(e.metadata), version);
@@ -290,7 +292,7 @@ async function scan(reset) {
   for (const e of entries) {
     const tr = document.createElement("tr");
     const key = show(e.key);
-    const r = await proveEntry(key, n64(e.tx));
+    const r = await proveEntry(unb64(e.key), n64(e.tx));
     if (r.ok && r.e.value !== e.value) { r.ok = false; r.why = "the scan's value differs from the proven one"; }
     cell(tr, key);
     cell(tr, show(r.ok ? r.e.value : e.value), r.ok ? "v" : "v untrusted");
@@ -307,17 +309,18 @@ async function getKey() {
   const out = $("keyout");
   out.replaceChildren();
   $("histrows").replaceChildren();
-  const r = await proveEntry(key, 0);
+  const kb = keyBytes(key);
+  const r = await proveEntry(kb, 0);
   out.appendChild(markLine(r));
   const v = document.createElement("pre");
   v.textContent = show(r.e.value);
   v.className = r.ok ? "v" : "bad-box";
   out.appendChild(v);
   // newest 20 revisions, each proven by a VerifiableGet at its tx
-  const hist = await api("POST", "/db/history", { key: b64text(key), desc: true, limit: "20" });
+  const hist = await api("POST", "/db/history", { key: b64(kb), desc: true, limit: "20" });
   for (const h of hist.entries || []) {
     const tr = document.createElement("tr");
-    const hr = await proveEntry(key, n64(h.tx));
+    const hr = await proveEntry(kb, n64(h.tx));
     if (hr.ok && (hr.e.value || "") !== (h.value || "")) { hr.ok = false; hr.why = "history's value differs from the proven one"; }
     cell(tr, h.tx);
     cell(tr, h.revision || "");
