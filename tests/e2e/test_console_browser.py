@@ -161,6 +161,16 @@ def test_console_writes_browses_and_verifies(browser, signed):
     assert d.execute_script(trusted, "shop")["txId"] == 1
     assert d.execute_script(trusted, "defaultdb") == st
 
+    # a key that is not UTF-8 (written by another client) is listed as base64 and proven as bytes
+    c = signed.client()
+    c.set(b"\xff\x00bin", b"binary key")
+    Select(d.find_element(By.ID, "db")).select_by_visible_text("defaultdb")
+    wait(d, lambda: marks(d, "keyrows") == (4, 0), "4 verified rows in defaultdb")
+    row = [r for r in d.find_elements(By.CSS_SELECTOR, "#keyrows tr") if "base64:" in r.text][0]
+    row.click()
+    wait(d, lambda: marks(d, "keyout") == (1, 0) and marks(d, "histrows") == (1, 0), "the binary key proven")
+    assert d.find_element(By.CSS_SELECTOR, "#keyout pre").text == "binary key"
+
 
 def test_console_shows_tampering_in_red(browser, sealdb):
     d = browser
