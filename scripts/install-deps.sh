@@ -11,9 +11,12 @@ BUILD_PKGS=(build-essential pkg-config libssl-dev libgrpc-dev libprotobuf-c-dev 
             libmicrohttpd-dev libcrypt-dev libcjson-dev libsqlite3-dev libpq-dev)
 # systemd and man-db: `systemd-analyze verify` of the installed unit and its man page (install test);
 # libfaketime: tests/e2e/test_truncate.py makes days-old data by running the server in the past;
-# postgresql-15: the sealdb-cdc tests run a real PostgreSQL (binaries in /usr/lib/postgresql/15/bin)
-TEST_PKGS=(clang python3 python3-venv python3-pip curl systemd man-db libfaketime postgresql-15)
-PY_TEST_PKGS=(immudb-py==1.5.0 pytest h2==4.4.1)
+# postgresql-15: the sealdb-cdc tests run a real PostgreSQL (binaries in /usr/lib/postgresql/15/bin);
+# chromium, chromium-driver: the web console's browser tests (tests/e2e/test_console_browser.py, Selenium);
+# nodejs: the console's verifier under Node's test runner (tests/js/)
+TEST_PKGS=(clang python3 python3-venv python3-pip curl systemd man-db libfaketime postgresql-15
+           chromium chromium-driver nodejs)
+PY_TEST_PKGS=(immudb-py==1.5.0 pytest h2==4.4.1 selenium==4.51.0)
 
 want=("${BUILD_PKGS[@]}")
 with_test=0

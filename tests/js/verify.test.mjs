@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { alh, entryDigest, inclusionOk } from "../../web/console/verify.js";
+import { alh, entryDigest, htreeRoot, inclusionOk } from "../../web/console/verify.js";
 
 const vec = (name) => JSON.parse(readFileSync(new URL("../vectors/" + name, import.meta.url)));
 const hex = (s) => Uint8Array.from((s || "").match(/../g) || [], (h) => parseInt(h, 16));
@@ -47,4 +47,10 @@ test("header Alh", async () => {
     assert.equal(tohex(a), c.alh, c.description);
   }
   assert.ok(n > 0);
+});
+
+test("htree roots", async () => {
+  const cases = vec("htree.json").cases;
+  for (const c of cases) assert.equal(tohex(await htreeRoot(c.digests.map(hex))), c.root, `width ${c.width}`);
+  assert.ok(cases.length > 5);
 });
