@@ -434,6 +434,12 @@ TEST(when_indexed_completes_once_the_index_covers_the_tx) {
     iw_probe later = { .w = { .tx_id = N + 1, .cb = iw_cb, .arg = &later }, .e = e, .rc = -1 };
     sdb_engine_when_indexed(e, &later.w);
     CHECK_OK(sdb_engine_wait_indexed(e, N, -1));
+    /* the indexer runs the callbacks just after it publishes indexed_upto: give them up to 5 s */
+    for (int tries = 0, done = 0; tries < 5000 && done < N; tries++) {
+        done = 0;
+        for (int i = 0; i < N; i++) done += atomic_load(&p[i].calls) != 0;
+        if (done < N) usleep(1000);
+    }
     for (int i = 0; i < N; i++) {
         CHECK_EQ_I64(atomic_load(&p[i].calls), 1);
         CHECK_EQ_I64(p[i].rc, SEALDB_OK);
