@@ -7,6 +7,7 @@
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 from selenium import webdriver
@@ -230,3 +231,70 @@ def test_console_catches_a_forked_history(browser, sealdb, sealdb_factory):
     tab(d, "state")
     wait(d, lambda: marks(d, "stateout") == (0, 1), "the forged state failing")
     assert d.execute_script("return localStorage.getItem(arguments[0])", key) == before, "trusted state kept"
+
+
+def chart(d, name, attr):
+    v = d.find_element(By.ID, "chart-" + name).get_attribute("data-" + attr)
+    return float(v) if v else None
+
+
+def test_console_metrics_charts(browser, sealdb):
+    """The metrics tab charts writes/s, reads/s and latency from the server's /metrics: writes and reads
+    made by another client while it is open show up in the charts and their printed values."""
+    d = browser
+    login(d, sealdb)
+    tab(d, "metrics")
+    wait(d, lambda: chart(d, "writes", "total") is not None, "the first scrape")
+    wait(d, lambda: chart(d, "writes", "peak") is not None, "the first rates")
+    assert chart(d, "writes", "peak") == 0 and chart(d, "reads", "value") == 0   # nothing written yet
+    writes0, reads0 = chart(d, "writes", "total"), chart(d, "reads", "total")
+    c = sealdb.client()
+    n = 40
+    for i in range(n):   # spread over ~2 s so that several scrapes see writes
+        c.set(b"k%03d" % i, b"value %d" % i)
+        time.sleep(0.05)
+    wait(d, lambda: chart(d, "writes", "total") >= writes0 + n, "the writes counted")
+    wait(d, lambda: chart(d, "writes", "peak") > 0, "writes/s above 0")
+    assert chart(d, "latency", "peak") > 0
+    printed = d.find_element(By.CSS_SELECTOR, "#chart-writes .val").text
+    assert printed.endswith("/s") and printed != "–"
+    assert chart(d, "reads", "total") == reads0, "writes are not counted as reads"
+    for i in range(n):
+        assert c.get(b"k%03d" % i).value == b"value %d" % i
+        time.sleep(0.05)
+    wait(d, lambda: chart(d, "reads", "total") >= reads0 + n, "the reads counted")
+    wait(d, lambda: chart(d, "reads", "peak") > 0, "reads/s above 0")
+    assert "p95" in d.find_element(By.CSS_SELECTOR, "#chart-latency .sub").text
+    assert d.find_element(By.ID, "metricsnote").text == ""
+    shot(d, "metrics")
+    # leaving the tab stops the scrapes
+    tab(d, "keys")
+    total = chart(d, "writes", "total")
+    c.set(b"after", b"x")
+    time.sleep(2.5)
+    assert chart(d, "writes", "total") == total
+
+
+def test_console_metrics_off(browser, sealdb_factory):
+    """--metrics-server=false: no /metrics on the web port either, and the tab says why."""
+    srv = sealdb_factory(["--metrics-server=false"])
+    d = browser
+    login(d, srv)
+    tab(d, "metrics")
+    wait(d, lambda: "--metrics-server=false" in d.find_element(By.ID, "metricsnote").text, "the metrics-off note")
+    assert chart(d, "writes", "total") is None
+
+
+def test_console_metrics_without_histograms(browser, sealdb_factory):
+    """--no-histograms: rates still charted, latency shown as absent with the reason."""
+    srv = sealdb_factory(["--no-histograms"])
+    d = browser
+    login(d, srv)
+    tab(d, "metrics")
+    wait(d, lambda: "--no-histograms" in d.find_element(By.ID, "metricsnote").text, "the no-histograms note")
+    c = srv.client()
+    for i in range(10):
+        c.set(b"k%d" % i, b"v")
+        time.sleep(0.05)
+    wait(d, lambda: (chart(d, "writes", "peak") or 0) > 0, "writes/s above 0")
+    assert chart(d, "latency", "peak") == 0 and d.find_element(By.CSS_SELECTOR, "#chart-latency .val").text == "–"
