@@ -266,6 +266,16 @@ def test_console_metrics_charts(browser, sealdb):
     wait(d, lambda: chart(d, "reads", "peak") > 0, "reads/s above 0")
     assert "p95" in d.find_element(By.CSS_SELECTOR, "#chart-latency .sub").text
     assert d.find_element(By.ID, "metricsnote").text == ""
+    # a few seconds of mixed load for the screenshot, taken while it runs
+    end = time.time() + 5
+    i = 0
+    while time.time() < end:
+        c.set(b"load%d" % (i % 50), b"x" * 100)
+        c.get(b"k%03d" % (i % n))
+        c.get(b"k%03d" % ((i + 1) % n))
+        i += 1
+        time.sleep(0.02 if i % 40 < 20 else 0.005)
+    assert chart(d, "writes", "value") > 0 and chart(d, "reads", "value") > 0
     shot(d, "metrics")
     # leaving the tab stops the scrapes
     tab(d, "keys")

@@ -54,7 +54,7 @@ class LineChart {
       const y = Math.round(y0 - (y0 - y1) * f) + 0.5;
       g.beginPath(); g.moveTo(left, y); g.lineTo(right, y); g.stroke();
     }
-    g.fillText(fmt(top, this.unit), left, y1 - 3);
+    g.fillText(+top.toPrecision(3) + this.unit, left, y1 - 3);
     g.fillText("last " + POINTS + " s", left, h - 2);
     const x = (i) => right - (this.series.length - 1 - i) * (right - left) / (POINTS - 1);
     const y = (v) => y0 - (y0 - y1) * Math.min(v / top, 1);
