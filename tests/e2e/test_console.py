@@ -1,6 +1,6 @@
 # test_console.py - the web console: its files are compiled into sealdb and served at / with a strict
-# Content-Security-Policy, nothing else outside /api/ is served, and its proof checks (verify.js) pass
-# Node's test runner against the golden vectors (tests/js/).
+# Content-Security-Policy, nothing else outside /api/ is served but /metrics (for its charts), and its proof
+# checks (verify.js) and metrics parser (metrics.js) pass Node's test runner (tests/js/).
 import os
 import re
 import shutil

@@ -2,7 +2,8 @@
 # driven by Selenium) against the real sealdb: log in, write through the console, browse keys, a key's
 # history, a tx, the signed state, databases and users, every item marked verified by the browser's own
 # proofs; then a value flipped in the journal of the stopped server (checksums resealed, as an attacker
-# would) is shown failed, in red, with the value not shown as trusted. Screenshots of each page go to
+# would) is shown failed, in red, with the value not shown as trusted; the metrics tab's live charts follow
+# writes and reads made by another client. Screenshots of each page go to
 # build/screenshots (docs/img/ holds copies shown in docs/console.md). Without chromium these tests fail.
 import os
 import shutil
