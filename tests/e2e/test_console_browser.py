@@ -5,10 +5,13 @@
 # would) is shown failed, in red, with the value not shown as trusted; the metrics tab's live charts follow
 # writes and reads made by another client. Screenshots of each page go to
 # build/screenshots (docs/img/ holds copies shown in docs/console.md). Without chromium these tests fail.
+import base64
+import json
 import os
 import shutil
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from selenium import webdriver
@@ -239,6 +242,15 @@ def chart(d, name, attr):
     return float(v) if v else None
 
 
+def rest(srv, path, body, token=None):
+    """A REST call with a token of immudb on defaultdb (logged in first when none is given)."""
+    if token is None:
+        token = rest(srv, "/api/login", {"user": "aW1tdWRi", "password": "aW1tdWRi"}, "")["token"]
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (srv.web_port, path), data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", **({"Authorization": "Bearer " + token} if token else {})})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
 def test_console_metrics_charts(browser, sealdb):
     """The metrics tab charts writes/s, reads/s and latency from the server's /metrics: writes and reads
     made by another client while it is open show up in the charts and their printed values."""
@@ -260,6 +272,11 @@ def test_console_metrics_charts(browser, sealdb):
     printed = d.find_element(By.CSS_SELECTOR, "#chart-writes .val").text
     assert printed.endswith("/s") and printed != "–"
     assert chart(d, "reads", "total") == reads0, "writes are not counted as reads"
+    # writes through the REST API count the same
+    before = chart(d, "writes", "total")
+    for i in range(5):
+        rest(sealdb, "/api/db/set", {"KVs": [{"key": base64.b64encode(b"r%d" % i).decode(), "value": "eA=="}]})
+    wait(d, lambda: chart(d, "writes", "total") >= before + 5, "the REST writes counted")
     for i in range(n):
         assert c.get(b"k%03d" % i).value == b"value %d" % i
         time.sleep(0.05)
