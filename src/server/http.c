@@ -82,6 +82,7 @@ static const route routes[] = {
 static struct MHD_Daemon *hd;
 static sdb_server *hsrv;
 static size_t body_limit;
+static int serve_metrics;   /* --metrics-server: /metrics on this port too */
 
 /* ---------------------------------------------------------------- one request */
 typedef struct hreq {
@@ -577,6 +578,23 @@ static enum MHD_Result send_asset(struct MHD_Connection *conn, const char *type,
     return ret;
 }
 
+/* The metrics server's /metrics text on this port, so that the console (same origin only, by its CSP)
+ * can chart it; public, as on the metrics port, and only when --metrics-server is on. */
+static enum MHD_Result send_metrics(struct MHD_Connection *conn) {
+    sdb_buf b;
+    sdb_buf_init(&b);
+    sdb_metrics_render(hsrv, &b);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(b.len, b.ptr ? b.ptr : (void *)"", MHD_RESPMEM_MUST_COPY);
+    sdb_buf_deinit(&b);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_len, void **ctx) {
     (void)cls; (void)version;
@@ -615,7 +633,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         const char *type;
         const unsigned char *data;
         size_t len;
-        if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && sdb_console_find(url, &type, &data, &len))
+        int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+        if (get && serve_metrics && !strcmp(url, "/metrics")) return send_metrics(conn);
+        if (get && sdb_console_find(url, &type, &data, &len))
             return send_asset(conn, type, data, len);
         return send_text(conn, 404, "Not Found\n");
     }
@@ -695,6 +715,7 @@ static char *tls_cert, *tls_key;
 
 int sdb_http_start(sdb_server *s, const sdb_http_config *hc, char *err, size_t errlen) {
     hsrv = s;
+    serve_metrics = hc->metrics;
     /* JSON carries bytes as base64 (4/3 of the message size) plus names: the body may be that much
      * larger than the largest request message, which is checked once decoded */
     size_t max_msg = s->cfg.max_recv_msg_size ? s->cfg.max_recv_msg_size : 33554432u;

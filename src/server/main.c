@@ -486,7 +486,7 @@ int main(int argc, char **argv) {
     int metrics = get_bool("metrics-server");
     int metrics_port = (int)get_int("metrics-server-port");
     int web = get_bool("web-server");
-    sdb_http_config web_cfg = { (int)get_int("web-server-port"), (int)get_int("web-max-connections"), 0 };
+    sdb_http_config web_cfg = { (int)get_int("web-server-port"), (int)get_int("web-max-connections"), 0, metrics };
     if (web && (web_cfg.port < 0 || web_cfg.port > 65535)) {
         refuse(find_opt("web-server-port", 15), "not a port (0..65535)");
         return 2;

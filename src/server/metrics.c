@@ -193,6 +193,8 @@ unknown:
     render_repl(s, b);
 }
 
+void sdb_metrics_render(sdb_server *s, sdb_buf *b) { render(s, b); }
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *type, void *body, size_t len,
                              enum MHD_ResponseMemoryMode mode) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);

@@ -1,6 +1,6 @@
 # test_console.py - the web console: its files are compiled into sealdb and served at / with a strict
-# Content-Security-Policy, nothing else outside /api/ is served, and its proof checks (verify.js) pass
-# Node's test runner against the golden vectors (tests/js/).
+# Content-Security-Policy, nothing else outside /api/ is served but /metrics (for its charts), and its proof
+# checks (verify.js) and metrics parser (metrics.js) pass Node's test runner (tests/js/).
 import os
 import re
 import shutil
@@ -29,10 +29,15 @@ def test_console_files_served_from_the_binary(sealdb):
     for ref in re.findall(rb'(?:src|href)="(/[^"]+)"', body):
         st, h, _ = get(sealdb, ref.decode())
         assert st == 200, ref
-    st, h, js = get(sealdb, "/console.js")
-    assert h["Content-Type"].startswith("text/javascript")
-    for imp in re.findall(rb'from "\./([^"]+)"', js):
-        assert get(sealdb, "/" + imp.decode())[0] == 200, imp
+    # every module console.js imports, directly or through another module
+    todo, seen = ["console.js"], set()
+    while todo:
+        m = todo.pop()
+        seen.add(m)
+        st, h, js = get(sealdb, "/" + m)
+        assert st == 200 and h["Content-Type"].startswith("text/javascript"), m
+        todo += [i.decode() for i in re.findall(rb'from "\./([^"]+)"', js) if i.decode() not in seen]
+    assert {"verify.js", "charts.js", "metrics.js"} <= seen
     assert get(sealdb, "/nosuch.js")[0] == 404
     assert get(sealdb, "/../etc/passwd")[0] in (301, 404)
 
@@ -43,3 +48,31 @@ def test_console_verifier_against_vectors():
                        timeout=120, cwd=ROOT)
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(r"# pass [1-9]", p.stdout) and "# fail 0" in p.stdout
+
+
+def families(text):
+    return sorted({l.split("{")[0].split(" ")[0] for l in text.splitlines() if l and not l.startswith("#")})
+
+
+def test_metrics_on_the_web_port(sealdb_factory):
+    """/metrics is served on the web port too (the console may only fetch from its own origin), without
+    credentials as on the metrics port, the same text; with --metrics-server=false on neither."""
+    srv = sealdb_factory()
+    c = srv.client()
+    c.set(b"k", b"v")
+    st, h, body = get(srv, "/metrics")
+    assert st == 200 and h["Content-Type"].startswith("text/plain") and h["Cache-Control"] == "no-store"
+    text = body.decode()
+    assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="Set"' in text
+    own = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=10).read().decode()
+    assert families(text) == families(own) and "grpc_server_handling_seconds_bucket" in families(text)
+    assert get(srv, "/metrics/")[0] == 404 and get(srv, "/metricsx")[0] == 404
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % srv.web_port, data=b"", method="POST")
+    try:
+        st = urllib.request.urlopen(req, timeout=10).status
+    except urllib.error.HTTPError as e:
+        st = e.code
+    assert st == 404
+    off = sealdb_factory(["--metrics-server=false"])
+    assert get(off, "/metrics")[0] == 404
+    assert get(off, "/")[0] == 200

@@ -2,11 +2,16 @@
 # driven by Selenium) against the real sealdb: log in, write through the console, browse keys, a key's
 # history, a tx, the signed state, databases and users, every item marked verified by the browser's own
 # proofs; then a value flipped in the journal of the stopped server (checksums resealed, as an attacker
-# would) is shown failed, in red, with the value not shown as trusted. Screenshots of each page go to
+# would) is shown failed, in red, with the value not shown as trusted; the metrics tab's live charts follow
+# writes and reads made by another client. Screenshots of each page go to
 # build/screenshots (docs/img/ holds copies shown in docs/console.md). Without chromium these tests fail.
+import base64
+import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.request
 
 import pytest
 from selenium import webdriver
@@ -230,3 +235,94 @@ def test_console_catches_a_forked_history(browser, sealdb, sealdb_factory):
     tab(d, "state")
     wait(d, lambda: marks(d, "stateout") == (0, 1), "the forged state failing")
     assert d.execute_script("return localStorage.getItem(arguments[0])", key) == before, "trusted state kept"
+
+
+def chart(d, name, attr):
+    v = d.find_element(By.ID, "chart-" + name).get_attribute("data-" + attr)
+    return float(v) if v else None
+
+
+def rest(srv, path, body, token=None):
+    """A REST call with a token of immudb on defaultdb (logged in first when none is given)."""
+    if token is None:
+        token = rest(srv, "/api/login", {"user": "aW1tdWRi", "password": "aW1tdWRi"}, "")["token"]
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (srv.web_port, path), data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", **({"Authorization": "Bearer " + token} if token else {})})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
+def test_console_metrics_charts(browser, sealdb):
+    """The metrics tab charts writes/s, reads/s and latency from the server's /metrics: writes and reads
+    made by another client while it is open show up in the charts and their printed values."""
+    d = browser
+    login(d, sealdb)
+    tab(d, "metrics")
+    wait(d, lambda: chart(d, "writes", "total") is not None, "the first scrape")
+    wait(d, lambda: chart(d, "writes", "peak") is not None, "the first rates")
+    assert chart(d, "writes", "peak") == 0 and chart(d, "reads", "value") == 0   # nothing written yet
+    writes0, reads0 = chart(d, "writes", "total"), chart(d, "reads", "total")
+    c = sealdb.client()
+    n = 40
+    for i in range(n):   # spread over ~2 s so that several scrapes see writes
+        c.set(b"k%03d" % i, b"value %d" % i)
+        time.sleep(0.05)
+    wait(d, lambda: chart(d, "writes", "total") >= writes0 + n, "the writes counted")
+    wait(d, lambda: chart(d, "writes", "peak") > 0, "writes/s above 0")
+    assert chart(d, "latency", "peak") > 0
+    printed = d.find_element(By.CSS_SELECTOR, "#chart-writes .val").text
+    assert printed.endswith("/s") and printed != "–"
+    assert chart(d, "reads", "total") == reads0, "writes are not counted as reads"
+    # writes through the REST API count the same
+    before = chart(d, "writes", "total")
+    for i in range(5):
+        rest(sealdb, "/api/db/set", {"KVs": [{"key": base64.b64encode(b"r%d" % i).decode(), "value": "eA=="}]})
+    wait(d, lambda: chart(d, "writes", "total") >= before + 5, "the REST writes counted")
+    for i in range(n):
+        assert c.get(b"k%03d" % i).value == b"value %d" % i
+        time.sleep(0.05)
+    wait(d, lambda: chart(d, "reads", "total") >= reads0 + n, "the reads counted")
+    wait(d, lambda: chart(d, "reads", "peak") > 0, "reads/s above 0")
+    assert "p95" in d.find_element(By.CSS_SELECTOR, "#chart-latency .sub").text
+    assert d.find_element(By.ID, "metricsnote").text == ""
+    # a few seconds of mixed load for the screenshot, taken while it runs
+    end = time.time() + 5
+    i = 0
+    while time.time() < end:
+        c.set(b"load%d" % (i % 50), b"x" * 100)
+        c.get(b"k%03d" % (i % n))
+        c.get(b"k%03d" % ((i + 1) % n))
+        i += 1
+        time.sleep(0.02 if i % 40 < 20 else 0.005)
+    assert chart(d, "writes", "value") > 0 and chart(d, "reads", "value") > 0
+    shot(d, "metrics")
+    # leaving the tab stops the scrapes
+    tab(d, "keys")
+    total = chart(d, "writes", "total")
+    c.set(b"after", b"x")
+    time.sleep(2.5)
+    assert chart(d, "writes", "total") == total
+
+
+def test_console_metrics_off(browser, sealdb_factory):
+    """--metrics-server=false: no /metrics on the web port either, and the tab says why."""
+    srv = sealdb_factory(["--metrics-server=false"])
+    d = browser
+    login(d, srv)
+    tab(d, "metrics")
+    wait(d, lambda: "--metrics-server=false" in d.find_element(By.ID, "metricsnote").text, "the metrics-off note")
+    assert chart(d, "writes", "total") is None
+
+
+def test_console_metrics_without_histograms(browser, sealdb_factory):
+    """--no-histograms: rates still charted, latency shown as absent with the reason."""
+    srv = sealdb_factory(["--no-histograms"])
+    d = browser
+    login(d, srv)
+    tab(d, "metrics")
+    wait(d, lambda: "--no-histograms" in d.find_element(By.ID, "metricsnote").text, "the no-histograms note")
+    c = srv.client()
+    for i in range(10):
+        c.set(b"k%d" % i, b"v")
+        time.sleep(0.05)
+    wait(d, lambda: (chart(d, "writes", "peak") or 0) > 0, "writes/s above 0")
+    assert chart(d, "latency", "peak") == 0 and d.find_element(By.CSS_SELECTOR, "#chart-latency .val").text == "–"

@@ -1,11 +1,12 @@
 // console.js - sealdb's minimal web console: log in, pick a database, browse and write keys, a key's
-// history, a tx, the state, databases, users. Every value, history entry, tx and state it shows is proven
+// history, a tx, the state, databases, users, live charts of the server's metrics (charts.js). Every value, history entry, tx and state it shows is proven
 // here against a trusted state kept in localStorage per server and database (inclusion + dual proofs,
 // state signatures with WebCrypto), as immudb's SDKs do; what fails is marked red with the reason.
 // It only calls the REST API of the server that served it (same origin).
 
 import { alh, cat, dualOk, entryDigest, entryDigestOfHash, htreeRoot, inclusionOk, kvMetadata, same,
          stateSignatureOk, u64 } from "./verify.js";
+import { startCharts, stopCharts } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("sealdb.token") || "";
@@ -400,6 +401,7 @@ function tab(name) {
   if (name === "state") act(showState);
   if (name === "dbs") act(loadDatabases);
   if (name === "users") act(showUsers);
+  if (name === "metrics") startCharts(); else stopCharts();
 }
 
 async function act(fn) {
@@ -408,6 +410,7 @@ async function act(fn) {
 }
 
 function loggedOut() {
+  stopCharts();
   token = "";
   sessionStorage.removeItem("sealdb.token");
   $("login").hidden = false;
