@@ -39,6 +39,7 @@ typedef struct sess {
     uint64_t base_tx;             /* current tx replays an interrupted one: read as of this tx; 0 = latest */
     uint64_t last_tx;             /* last sealdb tx id we wrote (reads wait for it to be indexed) */
     uint32_t max_rows, max_ents; size_t max_val;   /* max_ents: the server's entries per tx */
+    uint32_t hslots;              /* a chunk's key hash table: a power of two above 2 * max_rows */
     /* current PG tx */
     int in_tx; uint32_t xid; uint64_t final_lsn; int64_t commit_ts;
     ent *ents; size_t nents, cap;
@@ -445,7 +446,6 @@ static int on_truncate(sess *s, const pgo_msg *m) {
 }
 
 /* ---- commit: the buffered versions in as few sealdb txs as the server's limits allow ---- */
-#define HSLOTS 4096
 static uint32_t key_hash(const sdb_buf *k) {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < k->len; i++) h = (h ^ k->ptr[i]) * 16777619u;
@@ -481,17 +481,18 @@ static int exec_chunk(sess *s, size_t from, size_t to, int last, uint64_t end_ls
 /* One chunk from ents[from]: up to max_rows versions and max_batch_bytes, no key twice (a PostgreSQL
  * tx that changes a row twice keeps both versions, in two sealdb txs). Returns its end. */
 static size_t chunk_end(sess *s, size_t from, uint32_t *slots) {
-    memset(slots, 0, HSLOTS * sizeof *slots);
+    uint32_t mask = s->hslots - 1;
+    memset(slots, 0, s->hslots * sizeof *slots);
     size_t to = from, bytes = 0;
     while (to < s->nents && to - from < s->max_rows) {
         ent *e = &s->ents[to];
         size_t sz = e->key.len + e->val.len + 16;
         if (to > from && bytes + sz > s->cfg->max_batch_bytes) break;
-        uint32_t h = key_hash(&e->key) & (HSLOTS - 1);
+        uint32_t h = key_hash(&e->key) & mask;
         int dup = 0;
         while (slots[h]) {
             if (sdb_slice_eq(sdb_buf_slice(&s->ents[slots[h] - 1].key), sdb_buf_slice(&e->key))) { dup = 1; break; }
-            h = (h + 1) & (HSLOTS - 1);
+            h = (h + 1) & mask;
         }
         if (dup) break;
         slots[h] = (uint32_t)to + 1;
@@ -632,7 +633,7 @@ static int on_commit(sess *s, const pgo_msg *m) {
     int64_t unix_commit = m->ts + 946684800LL * 1000000;
     /* an interrupted split tx resumes after the versions its written parts hold */
     int resume = s->part_lsn == end && s->part_ents <= s->nents;
-    uint32_t *slots = calloc(HSLOTS, sizeof *slots);   /* 1 + entry index, per chunk */
+    uint32_t *slots = calloc(s->hslots, sizeof *slots);   /* 1 + entry index, per chunk */
     if (!slots) return CDC_FATAL;
     int rc = 0;
     if (s->cfg->pipeline > 1 && !resume && s->nents + 2 <= s->max_ents && chunk_end(s, 0, slots) == s->nents) {
@@ -836,6 +837,8 @@ static int sealdb_connect(sess *s) {
     /* room for the control key (LSN or progress) in every tx */
     s->max_rows = s->max_rows > 2 ? s->max_rows - 1 : 1;
     if (cfg->max_batch_rows && cfg->max_batch_rows < s->max_rows) s->max_rows = cfg->max_batch_rows;
+    if (s->max_rows > (1u << 20)) s->max_rows = 1u << 20;   /* the client's own limit per call */
+    for (s->hslots = 64; s->hslots < 2 * (uint64_t)s->max_rows + 2; s->hslots *= 2) {}
     return 0;
 }
 
@@ -857,12 +860,22 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
     s.sent_lsn = s.done_lsn;
     if (!rc) atomic_store(&cdc_st.connected, 1);
     uint64_t start_lsn = s.done_lsn;
+    int polled = 0;   /* PostgreSQL's socket was read since the last message */
     while (!rc) {
         if (cdc_stop) { rc = CDC_STOPPED; break; }
         char *buf = NULL;
         int n = PQgetCopyData(s.repl, &buf, 1);
+        if (n != 0) polled = 0;
         if (n == 0) {
-            if (s.fl_n) {   /* nothing from PostgreSQL right now: collect the oldest answer */
+            if (s.fl_n) {
+                /* first read what PostgreSQL sent meanwhile (more txs to send); only when there is
+                 * nothing new, wait for the oldest answer */
+                if (!polled) {
+                    polled = 1;
+                    if (!PQconsumeInput(s.repl)) { cdc_log(0, "postgresql: %s", PQerrorMessage(s.repl)); rc = CDC_RETRY; }
+                    continue;
+                }
+                polled = 0;
                 rc = flight_finish(&s);
                 continue;
             }
