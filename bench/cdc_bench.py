@@ -9,7 +9,8 @@
 #   bench cdc.lag_ms_p99: N ms        99th percentile of (recorded in sealdb - committed in PostgreSQL)
 #   bench cdc.pg_rows_s_recorded: N rows/s   PostgreSQL's rate during the recorded run (the machine is
 #                                     shared by both: compare with cdc.rows_s to see who was the limit)
-# Usage: cdc_bench.py [--seconds S] [--clients C]; SEALDB_BIN sets the server (sealdb-cdc beside it).
+# Usage: cdc_bench.py [--seconds S] [--clients C] [--pipeline N]; SEALDB_BIN sets the server
+# (sealdb-cdc beside it).
 import argparse
 import os
 import shutil
@@ -45,6 +46,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--pipeline", type=int, default=0, help="sealdb-cdc's --pipeline (default: its own)")
     a = ap.parse_args()
     if pg_bindir() is None or not os.access(CDC, os.X_OK):
         print("# cdc bench skipped: PostgreSQL server binaries or %s missing" % CDC)
@@ -67,8 +69,10 @@ def main():
         srv.start()
         lag_log = os.path.join(root, "lag.log")
         env = dict(os.environ, SEALDB_PASSWORD="immudb")
-        cdc = subprocess.Popen([CDC, "--pg", pg.conninfo, "--sealdb", srv.address, "--create-slot", "-q",
-                                "--lag-log", lag_log], env=env, stderr=open(os.path.join(root, "cdc.log"), "w"))
+        args = [CDC, "--pg", pg.conninfo, "--sealdb", srv.address, "--create-slot", "-q", "--lag-log", lag_log]
+        if a.pipeline:
+            args += ["--pipeline", str(a.pipeline)]
+        cdc = subprocess.Popen(args, env=env, stderr=open(os.path.join(root, "cdc.log"), "w"))
         time.sleep(1.0)
         t0 = time.time()
         n = pgbench(pg, a.clients, a.seconds)

@@ -211,6 +211,16 @@ typedef struct sealdb_op {
 } sealdb_op;
 SEALDB_API int sealdb_client_exec_all(sealdb_client *c, const sealdb_op *ops, size_t n,
                                       const sealdb_precondition *pre, size_t npre, sealdb_tx_header *hdr);
+/* Pipelined ExecAll: start sends the request (ops and pre are copied) and returns at once; wait
+ * gets its answer (as sealdb_client_exec_all's) and frees p. Several calls may be in flight on one
+ * handle, waited for in any order; the server may commit them in any order (use preconditions to
+ * order them). Every started call (*out set) must be waited for, also when start failed. */
+typedef struct sealdb_pending sealdb_pending;
+SEALDB_API int sealdb_client_exec_all_start(sealdb_client *c, const sealdb_op *ops, size_t n,
+                                            const sealdb_precondition *pre, size_t npre, sealdb_pending **out);
+SEALDB_API int sealdb_client_exec_all_wait(sealdb_client *c, sealdb_pending *p, sealdb_tx_header *hdr);
+/* 1 when p's answer has arrived (its wait will not block), else 0; never blocks. */
+SEALDB_API int sealdb_client_exec_all_ready(sealdb_pending *p);
 
 /* ---- reads ---- */
 typedef struct sealdb_get_opts {

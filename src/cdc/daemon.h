@@ -21,6 +21,7 @@ typedef struct cdc_cfg {
     size_t max_batch_bytes;       /* bytes of keys+values per sealdb tx */
     uint32_t max_batch_rows;      /* 0 = from the database's max tx entries */
     int status_ms;                /* standby status interval */
+    int pipeline;                 /* PostgreSQL txs in flight to sealdb at once (1 = one at a time) */
     const char *metrics_addr; int metrics_port;   /* port 0 = off */
     const char *lag_log;          /* optional file: "<end lsn> <pg commit us> <recorded us>" per PG tx */
     int log_level;                /* 0 quiet .. 2 verbose */
@@ -28,6 +29,7 @@ typedef struct cdc_cfg {
 
 typedef struct cdc_stats {
     atomic_uint_fast64_t rows, pg_txs, sealdb_txs, reconnects, last_lsn, server_lsn;
+    atomic_uint_fast64_t reorders;   /* pipelined txs that overtook their predecessor and were sent again */
     atomic_int_fast64_t last_commit_us, last_recorded_us;   /* unix microseconds */
     atomic_int connected;
 } cdc_stats;

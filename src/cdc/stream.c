@@ -1,6 +1,7 @@
 /* stream.c - one replication session of sealdb-cdc: reads the resume point from sealdb, follows the
  * pgoutput slot, turns each PostgreSQL transaction into sealdb ExecAll transactions (the slot's LSN
- * key in the last one) and confirms to PostgreSQL only what sealdb has committed. */
+ * key in the last one), keeps up to --pipeline of them in flight (ordered by a marker precondition)
+ * and confirms to PostgreSQL only what sealdb has committed. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +16,15 @@
 /* one recorded row version */
 typedef struct ent { sdb_buf key, val; uint32_t table_len; int tomb; } ent;
 
+/* a PostgreSQL tx sent to sealdb and not yet answered: its versions (owned) and the call */
+typedef struct flight {
+    ent *ents; size_t nents, cap;
+    uint64_t end_lsn;
+    int64_t commit_us;            /* unix */
+    sealdb_pending *p;            /* NULL: built but not sent yet (test hook: sent after the next) */
+    int guarded;                  /* sent with the previous tx's marker as a precondition */
+} flight;
+
 typedef struct sess {
     const cdc_cfg *cfg;
     sealdb_client *c;
@@ -28,13 +38,20 @@ typedef struct sess {
     uint64_t part_lsn, part_final, part_base; uint32_t part_chunks; uint64_t part_ents;
     uint64_t base_tx;             /* current tx replays an interrupted one: read as of this tx; 0 = latest */
     uint64_t last_tx;             /* last sealdb tx id we wrote (reads wait for it to be indexed) */
-    uint32_t max_rows; size_t max_val;
+    uint32_t max_rows, max_ents; size_t max_val;   /* max_ents: the server's entries per tx */
+    uint32_t hslots;              /* a chunk's key hash table: a power of two above 2 * max_rows */
     /* current PG tx */
     int in_tx; uint32_t xid; uint64_t final_lsn; int64_t commit_ts;
     ent *ents; size_t nents, cap;
     uint64_t last_feedback_us;
     FILE *lag;
+    /* pipeline: ring of cfg->pipeline txs in flight, oldest at fl_head */
+    flight *fl; uint32_t fl_head, fl_n;
+    uint64_t sent_lsn;            /* end LSN of the last tx sent (its marker guards the next) */
+    int swap;                     /* test hook: send every second tx before its predecessor */
 } sess;
+
+static int flight_drain(sess *s);
 
 static int64_t now_us(void) {
     struct timespec ts;
@@ -162,8 +179,10 @@ static int prev_version(sess *s, const sdb_buf *key, cJSON **json) {
             return 0;
         }
     }
+    int rc = flight_drain(s);   /* the latest version may be in flight */
+    if (rc) return rc;
     sealdb_entry *e = NULL;
-    int rc = get_before_tx(s, key->ptr, key->len, &e);
+    rc = get_before_tx(s, key->ptr, key->len, &e);
     if (rc == SEALDB_NOTFOUND) return 0;
     if (rc) return sealdb_fail(s, rc, "reading a row's previous version");
     *json = cJSON_ParseWithLength((const char *)e->value, e->value_len);
@@ -351,6 +370,8 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 
 /* TRUNCATE: a tombstone for every live row of the table (recorded ones and this tx's own) */
 static int on_truncate(sess *s, const pgo_msg *m) {
+    int drc = flight_drain(s);   /* the scan must see every earlier tx */
+    if (drc) return drc;
     for (uint32_t t = 0; t < m->nrelids; t++) {
         pgo_rel *r = pgo_relcache_get(&s->rels, m->relids[t]);
         if (!r) continue;
@@ -425,7 +446,6 @@ static int on_truncate(sess *s, const pgo_msg *m) {
 }
 
 /* ---- commit: the buffered versions in as few sealdb txs as the server's limits allow ---- */
-#define HSLOTS 4096
 static uint32_t key_hash(const sdb_buf *k) {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < k->len; i++) h = (h ^ k->ptr[i]) * 16777619u;
@@ -458,37 +478,180 @@ static int exec_chunk(sess *s, size_t from, size_t to, int last, uint64_t end_ls
     return 0;
 }
 
+/* One chunk from ents[from]: up to max_rows versions and max_batch_bytes, no key twice (a PostgreSQL
+ * tx that changes a row twice keeps both versions, in two sealdb txs). Returns its end. */
+static size_t chunk_end(sess *s, size_t from, uint32_t *slots) {
+    uint32_t mask = s->hslots - 1;
+    memset(slots, 0, s->hslots * sizeof *slots);
+    size_t to = from, bytes = 0;
+    while (to < s->nents && to - from < s->max_rows) {
+        ent *e = &s->ents[to];
+        size_t sz = e->key.len + e->val.len + 16;
+        if (to > from && bytes + sz > s->cfg->max_batch_bytes) break;
+        uint32_t h = key_hash(&e->key) & mask;
+        int dup = 0;
+        while (slots[h]) {
+            if (sdb_slice_eq(sdb_buf_slice(&s->ents[slots[h] - 1].key), sdb_buf_slice(&e->key))) { dup = 1; break; }
+            h = (h + 1) & mask;
+        }
+        if (dup) break;
+        slots[h] = (uint32_t)to + 1;
+        bytes += sz;
+        to++;
+    }
+    return to;
+}
+
+/* a PostgreSQL tx is in sealdb: progress, metrics, lag log, feedback */
+static int recorded(sess *s, uint64_t end, int64_t unix_commit, size_t nents) {
+    s->done_lsn = end;
+    atomic_fetch_add(&cdc_st.rows, nents);
+    atomic_fetch_add(&cdc_st.pg_txs, 1);
+    atomic_store(&cdc_st.last_lsn, end);
+    int64_t rec = now_us();
+    atomic_store(&cdc_st.last_commit_us, unix_commit);
+    atomic_store(&cdc_st.last_recorded_us, rec);
+    if (s->lag) fprintf(s->lag, "%" PRIx64 " %" PRId64 " %" PRId64 " %zu\n", end, unix_commit, rec, nents);
+    return send_feedback(s, 0) ? CDC_RETRY : 0;
+}
+
+/* ---- pipeline: txs in flight, committed in PostgreSQL's order ----
+ * Each pipelined tx also writes a marker <prefix>/_cdc/<slot>/tx/<end LSN, 16 hex digits>, and one
+ * sent while its predecessor is still in flight carries the precondition that the predecessor's
+ * marker exists. The server may run concurrent calls in any order; a tx that reaches its committer
+ * first fails that precondition and is sent again once everything before it is answered. */
+static void marker_key(const sess *s, uint64_t lsn, char *out, size_t cap) {
+    snprintf(out, cap, "%s/_cdc/%s/tx/%016" PRIX64, s->cfg->prefix, s->cfg->slot, lsn);
+}
+
+static int flight_send(sess *s, flight *f, uint64_t prev_lsn) {
+    size_t n = f->nents + 2;
+    sealdb_op *ops = calloc(n, sizeof *ops);
+    if (!ops) return CDC_FATAL;
+    for (size_t i = 0; i < f->nents; i++) {
+        ops[i].kind = SEALDB_OP_KV;
+        ops[i].kv = (sealdb_kv){ f->ents[i].key.ptr, f->ents[i].key.len, f->ents[i].val.ptr, f->ents[i].val.len, NULL };
+    }
+    char lsn[24], mk[600], pk[600];
+    cdc_lsn_fmt(f->end_lsn, lsn);
+    marker_key(s, f->end_lsn, mk, sizeof mk);
+    marker_key(s, prev_lsn, pk, sizeof pk);
+    ops[n - 2].kind = SEALDB_OP_KV;
+    ops[n - 2].kv = (sealdb_kv){ s->lsn_key, strlen(s->lsn_key), lsn, strlen(lsn), NULL };
+    ops[n - 1].kind = SEALDB_OP_KV;
+    ops[n - 1].kv = (sealdb_kv){ mk, strlen(mk), lsn, strlen(lsn), NULL };
+    sealdb_precondition pre = { SEALDB_PRE_KEY_MUST_EXIST, pk, strlen(pk), 0 };
+    int rc = sealdb_client_exec_all_start(s->c, ops, n, f->guarded ? &pre : NULL, f->guarded ? 1 : 0, &f->p);
+    free(ops);
+    return rc ? sealdb_fail(s, rc, "sending a transaction") : 0;
+}
+
+static flight *fl_at(sess *s, uint32_t i) { return &s->fl[(s->fl_head + i) % (uint32_t)s->cfg->pipeline]; }
+
+static void flight_clear(flight *f) {
+    for (size_t i = 0; i < f->nents; i++) { sdb_buf_deinit(&f->ents[i].key); sdb_buf_deinit(&f->ents[i].val); }
+    f->nents = 0;
+}
+
+/* Waits for the oldest tx in flight (sending it first if the test hook held it back). */
+static int flight_finish(sess *s) {
+    flight *f = fl_at(s, 0);
+    if (!f->p) {
+        f->guarded = 0;   /* everything older is committed */
+        int rc = flight_send(s, f, 0);
+        if (rc) return rc;
+    }
+    for (;;) {
+        sealdb_tx_header h;
+        int rc = sealdb_client_exec_all_wait(s->c, f->p, &h);
+        f->p = NULL;
+        if (rc == SEALDB_PRECONDITION && f->guarded) {
+            /* it overtook its predecessor; everything older is committed now: send it again, unguarded */
+            atomic_fetch_add(&cdc_st.reorders, 1);
+            cdc_log(2, "transaction at %" PRIX64 " arrived before its predecessor: sent again", f->end_lsn);
+            f->guarded = 0;
+            if ((rc = flight_send(s, f, 0))) return rc;
+            continue;
+        }
+        if (rc) return sealdb_fail(s, rc, "recording a transaction");
+        if (h.id > s->last_tx) s->last_tx = h.id;
+        break;
+    }
+    atomic_fetch_add(&cdc_st.sealdb_txs, 1);
+    size_t n = f->nents;
+    flight_clear(f);
+    s->fl_head = (s->fl_head + 1) % (uint32_t)s->cfg->pipeline;
+    s->fl_n--;
+    return recorded(s, f->end_lsn, f->commit_us, n);
+}
+
+/* Records every tx in flight (before reading sealdb, a split tx, or stopping). */
+static int flight_drain(sess *s) {
+    int rc = 0;
+    while (s->fl_n && !rc) rc = flight_finish(s);
+    return rc;
+}
+
+/* Session end on an error: answers of txs in flight are collected and dropped (the next session
+ * resumes from what sealdb holds). */
+static void flight_abort(sess *s) {
+    for (uint32_t i = 0; i < s->fl_n; i++) {
+        flight *f = fl_at(s, i);
+        if (f->p) sealdb_client_exec_all_wait(s->c, f->p, NULL);
+        f->p = NULL;
+        flight_clear(f);
+    }
+    s->fl_n = 0;
+}
+
+/* Moves the current tx's versions into the pipeline and sends them. */
+static int flight_submit(sess *s, uint64_t end, int64_t unix_commit) {
+    uint32_t k = (uint32_t)s->cfg->pipeline;
+    int rc;
+    if (s->fl_n == k && (rc = flight_finish(s))) return rc;
+    flight *f = fl_at(s, s->fl_n), *prev = s->fl_n ? fl_at(s, s->fl_n - 1) : NULL;
+    ent *te = f->ents; size_t tcap = f->cap;
+    f->ents = s->ents; f->nents = s->nents; f->cap = s->cap;
+    s->ents = te; s->nents = 0; s->cap = tcap;
+    f->end_lsn = end; f->commit_us = unix_commit; f->p = NULL;
+    f->guarded = prev != NULL;
+    uint64_t prev_lsn = s->sent_lsn;
+    s->sent_lsn = end;
+    s->fl_n++;
+    if (s->swap && prev && !prev->p) {   /* test hook: this one first, then the one held back */
+        if ((rc = flight_send(s, f, prev_lsn))) return rc;
+        prev->guarded = s->fl_n > 2;
+        uint64_t pp = s->fl_n > 2 ? fl_at(s, s->fl_n - 3)->end_lsn : 0;
+        return flight_send(s, prev, pp);
+    }
+    if (s->swap && s->fl_n < k) return 0;   /* held back until the next one is sent */
+    return flight_send(s, f, prev_lsn);
+}
+
 static int on_commit(sess *s, const pgo_msg *m) {
     uint64_t end = m->end_lsn;
+    int64_t unix_commit = m->ts + 946684800LL * 1000000;
     /* an interrupted split tx resumes after the versions its written parts hold */
     int resume = s->part_lsn == end && s->part_ents <= s->nents;
+    uint32_t *slots = calloc(s->hslots, sizeof *slots);   /* 1 + entry index, per chunk */
+    if (!slots) return CDC_FATAL;
+    int rc = 0;
+    if (s->cfg->pipeline > 1 && !resume && s->nents + 2 <= s->max_ents && chunk_end(s, 0, slots) == s->nents) {
+        free(slots);
+        if ((rc = flight_submit(s, end, unix_commit))) return rc;
+        s->base_tx = 0;
+        /* collect what is answered already, oldest first */
+        while (!rc && s->fl_n && fl_at(s, 0)->p && sealdb_client_exec_all_ready(fl_at(s, 0)->p)) rc = flight_finish(s);
+        return rc;
+    }
+    /* a split tx (or --pipeline 1): everything before it first, then its parts one by one */
+    if ((rc = flight_drain(s))) { free(slots); return rc; }
     uint32_t chunk = resume ? s->part_chunks : 0;
     size_t from = resume ? (size_t)s->part_ents : 0;
     uint64_t base = resume ? s->part_base : s->last_tx;
     if (resume) cdc_log(1, "resuming the transaction at %" PRIX64 " after %u part(s)", end, chunk);
-    uint32_t *slots = calloc(HSLOTS, sizeof *slots);   /* 1 + entry index, per chunk */
-    if (!slots) return CDC_FATAL;
-    int rc = 0;
     do {
-        /* one chunk: up to max_rows versions and max_batch_bytes, no key twice (a PostgreSQL tx that
-         * changes a row twice keeps both versions, in two sealdb txs) */
-        memset(slots, 0, HSLOTS * sizeof *slots);
-        size_t to = from, bytes = 0;
-        while (to < s->nents && to - from < s->max_rows) {
-            ent *e = &s->ents[to];
-            size_t sz = e->key.len + e->val.len + 16;
-            if (to > from && bytes + sz > s->cfg->max_batch_bytes) break;
-            uint32_t h = key_hash(&e->key) & (HSLOTS - 1);
-            int dup = 0;
-            while (slots[h]) {
-                if (sdb_slice_eq(sdb_buf_slice(&s->ents[slots[h] - 1].key), sdb_buf_slice(&e->key))) { dup = 1; break; }
-                h = (h + 1) & (HSLOTS - 1);
-            }
-            if (dup) break;
-            slots[h] = (uint32_t)to + 1;
-            bytes += sz;
-            to++;
-        }
+        size_t to = chunk_end(s, from, slots);
         int last = to == s->nents;
         if ((rc = exec_chunk(s, from, to, last, end, chunk, base)) != 0) break;
         chunk++;
@@ -496,18 +659,12 @@ static int on_commit(sess *s, const pgo_msg *m) {
     } while (from < s->nents);
     free(slots);
     if (rc) return rc;
-    s->done_lsn = end;
     s->part_lsn = 0;
     s->base_tx = 0;
-    atomic_fetch_add(&cdc_st.rows, s->nents);
-    atomic_fetch_add(&cdc_st.pg_txs, 1);
-    atomic_store(&cdc_st.last_lsn, end);
-    int64_t unix_commit = m->ts + 946684800LL * 1000000, rec = now_us();
-    atomic_store(&cdc_st.last_commit_us, unix_commit);
-    atomic_store(&cdc_st.last_recorded_us, rec);
-    if (s->lag) fprintf(s->lag, "%" PRIx64 " %" PRId64 " %" PRId64 " %zu\n", end, unix_commit, rec, s->nents);
+    s->sent_lsn = end;
+    size_t n = s->nents;
     ents_clear(s);
-    return send_feedback(s, 0) ? CDC_RETRY : 0;
+    return recorded(s, end, unix_commit, n);
 }
 
 static int on_xlog(sess *s, const uint8_t *p, size_t n) {
@@ -676,9 +833,12 @@ static int sealdb_connect(sess *s) {
         if (st.max_tx_entries) s->max_rows = st.max_tx_entries;
         if (st.max_value_len) s->max_val = st.max_value_len;
     }
+    s->max_ents = s->max_rows;
     /* room for the control key (LSN or progress) in every tx */
     s->max_rows = s->max_rows > 2 ? s->max_rows - 1 : 1;
     if (cfg->max_batch_rows && cfg->max_batch_rows < s->max_rows) s->max_rows = cfg->max_batch_rows;
+    if (s->max_rows > (1u << 20)) s->max_rows = 1u << 20;   /* the client's own limit per call */
+    for (s->hslots = 64; s->hslots < 2 * (uint64_t)s->max_rows + 2; s->hslots *= 2) {}
     return 0;
 }
 
@@ -694,13 +854,31 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
     if (!rc && !(s.repl = pg_connect(cfg, 1))) rc = CDC_RETRY;
     if (!rc) rc = start_replication(&s);
     if (!rc && cfg->lag_log) s.lag = fopen(cfg->lag_log, "a");
+    if (!rc && !(s.fl = calloc((size_t)cfg->pipeline, sizeof *s.fl))) rc = CDC_FATAL;
+    const char *swap = getenv("SEALDB_CDC_TEST_SWAP");   /* tests: force out-of-order arrival */
+    s.swap = swap && *swap == '1' && cfg->pipeline > 1;
+    s.sent_lsn = s.done_lsn;
     if (!rc) atomic_store(&cdc_st.connected, 1);
     uint64_t start_lsn = s.done_lsn;
+    int polled = 0;   /* PostgreSQL's socket was read since the last message */
     while (!rc) {
         if (cdc_stop) { rc = CDC_STOPPED; break; }
         char *buf = NULL;
         int n = PQgetCopyData(s.repl, &buf, 1);
+        if (n != 0) polled = 0;
         if (n == 0) {
+            if (s.fl_n) {
+                /* first read what PostgreSQL sent meanwhile (more txs to send); only when there is
+                 * nothing new, wait for the oldest answer */
+                if (!polled) {
+                    polled = 1;
+                    if (!PQconsumeInput(s.repl)) { cdc_log(0, "postgresql: %s", PQerrorMessage(s.repl)); rc = CDC_RETRY; }
+                    continue;
+                }
+                polled = 0;
+                rc = flight_finish(&s);
+                continue;
+            }
             if ((uint64_t)now_us() - s.last_feedback_us > (uint64_t)cfg->status_ms * 1000 && send_feedback(&s, 0)) {
                 rc = CDC_RETRY; break;
             }
@@ -729,7 +907,7 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
             uint64_t wal_end = sdb_get_u64be(p + 1);
             if (wal_end > atomic_load(&cdc_st.server_lsn)) atomic_store(&cdc_st.server_lsn, wal_end);
             /* a keepalive's position is what the walsender has sent; every tx before it is done */
-            if (!s.in_tx && wal_end > s.idle_lsn) s.idle_lsn = wal_end;
+            if (!s.in_tx && !s.fl_n && wal_end > s.idle_lsn) s.idle_lsn = wal_end;
             if (p[17] && send_feedback(&s, 0)) rc = CDC_RETRY;
         } else {
             cdc_log(0, "postgresql: unexpected replication message 0x%02x (%d bytes)", p[0], n);
@@ -737,6 +915,11 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
         }
         PQfreemem(buf);
     }
+    if (rc == CDC_STOPPED) {   /* what is in flight is recorded before the last status update */
+        int drc = flight_drain(&s);
+        if (drc) rc = drc;
+    }
+    flight_abort(&s);
     if (s.done_lsn > start_lsn) *progress = 1;
     if (rc == CDC_STOPPED && s.repl) {
         send_feedback(&s, 0);
@@ -747,6 +930,8 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
     if (s.lag) fclose(s.lag);
     ents_clear(&s);
     free(s.ents);
+    for (int i = 0; s.fl && i < cfg->pipeline; i++) { flight_clear(&s.fl[i]); free(s.fl[i].ents); }
+    free(s.fl);
     pgo_relcache_free(&s.rels);
     PQfinish(s.repl);
     PQfinish(s.meta);

@@ -135,6 +135,34 @@ int sdb_cl_call(sealdb_client *c, const char *method, const ProtobufCMessage *re
     return call_raw(c, method, req, resp_desc, resp);
 }
 
+int sdb_cl_call_start(sealdb_client *c, const char *method, const ProtobufCMessage *req, sdb_rpc_pending **out) {
+    char full[128];
+    snprintf(full, sizeof full, SDB_SVC "%s", method);
+    *out = NULL;
+    int rc = pack(&c->req, req);
+    if (rc) return sdb_cl_fail(c, rc, "out of memory");
+    sdb_rpc_md md[2];
+    size_t nmd = sdb_cl_auth_md(c, md);
+    rc = sdb_rpc_unary_start(c->conn, full, md, nmd, sdb_buf_slice(&c->req), c->timeout_ms, out);
+    if (rc == SEALDB_NOMEM && !*out) return sdb_cl_fail(c, rc, "out of memory");
+    return SEALDB_OK;   /* a call that could not start reports it at the wait */
+}
+
+int sdb_cl_call_wait(sealdb_client *c, sdb_rpc_pending *p, const char *method,
+                     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp) {
+    sdb_rpc_status st;
+    sdb_rpc_status_init(&st);
+    int rc = sdb_rpc_unary_wait(p, &c->resp, &st);
+    rc = sdb_cl_take_status(c, rc, &st);
+    sdb_rpc_status_deinit(&st);
+    if (rc != SEALDB_OK) return rc;
+    if (resp_desc && resp) {
+        *resp = protobuf_c_message_unpack(resp_desc, NULL, c->resp.len, c->resp.ptr);
+        if (!*resp) return sdb_cl_fail(c, SEALDB_PROTOCOL, "malformed %s answer from the server", method);
+    }
+    return SEALDB_OK;
+}
+
 int sdb_cl_call_empty(sealdb_client *c, const char *method, const ProtobufCMessageDescriptor *resp_desc,
                       ProtobufCMessage **resp) {
     return call_raw(c, method, NULL, resp_desc, resp);

@@ -38,6 +38,11 @@ int sdb_cl_map_status(int grpc_code, const char *msg);
  * resp_desc NULL = ignore the answer). */
 int sdb_cl_call(sealdb_client *c, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
+/* The same call in two halves: start it (the request is copied), later wait for its answer. A
+ * started call (*out set) must be waited for even when start returned an error. */
+int sdb_cl_call_start(sealdb_client *c, const char *method, const ProtobufCMessage *req, sdb_rpc_pending **out);
+int sdb_cl_call_wait(sealdb_client *c, sdb_rpc_pending *p, const char *method,
+                     const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
 /* Unary call with an empty request message. */
 int sdb_cl_call_empty(sealdb_client *c, const char *method, const ProtobufCMessageDescriptor *resp_desc,
                       ProtobufCMessage **resp);

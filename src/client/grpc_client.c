@@ -1,6 +1,7 @@
 /* grpc_client.c - the client side's only use of the gRPC C core: channel creation (plain, TLS,
  * mTLS) and blocking unary / server-streaming / client-streaming calls driven by
- * grpc_call_start_batch + grpc_completion_queue_pluck on a per-call queue. Messages are opaque
+ * grpc_call_start_batch + grpc_completion_queue_pluck on a per-call queue, and unary calls started
+ * now and waited for later (pipelining). Messages are opaque
  * bytes here; the immudb-uuid response header is captured for the trusted-state key. */
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -272,6 +273,59 @@ done:
     if (send) grpc_byte_buffer_destroy(send);
     if (recv) grpc_byte_buffer_destroy(recv);
     call_end(&cc);
+    return rc;
+}
+
+struct sdb_rpc_pending {
+    call_ctx cc;
+    grpc_byte_buffer *send, *recv;
+    int started, done, ok;        /* done: its completion was taken (by a ready check) */
+};
+
+int sdb_rpc_unary_start(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd, sdb_slice req,
+                        int timeout_ms, sdb_rpc_pending **out) {
+    *out = NULL;
+    sdb_rpc_pending *p = sdb_calloc(1, sizeof *p);
+    if (!p) return SEALDB_NOMEM;
+    int rc = call_begin(c, method, md, nmd, timeout_ms, &p->cc);
+    if (rc == SEALDB_OK && !(p->send = bb_of(req))) rc = SEALDB_NOMEM;
+    if (rc == SEALDB_OK) {
+        /* the ops point into p (heap), which lives until the wait */
+        grpc_op ops[6];
+        size_t n = ops_send_request(ops, &p->cc, p->send);
+        memset(&ops[n], 0, sizeof ops[n]);
+        ops[n].op = GRPC_OP_RECV_MESSAGE;
+        ops[n++].data.recv_message.recv_message = &p->recv;
+        op_recv_status(&ops[n++], &p->cc);
+        rc = grpc_call_start_batch(p->cc.call, ops, n, p, NULL) == GRPC_CALL_OK ? SEALDB_OK : SEALDB_NETWORK;
+        p->started = rc == SEALDB_OK;
+    }
+    *out = p;   /* even on failure: the wait reports it and frees p */
+    return rc;
+}
+
+int sdb_rpc_unary_ready(sdb_rpc_pending *p) {
+    if (!p || !p->started || p->done) return 1;
+    grpc_event ev = grpc_completion_queue_pluck(p->cc.cq, p, gpr_inf_past(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type != GRPC_OP_COMPLETE) return 0;
+    p->done = 1;
+    p->ok = ev.success;
+    return 1;
+}
+
+int sdb_rpc_unary_wait(sdb_rpc_pending *p, sdb_buf *resp, sdb_rpc_status *st) {
+    if (!p) return SEALDB_INVALID;
+    int rc = SEALDB_NETWORK;
+    if (p->started && !p->done) {
+        grpc_event ev = grpc_completion_queue_pluck(p->cc.cq, p, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        p->done = 1;
+        p->ok = ev.type == GRPC_OP_COMPLETE && ev.success;
+    }
+    if (p->started && p->ok) rc = finish_with_answer(&p->cc, p->recv, st, resp);
+    if (p->send) grpc_byte_buffer_destroy(p->send);
+    if (p->recv) grpc_byte_buffer_destroy(p->recv);
+    call_end(&p->cc);
+    sdb_free(p);
     return rc;
 }
 

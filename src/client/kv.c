@@ -189,8 +189,9 @@ typedef struct op_pb {
     Immudb__Schema__ReferenceRequest r;
 } op_pb;
 
-SEALDB_API int sealdb_client_exec_all(sealdb_client *c, const sealdb_op *ops, size_t n,
-                                      const sealdb_precondition *pre, size_t npre, sealdb_tx_header *hdr) {
+/* ExecAll, answered now (start NULL) or started for a later sdb_cl_call_wait (*start). */
+static int exec_all(sealdb_client *c, const sealdb_op *ops, size_t n, const sealdb_precondition *pre, size_t npre,
+                    sealdb_tx_header *hdr, sdb_rpc_pending **start) {
     if (!c || (!ops && n) || n > 1u << 20) return sdb_cl_fail(c, SEALDB_INVALID, "bad arguments");
     op_pb *store = n ? sdb_calloc(n, sizeof *store) : NULL;
     Immudb__Schema__Op **ptrs = n ? sdb_calloc(n, sizeof *ptrs) : NULL;
@@ -232,11 +233,41 @@ SEALDB_API int sealdb_client_exec_all(sealdb_client *c, const sealdb_op *ops, si
     req.operations = ptrs;
     req.n_preconditions = npre;
     req.preconditions = pptrs;
-    rc = write_call(c, "ExecAll", &req.base, hdr);
+    rc = start ? sdb_cl_call_start(c, "ExecAll", &req.base, start) : write_call(c, "ExecAll", &req.base, hdr);
 done:
     sdb_free(store); sdb_free(ptrs); sdb_free(pstore); sdb_free(pptrs);
     if ((rc == SEALDB_NOMEM || rc == SEALDB_INVALID) && !c->errmsg[0]) sdb_cl_fail(c, rc, "%s", sealdb_strerror(rc));
     return rc;
+}
+
+SEALDB_API int sealdb_client_exec_all(sealdb_client *c, const sealdb_op *ops, size_t n,
+                                      const sealdb_precondition *pre, size_t npre, sealdb_tx_header *hdr) {
+    return exec_all(c, ops, n, pre, npre, hdr, NULL);
+}
+
+struct sealdb_pending { sdb_rpc_pending *rp; };
+
+SEALDB_API int sealdb_client_exec_all_start(sealdb_client *c, const sealdb_op *ops, size_t n,
+                                            const sealdb_precondition *pre, size_t npre, sealdb_pending **out) {
+    if (!out) return sdb_cl_fail(c, SEALDB_INVALID, "bad arguments");
+    *out = NULL;
+    sealdb_pending *p = sdb_calloc(1, sizeof *p);
+    if (!p) return sdb_cl_fail(c, SEALDB_NOMEM, "out of memory");
+    int rc = exec_all(c, ops, n, pre, npre, NULL, &p->rp);
+    if (!p->rp) { sdb_free(p); return rc; }
+    *out = p;
+    return rc;
+}
+
+SEALDB_API int sealdb_client_exec_all_ready(sealdb_pending *p) { return p ? sdb_rpc_unary_ready(p->rp) : 1; }
+
+SEALDB_API int sealdb_client_exec_all_wait(sealdb_client *c, sealdb_pending *p, sealdb_tx_header *hdr) {
+    if (!c || !p) return SEALDB_INVALID;
+    Immudb__Schema__TxHeader *h = NULL;
+    int rc = sdb_cl_call_wait(c, p->rp, "ExecAll", &immudb__schema__tx_header__descriptor, (ProtobufCMessage **)&h);
+    sdb_free(p);
+    if (rc != SEALDB_OK) return rc;
+    return header_out(c, h, hdr);
 }
 
 /* ---- reads ---- */

@@ -39,6 +39,16 @@ void sdb_rpc_close(sdb_rpc_conn *c);   /* NULL is a no-op */
 int sdb_rpc_unary(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd, sdb_slice req,
                   int timeout_ms, sdb_buf *resp, sdb_rpc_status *st);
 
+/* A unary call started without waiting for its answer, so several can be in flight on one
+ * connection (the server may run them in any order). sdb_rpc_unary_wait waits for the answer, fills
+ * resp/st as sdb_rpc_unary does and frees p; every started call must be waited for. */
+typedef struct sdb_rpc_pending sdb_rpc_pending;
+int sdb_rpc_unary_start(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd, sdb_slice req,
+                        int timeout_ms, sdb_rpc_pending **out);
+int sdb_rpc_unary_wait(sdb_rpc_pending *p, sdb_buf *resp, sdb_rpc_status *st);
+/* 1 when the answer is here (the wait will not block), 0 when not yet; never blocks. */
+int sdb_rpc_unary_ready(sdb_rpc_pending *p);
+
 /* Server streaming: on_msg is called for every response message; a non-OK return cancels the call
  * and is returned. */
 typedef int (*sdb_rpc_on_msg)(void *ctx, sdb_slice msg);

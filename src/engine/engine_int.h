@@ -12,12 +12,23 @@
  * and the entry holding it (record offsets of its key-length field and of its value). */
 typedef struct sdb_idslot { uint32_t rec_off, ent_off, val_off, entry, in_value; } sdb_idslot;
 
+/* Keys written live (no metadata) by txs the committer has given ids (pending.c): committer-owned. */
+typedef struct sdb_pkey { uint32_t off, len; uint8_t live; } sdb_pkey;   /* len 0: empty slot */
+typedef struct sdb_pkeys { sdb_pkey *slots; uint32_t n; sdb_buf bytes; } sdb_pkeys;
+void sdb_pkeys_reset(sdb_pkeys *t);
+void sdb_pkeys_deinit(sdb_pkeys *t);
+/* Notes the keys of a record's nentries entries (starting at ents_off) as written by the newest tx. */
+void sdb_pkeys_note(sdb_pkeys *t, const uint8_t *rec, size_t rec_len, uint32_t ents_off, uint32_t nentries);
+/* 1 when every precondition is KeyMustExist on a key whose newest noted version is live. */
+int sdb_pkeys_all_exist(const sdb_pkeys *t, const sdb_precondition *pre, size_t npre);
+
 /* A transaction prepared on the caller's thread and queued for the committer. */
 typedef struct sdb_ptx {
     struct sdb_ptx *next;
     uint8_t *rec;                 /* whole journal record; id/prevAlh/ts/blTxId/blRoot/crc_meta patched by the committer */
     size_t rec_len;
     uint32_t meta_len, nentries;
+    uint32_t ents_off;            /* record offset of the first entry */
     uint64_t vals_len;
     sdb_hash eh;
     sdb_htree ht;                 /* the tx's built tree; the first nodes_len bytes of ht.nodes are its htree block */
@@ -99,6 +110,7 @@ struct sdb_engine {
     sdb_hash cur_alh;             /* Alh of next_id-1 */
     sdb_hash cur_root;            /* ahtree root at size next_id-1 (blRoot of next tx) */
     sdb_cgroup grp[2];            /* one filled by the committer while the other is synced */
+    sdb_pkeys pending_keys;       /* keys written by txs given ids (pending.c) */
     uint64_t ht_end;              /* end of the htree file including blocks of assigned txs */
 
     /* key index */

@@ -464,6 +464,7 @@ static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_
     }
     uint8_t *w = h + (rep ? rh.len : HDR_LEN);
     uint8_t *v = r + SDB_JREC_FRAME + meta;
+    p->ents_off = (uint32_t)(w - r);
     for (size_t i = 0; i < n; i++) {
         const sdb_kv *kv = &kvs[i];
         size_t ml = sdb_kv_md_encode(&kv->md, mdb);
@@ -874,6 +875,7 @@ static int assign_tail(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p, uint64_t id) {
         rc = sdb_buf_append(&g->txi, tb, sizeof tb);
     }
     if (rc) return rc;
+    sdb_pkeys_note(&e->pending_keys, p->rec, p->rec_len, p->ents_off, p->nentries);
     e->cur_alh = p->res.alh;
     e->next_id++;
     e->ht_end += p->nodes_len;
@@ -900,6 +902,7 @@ static int assign_tail(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p, uint64_t id) {
  * commit tries again). */
 static int recover_failed(sdb_engine *e, sdb_cgroup **g) {
     *g = hand_off(e, *g, 1);
+    sdb_pkeys_reset(&e->pending_keys);   /* txs given ids since the failure are gone: their keys may not count */
     pthread_mutex_lock(&e->state_mu);
     uint64_t last = atomic_load(&e->last_tx), end = e->pub_end;
     sdb_hash alh = e->last_alh;
@@ -976,7 +979,10 @@ static void *committer_main(void *arg) {
             sdb_ptx *next = p->next;
             p->next = NULL;
             int rc = atomic_load(&e->failed) ? recover_failed(e, &g) : SEALDB_OK;
-            if (!rc && p->npre) {
+            if (!rc && p->npre && !atomic_load(&e->failed) &&
+                sdb_pkeys_all_exist(&e->pending_keys, p->pre, p->npre)) {
+                /* every key is written live by a tx with an earlier id: holds without a drain */
+            } else if (!rc && p->npre) {
                 /* make everything before this tx published and indexed, then check atomically:
                  * the committer is the only writer, so nothing can slip in between */
                 g = hand_off(e, g, 1);
@@ -1303,6 +1309,7 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         sdb_buf_init(&e->grp[i].txi);
         sdb_buf_init(&e->grp[i].ht);
     }
+    sdb_buf_init(&e->pending_keys.bytes);
     if (!(e->dir = sdb_strdup(dir))) goto fail;
     struct stat st;
     if (stat(dir, &st) < 0) {
@@ -1402,6 +1409,7 @@ void sdb_engine_close(sdb_engine *e) {
         sdb_buf_deinit(&e->grp[i].txi);
         sdb_buf_deinit(&e->grp[i].ht);
     }
+    sdb_pkeys_deinit(&e->pending_keys);
     pthread_mutex_destroy(&e->state_mu);
     pthread_mutex_destroy(&e->q_mu);
     pthread_cond_destroy(&e->q_cv);

@@ -36,9 +36,10 @@ def pg():
 class Cdc:
     """One sealdb-cdc process following slot `slot` into server `srv`."""
 
-    def __init__(self, pg, srv, slot, tables, root, extra=()):
+    def __init__(self, pg, srv, slot, tables, root, extra=(), env=None):
         self.pg, self.srv, self.slot, self.tables, self.root = pg, srv, slot, tables, root
         self.extra = list(extra)
+        self.env = dict(env or {})
         self.conninfo = pg.conninfo
         self.metrics_port = free_port()
         self.proc = None
@@ -50,7 +51,7 @@ class Cdc:
                 "--create-slot", "--metrics", "127.0.0.1:%d" % self.metrics_port, "-v", "-v"] + self.extra
 
     def start(self, wait=True):
-        env = dict(os.environ, SEALDB_PASSWORD="immudb")
+        env = dict(os.environ, SEALDB_PASSWORD="immudb", **self.env)
         self.proc = subprocess.Popen(self.args(), stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, env=env)
         if wait:   # following the slot: what commits from now on is streamed
             deadline = time.time() + 30
@@ -91,8 +92,8 @@ def rig(pg, sealdb):
     made = []
     root = tempfile.mkdtemp(prefix="sealdb-cdc-")
 
-    def make(slot, tables, extra=()):
-        c = Cdc(pg, sealdb, slot, tables, root, extra)
+    def make(slot, tables, extra=(), env=None):
+        c = Cdc(pg, sealdb, slot, tables, root, extra, env)
         made.append(c)
         return c
     yield make
@@ -356,14 +357,20 @@ END;
 """
 
 
-def test_kill9_under_load_exactly_once(pg, sealdb, rig):
-    pg.psql("""CREATE TABLE ld_sync (id serial primary key);
+# split: every tx in two parts, one at a time; pipelined: up to 16 txs in flight (the default);
+# swapped: the test hook sends every second tx before its predecessor, so the order guard is hit
+@pytest.mark.parametrize("mode", ["split", "pipelined", "swapped"])
+def test_kill9_under_load_exactly_once(pg, sealdb, rig, mode):
+    pg.psql("""DROP TABLE IF EXISTS ld_sync, ld_ev, ld_counter;
+        CREATE TABLE ld_sync (id serial primary key);
         CREATE TABLE ld_ev (id bigserial primary key, client int, v text);
         CREATE TABLE ld_counter (id int primary key, n bigint);
         INSERT INTO ld_counter VALUES (1, 0);""")
     tables = ["public.ld_sync", "public.ld_ev", "public.ld_counter"]
-    cdc = rig("ld", tables, extra=["--max-batch-rows", "1"]).start()   # every tx split in two parts
+    slot = "ld_" + mode
     c = sealdb.client()
+    extra = ["--max-batch-rows", "1"] if mode == "split" else ["--pipeline", "16"]
+    cdc = rig(slot, tables, extra=extra, env={"SEALDB_CDC_TEST_SWAP": "1"} if mode == "swapped" else None).start()
     sync(pg, c, "ld")
     script = os.path.join(pg.root, "ld.sql")
     with open(script, "w") as f:
@@ -405,9 +412,15 @@ def test_kill9_under_load_exactly_once(pg, sealdb, rig):
     for k in rnd.sample(sorted(ev), 20):
         assert len(history(c, ("cdc/public.ld_ev/" + k).encode())) == 1
     assert "reconnecting" in cdc.log()
-    p = seal(sealdb, "cdc-verify", "--slot", "ld", "--limit", "300")
+    p = seal(sealdb, "cdc-verify", "--slot", slot, "--limit", "300")
     assert p.returncode == 0, (p.stdout, p.stderr)
+    m = cdc.metrics()
     assert cdc.stop() == 0
+    if mode == "swapped":   # the guard caught txs that overtook their predecessor
+        assert int(m.split("\nsealdb_cdc_reorders_total ")[1].split()[0]) > 0, m
+    if mode != "split":     # pipelined txs carry their marker; a split tx does not need one
+        assert c.scan(b"", ("cdc/_cdc/%s/tx/" % slot).encode(), False, 5)
+    pg.query("SELECT pg_drop_replication_slot('%s')" % slot)
 
 
 def test_cdc_history_detects_tampering(pg, sealdb, rig):
@@ -447,6 +460,9 @@ def test_flags_and_config(pg, sealdb, tmp_path):
     assert run("--pg", "x", "--sealdb-ca", "ca.pem").returncode == 2   # needs --sealdb-tls
     assert run("--pg", "x", "--prefix", "a/").returncode == 2
     assert run("--pg", "x", "--max-batch-rows", "0").returncode == 2
+    assert run("--pg", "x", "--pipeline", "0").returncode == 2
+    assert run("--pg", "x", "--pipeline", "257").returncode == 2
+    assert "--pipeline" in run("--help").stdout
     e = dict(os.environ)
     e.pop("SEALDB_PASSWORD", None)
     p = subprocess.run([CDC_BIN, "--pg", "x"], capture_output=True, text=True, env=e, timeout=30)

@@ -50,6 +50,21 @@ TEST(client_unreachable_server_is_network_error) {
     CHECK_RC(sealdb_client_verified_get(c, "k", 1, NULL, &e), SEALDB_NETWORK);
     CHECK(e == NULL);
     CHECK_RC(sealdb_client_verified_get(c, "", 0, NULL, &e), SEALDB_INVALID);
+    /* pipelined ExecAll: two calls in flight, each answered at its wait with the transport error */
+    sealdb_op op = { .kind = SEALDB_OP_KV, .kv = { "k", 1, "v", 1, NULL } };
+    sealdb_pending *p1 = NULL, *p2 = NULL;
+    CHECK_RC(sealdb_client_exec_all_start(c, NULL, 1, NULL, 0, &p1), SEALDB_INVALID);
+    CHECK(p1 == NULL);
+    CHECK_RC(sealdb_client_exec_all_start(c, &op, 1, NULL, 0, NULL), SEALDB_INVALID);
+    CHECK_OK(sealdb_client_exec_all_start(c, &op, 1, NULL, 0, &p1));
+    CHECK_OK(sealdb_client_exec_all_start(c, &op, 1, NULL, 0, &p2));
+    CHECK(p1 && p2);
+    for (int i = 0; i < 5000 && !sealdb_client_exec_all_ready(p2); i++) usleep(1000);
+    CHECK(sealdb_client_exec_all_ready(p2));
+    sealdb_tx_header h;
+    CHECK_RC(sealdb_client_exec_all_wait(c, p2, &h), SEALDB_NETWORK);
+    CHECK_RC(sealdb_client_exec_all_wait(c, p1, &h), SEALDB_NETWORK);
+    CHECK_EQ_U64(sealdb_client_exec_all_ready(NULL), 1);
     CHECK_EQ_STR(sealdb_client_server_uuid(c), "");
     CHECK_EQ_STR(sealdb_client_database(c), "defaultdb");
     CHECK_RC(sealdb_client_set_token(c, "bad token", NULL), SEALDB_INVALID);

@@ -1,0 +1,82 @@
+/* pending.c - the committer's table of keys written live by txs it has given ids to, so that a
+ * KeyMustExist precondition on such a key holds without waiting for the earlier txs' fsync: if they
+ * fail, every later tx fails with them (a failed group fails all after it), so the check is as safe
+ * as reading the index once they are published. A miss only means "check the index the slow way". */
+#include "engine/engine_int.h"
+
+#define PK_SLOTS 16384u              /* power of two; reset when half full */
+#define PK_BYTES (4u << 20)          /* key bytes kept before a reset */
+
+static uint32_t pk_hash(const uint8_t *k, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 16777619u;
+    return h;
+}
+
+void sdb_pkeys_reset(sdb_pkeys *t) {
+    if (t->slots) memset(t->slots, 0, PK_SLOTS * sizeof *t->slots);
+    t->n = 0;
+    sdb_buf_reset(&t->bytes);
+}
+
+void sdb_pkeys_deinit(sdb_pkeys *t) {
+    sdb_free(t->slots);
+    t->slots = NULL;
+    sdb_buf_deinit(&t->bytes);
+    t->n = 0;
+}
+
+/* the slot holding key, or the empty slot where it would go */
+static sdb_pkey *pk_find(const sdb_pkeys *t, const uint8_t *k, size_t n) {
+    uint32_t i = pk_hash(k, n) & (PK_SLOTS - 1);
+    for (;; i = (i + 1) & (PK_SLOTS - 1)) {
+        sdb_pkey *s = &t->slots[i];
+        if (!s->len || (s->len == n && !memcmp(t->bytes.ptr + s->off, k, n))) return s;
+    }
+}
+
+static void pk_put(sdb_pkeys *t, const uint8_t *k, size_t n, int live) {
+    if (!n || n > PK_BYTES / 4) return;
+    sdb_pkey *s = pk_find(t, k, n);
+    if (s->len) { s->live = (uint8_t)live; return; }
+    if (t->n + 1 > PK_SLOTS / 2 || t->bytes.len + n > PK_BYTES) {
+        sdb_pkeys_reset(t);
+        s = pk_find(t, k, n);
+    }
+    size_t off = t->bytes.len;
+    if (sdb_buf_append(&t->bytes, k, n)) {
+        /* no memory: forget everything (a dropped key is only a miss; a stale live flag would lie) */
+        sdb_pkeys_reset(t);
+        return;
+    }
+    s->off = (uint32_t)off;
+    s->len = (uint32_t)n;
+    s->live = (uint8_t)live;
+    t->n++;
+}
+
+void sdb_pkeys_note(sdb_pkeys *t, const uint8_t *rec, size_t rec_len, uint32_t ents_off, uint32_t nentries) {
+    if (!t->slots && !(t->slots = sdb_calloc(PK_SLOTS, sizeof *t->slots))) return;
+    /* entries as commit_prepare wrote them: u16 keyLen | key | u8 mdLen | md | u32 vLen | hValue */
+    size_t at = ents_off;
+    for (uint32_t i = 0; i < nentries; i++) {
+        if (at + 2 > rec_len) { sdb_pkeys_reset(t); return; }
+        size_t kl = sdb_get_u16be(rec + at);
+        if (at + 2 + kl + 1 > rec_len) { sdb_pkeys_reset(t); return; }
+        const uint8_t *k = rec + at + 2;
+        size_t ml = rec[at + 2 + kl];
+        /* a version with metadata (deleted, expiring, not indexed) may not count as existing */
+        pk_put(t, k, kl, ml == 0);
+        at += 2 + kl + 1 + ml + 4 + SDB_HASH_LEN;
+    }
+}
+
+int sdb_pkeys_all_exist(const sdb_pkeys *t, const sdb_precondition *pre, size_t npre) {
+    if (!t->slots || !t->n) return 0;
+    for (size_t i = 0; i < npre; i++) {
+        if (pre[i].kind != SDB_PRE_KEY_MUST_EXIST) return 0;
+        const sdb_pkey *s = pk_find(t, pre[i].key.ptr, pre[i].key.len);
+        if (!s->len || !s->live) return 0;
+    }
+    return 1;
+}
