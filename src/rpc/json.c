@@ -147,6 +147,12 @@ static int enc_value(sdb_buf *b, const ProtobufCFieldDescriptor *f, const void *
     return SEALDB_INVALID;
 }
 
+/* Whether an integer field is signed (parsed as Int rather than Uint, as Go's strconv does). */
+static int is_signed_int(const ProtobufCFieldDescriptor *f) {
+    return f->type == PROTOBUF_C_TYPE_INT32 || f->type == PROTOBUF_C_TYPE_SINT32 || f->type == PROTOBUF_C_TYPE_SFIXED32 ||
+           f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_SINT64 || f->type == PROTOBUF_C_TYPE_SFIXED64;
+}
+
 static size_t elem_size(const ProtobufCFieldDescriptor *f) {
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
@@ -378,8 +384,7 @@ static int dec_value(const ProtobufCFieldDescriptor *f, void *p, const cJSON *v,
     case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
     case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: {
-        int sgn = f->type == PROTOBUF_C_TYPE_INT32 || f->type == PROTOBUF_C_TYPE_SINT32 || f->type == PROTOBUF_C_TYPE_SFIXED32 ||
-                  f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_SINT64 || f->type == PROTOBUF_C_TYPE_SFIXED64;
+        int sgn = is_signed_int(f);
         int bits = elem_size(f) == 4 ? 32 : 64;
         int64_t sv = 0;
         uint64_t uv = 0;
@@ -588,8 +593,7 @@ static int set_text(const ProtobufCFieldDescriptor *f, void *p, const char *t, P
     case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
     case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: {
-        int sgn = f->type == PROTOBUF_C_TYPE_INT32 || f->type == PROTOBUF_C_TYPE_SINT32 || f->type == PROTOBUF_C_TYPE_SFIXED32 ||
-                  f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_SINT64 || f->type == PROTOBUF_C_TYPE_SFIXED64;
+        int sgn = is_signed_int(f);
         int bits = elem_size(f) == 4 ? 32 : 64;
         int64_t sv = 0;
         uint64_t uv = 0;
