@@ -44,6 +44,7 @@ typedef struct sess {
     int in_tx; uint32_t xid; uint64_t final_lsn; int64_t commit_ts;
     ent *ents; size_t nents, cap;
     uint64_t last_feedback_us;
+    uint64_t fed_lsn;             /* the position the last status update confirmed */
     FILE *lag;
     /* pipeline: ring of cfg->pipeline txs in flight, oldest at fl_head */
     flight *fl; uint32_t fl_head, fl_n;
@@ -94,8 +95,15 @@ static int send_feedback(sess *s, int reply) {
         return -1;
     }
     s->last_feedback_us = (uint64_t)now_us();
+    s->fed_lsn = l;
+    atomic_fetch_add(&cdc_st.status_updates, 1);
     return 0;
 }
+
+/* Status updates are coalesced while txs keep coming (one per recorded tx cost a syscall and a
+ * walsender wake-up each): at most one per FEEDBACK_BUSY_US under load, and one as soon as the
+ * stream goes idle, so a PostgreSQL that waits for us (synchronous standby) is not delayed. */
+#define FEEDBACK_BUSY_US 20000
 
 /* ---- sealdb side ---- */
 static int sealdb_fail(sess *s, int rc, const char *what) {
@@ -512,6 +520,7 @@ static int recorded(sess *s, uint64_t end, int64_t unix_commit, size_t nents) {
     atomic_store(&cdc_st.last_commit_us, unix_commit);
     atomic_store(&cdc_st.last_recorded_us, rec);
     if (s->lag) fprintf(s->lag, "%" PRIx64 " %" PRId64 " %" PRId64 " %zu\n", end, unix_commit, rec, nents);
+    if ((uint64_t)rec - s->last_feedback_us < FEEDBACK_BUSY_US) return 0;
     return send_feedback(s, 0) ? CDC_RETRY : 0;
 }
 
@@ -879,7 +888,9 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
                 rc = flight_finish(&s);
                 continue;
             }
-            if ((uint64_t)now_us() - s.last_feedback_us > (uint64_t)cfg->status_ms * 1000 && send_feedback(&s, 0)) {
+            uint64_t confirmable = s.idle_lsn > s.done_lsn ? s.idle_lsn : s.done_lsn;
+            if ((confirmable > s.fed_lsn || (uint64_t)now_us() - s.last_feedback_us > (uint64_t)cfg->status_ms * 1000)
+                && send_feedback(&s, 0)) {
                 rc = CDC_RETRY; break;
             }
             if (s.lag) fflush(s.lag);

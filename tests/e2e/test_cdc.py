@@ -529,3 +529,37 @@ def test_tls_to_both_sides(pg, sealdb_factory, tmp_path):
         pg.psql("ALTER SYSTEM SET ssl = off")
         pg.psql("SELECT pg_reload_conf()")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_status_updates_confirm_promptly_when_idle(pg, sealdb, rig):
+    """Status updates are coalesced under load, yet the last recorded position reaches PostgreSQL as
+    soon as the stream goes idle: with a 1-hour --status-interval, the slot's confirmed_flush_lsn
+    must still reach the last recorded transaction within seconds."""
+    pg.psql("CREATE TABLE st_sync (id serial primary key); CREATE TABLE st_a (id int primary key, v text);")
+    cdc = rig("st", ["public.st_sync", "public.st_a"], extra=["--status-interval", "3600000"]).start()
+    c = sealdb.client()
+    base = int(cdc.metrics().split("\nsealdb_cdc_pg_transactions_total ")[1].split("\n")[0])
+    # with an hour between timed updates, only the coalesced ones and the one sent when idle confirm the burst
+    pg.psql("DO $$ BEGIN FOR i IN 1..300 LOOP INSERT INTO st_a VALUES (i, 'v' || i); COMMIT; END LOOP; END $$;")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        m = cdc.metrics()
+        if int(m.split("\nsealdb_cdc_pg_transactions_total ")[1].split("\n")[0]) >= base + 300:
+            break
+        time.sleep(0.05)
+    assert int(m.split("\nsealdb_cdc_pg_transactions_total ")[1].split("\n")[0]) >= base + 300, m
+    last = int(m.split("\nsealdb_cdc_last_lsn ")[1].split("\n")[0])
+    assert c.get(key("st_a", id=300)) is not None
+    confirmed = 0
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        confirmed = int(pg.query("SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots "
+                                 "WHERE slot_name = 'st'").strip())
+        if confirmed >= last:
+            break
+        time.sleep(0.1)
+    assert confirmed >= last, (confirmed, last)
+    # coalesced: one update per recorded tx before (300+); a quick burst now takes a handful
+    updates = int(cdc.metrics().split("\nsealdb_cdc_status_updates_total ")[1].split("\n")[0])
+    assert 1 <= updates < 150, updates
+    assert cdc.stop() == 0
