@@ -135,6 +135,9 @@ int  sdb_engine_commit_replicated_sync(sdb_engine *e, const sdb_tx_header *hdr, 
 enum { SDB_GATE_OFF = 0, SDB_GATE_PRIMARY = 1, SDB_GATE_REPLICA = 2 };
 void sdb_engine_gate_set(sdb_engine *e, int mode, uint32_t acks);
 int  sdb_engine_gate_mode(sdb_engine *e);
+/* REPLICA gate: the committed point is unknown (a sync replica opened after a stop: which of its
+ * txs the primary committed is not stored), so it restarts at 0 until the primary says. */
+void sdb_engine_gate_forget_committed(sdb_engine *e);
 /* A replica's state on a PRIMARY gate (5.2 step 3): entries at or below the committed point are
  * dropped; pre_id above it is recorded for uuid; with >= acks entries the committed point moves to
  * their minimum (never past the last published tx) and the held answers up to it are released.

@@ -141,6 +141,12 @@ void sdb_engine_gate_set(sdb_engine *e, int mode, uint32_t acks) {
     run_released(rel, SEALDB_OK);
 }
 
+void sdb_engine_gate_forget_committed(sdb_engine *e) {
+    pthread_mutex_lock(&e->gate_mu);
+    if (atomic_load(&e->gate_mode) == SDB_GATE_REPLICA) atomic_store(&e->gate_committed, 0);
+    pthread_mutex_unlock(&e->gate_mu);
+}
+
 int sdb_engine_gate_mode(sdb_engine *e) { return atomic_load(&e->gate_mode); }
 
 int sdb_engine_gate_ack(sdb_engine *e, const char *uuid, uint64_t pre_id) {
