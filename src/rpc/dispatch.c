@@ -206,6 +206,28 @@ int sdb_call_send_msg_md(sdb_call *c, const void *p, size_t n, const uint8_t *md
     return rc;
 }
 
+int sdb_call_send_bytes_md(sdb_call *c, const void *p, size_t n, const uint8_t *md, size_t md_len) {
+    if (!c->ops->send) return SEALDB_INVALID;
+    const uint8_t *src = p;
+    uint8_t *buf = sdb_malloc(SDB_STREAM_CHUNK_SIZE + 16 + md_len);
+    if (!buf) return SEALDB_NOMEM;
+    int rc = SEALDB_OK;
+    size_t off = 0;
+    do {
+        size_t piece = n - off < SDB_STREAM_CHUNK_SIZE ? n - off : SDB_STREAM_CHUNK_SIZE;
+        size_t hl = 0, v = piece;
+        buf[hl++] = 0x0a;
+        do { uint8_t b = v & 0x7f; v >>= 7; buf[hl++] = (uint8_t)(b | (v ? 0x80 : 0)); } while (v);
+        memcpy(buf + hl, src + off, piece);
+        size_t extra = off == 0 ? md_len : 0;
+        if (extra) memcpy(buf + hl + piece, md, extra);
+        rc = c->ops->send(c, buf, hl + piece + extra);
+        off += piece;
+    } while (!rc && off < n);
+    sdb_free(buf);
+    return rc;
+}
+
 int sdb_call_send_u64(sdb_call *c, uint64_t v) {
     uint8_t b[8];
     sdb_put_u64be(b, v);

@@ -220,24 +220,30 @@ static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r) {
     uint64_t batch = md_u64(c, "sealdb-export-batch", EXPORT_BATCH_MAX);
     uint64_t last = r->tx + (batch > 1 ? batch - 1 : 0);
     if (last > have) last = have;
-    sdb_buf p;
+    uint8_t md[256];
+    size_t ml = syncp ? sync_md(md, may_id, may_alh, sdb_engine_committed_tx(db->eng)) : 0;
+    sdb_buf p, out;
     sdb_buf_init(&p);
+    sdb_buf_init(&out);
     char err[256];
-    size_t sent = 0;
-    for (uint64_t id = r->tx; id <= last && sent < EXPORT_BATCH_BYTES; id++) {
-        if (export_payload(db, id, r->skipintegritycheck, &p, err, sizeof err)) {
-            sdb_buf_deinit(&p);
-            return fail(c, SDB_GRPC_UNKNOWN, err), -1;
+    int rc = SEALDB_OK;
+    for (uint64_t id = r->tx; id <= last && out.len < EXPORT_BATCH_BYTES; id++) {
+        if (export_payload(db, id, r->skipintegritycheck, &p, err, sizeof err)) { rc = -1; break; }
+        if (last == r->tx) {
+            /* one tx: one message starting its own chunk, as immudb sends it */
+            if (sdb_call_send_msg_md(c, p.ptr, p.len, md, ml)) rc = -2;
+            break;
         }
-        uint8_t md[256];
-        size_t ml = syncp && id == r->tx ? sync_md(md, may_id, may_alh, sdb_engine_committed_tx(db->eng)) : 0;
-        if (sdb_call_send_msg_md(c, p.ptr, p.len, md, ml)) {
-            sdb_buf_deinit(&p);
-            return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed"), -1;
-        }
-        sent += p.len;
+        /* a batch (sealdb replicas only): the framed messages back to back, in full chunks */
+        uint8_t len[8];
+        sdb_put_u64be(len, p.len);
+        if (sdb_buf_append(&out, len, 8) || sdb_buf_append(&out, p.ptr, p.len)) { rc = -2; break; }
     }
+    if (!rc && out.len && sdb_call_send_bytes_md(c, out.ptr, out.len, md, ml)) rc = -2;
     sdb_buf_deinit(&p);
+    sdb_buf_deinit(&out);
+    if (rc == -1) return fail(c, SDB_GRPC_UNKNOWN, err), -1;
+    if (rc) return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed"), -1;
     return 0;
 }
 
@@ -448,78 +454,96 @@ static void batch_cb(void *arg, int rc, const sdb_commit_result *res, size_t fai
     pthread_mutex_unlock(&sl->w->mu);
 }
 
-/* Imports the non-empty messages of an export answer in order; *imported counts the new txs.
- * SEALDB_OK, or the first failure's status with its immudb error in ie (a tx already here with
- * the same Alh counts as imported). */
-static int import_batch(sdb_kvdb *db, const sdb_cl_export_res *res, int skip, uint64_t *imported, import_err *ie) {
-    *imported = 0;
-    ie->code = SDB_GRPC_OK;
-    ie->why = SDB_REPL_OK;
-    ie->msg[0] = 0;
-    batch_slot *slots = sdb_calloc(res->n ? res->n : 1, sizeof *slots);
-    if (!slots) { ie->code = SDB_GRPC_RESOURCE_EXHAUSTED; snprintf(ie->msg, sizeof ie->msg, "out of memory"); return SEALDB_NOMEM; }
+/* The txs of one answer queued to the committer: their completions and the first failure. */
+typedef struct batch {
     batch_wait w;
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    w.pending = 0;
-    int rc = SEALDB_OK;
-    size_t queued = 0;
-    for (size_t i = 0; i < res->n && !rc; i++) {
+    batch_slot *slots;
+    size_t n;
+    uint64_t last_id;            /* last tx queued (0: none) */
+    int rc;                      /* a failure before queuing (parse), with ie */
+    import_err ie;
+} batch;
+
+/* Queues the non-empty messages of an export answer in order (the answer's buffer is free again
+ * on return: the engine copies what it keeps). Finish with batch_wait_done. */
+static void batch_queue(sdb_kvdb *db, const sdb_cl_export_res *res, int skip, batch *bt) {
+    memset(bt, 0, sizeof *bt);
+    pthread_mutex_init(&bt->w.mu, NULL);
+    pthread_cond_init(&bt->w.cv, NULL);
+    bt->ie.code = SDB_GRPC_OK;
+    bt->ie.why = SDB_REPL_OK;
+    import_err *ie = &bt->ie;
+    bt->n = res->n;
+    bt->slots = sdb_calloc(res->n ? res->n : 1, sizeof *bt->slots);
+    if (!bt->slots) { ie->code = SDB_GRPC_RESOURCE_EXHAUSTED; snprintf(ie->msg, sizeof ie->msg, "out of memory"); bt->rc = SEALDB_NOMEM; return; }
+    for (size_t i = 0; i < res->n; i++) {
         if (!res->len[i]) continue;   /* the sync heartbeat */
         sdb_export_tx x;
         sdb_export_tx_init(&x);
         const char *why = NULL;
-        rc = sdb_export_parse(sdb_slice_of(res->data.ptr + res->off[i], res->len[i]), &x, &why);
+        int rc = sdb_export_parse(sdb_slice_of(res->data.ptr + res->off[i], res->len[i]), &x, &why);
         if (rc) {
             ie->code = strcmp(why, "illegal arguments") == 0 ? SDB_GRPC_INVALID_ARGUMENT : SDB_GRPC_UNKNOWN;
             snprintf(ie->msg, sizeof ie->msg, "%s", why);
-            break;
+            bt->rc = rc;
+            return;
         }
         if (x.truncated) {
             sdb_export_tx_deinit(&x);
             ie->code = SDB_GRPC_INVALID_ARGUMENT;
             snprintf(ie->msg, sizeof ie->msg, "illegal arguments: transactions with truncated values are not supported by sealdb");
-            rc = SEALDB_UNSUPPORTED;
-            break;
+            bt->rc = SEALDB_UNSUPPORTED;
+            return;
         }
         sdb_kv *kv = sdb_calloc(x.nentries ? x.nentries : 1, sizeof *kv);
-        if (!kv) { sdb_export_tx_deinit(&x); rc = SEALDB_NOMEM; snprintf(ie->msg, sizeof ie->msg, "out of memory"); break; }
+        if (!kv) { sdb_export_tx_deinit(&x); bt->rc = SEALDB_NOMEM; snprintf(ie->msg, sizeof ie->msg, "out of memory"); return; }
         for (uint32_t k = 0; k < x.nentries; k++) {
             kv[k].key = x.entries[k].key;
             kv[k].value = x.entries[k].value;
             kv[k].md = x.entries[k].md;
         }
-        slots[i].w = &w;
-        slots[i].id = x.hdr.id;
-        pthread_mutex_lock(&w.mu);
-        w.pending++;
-        pthread_mutex_unlock(&w.mu);
+        batch_slot *sl = &bt->slots[i];
+        sl->w = &bt->w;
+        sl->id = x.hdr.id;
+        pthread_mutex_lock(&bt->w.mu);
+        bt->w.pending++;
+        pthread_mutex_unlock(&bt->w.mu);
         int why_rc = SDB_REPL_OK;
-        rc = sdb_engine_commit_replicated(db->eng, &x.hdr, kv, x.nentries, skip, NULL, batch_cb, &slots[i], &why_rc);
+        rc = sdb_engine_commit_replicated(db->eng, &x.hdr, kv, x.nentries, skip, NULL, batch_cb, sl, &why_rc);
         sdb_free(kv);
         sdb_export_tx_deinit(&x);
         if (rc) {
-            pthread_mutex_lock(&w.mu);
-            w.pending--;
-            pthread_mutex_unlock(&w.mu);
-            slots[i].rc = rc;
-            slots[i].why = why_rc;
+            pthread_mutex_lock(&bt->w.mu);
+            bt->w.pending--;
+            pthread_mutex_unlock(&bt->w.mu);
+            sl->rc = rc;
+            sl->why = why_rc;
+            return;
         }
-        queued++;
+        bt->last_id = sl->id;
     }
-    pthread_mutex_lock(&w.mu);
-    while (w.pending) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    if (!ie->msg[0]) rc = SEALDB_OK;   /* a parse failure keeps its status; engine ones are below */
-    for (size_t i = 0; i < res->n && queued && rc == SEALDB_OK; i++) {
-        if (!slots[i].w) continue;
-        if (slots[i].rc == SEALDB_OK) { (*imported)++; continue; }
-        if (slots[i].why == SDB_REPL_EXISTS) continue;
-        rc = import_error(db, slots[i].rc, slots[i].why, slots[i].id, ie);
+}
+
+/* Waits for a queued batch; *imported counts its new txs. SEALDB_OK, or the first failure's
+ * status with its immudb error in *ie (a tx already here with the same Alh counts as done). */
+static int batch_wait_done(sdb_kvdb *db, batch *bt, uint64_t *imported, import_err *ie) {
+    pthread_mutex_lock(&bt->w.mu);
+    while (bt->w.pending) pthread_cond_wait(&bt->w.cv, &bt->w.mu);
+    pthread_mutex_unlock(&bt->w.mu);
+    *imported = 0;
+    int rc = SEALDB_OK;
+    *ie = bt->ie;
+    for (size_t i = 0; i < bt->n && bt->slots && rc == SEALDB_OK; i++) {
+        if (!bt->slots[i].w && bt->slots[i].rc == SEALDB_OK) continue;
+        if (bt->slots[i].rc == SEALDB_OK) { (*imported)++; continue; }
+        if (bt->slots[i].why == SDB_REPL_EXISTS) continue;
+        rc = import_error(db, bt->slots[i].rc, bt->slots[i].why, bt->slots[i].id, ie);
     }
-    pthread_mutex_destroy(&w.mu);
-    pthread_cond_destroy(&w.cv);
-    sdb_free(slots);
+    if (!rc) rc = bt->rc;
+    pthread_mutex_destroy(&bt->w.mu);
+    pthread_cond_destroy(&bt->w.cv);
+    sdb_free(bt->slots);
+    bt->slots = NULL;
     return rc;
 }
 
@@ -535,6 +559,14 @@ static void stop_diverged(replicator *r, uint64_t at, const char *why) {
             r->port, r->pdb, (unsigned long long)at, why);
 }
 
+/* Waits for the batch in flight; its imported count goes to the status. */
+static int finish_inflight(replicator *r, batch *bt, int *inflight, uint64_t *imported, import_err *ie) {
+    *inflight = 0;
+    int rc = batch_wait_done(r->db, bt, imported, ie);
+    if (*imported && r->wfi) (void)sdb_engine_wait_indexed(r->db->eng, sdb_engine_last_tx(r->db->eng), CLIENT_TIMEOUT_MS);
+    return rc;
+}
+
 static void *replicator_main(void *arg) {
     replicator *r = arg;
     sealdb_client *cl = NULL;
@@ -544,6 +576,8 @@ static void *replicator_main(void *arg) {
     uint64_t checked_upto = 0;   /* last own tx whose Alh matched the primary's state */
     uint64_t max = sdb_export_max_payload(r->db->max_tx_entries, r->db->max_key_len, r->db->max_value_len);
     sdb_engine *e = r->db->eng;
+    batch fl;                    /* the batch the committer is writing, when inflight */
+    int inflight = 0;
     sdb_log("replication: database %s follows %s:%u/%s%s", r->name, r->host, r->port, r->pdb,
             r->sync ? " (synchronous)" : "");
     while (!atomic_load(&r->stop)) {
@@ -566,7 +600,7 @@ static void *replicator_main(void *arg) {
                 continue;
             }
         }
-        uint64_t next = sdb_engine_last_tx(e) + 1;
+        uint64_t next = (inflight && fl.last_id ? fl.last_id : sdb_engine_last_tx(e)) + 1;
         sdb_cl_replica_state rs;
         sdb_cl_export_req rq;
         memset(&rq, 0, sizeof rq);
@@ -585,7 +619,16 @@ static void *replicator_main(void *arg) {
             rq.wait_ms = REPL_LONG_POLL_MS;
         }
         int64_t t0 = (int64_t)sdb_now_ms();
+        import_err ie;
+        uint64_t imported = 0;
+        int irc = SEALDB_OK;
         int rc = sdb_cl_export_txs(cl, &rq, max, &res);
+        if (rc && inflight) {
+            /* nothing new, or a failure: settle the batch the committer is writing first */
+            if ((irc = finish_inflight(r, &fl, &inflight, &imported, &ie))) goto import_done;
+            pthread_mutex_lock(&r->mu); r->st.imported += imported; pthread_mutex_unlock(&r->mu);
+            imported = 0;
+        }
         if (rc) {
             const char *msg = sealdb_client_errmsg(cl);
             if (strstr(msg, "replica commit state diverged from primary") ||
@@ -646,11 +689,20 @@ static void *replicator_main(void *arg) {
                 sdb_engine_gate_allow(e, up);
             }
         }
-        import_err ie;
-        uint64_t imported = 0;
-        rc = import_batch(r->db, &res, r->skip, &imported, &ie);
-        if (imported && r->wfi) (void)sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), CLIENT_TIMEOUT_MS);
-        if (rc == SEALDB_OK) {
+        /* an asynchronous replica fetches the next answer while the committer writes this one
+         * (pipelined); a synchronous one must report it durable in its next request (its ack) */
+        if (inflight) irc = finish_inflight(r, &fl, &inflight, &imported, &ie);
+        if (irc == SEALDB_OK) {
+            batch_queue(r->db, &res, r->skip, &fl);
+            inflight = 1;
+            if (r->sync || !fl.last_id || fl.rc) {
+                uint64_t more = 0;
+                irc = finish_inflight(r, &fl, &inflight, &more, &ie);
+                imported += more;
+            }
+        }
+    import_done:
+        if (irc == SEALDB_OK) {
             pthread_mutex_lock(&r->mu);
             r->st.imported += imported;
             r->st.last_error[0] = 0;
@@ -675,6 +727,11 @@ static void *replicator_main(void *arg) {
             break;
         }
         backoff = backoff ? (backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2) : 500;
+    }
+    if (inflight) {
+        uint64_t n = 0;
+        import_err ie;
+        (void)finish_inflight(r, &fl, &inflight, &n, &ie);
     }
     sdb_cl_export_res_deinit(&res);
     sealdb_client_close(cl);
