@@ -822,12 +822,14 @@ void sdb_repl_settings_changed(sdb_server *s, sdb_database *d) {
     pthread_mutex_unlock(&s->mu);
 }
 
+void sdb_repl_release_waiting(sdb_database *d) {
+    sdb_kvdb *db = d->impl;
+    if (db) sdb_engine_gate_close(db->eng);
+}
+
 void sdb_repl_shutdown(sdb_server *s) {
     pthread_mutex_lock(&s->mu);
-    for (sdb_database *d = s->dbs; d; d = d->next) {
-        sdb_kvdb *db = d->loaded ? d->impl : NULL;
-        if (db) sdb_engine_gate_close(db->eng);
-    }
+    for (sdb_database *d = s->dbs; d; d = d->next) sdb_repl_release_waiting(d);
     pthread_mutex_unlock(&s->mu);
 }
 

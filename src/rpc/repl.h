@@ -16,6 +16,8 @@ void sdb_repl_set_uuid(const char *uuid);
 /* Server shutdown: every held answer of a sync primary is released with an error (its tx is
  * durable but not acknowledged), so the calls in flight can finish. */
 void sdb_repl_shutdown(sdb_server *s);
+/* The same for one database being unloaded (its calls in flight hold it open until they end). */
+void sdb_repl_release_waiting(sdb_database *d);
 
 /* Replication status of d for health and metrics: 1 when a replicator runs; *last_error gets
  * the reason it stopped ("" when none); *diverged 1 when that reason is a divergence. */

@@ -232,6 +232,7 @@ static void db_close_hooks(sdb_database *d) {
 void sdb_db_unload(sdb_server *s, sdb_database *d) {
     if (!d->loaded) return;
     d->loaded = 0;
+    sdb_repl_release_waiting(d);   /* writes waiting for replica acks would keep it open forever */
     if (--d->refs == 0) db_close_hooks(d);
 }
 

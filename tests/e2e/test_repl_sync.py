@@ -292,3 +292,38 @@ def test_stream_export_sync_sequence(sealdb_factory):
     chs = list(cp._stub.exportTx(S.ExportTxRequest(tx=1, allowPreCommitted=True, replicaState=S.ReplicaState(
         UUID=uuid, committedTxID=1, committedAlh=alh1, precommittedTxID=1, precommittedAlh=alh1))))
     assert len(chs) == 1 and md(chs[0]) == (1, alh1, 1)
+
+
+def test_stop_releases_waiting_writes(sealdb_factory):
+    """A write waiting for acks does not hold up the server's stop: it ends with an error, and its
+    tx is durable (committed after the restart)."""
+    a = sealdb_factory()
+    sync_primary(a.client(), "p")
+    cp = a.client(database="p")
+    res = {}
+
+    def w():
+        try:
+            set_with_deadline(cp, b"k", b"v", 30)
+        except grpc.RpcError as e:
+            res["e"] = (e.code().name, e.details())
+
+    th = threading.Thread(target=w)
+    th.start()
+    wait_for(lambda: pstate(cp) == (0, 1), what="the write to be precommitted")
+    t0 = time.time()
+    a.stop()
+    th.join(10)
+    assert time.time() - t0 < 8
+    assert res["e"] == ("UNKNOWN", "already closed")
+    a.start()
+    cp = a.client(database="p")
+    assert pstate(cp) == (1, 1) and cp.get(b"k").value == b"v"
+    # unloading the database ends a waiting write the same way
+    res.clear()
+    th = threading.Thread(target=w)
+    th.start()
+    wait_for(lambda: pstate(cp) == (1, 2), what="the second write to be precommitted")
+    a.client()._stub.UnloadDatabase(S.UnloadDatabaseRequest(database="p"))
+    th.join(10)
+    assert res["e"] == ("UNKNOWN", "already closed")
