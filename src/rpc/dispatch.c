@@ -228,6 +228,17 @@ int sdb_call_send_bytes_md(sdb_call *c, const void *p, size_t n, const uint8_t *
     return rc;
 }
 
+int sdb_call_add_trailer(sdb_call *c, const char *key, const void *v, size_t n) {
+    if (c->n_ok_trail >= SDB_CALL_MAX_TRAILERS) return SEALDB_TOOLARGE;
+    char *k = sdb_arena_dup(&c->arena, key, strlen(key) + 1);
+    uint8_t *val = sdb_arena_dup(&c->arena, n ? v : "", n ? n : 1);
+    if (!k || !val) return SEALDB_NOMEM;
+    c->ok_trail_key[c->n_ok_trail] = k;
+    c->ok_trail_val[c->n_ok_trail] = sdb_slice_of(val, n);
+    c->n_ok_trail++;
+    return SEALDB_OK;
+}
+
 int sdb_call_send_u64(sdb_call *c, uint64_t v) {
     uint8_t b[8];
     sdb_put_u64be(b, v);

@@ -121,6 +121,17 @@ static size_t sync_md(uint8_t md[256], uint64_t may_id, const uint8_t may_alh[SD
     return n;
 }
 
+/* The same three keys as trailing metadata: unary exportTx only (spec 4.1 step 8; a stream would
+ * accumulate them). */
+static int add_sync_trailers(sdb_call *c, uint64_t may_id, const uint8_t may_alh[SDB_HASH_LEN], uint64_t committed) {
+    uint8_t b[8], cb[8];
+    sdb_put_u64be(b, may_id);
+    sdb_put_u64be(cb, committed);
+    return sdb_call_add_trailer(c, "may-commit-up-to-txid-bin", b, 8) ||
+           sdb_call_add_trailer(c, "may-commit-up-to-alh-bin", may_alh, SDB_HASH_LEN) ||
+           sdb_call_add_trailer(c, "committed-txid-bin", cb, 8);
+}
+
 /* A ReplicaState digest as 32 bytes: zero-padded or cut (replication.md 2). */
 static void digest32(const ProtobufCBinaryData *d, uint8_t out[SDB_HASH_LEN]) {
     memset(out, 0, SDB_HASH_LEN);
@@ -176,7 +187,7 @@ static uint64_t md_u64(sdb_call *c, const char *key, uint64_t max) {
  * with the empty heartbeat message, and the first chunk carries 5.3's metadata. sealdb's own
  * replicas may ask for several txs per answer (sealdb-export-batch) and for a committed-only
  * long poll (sealdb-export-wait-ms). 0, or -1 after answering the call's final error. */
-static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r) {
+static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r, int unary) {
     if (r->tx == 0) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), -1;
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return fail(c, SDB_GRPC_UNKNOWN, "already closed"), -1;
@@ -213,6 +224,8 @@ static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r) {
             uint8_t md[256];
             size_t ml = sync_md(md, may_id, may_alh, sdb_engine_committed_tx(db->eng));
             if (sdb_call_send_msg_md(c, NULL, 0, md, ml)) return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed"), -1;
+            if (unary && add_sync_trailers(c, may_id, may_alh, sdb_engine_committed_tx(db->eng)))
+                return fail(c, SDB_GRPC_INTERNAL, "out of memory"), -1;
             return 0;
         }
         have = pre ? sdb_engine_last_tx(db->eng) : sdb_engine_committed_tx(db->eng);
@@ -240,6 +253,7 @@ static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r) {
         if (sdb_buf_append(&out, len, 8) || sdb_buf_append(&out, p.ptr, p.len)) { rc = -2; break; }
     }
     if (!rc && out.len && sdb_call_send_bytes_md(c, out.ptr, out.len, md, ml)) rc = -2;
+    if (!rc && syncp && unary) rc = add_sync_trailers(c, may_id, may_alh, sdb_engine_committed_tx(db->eng)) ? -2 : 0;
     sdb_buf_deinit(&p);
     sdb_buf_deinit(&out);
     if (rc == -1) return fail(c, SDB_GRPC_UNKNOWN, err), -1;
@@ -248,14 +262,14 @@ static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r) {
 }
 
 static int h_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
-    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq) == 0) sdb_call_ok(c, NULL);
+    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq, 1) == 0) sdb_call_ok(c, NULL);
     return SDB_CALL_DONE;
 }
 
 /* streamExportTx: requests answered strictly one after another on one call (replication.md 5.1);
  * the call ends with the first error, or with immudb's Unknown "EOF" when the client half-closes. */
 static int h_stream_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
-    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq)) return SDB_CALL_DONE;
+    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq, 0)) return SDB_CALL_DONE;
     for (;;) {
         sdb_slice raw;
         int eof = 0;
@@ -264,7 +278,7 @@ static int h_stream_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
         /* decoded outside the call's arena: a long-lived stream must not grow it per request */
         Immudb__Schema__ExportTxRequest *r = immudb__schema__export_tx_request__unpack(NULL, raw.len, raw.ptr);
         if (!r) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message");
-        int rc = export_one(c, r);
+        int rc = export_one(c, r, 0);
         immudb__schema__export_tx_request__free_unpacked(r, NULL);
         if (rc) return SDB_CALL_DONE;
     }

@@ -161,7 +161,10 @@ int sdb_call_send_msg_md(sdb_call *call, const void *p, size_t n, const uint8_t 
 /* Already framed stream bytes (several u64(L) || P messages) as chunk contents of 64 KiB, md on the
  * first: for peers that read the stream as bytes (sealdb's own replicas), not one chunk per message. */
 int sdb_call_send_bytes_md(sdb_call *call, const void *p, size_t n, const uint8_t *md, size_t md_len);
-int sdb_call_send_u64(sdb_call *call, uint64_t v);               /* 8-byte message holding BE v */
+int sdb_call_send_u64(sdb_call *call, uint64_t v);
+/* Adds trailing metadata to the call's successful answer (a "-bin" key carries raw bytes; at most 3;
+ * copied). Transports without trailers ignore it. */
+int sdb_call_add_trailer(sdb_call *call, const char *key, const void *v, size_t n);               /* 8-byte message holding BE v */
 int sdb_call_send_pb(sdb_call *call, const ProtobufCMessage *m); /* serialized message */
 /* Client streams: the concatenated Chunk contents are one byte stream of [len][bytes] messages.
  * Reads the next message (up to max_len bytes, else SEALDB_TOOLARGE) into *out (arena memory);

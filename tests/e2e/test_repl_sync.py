@@ -288,10 +288,18 @@ def test_stream_export_sync_sequence(sealdb_factory):
     rs = S.ReplicaState(UUID=uuid, committedTxID=5, committedAlh=alh1, precommittedTxID=5, precommittedAlh=alh1)
     assert err(cp._stub.exportTx, S.ExportTxRequest(tx=6, allowPreCommitted=True, replicaState=rs)) == \
         ("UNKNOWN", "replica diverged from primary: replica commit state diverged from primary's")
-    # unary exportTx with a replicaState: the same metadata on its first chunk
-    chs = list(cp._stub.exportTx(S.ExportTxRequest(tx=1, allowPreCommitted=True, replicaState=S.ReplicaState(
-        UUID=uuid, committedTxID=1, committedAlh=alh1, precommittedTxID=1, precommittedAlh=alh1))))
+    # unary exportTx with a replicaState: the same metadata on its first chunk and as trailers
+    call = cp._stub.exportTx(S.ExportTxRequest(tx=1, allowPreCommitted=True, replicaState=S.ReplicaState(
+        UUID=uuid, committedTxID=1, committedAlh=alh1, precommittedTxID=1, precommittedAlh=alh1)))
+    chs = list(call)
     assert len(chs) == 1 and md(chs[0]) == (1, alh1, 1)
+    tr = dict(call.trailing_metadata())
+    assert (tr["may-commit-up-to-txid-bin"], tr["may-commit-up-to-alh-bin"], tr["committed-txid-bin"]) == \
+        ((1).to_bytes(8, "big"), alh1, (1).to_bytes(8, "big"))
+    # none without a replicaState
+    call = cp._stub.exportTx(S.ExportTxRequest(tx=1))
+    list(call)
+    assert "committed-txid-bin" not in dict(call.trailing_metadata())
 
 
 def test_stop_releases_waiting_writes(sealdb_factory):
