@@ -133,6 +133,8 @@ int sdb_kv_engine_err(int rc, sdb_kverr *err) {
     case SEALDB_NOTFOUND: return sdb_kv_err(err, SDB_GRPC_UNKNOWN, MSG_NOT_FOUND);
     case SEALDB_RANGE: return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "tx not found");
     case SEALDB_NOMEM: return sdb_kv_oom(err);
+    case SEALDB_CLOSED:   /* the database closed (or the server stopped) before the answer: immudb's text */
+        return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "already closed");
     case SEALDB_UNSUPPORTED: return sdb_kv_err(err, SDB_GRPC_UNIMPLEMENTED, "%s", sealdb_strerror(rc));
     case SEALDB_TRUNCATED:   /* immudb reads a value from a deleted value-log file: io.EOF */
         return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "EOF");

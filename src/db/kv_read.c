@@ -471,15 +471,17 @@ int sdb_kv_tx_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxScanReque
 
 int sdb_kv_state(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer, Immudb__Schema__ImmutableState **out,
                  sdb_kverr *err) {
-    uint64_t id;
-    uint8_t alh[SDB_HASH_LEN];
-    int rc = sdb_engine_state(db->eng, &id, alh);
+    uint64_t id, pid;
+    uint8_t alh[SDB_HASH_LEN], palh[SDB_HASH_LEN];
+    /* committed first: with synchronous replication it may lag the precommitted (published) tx */
+    int rc = sdb_engine_committed_state(db->eng, &id, alh);
+    if (!rc) rc = sdb_engine_state(db->eng, &pid, palh);
     if (rc) return sdb_kv_engine_err(rc, err);
     Immudb__Schema__ImmutableState *s = PB_NEW(a, Immudb__Schema__ImmutableState, IMMUDB__SCHEMA__IMMUTABLE_STATE__INIT);
     if (!s || !(s->db = sdb_arena_dup(a, db->name, strlen(db->name) + 1))) return sdb_kv_oom(err);
     s->txid = id;
-    s->precommittedtxid = id;
-    if (sdb_kv_bin_dup(a, &s->txhash, alh, SDB_HASH_LEN) || sdb_kv_bin_dup(a, &s->precommittedtxhash, alh, SDB_HASH_LEN))
+    s->precommittedtxid = pid;
+    if (sdb_kv_bin_dup(a, &s->txhash, alh, SDB_HASH_LEN) || sdb_kv_bin_dup(a, &s->precommittedtxhash, palh, SDB_HASH_LEN))
         return sdb_kv_oom(err);
     if (signer && !(s->signature = sdb_kv_sign_pb(a, signer, db->name, id, alh)))
         return sdb_kv_err(err, SDB_GRPC_INTERNAL, "state signing failed");

@@ -123,6 +123,41 @@ int  sdb_engine_commit_replicated(sdb_engine *e, const sdb_tx_header *hdr, const
 int  sdb_engine_commit_replicated_sync(sdb_engine *e, const sdb_tx_header *hdr, const sdb_kv *kvs, size_t n,
                                        int skip_eh, const uint8_t *expect_alh, sdb_commit_result *res, int *why);
 
+/* ---- answer gate: synchronous replication (gate.c, docs/replication.md 5) ----
+ * OFF: a tx is committed when it is published (durable). PRIMARY (a sync primary, acks > 0): a
+ * published tx is only precommitted; its commit callback is held until `acks` distinct replicas
+ * reported a precommitted id >= its id (sdb_engine_gate_ack, immudb's replica-state table), then
+ * callbacks run in tx order. REPLICA (a sync replica): imported txs are precommitted and become
+ * committed as the primary allows (sdb_engine_gate_allow). Replicated commits are never held.
+ * Reads see every published tx; the committed point is what CurrentState and committed-only
+ * exports report. Setting the mode makes everything published so far committed when it leaves
+ * OFF or REPLICA for OFF; a new acks value re-evaluates the table and the held answers. */
+enum { SDB_GATE_OFF = 0, SDB_GATE_PRIMARY = 1, SDB_GATE_REPLICA = 2 };
+void sdb_engine_gate_set(sdb_engine *e, int mode, uint32_t acks);
+int  sdb_engine_gate_mode(sdb_engine *e);
+/* REPLICA gate: the committed point is unknown (a sync replica opened after a stop: which of its
+ * txs the primary committed is not stored), so it restarts at 0 until the primary says. */
+void sdb_engine_gate_forget_committed(sdb_engine *e);
+/* A replica's state on a PRIMARY gate (5.2 step 3): entries at or below the committed point are
+ * dropped; pre_id above it is recorded for uuid; with >= acks entries the committed point moves to
+ * their minimum (never past the last published tx) and the held answers up to it are released.
+ * SEALDB_RANGE: uuid reported a lower id than it did before (immudb's "lags behind" error);
+ * SEALDB_INVALID: not a PRIMARY gate. */
+int  sdb_engine_gate_ack(sdb_engine *e, const char *uuid, uint64_t pre_id);
+/* REPLICA gate: the primary allows committing up to id (clamped to the last published tx; the
+ * committed point never moves back). */
+void sdb_engine_gate_allow(sdb_engine *e, uint64_t id);
+/* The committed point (the last published tx when the gate is OFF) and its Alh (alh may be NULL). */
+uint64_t sdb_engine_committed_tx(sdb_engine *e);
+int  sdb_engine_committed_state(sdb_engine *e, uint64_t *tx_id, uint8_t alh[SDB_HASH_LEN]);
+/* Waits until tx is published (precommitted = 1) or committed: SEALDB_OK, SEALDB_TIMEOUT after
+ * timeout_ms, SEALDB_CLOSED once the gate is closed. */
+int  sdb_engine_gate_wait(sdb_engine *e, uint64_t tx, int precommitted, int64_t timeout_ms);
+/* Answers every held callback with SEALDB_CLOSED, and later ones at once (server shutdown, close):
+ * their txs are durable but were not acknowledged by enough replicas. */
+void sdb_engine_gate_close(sdb_engine *e);
+uint64_t sdb_engine_gate_held(sdb_engine *e);   /* answers held now */
+
 /* ---- state ---- */
 
 /* Last published tx id (0 when empty) and its Alh (H("") when empty). alh may be NULL. */

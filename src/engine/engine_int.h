@@ -134,6 +134,19 @@ struct sdb_engine {
     atomic_uint_fast64_t trunc_point;
     pthread_mutex_t trunc_mu;
     uint64_t trunc_done;
+
+    /* answer gate (gate.c): synchronous replication's committed point and held answers */
+    atomic_int gate_mode;                 /* SDB_GATE_* */
+    atomic_uint_fast64_t gate_committed;  /* committed point while the mode is not OFF */
+    atomic_int gate_watchers;             /* threads in sdb_engine_gate_wait (publish wakes them) */
+    pthread_mutex_t gate_mu;              /* everything below */
+    pthread_cond_t gate_cv;
+    uint32_t gate_acks;
+    int gate_closed;
+    struct sdb_gate_rep *gate_reps;       /* replica UUID -> precommitted id above the committed point */
+    uint32_t gate_nreps, gate_capreps;
+    struct sdb_gate_held *gate_head, *gate_tail;   /* held answers, by tx id ascending */
+    uint64_t gate_nheld;
 };
 
 /* store.c internals used by keys.c / verify.c */
@@ -146,6 +159,13 @@ void sdb_engine_index_stop(sdb_engine *e);      /* keys.c */
 int  sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed);
 void sdb_engine_index_notify(sdb_engine *e);    /* committer: new txs published */
 
+
+/* gate.c: set up / tear down with the engine; the syncer hands a published tx's answer to
+ * sdb_gate_answer (held while the gate waits for acks) and wakes long polls after each publish. */
+void sdb_gate_init(sdb_engine *e);
+void sdb_gate_deinit(sdb_engine *e);
+void sdb_gate_answer(sdb_engine *e, sdb_commit_cb cb, void *arg, const sdb_commit_result *res);
+void sdb_gate_published(sdb_engine *e);
 
 /* verify.c: the per-tx check shared by sdb_verify_dir, the open-time tail check and the scrub. */
 typedef struct sdb_txcheck {

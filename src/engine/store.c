@@ -720,10 +720,12 @@ static int finish_group(sdb_engine *e, sdb_cgroup *g) {
 }
 
 /* Answers every tx of list with rc (results only on success) and frees them. */
-static void complete_list(sdb_ptx *list, int rc) {
+static void complete_list(sdb_engine *e, sdb_ptx *list, int rc) {
     for (sdb_ptx *p = list; p;) {
         sdb_ptx *next = p->next;
-        p->cb(p->arg, rc, rc ? NULL : &p->res, 0);
+        /* a sync primary holds the answer until replicas have the tx (gate.c) */
+        if (!rc && !p->rep) sdb_gate_answer(e, p->cb, p->arg, &p->res);
+        else p->cb(p->arg, rc, rc ? NULL : &p->res, 0);
         ptx_free(p);
         p = next;
     }
@@ -745,7 +747,8 @@ static void *syncer_main(void *arg) {
         sdb_ptx *list = g->head;
         int rc = finish_group(e, g);
         g->head = g->tail = NULL;
-        complete_list(list, rc);
+        if (!rc) sdb_gate_published(e);
+        complete_list(e, list, rc);
         pthread_mutex_lock(&e->q_mu);
         e->sy_g = NULL;
         pthread_cond_signal(&e->q_cv);
@@ -1296,6 +1299,7 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
     if (!e->opts.max_value_len || e->opts.max_value_len > SDB_ENGINE_MAX_VALUE_LEN) e->opts.max_value_len = SDB_ENGINE_MAX_VALUE_LEN;
     if (!e->opts.segment_size) e->opts.segment_size = 64u << 20;
     pthread_mutex_init(&e->state_mu, NULL);
+    sdb_gate_init(e);
     pthread_mutex_init(&e->q_mu, NULL);
     pthread_cond_init(&e->q_cv, NULL);
     pthread_cond_init(&e->sy_cv, NULL);
@@ -1372,6 +1376,7 @@ fail:
 void sdb_engine_close(sdb_engine *e) {
     if (!e) return;
     sdb_scrub_detach(e);
+    sdb_engine_gate_close(e);   /* held answers (and those of the txs still queued) get CLOSED */
     if (e->committer_started) {
         pthread_mutex_lock(&e->q_mu);
         atomic_store(&e->stopping, 1);
@@ -1410,6 +1415,7 @@ void sdb_engine_close(sdb_engine *e) {
         sdb_buf_deinit(&e->grp[i].ht);
     }
     sdb_pkeys_deinit(&e->pending_keys);
+    sdb_gate_deinit(e);
     pthread_mutex_destroy(&e->state_mu);
     pthread_mutex_destroy(&e->q_mu);
     pthread_cond_destroy(&e->q_cv);

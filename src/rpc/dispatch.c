@@ -174,12 +174,14 @@ int sdb_call_defer(sdb_call *c, void (*fn)(sdb_call *c, void *arg), void *arg) {
 }
 
 /* ---- streams ---- */
-int sdb_call_send_msg(sdb_call *c, const void *p, size_t n) {
+int sdb_call_send_msg(sdb_call *c, const void *p, size_t n) { return sdb_call_send_msg_md(c, p, n, NULL, 0); }
+
+int sdb_call_send_msg_md(sdb_call *c, const void *p, size_t n, const uint8_t *md, size_t md_len) {
     if (!c->ops->send) return SEALDB_INVALID;
     const uint8_t *src = p;
     size_t first = n < SDB_STREAM_CHUNK_SIZE - 8 ? n : SDB_STREAM_CHUNK_SIZE - 8;
-    /* Chunk{content #1 bytes}: tag 0x0a, varint length, bytes */
-    uint8_t *buf = sdb_malloc(SDB_STREAM_CHUNK_SIZE + 16);
+    /* Chunk{content #1 bytes}: tag 0x0a, varint length, bytes; the first chunk then md */
+    uint8_t *buf = sdb_malloc(SDB_STREAM_CHUNK_SIZE + 16 + md_len);
     if (!buf) return SEALDB_NOMEM;
     int rc = SEALDB_OK;
     size_t off = 0;
@@ -193,13 +195,48 @@ int sdb_call_send_msg(sdb_call *c, const void *p, size_t n) {
         do { uint8_t b = v & 0x7f; v >>= 7; buf[hl++] = (uint8_t)(b | (v ? 0x80 : 0)); } while (v);
         if (first_chunk) { sdb_put_u64be(buf + hl, (uint64_t)n); hl += 8; }
         if (piece) memcpy(buf + hl, src + off, piece);
-        rc = c->ops->send(c, buf, hl + piece);
+        size_t extra = 0;
+        if (first_chunk && md_len) { memcpy(buf + hl + piece, md, md_len); extra = md_len; }
+        rc = c->ops->send(c, buf, hl + piece + extra);
         if (rc) break;
         off += piece;
         first_chunk = 0;
     } while (off < n);
     sdb_free(buf);
     return rc;
+}
+
+int sdb_call_send_bytes_md(sdb_call *c, const void *p, size_t n, const uint8_t *md, size_t md_len) {
+    if (!c->ops->send) return SEALDB_INVALID;
+    const uint8_t *src = p;
+    uint8_t *buf = sdb_malloc(SDB_STREAM_CHUNK_SIZE + 16 + md_len);
+    if (!buf) return SEALDB_NOMEM;
+    int rc = SEALDB_OK;
+    size_t off = 0;
+    do {
+        size_t piece = n - off < SDB_STREAM_CHUNK_SIZE ? n - off : SDB_STREAM_CHUNK_SIZE;
+        size_t hl = 0, v = piece;
+        buf[hl++] = 0x0a;
+        do { uint8_t b = v & 0x7f; v >>= 7; buf[hl++] = (uint8_t)(b | (v ? 0x80 : 0)); } while (v);
+        memcpy(buf + hl, src + off, piece);
+        size_t extra = off == 0 ? md_len : 0;
+        if (extra) memcpy(buf + hl + piece, md, extra);
+        rc = c->ops->send(c, buf, hl + piece + extra);
+        off += piece;
+    } while (!rc && off < n);
+    sdb_free(buf);
+    return rc;
+}
+
+int sdb_call_add_trailer(sdb_call *c, const char *key, const void *v, size_t n) {
+    if (c->n_ok_trail >= SDB_CALL_MAX_TRAILERS) return SEALDB_TOOLARGE;
+    char *k = sdb_arena_dup(&c->arena, key, strlen(key) + 1);
+    uint8_t *val = sdb_arena_dup(&c->arena, n ? v : "", n ? n : 1);
+    if (!k || !val) return SEALDB_NOMEM;
+    c->ok_trail_key[c->n_ok_trail] = k;
+    c->ok_trail_val[c->n_ok_trail] = sdb_slice_of(val, n);
+    c->n_ok_trail++;
+    return SEALDB_OK;
 }
 
 int sdb_call_send_u64(sdb_call *c, uint64_t v) {

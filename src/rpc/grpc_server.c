@@ -116,8 +116,9 @@ struct gcall {
     int cancelled;
     grpc_slice status_msg;
     int has_status_msg;
-    grpc_metadata trail_md[1];   /* grpc-status-details-bin of a coded error */
-    int has_trail_md;
+    grpc_metadata trail_md[SDB_CALL_MAX_TRAILERS];   /* grpc-status-details-bin of a coded error, or
+                                                      * the handler's trailers of a successful answer */
+    int has_trail_md;             /* entries of trail_md holding a value slice */
     sdb_call *sc;
     /* blocking operations of streaming calls */
     pthread_mutex_t mu;
@@ -201,7 +202,10 @@ static void gcall_free(gcall *g) {
     if (g->recv_buf) grpc_byte_buffer_destroy(g->recv_buf);
     if (g->send_buf) grpc_byte_buffer_destroy(g->send_buf);
     if (g->has_status_msg) grpc_slice_unref(g->status_msg);
-    if (g->has_trail_md) grpc_slice_unref(g->trail_md[0].value);
+    for (int i = 0; i < g->has_trail_md; i++) {
+        grpc_slice_unref(g->trail_md[i].key);   /* a static key's unref is a no-op */
+        grpc_slice_unref(g->trail_md[i].value);
+    }
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
     sdb_free(g);
@@ -301,6 +305,14 @@ static void t_finish(sdb_call *c, int code, const char *msg, const uint8_t *resp
         g->trail_md[0].key = grpc_slice_from_static_string("grpc-status-details-bin");
         g->has_trail_md = 1;
         ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+        ops[n].data.send_status_from_server.trailing_metadata = g->trail_md;
+    } else if (code == SDB_GRPC_OK && c->n_ok_trail) {
+        for (size_t i = 0; i < c->n_ok_trail; i++) {
+            g->trail_md[i].key = grpc_slice_from_copied_string(c->ok_trail_key[i]);
+            g->trail_md[i].value = grpc_slice_from_copied_buffer((const char *)c->ok_trail_val[i].ptr, c->ok_trail_val[i].len);
+            g->has_trail_md = (int)i + 1;
+        }
+        ops[n].data.send_status_from_server.trailing_metadata_count = c->n_ok_trail;
         ops[n].data.send_status_from_server.trailing_metadata = g->trail_md;
     }
     n++;

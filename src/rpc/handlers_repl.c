@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "rpc/repl.h"
@@ -17,10 +18,15 @@
 
 #define M(name) "/immudb.schema.ImmuService/" name
 #define EXPORT_WAIT_MS      2000   /* a not-yet-committed tx asked with allowPreCommitted: longest wait */
-#define POLL_MS             100    /* replicator: delay after "nothing new" (replication.md W5) */
+#define POLL_MS             100    /* replicator: delay after an immudb primary's "nothing new" (W5) */
+#define REPL_LONG_POLL_MS   500    /* replicator: how long a sealdb primary may wait for a new tx */
+#define REPL_BATCH          256    /* replicator: txs asked per answer from a sealdb primary */
 #define MAX_BACKOFF_MS      10000  /* replicator: longest wait between failed attempts */
 #define MAX_IMPORT_FAILURES 10     /* replicator: attempts of one tx before stopping (W7) */
 #define CLIENT_TIMEOUT_MS   10000
+#define EXPORT_LONG_POLL_MAX_MS 1000   /* sealdb-export-wait-ms: longest committed-only wait */
+#define EXPORT_BATCH_MAX    1024       /* sealdb-export-batch: most txs in one answer */
+#define EXPORT_BATCH_BYTES  (4u << 20) /* ... and no more bytes than this (one tx may exceed it) */
 
 static int fail(sdb_call *c, sdb_grpc_code code, const char *msg) {
     sdb_call_error(c, code, "%s", msg);
@@ -89,45 +95,181 @@ static void sleep_ms(unsigned ms) {
     nanosleep(&ts, NULL);
 }
 
-/* Answers one ExportTxRequest with its message (replication.md 4.1); 0, or -1 after answering the
- * call's final error. */
-static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r) {
+/* 5.3's metadata as Chunk fields (map entries of field #2) into md[]; returns the length. */
+static size_t put_md_entry(uint8_t *md, const char *key, const uint8_t *v, size_t vlen) {
+    size_t kl = strlen(key), n = 0;
+    md[n++] = 0x12;
+    md[n++] = (uint8_t)(2 + kl + 2 + vlen);   /* < 128 for these keys */
+    md[n++] = 0x0a;
+    md[n++] = (uint8_t)kl;
+    memcpy(md + n, key, kl);
+    n += kl;
+    md[n++] = 0x12;
+    md[n++] = (uint8_t)vlen;
+    memcpy(md + n, v, vlen);
+    return n + vlen;
+}
+
+static size_t sync_md(uint8_t md[256], uint64_t may_id, const uint8_t may_alh[SDB_HASH_LEN], uint64_t committed) {
+    uint8_t b[8];
+    size_t n = 0;
+    sdb_put_u64be(b, may_id);
+    n += put_md_entry(md + n, "may-commit-up-to-txid-bin", b, 8);
+    n += put_md_entry(md + n, "may-commit-up-to-alh-bin", may_alh, SDB_HASH_LEN);
+    sdb_put_u64be(b, committed);
+    n += put_md_entry(md + n, "committed-txid-bin", b, 8);
+    return n;
+}
+
+/* The same three keys as trailing metadata: unary exportTx only (spec 4.1 step 8; a stream would
+ * accumulate them). */
+static int add_sync_trailers(sdb_call *c, uint64_t may_id, const uint8_t may_alh[SDB_HASH_LEN], uint64_t committed) {
+    uint8_t b[8], cb[8];
+    sdb_put_u64be(b, may_id);
+    sdb_put_u64be(cb, committed);
+    return sdb_call_add_trailer(c, "may-commit-up-to-txid-bin", b, 8) ||
+           sdb_call_add_trailer(c, "may-commit-up-to-alh-bin", may_alh, SDB_HASH_LEN) ||
+           sdb_call_add_trailer(c, "committed-txid-bin", cb, 8);
+}
+
+/* A ReplicaState digest as 32 bytes: zero-padded or cut (replication.md 2). */
+static void digest32(const ProtobufCBinaryData *d, uint8_t out[SDB_HASH_LEN]) {
+    memset(out, 0, SDB_HASH_LEN);
+    if (d && d->data) memcpy(out, d->data, d->len < SDB_HASH_LEN ? d->len : SDB_HASH_LEN);
+}
+
+static int alh_is(sdb_kvdb *db, uint64_t id, const uint8_t want[SDB_HASH_LEN]) {
+    sdb_tx_header h;
+    uint8_t alh[SDB_HASH_LEN];
+    return sdb_engine_tx_header(db->eng, id, &h, alh) == SEALDB_OK && memcmp(alh, want, SDB_HASH_LEN) == 0;
+}
+
+/* A sync replica's state (replication.md 5.2): checks it against this primary's history,
+ * computes what the replica may commit, registers its ack. NULL, or immudb's error text. */
+static const char *take_replica_state(sdb_kvdb *db, const Immudb__Schema__ReplicaState *rs, uint64_t *may_id,
+                                      uint8_t may_alh[SDB_HASH_LEN]) {
+    uint64_t c;
+    uint8_t calh[SDB_HASH_LEN], a[SDB_HASH_LEN];
+    if (sdb_engine_committed_state(db->eng, &c, calh)) return "already closed";
+    uint64_t pd = sdb_engine_last_tx(db->eng);
+    if (rs->committedtxid > 0) {
+        digest32(&rs->committedalh, a);
+        if (rs->committedtxid > c || !alh_is(db, rs->committedtxid, a))
+            return "replica diverged from primary: replica commit state diverged from primary's";
+    }
+    *may_id = 0;
+    memset(may_alh, 0, SDB_HASH_LEN);
+    if (rs->precommittedtxid > 0) {
+        digest32(&rs->precommittedalh, a);
+        if (rs->precommittedtxid > pd || !alh_is(db, rs->precommittedtxid, a))
+            return "replica diverged from primary: replica precommit state diverged from primary's";
+        if (rs->precommittedtxid < c) { *may_id = rs->precommittedtxid; memcpy(may_alh, a, SDB_HASH_LEN); }
+        else { *may_id = c; memcpy(may_alh, calh, SDB_HASH_LEN); }
+    }
+    int rc = sdb_engine_gate_ack(db->eng, rs->uuid ? rs->uuid : "", rs->precommittedtxid);
+    if (rc == SEALDB_RANGE) return "illegal arguments: the newly informed replica state lags behind the previously informed one";
+    if (rc == SEALDB_INVALID) return "illegal state: replica state was NOT expected";
+    return rc ? "out of memory" : NULL;
+}
+
+/* A sealdb request option (request metadata, ignored by immudb): a decimal in 0..max, else 0. */
+static uint64_t md_u64(sdb_call *c, const char *key, uint64_t max) {
+    const char *v = sdb_call_metadata(c, key);
+    if (!v || !*v) return 0;
+    char *end = NULL;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end) return 0;
+    return x > max ? max : x;
+}
+
+/* Answers one ExportTxRequest (replication.md 4.1): with a replicaState (sync primary only) the
+ * ack is registered, a tx not there yet is waited for up to 4 x syncFrequency and then answered
+ * with the empty heartbeat message, and the first chunk carries 5.3's metadata. sealdb's own
+ * replicas may ask for several txs per answer (sealdb-export-batch) and for a committed-only
+ * long poll (sealdb-export-wait-ms). 0, or -1 after answering the call's final error. */
+static int export_one(sdb_call *c, const Immudb__Schema__ExportTxRequest *r, int unary) {
     if (r->tx == 0) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), -1;
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return fail(c, SDB_GRPC_UNKNOWN, "already closed"), -1;
-    /* sealdb has no synchronous primaries (no replica-state table) */
-    if (r->replicastate) return fail(c, SDB_GRPC_UNKNOWN, "illegal state: replica state was NOT expected"), -1;
-    if (r->tx > sdb_engine_last_tx(db->eng)) {
-        /* immudb answers a committed-only request past the end with EOF (how its replicas learn
-         * they caught up); systemdb and precommitted requests wait, here for a bounded time */
-        if (!r->allowprecommitted && !sdb_database_is_system(sdb_call_db(c))) return fail(c, SDB_GRPC_UNKNOWN, "EOF"), -1;
-        for (unsigned waited = 0; r->tx > sdb_engine_last_tx(db->eng); waited += 5) {
-            if (waited >= EXPORT_WAIT_MS) return fail(c, SDB_GRPC_UNKNOWN, "EOF"), -1;
-            sleep_ms(5);
+    sdb_database *d = sdb_call_db(c);
+    int syncp = r->replicastate != NULL;
+    uint64_t may_id = 0;
+    uint8_t may_alh[SDB_HASH_LEN];
+    if (syncp) {
+        /* only a sync primary keeps a replica-state table */
+        if (sdb_engine_gate_mode(db->eng) != SDB_GATE_PRIMARY)
+            return fail(c, SDB_GRPC_UNKNOWN, "illegal state: replica state was NOT expected"), -1;
+        const char *err = take_replica_state(db, r->replicastate, &may_id, may_alh);
+        if (err) return fail(c, SDB_GRPC_UNKNOWN, err), -1;
+    }
+    int pre = r->allowprecommitted;
+    uint64_t have = pre ? sdb_engine_last_tx(db->eng) : sdb_engine_committed_tx(db->eng);
+    if (r->tx > have) {
+        int rc;
+        if (syncp) {
+            int64_t f = sdb_database_settings(d)->sync_freq_ms;
+            rc = sdb_engine_gate_wait(db->eng, r->tx, pre, 4 * (f > 0 ? f : 1));
+        } else if (!pre && !sdb_database_is_system(d)) {
+            /* immudb answers a committed-only request past the end with EOF at once (how its
+             * replicas learn they caught up); a sealdb replica may ask to wait a little first */
+            uint64_t wait = md_u64(c, "sealdb-export-wait-ms", EXPORT_LONG_POLL_MAX_MS);
+            rc = wait ? sdb_engine_gate_wait(db->eng, r->tx, 0, (int64_t)wait) : SEALDB_TIMEOUT;
+        } else {
+            rc = sdb_engine_gate_wait(db->eng, r->tx, pre, EXPORT_WAIT_MS);
         }
+        if (rc == SEALDB_CLOSED) return fail(c, SDB_GRPC_UNKNOWN, "already closed"), -1;
+        if (rc && !syncp) return fail(c, SDB_GRPC_UNKNOWN, "EOF"), -1;
+        if (rc) {
+            /* nothing new: the heartbeat, an empty message with the metadata */
+            uint8_t md[256];
+            size_t ml = sync_md(md, may_id, may_alh, sdb_engine_committed_tx(db->eng));
+            if (sdb_call_send_msg_md(c, NULL, 0, md, ml)) return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed"), -1;
+            if (unary && add_sync_trailers(c, may_id, may_alh, sdb_engine_committed_tx(db->eng)))
+                return fail(c, SDB_GRPC_INTERNAL, "out of memory"), -1;
+            return 0;
+        }
+        have = pre ? sdb_engine_last_tx(db->eng) : sdb_engine_committed_tx(db->eng);
     }
-    sdb_buf p;
+    uint64_t batch = md_u64(c, "sealdb-export-batch", EXPORT_BATCH_MAX);
+    uint64_t last = r->tx + (batch > 1 ? batch - 1 : 0);
+    if (last > have) last = have;
+    uint8_t md[256];
+    size_t ml = syncp ? sync_md(md, may_id, may_alh, sdb_engine_committed_tx(db->eng)) : 0;
+    sdb_buf p, out;
     sdb_buf_init(&p);
+    sdb_buf_init(&out);
     char err[256];
-    if (export_payload(db, r->tx, r->skipintegritycheck, &p, err, sizeof err)) {
-        sdb_buf_deinit(&p);
-        return fail(c, SDB_GRPC_UNKNOWN, err), -1;
+    int rc = SEALDB_OK;
+    for (uint64_t id = r->tx; id <= last && out.len < EXPORT_BATCH_BYTES; id++) {
+        if (export_payload(db, id, r->skipintegritycheck, &p, err, sizeof err)) { rc = -1; break; }
+        if (last == r->tx) {
+            /* one tx: one message starting its own chunk, as immudb sends it */
+            if (sdb_call_send_msg_md(c, p.ptr, p.len, md, ml)) rc = -2;
+            break;
+        }
+        /* a batch (sealdb replicas only): the framed messages back to back, in full chunks */
+        uint8_t len[8];
+        sdb_put_u64be(len, p.len);
+        if (sdb_buf_append(&out, len, 8) || sdb_buf_append(&out, p.ptr, p.len)) { rc = -2; break; }
     }
-    int rc = sdb_call_send_msg(c, p.ptr, p.len);
+    if (!rc && out.len && sdb_call_send_bytes_md(c, out.ptr, out.len, md, ml)) rc = -2;
+    if (!rc && syncp && unary) rc = add_sync_trailers(c, may_id, may_alh, sdb_engine_committed_tx(db->eng)) ? -2 : 0;
     sdb_buf_deinit(&p);
+    sdb_buf_deinit(&out);
+    if (rc == -1) return fail(c, SDB_GRPC_UNKNOWN, err), -1;
     if (rc) return fail(c, SDB_GRPC_UNAVAILABLE, "stream send failed"), -1;
     return 0;
 }
 
 static int h_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
-    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq) == 0) sdb_call_ok(c, NULL);
+    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq, 1) == 0) sdb_call_ok(c, NULL);
     return SDB_CALL_DONE;
 }
 
 /* streamExportTx: requests answered strictly one after another on one call (replication.md 5.1);
  * the call ends with the first error, or with immudb's Unknown "EOF" when the client half-closes. */
 static int h_stream_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
-    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq)) return SDB_CALL_DONE;
+    if (export_one(c, (const Immudb__Schema__ExportTxRequest *)rq, 0)) return SDB_CALL_DONE;
     for (;;) {
         sdb_slice raw;
         int eof = 0;
@@ -136,7 +278,7 @@ static int h_stream_export_tx(sdb_call *c, const ProtobufCMessage *rq) {
         /* decoded outside the call's arena: a long-lived stream must not grow it per request */
         Immudb__Schema__ExportTxRequest *r = immudb__schema__export_tx_request__unpack(NULL, raw.len, raw.ptr);
         if (!r) return fail(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message");
-        int rc = export_one(c, r);
+        int rc = export_one(c, r, 0);
         immudb__schema__export_tx_request__free_unpacked(r, NULL);
         if (rc) return SDB_CALL_DONE;
     }
@@ -150,39 +292,8 @@ typedef struct import_err {
     char msg[256];
 } import_err;
 
-/* Parses payload p and commits it as the next tx of db (replication.md 3.5, 7.1). */
-static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, const uint8_t *expect_alh, sdb_commit_result *res,
-                          import_err *ie) {
-    ie->code = SDB_GRPC_OK;
-    ie->why = SDB_REPL_OK;
-    ie->msg[0] = 0;
-    sdb_export_tx x;
-    sdb_export_tx_init(&x);
-    const char *why = NULL;
-    int rc = sdb_export_parse(p, &x, &why);
-    if (rc) {
-        ie->code = strcmp(why, "illegal arguments") == 0 ? SDB_GRPC_INVALID_ARGUMENT : SDB_GRPC_UNKNOWN;
-        snprintf(ie->msg, sizeof ie->msg, "%s", why);
-        return rc;
-    }
-    if (x.truncated) {
-        sdb_export_tx_deinit(&x);
-        ie->code = SDB_GRPC_INVALID_ARGUMENT;
-        snprintf(ie->msg, sizeof ie->msg, "illegal arguments: transactions with truncated values are not supported by sealdb");
-        return SEALDB_UNSUPPORTED;
-    }
-    sdb_kv *kv = sdb_calloc(x.nentries ? x.nentries : 1, sizeof *kv);
-    if (!kv) { sdb_export_tx_deinit(&x); ie->code = SDB_GRPC_RESOURCE_EXHAUSTED; snprintf(ie->msg, sizeof ie->msg, "out of memory"); return SEALDB_NOMEM; }
-    for (uint32_t i = 0; i < x.nentries; i++) {
-        kv[i].key = x.entries[i].key;
-        kv[i].value = x.entries[i].value;
-        kv[i].md = x.entries[i].md;
-    }
-    int w = SDB_REPL_OK;
-    uint64_t id = x.hdr.id;
-    rc = sdb_engine_commit_replicated_sync(db->eng, &x.hdr, kv, x.nentries, skip, expect_alh, res, &w);
-    sdb_free(kv);
-    sdb_export_tx_deinit(&x);
+/* immudb's status for a failed import of tx id (rc, why: SDB_REPL_*); rc unchanged. */
+static int import_error(sdb_kvdb *db, int rc, int w, uint64_t id, import_err *ie) {
     ie->why = w;
     if (rc == SEALDB_OK) return rc;
     ie->code = SDB_GRPC_UNKNOWN;
@@ -223,6 +334,42 @@ static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, const uint8_t *ex
     return rc;
 }
 
+/* Parses payload p and commits it as the next tx of db (replication.md 3.5, 7.1). */
+static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, const uint8_t *expect_alh, sdb_commit_result *res,
+                          import_err *ie) {
+    ie->code = SDB_GRPC_OK;
+    ie->why = SDB_REPL_OK;
+    ie->msg[0] = 0;
+    sdb_export_tx x;
+    sdb_export_tx_init(&x);
+    const char *why = NULL;
+    int rc = sdb_export_parse(p, &x, &why);
+    if (rc) {
+        ie->code = strcmp(why, "illegal arguments") == 0 ? SDB_GRPC_INVALID_ARGUMENT : SDB_GRPC_UNKNOWN;
+        snprintf(ie->msg, sizeof ie->msg, "%s", why);
+        return rc;
+    }
+    if (x.truncated) {
+        sdb_export_tx_deinit(&x);
+        ie->code = SDB_GRPC_INVALID_ARGUMENT;
+        snprintf(ie->msg, sizeof ie->msg, "illegal arguments: transactions with truncated values are not supported by sealdb");
+        return SEALDB_UNSUPPORTED;
+    }
+    sdb_kv *kv = sdb_calloc(x.nentries ? x.nentries : 1, sizeof *kv);
+    if (!kv) { sdb_export_tx_deinit(&x); ie->code = SDB_GRPC_RESOURCE_EXHAUSTED; snprintf(ie->msg, sizeof ie->msg, "out of memory"); return SEALDB_NOMEM; }
+    for (uint32_t i = 0; i < x.nentries; i++) {
+        kv[i].key = x.entries[i].key;
+        kv[i].value = x.entries[i].value;
+        kv[i].md = x.entries[i].md;
+    }
+    int w = SDB_REPL_OK;
+    uint64_t id = x.hdr.id;
+    rc = sdb_engine_commit_replicated_sync(db->eng, &x.hdr, kv, x.nentries, skip, expect_alh, res, &w);
+    sdb_free(kv);
+    sdb_export_tx_deinit(&x);
+    return import_error(db, rc, w, id, ie);
+}
+
 /* ---- replicators ---- */
 
 typedef struct replicator {
@@ -231,7 +378,7 @@ typedef struct replicator {
     char name[129];
     char host[256], pdb[129], user[128], pass[256];
     uint32_t port;
-    int skip, wfi;
+    int skip, wfi, sync;
     pthread_t th;
     atomic_int stop;
     pthread_mutex_t mu;        /* st */
@@ -297,15 +444,156 @@ static int caught_up(const char *msg) {
     return strcmp(msg, "EOF") == 0 || strstr(msg, "no new transactions") != NULL;
 }
 
+/* ---- batch import: the txs of one answer go to the committer together (one group, one sync) ---- */
+
+typedef struct batch_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t pending;
+} batch_wait;
+
+typedef struct batch_slot {
+    batch_wait *w;
+    int rc, why;
+    uint64_t id;
+} batch_slot;
+
+static void batch_cb(void *arg, int rc, const sdb_commit_result *res, size_t failed_pre) {
+    batch_slot *sl = arg;
+    (void)res;
+    pthread_mutex_lock(&sl->w->mu);
+    sl->rc = rc;
+    sl->why = rc ? (int)failed_pre : SDB_REPL_OK;
+    if (--sl->w->pending == 0) pthread_cond_signal(&sl->w->cv);
+    pthread_mutex_unlock(&sl->w->mu);
+}
+
+/* The txs of one answer queued to the committer: their completions and the first failure. */
+typedef struct batch {
+    batch_wait w;
+    batch_slot *slots;
+    size_t n;
+    uint64_t last_id;            /* last tx queued (0: none) */
+    int rc;                      /* a failure before queuing (parse), with ie */
+    import_err ie;
+} batch;
+
+/* Queues the non-empty messages of an export answer in order (the answer's buffer is free again
+ * on return: the engine copies what it keeps). Finish with batch_wait_done. */
+static void batch_queue(sdb_kvdb *db, const sdb_cl_export_res *res, int skip, batch *bt) {
+    memset(bt, 0, sizeof *bt);
+    pthread_mutex_init(&bt->w.mu, NULL);
+    pthread_cond_init(&bt->w.cv, NULL);
+    bt->ie.code = SDB_GRPC_OK;
+    bt->ie.why = SDB_REPL_OK;
+    import_err *ie = &bt->ie;
+    bt->n = res->n;
+    bt->slots = sdb_calloc(res->n ? res->n : 1, sizeof *bt->slots);
+    if (!bt->slots) { ie->code = SDB_GRPC_RESOURCE_EXHAUSTED; snprintf(ie->msg, sizeof ie->msg, "out of memory"); bt->rc = SEALDB_NOMEM; return; }
+    for (size_t i = 0; i < res->n; i++) {
+        if (!res->len[i]) continue;   /* the sync heartbeat */
+        sdb_export_tx x;
+        sdb_export_tx_init(&x);
+        const char *why = NULL;
+        int rc = sdb_export_parse(sdb_slice_of(res->data.ptr + res->off[i], res->len[i]), &x, &why);
+        if (rc) {
+            ie->code = strcmp(why, "illegal arguments") == 0 ? SDB_GRPC_INVALID_ARGUMENT : SDB_GRPC_UNKNOWN;
+            snprintf(ie->msg, sizeof ie->msg, "%s", why);
+            bt->rc = rc;
+            return;
+        }
+        if (x.truncated) {
+            sdb_export_tx_deinit(&x);
+            ie->code = SDB_GRPC_INVALID_ARGUMENT;
+            snprintf(ie->msg, sizeof ie->msg, "illegal arguments: transactions with truncated values are not supported by sealdb");
+            bt->rc = SEALDB_UNSUPPORTED;
+            return;
+        }
+        sdb_kv *kv = sdb_calloc(x.nentries ? x.nentries : 1, sizeof *kv);
+        if (!kv) { sdb_export_tx_deinit(&x); bt->rc = SEALDB_NOMEM; snprintf(ie->msg, sizeof ie->msg, "out of memory"); return; }
+        for (uint32_t k = 0; k < x.nentries; k++) {
+            kv[k].key = x.entries[k].key;
+            kv[k].value = x.entries[k].value;
+            kv[k].md = x.entries[k].md;
+        }
+        batch_slot *sl = &bt->slots[i];
+        sl->w = &bt->w;
+        sl->id = x.hdr.id;
+        pthread_mutex_lock(&bt->w.mu);
+        bt->w.pending++;
+        pthread_mutex_unlock(&bt->w.mu);
+        int why_rc = SDB_REPL_OK;
+        rc = sdb_engine_commit_replicated(db->eng, &x.hdr, kv, x.nentries, skip, NULL, batch_cb, sl, &why_rc);
+        sdb_free(kv);
+        sdb_export_tx_deinit(&x);
+        if (rc) {
+            pthread_mutex_lock(&bt->w.mu);
+            bt->w.pending--;
+            pthread_mutex_unlock(&bt->w.mu);
+            sl->rc = rc;
+            sl->why = why_rc;
+            return;
+        }
+        bt->last_id = sl->id;
+    }
+}
+
+/* Waits for a queued batch; *imported counts its new txs. SEALDB_OK, or the first failure's
+ * status with its immudb error in *ie (a tx already here with the same Alh counts as done). */
+static int batch_wait_done(sdb_kvdb *db, batch *bt, uint64_t *imported, import_err *ie) {
+    pthread_mutex_lock(&bt->w.mu);
+    while (bt->w.pending) pthread_cond_wait(&bt->w.cv, &bt->w.mu);
+    pthread_mutex_unlock(&bt->w.mu);
+    *imported = 0;
+    int rc = SEALDB_OK;
+    *ie = bt->ie;
+    for (size_t i = 0; i < bt->n && bt->slots && rc == SEALDB_OK; i++) {
+        if (!bt->slots[i].w && bt->slots[i].rc == SEALDB_OK) continue;
+        if (bt->slots[i].rc == SEALDB_OK) { (*imported)++; continue; }
+        if (bt->slots[i].why == SDB_REPL_EXISTS) continue;
+        rc = import_error(db, bt->slots[i].rc, bt->slots[i].why, bt->slots[i].id, ie);
+    }
+    if (!rc) rc = bt->rc;
+    pthread_mutex_destroy(&bt->w.mu);
+    pthread_cond_destroy(&bt->w.cv);
+    sdb_free(bt->slots);
+    bt->slots = NULL;
+    return rc;
+}
+
+static char g_uuid[32];   /* this server's identifier: a sync replica's UUID */
+
+void sdb_repl_set_uuid(const char *uuid) { snprintf(g_uuid, sizeof g_uuid, "%s", uuid); }
+
+static void stop_diverged(replicator *r, uint64_t at, const char *why) {
+    atomic_fetch_add(&g_divergences, 1);
+    set_error(r, 1, "primary %s:%u/%s diverged from this replica at tx %llu: %s", r->host, r->port, r->pdb,
+              (unsigned long long)at, why);
+    sdb_log("error: replication of database %s stopped: primary %s:%u/%s diverged at tx %llu: %s", r->name, r->host,
+            r->port, r->pdb, (unsigned long long)at, why);
+}
+
+/* Waits for the batch in flight; its imported count goes to the status. */
+static int finish_inflight(replicator *r, batch *bt, int *inflight, uint64_t *imported, import_err *ie) {
+    *inflight = 0;
+    int rc = batch_wait_done(r->db, bt, imported, ie);
+    if (*imported && r->wfi) (void)sdb_engine_wait_indexed(r->db->eng, sdb_engine_last_tx(r->db->eng), CLIENT_TIMEOUT_MS);
+    return rc;
+}
+
 static void *replicator_main(void *arg) {
     replicator *r = arg;
     sealdb_client *cl = NULL;
-    sdb_buf p;
-    sdb_buf_init(&p);
+    sdb_cl_export_res res;
+    sdb_cl_export_res_init(&res);
     unsigned backoff = 0, import_failures = 0;
     uint64_t checked_upto = 0;   /* last own tx whose Alh matched the primary's state */
     uint64_t max = sdb_export_max_payload(r->db->max_tx_entries, r->db->max_key_len, r->db->max_value_len);
-    sdb_log("replication: database %s follows %s:%u/%s", r->name, r->host, r->port, r->pdb);
+    sdb_engine *e = r->db->eng;
+    batch fl;                    /* the batch the committer is writing, when inflight */
+    int inflight = 0;
+    sdb_log("replication: database %s follows %s:%u/%s%s", r->name, r->host, r->port, r->pdb,
+            r->sync ? " (synchronous)" : "");
     while (!atomic_load(&r->stop)) {
         if (backoff && nap(r, backoff)) break;
         if (!cl) {
@@ -326,12 +614,47 @@ static void *replicator_main(void *arg) {
                 continue;
             }
         }
-        uint64_t next = sdb_engine_last_tx(r->db->eng) + 1;
-        int rc = sdb_cl_export_tx(cl, next, r->skip, max, &p);
+        uint64_t next = (inflight && fl.last_id ? fl.last_id : sdb_engine_last_tx(e)) + 1;
+        sdb_cl_replica_state rs;
+        sdb_cl_export_req rq;
+        memset(&rq, 0, sizeof rq);
+        rq.tx = next;
+        rq.skip_integrity = r->skip;
+        rq.batch = REPL_BATCH;
+        if (r->sync) {
+            /* a sync replica reports what it holds (its ack) and fetches precommitted txs */
+            memset(&rs, 0, sizeof rs);
+            rs.uuid = g_uuid;
+            (void)sdb_engine_committed_state(e, &rs.committed_id, rs.committed_alh);
+            (void)sdb_engine_state(e, &rs.pre_id, rs.pre_alh);
+            rq.state = &rs;
+            rq.allow_precommitted = 1;
+        } else {
+            rq.wait_ms = REPL_LONG_POLL_MS;
+        }
+        int64_t t0 = (int64_t)sdb_now_ms();
+        import_err ie;
+        uint64_t imported = 0;
+        int irc = SEALDB_OK;
+        int rc = sdb_cl_export_txs(cl, &rq, max, &res);
+        if (rc && inflight) {
+            /* nothing new, or a failure: settle the batch the committer is writing first */
+            if ((irc = finish_inflight(r, &fl, &inflight, &imported, &ie))) goto import_done;
+            pthread_mutex_lock(&r->mu); r->st.imported += imported; pthread_mutex_unlock(&r->mu);
+            imported = 0;
+        }
         if (rc) {
             const char *msg = sealdb_client_errmsg(cl);
+            if (strstr(msg, "replica commit state diverged from primary") ||
+                strstr(msg, "replica precommit state diverged from primary")) {
+                /* this replica holds txs the primary does not (allowTxDiscarding is not supported) */
+                stop_diverged(r, next - 1, msg);
+                break;
+            }
             if (sdb_cl_last_grpc_code(cl) == SDB_GRPC_UNKNOWN && caught_up(msg)) {
-                backoff = POLL_MS;    /* nothing new: keep the connection, ask again shortly */
+                /* nothing new: keep the connection; a sealdb primary waited already (long poll),
+                 * an immudb one answers at once, so wait a little before asking again */
+                backoff = (int64_t)sdb_now_ms() - t0 >= REPL_LONG_POLL_MS / 2 ? 0 : POLL_MS;
                 /* the last imported tx is checked by the chain only when its successor arrives;
                  * until then compare its Alh with the primary's state (a changed ts, version or
                  * tx metadata would otherwise go unnoticed: W17), once per new last tx */
@@ -340,14 +663,9 @@ static void *replicator_main(void *arg) {
                     uint8_t own[SDB_HASH_LEN];
                     uint64_t own_id = 0;
                     if (sealdb_client_current_state(cl, &pst) == SEALDB_OK &&
-                        sdb_engine_state(r->db->eng, &own_id, own) == SEALDB_OK && pst.tx_id == own_id) {
+                        sdb_engine_state(e, &own_id, own) == SEALDB_OK && pst.tx_id == own_id) {
                         if (memcmp(pst.alh, own, SDB_HASH_LEN)) {
-                            atomic_fetch_add(&g_divergences, 1);
-                            set_error(r, 1, "primary %s:%u/%s states another Alh for tx %llu than this replica's",
-                                      r->host, r->port, r->pdb, (unsigned long long)own_id);
-                            sdb_log("error: replication of database %s stopped: primary %s:%u/%s diverged at tx %llu: "
-                                    "its state has another Alh", r->name, r->host, r->port, r->pdb,
-                                    (unsigned long long)own_id);
+                            stop_diverged(r, own_id, "its state has another Alh");
                             break;
                         }
                         checked_upto = own_id;
@@ -363,13 +681,44 @@ static void *replicator_main(void *arg) {
             backoff = backoff > POLL_MS ? (backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2) : 500;
             continue;
         }
-        sdb_commit_result res;
-        import_err ie;
-        rc = import_payload(r->db, sdb_buf_slice(&p), r->skip, NULL, &res, &ie);
-        if (rc == SEALDB_OK || ie.why == SDB_REPL_EXISTS) {
-            if (rc == SEALDB_OK && r->wfi) (void)sdb_engine_wait_indexed(r->db->eng, res.hdr.id, CLIENT_TIMEOUT_MS);
+        if (r->sync) {
+            if (!res.has_md) {
+                set_error(r, 0, "primary %s:%u/%s is not running with synchronous replication (no replication metadata)",
+                          r->host, r->port, r->pdb);
+                pthread_mutex_lock(&r->mu); r->st.failures++; pthread_mutex_unlock(&r->mu);
+                backoff = backoff ? (backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2) : 500;
+                continue;
+            }
+            /* commit what the primary committed (6.3 step 6), after checking it is ours */
+            uint64_t own_c = sdb_engine_committed_tx(e), own_p = sdb_engine_last_tx(e);
+            uint64_t up = res.may_commit_id < own_p ? res.may_commit_id : own_p;
+            if (up > own_c) {
+                uint8_t alh[SDB_HASH_LEN];
+                sdb_tx_header h;
+                if (sdb_engine_tx_header(e, up, &h, alh) == SEALDB_OK && up == res.may_commit_id &&
+                    memcmp(alh, res.may_commit_alh, SDB_HASH_LEN)) {
+                    stop_diverged(r, up, "the primary committed another tx under this id");
+                    break;
+                }
+                sdb_engine_gate_allow(e, up);
+            }
+        }
+        /* an asynchronous replica fetches the next answer while the committer writes this one
+         * (pipelined); a synchronous one must report it durable in its next request (its ack) */
+        if (inflight) irc = finish_inflight(r, &fl, &inflight, &imported, &ie);
+        if (irc == SEALDB_OK) {
+            batch_queue(r->db, &res, r->skip, &fl);
+            inflight = 1;
+            if (r->sync || !fl.last_id || fl.rc) {
+                uint64_t more = 0;
+                irc = finish_inflight(r, &fl, &inflight, &more, &ie);
+                imported += more;
+            }
+        }
+    import_done:
+        if (irc == SEALDB_OK) {
             pthread_mutex_lock(&r->mu);
-            r->st.imported += rc == SEALDB_OK;
+            r->st.imported += imported;
             r->st.last_error[0] = 0;
             pthread_mutex_unlock(&r->mu);
             backoff = 0;
@@ -380,24 +729,25 @@ static void *replicator_main(void *arg) {
             ie.why == SDB_REPL_BAD_EH) {
             /* the primary's history is not the one this replica holds (or its tx is not what its
              * header says): following it would be silent divergence (W4); stop and say so */
-            atomic_fetch_add(&g_divergences, 1);
-            set_error(r, 1, "primary %s:%u/%s diverged from this replica at tx %llu: %s", r->host, r->port, r->pdb,
-                      (unsigned long long)next, ie.msg);
-            sdb_log("error: replication of database %s stopped: primary %s:%u/%s diverged at tx %llu: %s", r->name,
-                    r->host, r->port, r->pdb, (unsigned long long)next, ie.msg);
+            stop_diverged(r, sdb_engine_last_tx(e) + 1, ie.msg);
             break;
         }
-        pthread_mutex_lock(&r->mu); r->st.failures++; pthread_mutex_unlock(&r->mu);
-        set_error(r, 0, "importing tx %llu from %s:%u/%s failed: %s", (unsigned long long)next, r->host, r->port,
-                  r->pdb, ie.msg);
+        pthread_mutex_lock(&r->mu); r->st.failures++; r->st.imported += imported; pthread_mutex_unlock(&r->mu);
+        set_error(r, 0, "importing tx %llu from %s:%u/%s failed: %s", (unsigned long long)(sdb_engine_last_tx(e) + 1),
+                  r->host, r->port, r->pdb, ie.msg);
         if (++import_failures >= MAX_IMPORT_FAILURES) {
             sdb_log("error: replication of database %s stopped after %u failed attempts at tx %llu: %s", r->name,
-                    import_failures, (unsigned long long)next, ie.msg);
+                    import_failures, (unsigned long long)(sdb_engine_last_tx(e) + 1), ie.msg);
             break;
         }
         backoff = backoff ? (backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2) : 500;
     }
-    sdb_buf_deinit(&p);
+    if (inflight) {
+        uint64_t n = 0;
+        import_err ie;
+        (void)finish_inflight(r, &fl, &inflight, &n, &ie);
+    }
+    sdb_cl_export_res_deinit(&res);
     sealdb_client_close(cl);
     pthread_mutex_lock(&r->mu);
     r->st.running = 0;
@@ -429,6 +779,7 @@ static void start_locked(sdb_database *d) {
         r->port = rs->primaryport ? rs->primaryport->value : 0;
         r->skip = rs->skipintegritycheck && rs->skipintegritycheck->value;
         r->wfi = rs->waitforindexing && rs->waitforindexing->value;
+        r->sync = rs->syncreplication && rs->syncreplication->value;
         pthread_mutex_init(&r->mu, NULL);
         atomic_init(&r->stop, 0);
         r->st.running = 1;
@@ -461,15 +812,44 @@ static void stop_replicator(const sdb_database *d) {
     sdb_free(r);
 }
 
+/* The answer gate from d's settings: a sync primary holds answers for acks, a sync replica
+ * commits on its primary's word, everything else commits at once (a promotion commits what a sync
+ * replica held precommitted). Caller holds the server's mu or runs in the db_open hook. */
+static void apply_gate_locked(sdb_database *d, int at_open) {
+    sdb_kvdb *db = d->impl;
+    if (!db) return;
+    const sdb_db_settings *st = &d->settings;
+    int mode = !st->sync_repl ? SDB_GATE_OFF : st->replica ? SDB_GATE_REPLICA : SDB_GATE_PRIMARY;
+    sdb_engine_gate_set(db->eng, mode, st->sync_acks);
+    /* a sync replica does not store its committed point: claiming all it holds would be ahead of
+     * its primary (a commit-state divergence); the primary's next answer sets it again */
+    if (at_open && mode == SDB_GATE_REPLICA) sdb_engine_gate_forget_committed(db->eng);
+}
+
 void sdb_repl_settings_changed(sdb_server *s, sdb_database *d) {
     stop_replicator(d);
     pthread_mutex_lock(&s->mu);
-    if (d->loaded) start_locked(d);
+    if (d->loaded) {
+        apply_gate_locked(d, 0);
+        start_locked(d);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sdb_repl_release_waiting(sdb_database *d) {
+    sdb_kvdb *db = d->impl;
+    if (db) sdb_engine_gate_close(db->eng);
+}
+
+void sdb_repl_shutdown(sdb_server *s) {
+    pthread_mutex_lock(&s->mu);
+    for (sdb_database *d = s->dbs; d; d = d->next) sdb_repl_release_waiting(d);
     pthread_mutex_unlock(&s->mu);
 }
 
 static int repl_db_open(sdb_database *d, const char *dir) {
     (void)dir;
+    apply_gate_locked(d, 1);
     start_locked(d);
     return SEALDB_OK;
 }

@@ -11,6 +11,14 @@ extern const sdb_rpc_module sdb_repl_module;
  * and starts a new one when d is (still) a following replica. Call without s->mu held. */
 void sdb_repl_settings_changed(sdb_server *s, sdb_database *d);
 
+/* This server's identifier, the UUID its sync replicas report (set before databases load). */
+void sdb_repl_set_uuid(const char *uuid);
+/* Server shutdown: every held answer of a sync primary is released with an error (its tx is
+ * durable but not acknowledged), so the calls in flight can finish. */
+void sdb_repl_shutdown(sdb_server *s);
+/* The same for one database being unloaded (its calls in flight hold it open until they end). */
+void sdb_repl_release_waiting(sdb_database *d);
+
 /* Replication status of d for health and metrics: 1 when a replicator runs; *last_error gets
  * the reason it stopped ("" when none); *diverged 1 when that reason is a divergence. */
 typedef struct sdb_repl_status {

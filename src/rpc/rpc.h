@@ -93,6 +93,9 @@ typedef struct sdb_db_settings {       /* the effective values that matter for K
     int64_t truncation_freq_ms;        /* truncationSettings.truncationFrequency (24 h) */
     int replica;                       /* replicationSettings.replica: client writes refused */
     int repl_follow;                   /* a replica with primary coordinates: runs a replicator */
+    int sync_repl;                     /* replicationSettings.syncReplication */
+    uint32_t sync_acks;                /* replicationSettings.syncAcks (a sync primary: > 0) */
+    int64_t sync_freq_ms;              /* syncFrequency: a sync replica's heartbeat wait is 4x this */
 } sdb_db_settings;
 
 const char *sdb_database_name(const sdb_database *d);
@@ -152,7 +155,16 @@ int sdb_call_defer(sdb_call *call, void (*fn)(sdb_call *call, void *arg), void *
  * [8-byte BE length + first bytes] then 64 KiB pieces. Blocks until gRPC accepted each Chunk. */
 #define SDB_STREAM_CHUNK_SIZE 65536u
 int sdb_call_send_msg(sdb_call *call, const void *p, size_t n);
-int sdb_call_send_u64(sdb_call *call, uint64_t v);               /* 8-byte message holding BE v */
+/* Same, with md (already encoded Chunk fields, e.g. metadata #2 map entries) appended to the
+ * message's first chunk. */
+int sdb_call_send_msg_md(sdb_call *call, const void *p, size_t n, const uint8_t *md, size_t md_len);
+/* Already framed stream bytes (several u64(L) || P messages) as chunk contents of 64 KiB, md on the
+ * first: for peers that read the stream as bytes (sealdb's own replicas), not one chunk per message. */
+int sdb_call_send_bytes_md(sdb_call *call, const void *p, size_t n, const uint8_t *md, size_t md_len);
+int sdb_call_send_u64(sdb_call *call, uint64_t v);
+/* Adds trailing metadata to the call's successful answer (a "-bin" key carries raw bytes; at most 3;
+ * copied). Transports without trailers ignore it. */
+int sdb_call_add_trailer(sdb_call *call, const char *key, const void *v, size_t n);               /* 8-byte message holding BE v */
 int sdb_call_send_pb(sdb_call *call, const ProtobufCMessage *m); /* serialized message */
 /* Client streams: the concatenated Chunk contents are one byte stream of [len][bytes] messages.
  * Reads the next message (up to max_len bytes, else SEALDB_TOOLARGE) into *out (arena memory);

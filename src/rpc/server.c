@@ -16,6 +16,7 @@
 #include <malloc.h>   /* malloc_trim */
 #endif
 #include "rpc/server.h"
+#include "rpc/repl.h"
 #include "rpc/sysdb.h"
 #include "engine/engine.h"
 #include <openssl/evp.h>
@@ -231,6 +232,7 @@ static void db_close_hooks(sdb_database *d) {
 void sdb_db_unload(sdb_server *s, sdb_database *d) {
     if (!d->loaded) return;
     d->loaded = 0;
+    sdb_repl_release_waiting(d);   /* writes waiting for replica acks would keep it open forever */
     if (--d->refs == 0) db_close_hooks(d);
 }
 
@@ -391,6 +393,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     int rc = mkdir_p(cfg->dir);
     if (rc) { sdb_log("error: cannot create data directory %s", cfg->dir); goto fail; }
     if ((rc = load_uuid(s))) { sdb_log("error: cannot read or write the server identifier"); goto fail; }
+    sdb_repl_set_uuid(s->uuid);
     if (cfg->signing_key && cfg->signing_key[0]) {
         rc = sdb_signer_load_file(cfg->signing_key, &s->signer);
         if (rc) { sdb_log("error: cannot load signing key %s: %s", cfg->signing_key, sealdb_strerror(rc)); goto fail; }

@@ -134,6 +134,7 @@ struct sdb_server {
 };
 
 /* ---- call internals (dispatch.c) ---- */
+#define SDB_CALL_MAX_TRAILERS 3
 typedef struct sdb_call_ops {
     /* send the final status (and response when code is OK and resp != NULL); releases the call */
     void (*finish)(sdb_call *c, int code, const char *msg, const uint8_t *resp, size_t resp_len);
@@ -167,6 +168,10 @@ struct sdb_call {
     void *tctx;
     /* client-stream reassembly */
     sdb_slice rx; size_t rx_off; int rx_eof;
+    /* trailing metadata of a successful answer (sdb_call_add_trailer; keys and values in the arena) */
+    const char *ok_trail_key[SDB_CALL_MAX_TRAILERS];
+    sdb_slice ok_trail_val[SDB_CALL_MAX_TRAILERS];
+    size_t n_ok_trail;
 };
 
 sdb_call *sdb_call_new(sdb_server *s, const char *path, size_t path_len, const sdb_call_ops *ops, void *tctx);

@@ -186,6 +186,9 @@ int sdb_settings_effective(const uint8_t *pb, size_t len, sdb_db_settings *st) {
     st->repl_follow = st->replica && r->primaryhost && r->primaryhost->value && r->primaryhost->value[0] &&
                       r->primarydatabase && r->primarydatabase->value && r->primarydatabase->value[0] &&
                       r->primaryport && r->primaryport->value > 0;
+    st->sync_repl = r && r->syncreplication && r->syncreplication->value;
+    st->sync_acks = r && r->syncacks ? r->syncacks->value : 0;
+    st->sync_freq_ms = s->syncfrequency ? s->syncfrequency->value : 20;
     immudb__schema__database_nullable_settings__free_unpacked(s, NULL);
     return SEALDB_OK;
 }
@@ -244,11 +247,6 @@ static int check(const Immudb__Schema__DatabaseNullableSettings *s, const char *
             BAD_DB("invalid replication options for primary database '%s'. It is necessary to have at least one sync replica", db);
         if (!sync && acks > 0)
             BAD_DB("invalid replication options for primary database '%s'. SyncAcks should be set to 0", db);
-    }
-    if (r && r->syncreplication && r->syncreplication->value) {
-        /* not implemented: accepting it would acknowledge writes no replica holds */
-        snprintf(msg, msglen, "illegal arguments: synchronous replication is not supported by sealdb (database '%s')", db);
-        return SEALDB_INVALID;
     }
     if (V(readtxpoolsize) == 0) BAD_DB("invalid read tx pool size (0) for database '%s'", db);
     const Immudb__Schema__TruncationNullableSettings *t = s->truncationsettings;

@@ -19,6 +19,7 @@
 #include "server/http.h"
 #include "engine/engine.h"
 #include "server/autocert.h"
+#include "rpc/repl.h"
 
 typedef enum { T_STR, T_INT, T_BOOL, T_DUR } opt_type;
 /* How sealdb honours a flag. Features sealdb does not have keep immudb's flag name (scripts pass it)
@@ -653,6 +654,7 @@ int main(int argc, char **argv) {
     sdb_metrics_stop();
     sdb_http_stop();
     sdb_scrubber_stop();
+    sdb_repl_shutdown(srv);   /* sync primaries: answers waiting for replica acks end now */
     sdb_transport_stop(srv);
     sdb_server_close(srv);
     if (pidfile[0]) unlink(pidfile);

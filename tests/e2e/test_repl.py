@@ -156,11 +156,8 @@ def test_replica_follows_primary_through_kill9(sealdb_factory):
     cf = b.client(database="f")
     wait_for(lambda: state(cf) == state(ca), what="replica to catch up")
     assert err(cf.set, b"x", b"y") == ("UNKNOWN", "database is read-only because it's a replica")
-    # the primary's password is never sent back (W10); sync replication is refused, not faked
+    # the primary's password is never sent back (W10)
     assert cf.getDatabaseSettingsV2().settings.replicationSettings.primaryPassword == "******"
-    assert err(cb.createDatabaseV2, "s", datatypesv2.DatabaseSettingsV2(replicationSettings=datatypesv2.ReplicationSettings(
-        syncReplication=True, syncAcks=1)), False) == \
-        ("INVALID_ARGUMENT", "illegal arguments: synchronous replication is not supported by sealdb (database 's')")
     # a replica with a wrong password says why it does not follow
     cb._stub.CreateDatabaseV2(schema_pb2.CreateDatabaseRequest(name="wrongpw", settings=follow_pb(a, "nope")))
     wait_for(lambda: "replication of database wrongpw: cannot reach the primary" in b.log() and
