@@ -179,8 +179,9 @@ typedef struct sdb_index_stats {
     uint64_t mem_bytes, mem_versions;           /* memtables (the one filling and one being flushed) */
 } sdb_index_stats;
 void sdb_index_stats_get(sdb_index *ix, sdb_index_stats *st);
-/* Reads every block of every run, checking CRCs, group order and revision continuity (sealdb
- * verify). *versions (may be NULL) receives the versions in runs. */
+/* Reads every block of every run, checking CRCs, group order and revision continuity, and the
+ * memtables' skiplist order at every level (sealdb verify). *versions (may be NULL) receives the
+ * versions in runs. */
 int  sdb_index_check(sdb_index *ix, uint64_t *versions);
 /* Fuzz target entry: parses `size` bytes as a run file (checksums not required, so the decoders
  * behind them are reached) and reads all of it; any bytes give a status, never a crash. */
