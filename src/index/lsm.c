@@ -51,23 +51,8 @@
 
 /* ---- small helpers ---- */
 
-static uint64_t key_hash(const uint8_t *p, size_t n) {   /* 64-bit mix hash (bloom, hash table) */
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xff51afd7ed558ccdull);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ (w * 0xc4ceb9fe1a85ec53ull)) * 0x100000001b3ull;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ (w * 0xc4ceb9fe1a85ec53ull)) * 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
-}
+/* 64-bit hash of a key (hash table, Bloom filters: stored on disk, see sdb_hash64) */
+static uint64_t key_hash(const uint8_t *p, size_t n) { return sdb_hash64(p, n); }
 
 static int kcmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
     size_t m = an < bn ? an : bn;
