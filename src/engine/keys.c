@@ -12,6 +12,8 @@
 
 #define IX_BATCH_TXS 1024          /* catch-up batches (after open, or behind an index error) */
 #define IX_BATCH_ENTRIES 65536
+#define IX_PF_BUCKET 16            /* prefetch distances (entries) for a put's bucket and node */
+#define IX_PF_NODE 6
 
 struct sdb_index;   /* engine_int.h holds a struct sdb_index *, the index's own type */
 
@@ -72,6 +74,9 @@ static int index_batch(sdb_engine *e, uint64_t from, uint64_t to) {
         uint64_t voff = r.pos + SDB_JREC_FRAME + r.meta_len;
         for (uint32_t i = 0; i < t.nentries; i++) {
             const sdb_tx_entry *en = &t.entries[i];
+            /* the put's two cache misses (hash bucket, then node) started ahead of it */
+            if (i + IX_PF_BUCKET < t.nentries) sdb_index_batch_prefetch(b, t.entries[i + IX_PF_BUCKET].key, 0);
+            if (i + IX_PF_NODE < t.nentries) sdb_index_batch_prefetch(b, t.entries[i + IX_PF_NODE].key, 1);
             if (!en->md.non_indexable) {
                 sdb_index_ver v = { 0 };
                 v.tx_id = id;

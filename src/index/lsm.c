@@ -993,6 +993,10 @@ static int flush_mem(sdb_index *ix, memtable *m, uint64_t id, run **out) {
     int rc = rw_begin(ix, id, m->nkeys, &w, tmp, sizeof tmp);
     size_t gcap = 0;
     for (mnode *x = atomic_load(&m->head->next[0]); !rc && x; x = atomic_load(&x->next[0])) {
+        /* nodes sit in insertion order, so each step is a cache miss: start the next one's now,
+         * to overlap with encoding this one */
+        mnode *nx = atomic_load_explicit(&x->next[0], memory_order_relaxed);
+        if (nx) { __builtin_prefetch(nx); __builtin_prefetch((const char *)nx + 64); }
         mver *vs;
         uint32_t n = mn_visible(x, m->upto, &vs);
         for (uint32_t i = 0; !rc && i < n; i += GROUP_MAX) {
@@ -1569,6 +1573,14 @@ int sdb_index_batch_put(sdb_index_batch *b, sdb_slice key, const sdb_index_ver *
     m->nvers++;
     b->n++;
     return SEALDB_OK;
+}
+
+void sdb_index_batch_prefetch(sdb_index_batch *b, sdb_slice key, int node) {
+    memtable *m = b->v->mem;
+    _Atomic(mnode *) *bk = &m->buckets[key_hash(key.ptr, key.len) & m->mask];
+    if (!node) { __builtin_prefetch(bk); return; }
+    mnode *x = atomic_load_explicit(bk, memory_order_relaxed);   /* only the batch's writer links here */
+    if (x) __builtin_prefetch(x);
 }
 
 size_t sdb_index_batch_count(const sdb_index_batch *b) { return b->n; }
