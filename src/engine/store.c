@@ -721,7 +721,8 @@ static int finish_group(sdb_engine *e, sdb_cgroup *g) {
         atomic_store_explicit(&e->last_tx, g->first_id + g->ntx - 1, memory_order_release);
         pthread_mutex_unlock(&e->state_mu);
         /* indexed before answered: a read after the write's answer finds it (indexed == published) */
-        if (g->ntx) sdb_engine_index_published(e, g->first_id, g->first_id + g->ntx - 1);
+        if (g->ntx)
+            sdb_engine_index_published(e, g->first_id, g->first_id + g->ntx - 1, g->rec.ptr, g->rec.len, g->head->pos);
     }
     sdb_buf_reset(&g->rec);
     sdb_buf_reset(&g->txi);
