@@ -102,9 +102,10 @@ int  sdb_index_batch_begin(sdb_index *ix, sdb_index_batch **out);
  * entry order within a tx); tx ids must be greater than the index's indexed_upto. v->revision is
  * ignored (the index numbers versions). SEALDB_INVALID for a tx not above the key's latest. */
 int  sdb_index_batch_put(sdb_index_batch *b, sdb_slice key, const sdb_index_ver *v);
-/* A hint that key will be put soon: node 0 prefetches its hash bucket, node 1 the first node in
- * that bucket (call it with 0 some puts ahead, then with 1 a few puts ahead, so the two dependent
- * cache misses of a put overlap with earlier puts). Changes nothing. */
+/* A hint that key will be put soon: node 0 prefetches its hash bucket (and the runs' Bloom filter
+ * lines a new key is looked up in), node 1 the first node in that bucket (call it with 0 some puts
+ * ahead, then with 1 a few puts ahead, so the dependent cache misses of a put overlap with earlier
+ * puts). Changes nothing. */
 void sdb_index_batch_prefetch(sdb_index_batch *b, sdb_slice key, int node);
 /* Number of versions added so far. */
 size_t sdb_index_batch_count(const sdb_index_batch *b);

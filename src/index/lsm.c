@@ -1577,8 +1577,17 @@ int sdb_index_batch_put(sdb_index_batch *b, sdb_slice key, const sdb_index_ver *
 
 void sdb_index_batch_prefetch(sdb_index_batch *b, sdb_slice key, int node) {
     memtable *m = b->v->mem;
-    _Atomic(mnode *) *bk = &m->buckets[key_hash(key.ptr, key.len) & m->mask];
-    if (!node) { __builtin_prefetch(bk); return; }
+    uint64_t h = key_hash(key.ptr, key.len);
+    _Atomic(mnode *) *bk = &m->buckets[h & m->mask];
+    if (!node) {
+        __builtin_prefetch(bk);
+        /* a new key asks every run's Bloom filter (base_of): one line each */
+        for (size_t i = 0; i < b->v->nruns; i++) {
+            const run *r = b->v->runs[i];
+            if (r->bloom_bits >= 512) __builtin_prefetch(&r->bloom[bloom_bit(h, r->bloom_bits, 0) >> 3]);
+        }
+        return;
+    }
     mnode *x = atomic_load_explicit(bk, memory_order_relaxed);   /* only the batch's writer links here */
     if (x) __builtin_prefetch(x);
 }
