@@ -153,8 +153,11 @@ struct sdb_engine {
 int  sdb_engine_txi_get(sdb_engine *e, uint64_t id, sdb_txi_rec *out);
 int  sdb_engine_index_start(sdb_engine *e);     /* keys.c: open the key index, start the indexer */
 /* keys.c: the syncer, after publishing txs first..last and before answering them: indexes them
- * when the index is caught up (indexed == published), else leaves them to the indexer thread. */
-void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last);
+ * when the index is caught up (indexed == published), else leaves them to the indexer thread.
+ * recs: their len bytes of records as written, the first at journal position pos (NULL: read
+ * them from the journal). */
+void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last, const uint8_t *recs, size_t len,
+                                uint64_t pos);
 void sdb_engine_index_stop(sdb_engine *e);      /* keys.c */
 int  sdb_engine_index_check_pre(sdb_engine *e, const sdb_precondition *pre, size_t npre, size_t *failed);
 void sdb_engine_index_notify(sdb_engine *e);    /* committer: new txs published */

@@ -12,6 +12,8 @@
 
 #define IX_BATCH_TXS 1024          /* catch-up batches (after open, or behind an index error) */
 #define IX_BATCH_ENTRIES 65536
+#define IX_PF_BUCKET 16            /* prefetch distances (entries) for a put's bucket and node */
+#define IX_PF_NODE 6
 
 struct sdb_index;   /* engine_int.h holds a struct sdb_index *, the index's own type */
 
@@ -58,13 +60,69 @@ static int64_t now_s(void) { return sdb_unix_s(); }
 #define NOW_UNSET INT64_MIN
 static int64_t now_or_clock(int64_t now) { return now == NOW_UNSET ? now_s() : now; }
 
-/* Applies txs from+1..to (published) to the index in one batch. */
-static int index_batch(sdb_engine *e, uint64_t from, uint64_t to) {
+/* The index version of entry i of tx id (md decoded), its value at journal position voff. */
+static sdb_index_ver ver_of(uint64_t id, uint32_t i, const sdb_kv_md *md, uint64_t voff, uint32_t vlen) {
+    sdb_index_ver v = { 0 };
+    v.tx_id = id;
+    v.entry_idx = i;
+    v.flags = (md->deleted ? SDB_INDEX_DELETED : 0) | (md->has_expires ? SDB_INDEX_HAS_EXPIRY : 0);
+    v.expires_at = md->expires_at;
+    v.val_off = voff;
+    v.val_len = vlen;
+    return v;
+}
+
+/* Puts txs from+1..to into b from their records as the syncer wrote them (mem: len bytes of whole
+ * records, the first at journal position pos), not read back from the journal: the syncer indexes
+ * each group it publishes from its buffer. Every record's frame and meta CRC are checked again. */
+static int index_mem(sdb_index_batch *b, uint64_t from, uint64_t to, const uint8_t *mem, size_t len, uint64_t pos) {
+    sdb_jentry *je = sdb_malloc(1024 * sizeof *je);
+    if (!je) return SEALDB_NOMEM;
+    int rc = SEALDB_OK;
+    size_t at = 0;
+    for (uint64_t id = from + 1; !rc && id <= to; id++) {
+        sdb_jframe fr;
+        sdb_tx_header hdr;
+        uint32_t n = 0;
+        if (len - at < SDB_JREC_FRAME || (rc = sdb_jrec_frame(mem + at, &fr)) ||
+            fr.meta_len > len - at - SDB_JREC_FRAME || fr.vals_len > len - at - SDB_JREC_FRAME - fr.meta_len) {
+            rc = SEALDB_CORRUPT;
+            break;
+        }
+        if ((rc = sdb_jrec_decode(sdb_slice_of(mem + at, SDB_JREC_FRAME + fr.meta_len), &fr, &hdr, je, &n))) break;
+        if (hdr.id != id) { rc = SEALDB_CORRUPT; break; }
+        uint64_t voff = pos + at + SDB_JREC_FRAME + fr.meta_len;
+        for (uint32_t i = 0; !rc && i < n; i++) {
+            if (i + IX_PF_BUCKET < n) sdb_index_batch_prefetch(b, je[i + IX_PF_BUCKET].key, 0);
+            if (i + IX_PF_NODE < n) sdb_index_batch_prefetch(b, je[i + IX_PF_NODE].key, 1);
+            sdb_kv_md md;
+            if (sdb_kv_md_decode(je[i].md_bytes, &md)) { rc = SEALDB_CORRUPT; break; }
+            if (md.non_indexable) continue;
+            sdb_index_ver v = ver_of(id, i, &md, voff + je[i].voff, je[i].vlen);
+            rc = sdb_index_batch_put(b, je[i].key, &v);
+        }
+        at += SDB_JREC_FRAME + fr.meta_len + fr.vals_len;
+    }
+    if (!rc && at != len) rc = SEALDB_CORRUPT;
+    sdb_free(je);
+    return rc;
+}
+
+/* Applies txs from+1..to (published) to the index in one batch: from their records in memory
+ * when mem is given (index_mem), else read from the journal. */
+static int index_batch(sdb_engine *e, uint64_t from, uint64_t to, const uint8_t *mem, size_t len, uint64_t pos) {
     sdb_index_batch *b = NULL;
     sdb_tx t;
     sdb_tx_init(&t);
     int rc = sdb_index_batch_begin(e->idx, &b);
     if (rc) return rc;
+    if (mem) {
+        if (!(rc = index_mem(b, from, to, mem, len, pos))) return sdb_index_batch_commit(b, to);
+        sdb_index_batch_abort(b);
+        if (rc != SEALDB_CORRUPT) return rc;
+        /* the buffer does not hold exactly these records: read them from the journal */
+        if ((rc = sdb_index_batch_begin(e->idx, &b))) return rc;
+    }
     for (uint64_t id = from + 1; id <= to; id++) {
         sdb_txi_rec r;
         if ((rc = sdb_engine_txi_get(e, id, &r))) goto fail;
@@ -72,14 +130,11 @@ static int index_batch(sdb_engine *e, uint64_t from, uint64_t to) {
         uint64_t voff = r.pos + SDB_JREC_FRAME + r.meta_len;
         for (uint32_t i = 0; i < t.nentries; i++) {
             const sdb_tx_entry *en = &t.entries[i];
+            /* the put's two cache misses (hash bucket, then node) started ahead of it */
+            if (i + IX_PF_BUCKET < t.nentries) sdb_index_batch_prefetch(b, t.entries[i + IX_PF_BUCKET].key, 0);
+            if (i + IX_PF_NODE < t.nentries) sdb_index_batch_prefetch(b, t.entries[i + IX_PF_NODE].key, 1);
             if (!en->md.non_indexable) {
-                sdb_index_ver v = { 0 };
-                v.tx_id = id;
-                v.entry_idx = i;
-                v.flags = (en->md.deleted ? SDB_INDEX_DELETED : 0) | (en->md.has_expires ? SDB_INDEX_HAS_EXPIRY : 0);
-                v.expires_at = en->md.expires_at;
-                v.val_off = voff;
-                v.val_len = en->vlen;
+                sdb_index_ver v = ver_of(id, i, &en->md, voff, en->vlen);
                 if ((rc = sdb_index_batch_put(b, en->key, &v))) goto fail;
             }
             voff += en->vlen;
@@ -132,8 +187,9 @@ void sdb_engine_when_indexed(sdb_engine *e, sdb_index_wait *w) {
 
 /* Applies published txs from+1..to and publishes the result (indexed; the waiters it answers go
  * to *done, for the caller to run once it let go of ix_wr_mu: a callback may commit); ix_wr_mu held. */
-static int index_step(sdb_engine *e, uint64_t from, uint64_t to, sdb_index_wait **done) {
-    int rc = index_batch(e, from, to);
+static int index_step(sdb_engine *e, uint64_t from, uint64_t to, const uint8_t *mem, size_t len, uint64_t pos,
+                      sdb_index_wait **done) {
+    int rc = index_batch(e, from, to, mem, len, pos);
     pthread_mutex_lock(&e->ix_mu);
     e->ix_rc = rc;
     if (!rc) atomic_store(&e->indexed, to);
@@ -145,12 +201,13 @@ static int index_step(sdb_engine *e, uint64_t from, uint64_t to, sdb_index_wait 
     return rc;
 }
 
-void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last) {
+void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last, const uint8_t *recs, size_t len,
+                                uint64_t pos) {
     pthread_mutex_lock(&e->ix_wr_mu);
     /* indexed at publish only when caught up (and healthy); else the indexer thread catches up */
     int rc = -1;
     sdb_index_wait *done = NULL;
-    if (e->idx && !e->ix_rc && atomic_load(&e->indexed) == first - 1) rc = index_step(e, first - 1, last, &done);
+    if (e->idx && !e->ix_rc && atomic_load(&e->indexed) == first - 1) rc = index_step(e, first - 1, last, recs, len, pos, &done);
     pthread_mutex_unlock(&e->ix_wr_mu);
     run_waiters(done, rc);
     if (rc) sdb_engine_index_notify(e);
@@ -179,7 +236,7 @@ static void *indexer_main(void *arg) {
         }
         if (to == from) to = from + 1;
         sdb_index_wait *done = NULL;
-        int rc = index_step(e, from, to, &done);
+        int rc = index_step(e, from, to, NULL, 0, 0, &done);
         pthread_mutex_unlock(&e->ix_wr_mu);
         run_waiters(done, rc);
         /* a full disk, a permission or I/O error may clear: the batch is retried every 100 ms to

@@ -7,11 +7,7 @@
 #define PK_SLOTS 16384u              /* power of two; reset when half full */
 #define PK_BYTES (4u << 20)          /* key bytes kept before a reset */
 
-static uint32_t pk_hash(const uint8_t *k, size_t n) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 16777619u;
-    return h;
-}
+static uint32_t pk_hash(const uint8_t *k, size_t n) { return (uint32_t)(sdb_hash64(k, n) >> 32); }
 
 void sdb_pkeys_reset(sdb_pkeys *t) {
     if (t->slots) memset(t->slots, 0, PK_SLOTS * sizeof *t->slots);

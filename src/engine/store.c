@@ -381,12 +381,19 @@ static void ptx_free(sdb_ptx *p) {
     sdb_free(p);
 }
 
-typedef struct { const uint8_t *p; size_t n; uint32_t i; } keyref;
-static int cmp_keyref(const void *a, const void *b) {
-    const keyref *x = a, *y = b;
-    size_t m = x->n < y->n ? x->n : y->n;
-    int c = memcmp(x->p, y->p, m);
-    return c ? c : (x->n < y->n ? -1 : x->n > y->n);
+/* SEALDB_EXISTS when two of the n keys are equal: an open-addressing table of entry numbers + 1
+ * (slots: a power of two >= 2n, zeroed). Sorting the keys for this was ~10% of batched-write CPU. */
+static int keys_distinct(const sdb_kv *kvs, size_t n, uint32_t *slots, size_t nslots) {
+    for (size_t i = 0; i < n; i++) {
+        const sdb_slice k = kvs[i].key;
+        size_t j = (size_t)sdb_hash64(k.ptr, k.len) & (nslots - 1);
+        for (; slots[j]; j = (j + 1) & (nslots - 1)) {
+            sdb_slice o = kvs[slots[j] - 1].key;
+            if (o.len == k.len && !memcmp(o.ptr, k.ptr, k.len)) return SEALDB_EXISTS;
+        }
+        slots[j] = (uint32_t)i + 1;
+    }
+    return SEALDB_OK;
 }
 
 /* Builds and queues a tx. rep: the header of a replicated tx (its own id, ts, version, metadata,
@@ -399,7 +406,6 @@ static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_
     if (n > e->opts.max_entries) return SEALDB_TOOLARGE;
     int rc = SEALDB_NOMEM;
     sdb_ptx *p = NULL;
-    keyref *kr = NULL;
     sdb_hash *dig = NULL;
     sdb_htree ht;
     sdb_htree_init(&ht);
@@ -433,12 +439,18 @@ static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_
         if (pre[i].kind < SDB_PRE_KEY_MUST_EXIST || pre[i].kind > SDB_PRE_KEY_NOT_MODIFIED_AFTER) { rc = SEALDB_INVALID; goto fail; }
         if (pre[i].key.len == 0 || pre[i].key.len > e->opts.max_key_len) { rc = SEALDB_INVALID; goto fail; }
     }
-    if (!(kr = sdb_malloc(n * sizeof *kr))) goto fail;
-    for (size_t i = 0; i < n; i++) kr[i] = (keyref){ kvs[i].key.ptr, kvs[i].key.len, (uint32_t)i };
-    qsort(kr, n, sizeof *kr, cmp_keyref);
-    for (size_t i = 1; i < n; i++)
-        if (cmp_keyref(&kr[i - 1], &kr[i]) == 0) { rc = SEALDB_EXISTS; goto fail; }
-    sdb_free(kr); kr = NULL;
+    if (n > 1) {
+        uint32_t small[512];
+        size_t ns = 4;
+        while (ns < 2 * n) ns <<= 1;
+        uint32_t *slots = ns <= 512 ? small : sdb_malloc(ns * sizeof *slots);
+        if (!slots) goto fail;
+        memset(slots, 0, ns * sizeof *slots);
+        rc = keys_distinct(kvs, n, slots, ns);
+        if (slots != small) sdb_free(slots);
+        if (rc) goto fail;
+        rc = SEALDB_NOMEM;
+    }
 
     if (!(p = sdb_calloc(1, sizeof *p))) goto fail;
     p->meta_len = (uint32_t)meta;
@@ -545,7 +557,6 @@ static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_
     sdb_buf_deinit(&rh);
     return SEALDB_OK;
 fail:
-    sdb_free(kr);
     sdb_free(dig);
     sdb_htree_deinit(&ht);
     sdb_buf_deinit(&rh);
@@ -710,7 +721,8 @@ static int finish_group(sdb_engine *e, sdb_cgroup *g) {
         atomic_store_explicit(&e->last_tx, g->first_id + g->ntx - 1, memory_order_release);
         pthread_mutex_unlock(&e->state_mu);
         /* indexed before answered: a read after the write's answer finds it (indexed == published) */
-        if (g->ntx) sdb_engine_index_published(e, g->first_id, g->first_id + g->ntx - 1);
+        if (g->ntx)
+            sdb_engine_index_published(e, g->first_id, g->first_id + g->ntx - 1, g->rec.ptr, g->rec.len, g->head->pos);
     }
     sdb_buf_reset(&g->rec);
     sdb_buf_reset(&g->txi);

@@ -102,6 +102,11 @@ int  sdb_index_batch_begin(sdb_index *ix, sdb_index_batch **out);
  * entry order within a tx); tx ids must be greater than the index's indexed_upto. v->revision is
  * ignored (the index numbers versions). SEALDB_INVALID for a tx not above the key's latest. */
 int  sdb_index_batch_put(sdb_index_batch *b, sdb_slice key, const sdb_index_ver *v);
+/* A hint that key will be put soon: node 0 prefetches its hash bucket (and the runs' Bloom filter
+ * lines a new key is looked up in), node 1 the first node in that bucket (call it with 0 some puts
+ * ahead, then with 1 a few puts ahead, so the dependent cache misses of a put overlap with earlier
+ * puts). Changes nothing. */
+void sdb_index_batch_prefetch(sdb_index_batch *b, sdb_slice key, int node);
 /* Number of versions added so far. */
 size_t sdb_index_batch_count(const sdb_index_batch *b);
 /* Publishes every put by setting indexed_upto (must be >= the current value, else SEALDB_INVALID
@@ -179,8 +184,9 @@ typedef struct sdb_index_stats {
     uint64_t mem_bytes, mem_versions;           /* memtables (the one filling and one being flushed) */
 } sdb_index_stats;
 void sdb_index_stats_get(sdb_index *ix, sdb_index_stats *st);
-/* Reads every block of every run, checking CRCs, group order and revision continuity (sealdb
- * verify). *versions (may be NULL) receives the versions in runs. */
+/* Reads every block of every run, checking CRCs, group order and revision continuity, and the
+ * memtables' skiplist order at every level (sealdb verify). *versions (may be NULL) receives the
+ * versions in runs. */
 int  sdb_index_check(sdb_index *ix, uint64_t *versions);
 /* Fuzz target entry: parses `size` bytes as a run file (checksums not required, so the decoders
  * behind them are reached) and reads all of it; any bytes give a status, never a crash. */

@@ -58,6 +58,26 @@ static inline uint64_t sdb_get_u64be(const uint8_t *p) {
     return v;
 }
 
+/* ---- a fast 64-bit hash of bytes (hash tables; the key index's Bloom filters store its bits on
+ * disk, so it must never change) ---- */
+static inline uint64_t sdb_hash64(const uint8_t *p, size_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xff51afd7ed558ccdull);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ (w * 0xc4ceb9fe1a85ec53ull)) * 0x100000001b3ull;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ (w * 0xc4ceb9fe1a85ec53ull)) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
 /* ---- overflow-checked arithmetic: return SEALDB_TOOLARGE on overflow ---- */
 static inline int sdb_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return __builtin_add_overflow(a, b, out) ? SEALDB_TOOLARGE : SEALDB_OK;
