@@ -19,18 +19,13 @@
 #include <unistd.h>
 #include "engine/engine.h"
 #include "index/index.h"
+#include "benchlib.h"
 
 /* CPU seconds used by the whole process / by the calling thread: wall-clock figures are noisy on
  * a shared machine, CPU per operation is not. */
 static double cpu_s(clockid_t c) {
     struct timespec ts;
     clock_gettime(c, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -168,7 +163,6 @@ static void *single_writer(void *p) {
     }
     return NULL;
 }
-static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 static void bench_single(void) {
     sdb_engine *e = open_at("single", 1, NULL);
     single_total = (uint64_t)(200000 * scale);
@@ -179,7 +173,7 @@ static void bench_single(void) {
     for (int i = 0; i < 64; i++) pthread_create(&th[i], NULL, single_writer, e);
     for (int i = 0; i < 64; i++) pthread_join(th[i], NULL);
     double t1 = now_s();
-    qsort(lat_us, single_total, sizeof *lat_us, cmp_d);
+    qsort(lat_us, single_total, sizeof *lat_us, cmp_double);
     printf("bench engine.write_single_c64: %.0f tx/s\n", (double)single_total / (t1 - t0));
     printf("bench engine.commit_p50_us: %.0f us\n", lat_us[single_total / 2]);
     printf("bench engine.commit_p99_us: %.0f us\n", lat_us[single_total * 99 / 100]);

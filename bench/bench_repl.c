@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "client/client_int.h"
 #include "sealdb_client.h"
+#include "benchlib.h"
 
 #define CLIENTS 64
 
@@ -29,12 +30,6 @@ typedef struct server { pid_t pid; int port; char dir[300]; } server;
 
 static server srv[2];
 static char tmpdir[256];
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void cleanup(void) {
     for (int i = 0; i < 2; i++)
@@ -52,20 +47,6 @@ static void die(const char *msg) {
         if (srv[i].dir[0]) fprintf(stderr, "  (server log: %s/server.log)\n", srv[i].dir);
     for (int i = 0; i < 2; i++) if (srv[i].pid > 0) kill(srv[i].pid, SIGKILL);
     _exit(1);   /* keeps the logs */
-}
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
 }
 
 static void start(server *s, const char *bin, int idx) {
@@ -102,25 +83,8 @@ static void start(server *s, const char *bin, int idx) {
     die("a server did not start within 20 s");
 }
 
-/* user + system CPU seconds of both servers (/proc/<pid>/stat), for per-CPU-second figures. */
-static double servers_cpu_s(void) {
-    double t = 0;
-    long hz = sysconf(_SC_CLK_TCK);
-    for (int i = 0; i < 2; i++) {
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)srv[i].pid);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        char *p = strrchr(buf, ')');
-        unsigned long ut = 0, st = 0;
-        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-            t += (double)(ut + st) / (double)hz;
-    }
-    return t;
-}
+/* user + system CPU seconds of both servers, for per-CPU-second figures. */
+static double servers_cpu_s(void) { return proc_cpu_s(srv[0].pid) + proc_cpu_s(srv[1].pid); }
 
 static sealdb_client *connect_db(const server *s, const char *db) {
     sealdb_client_opts o;
@@ -278,11 +242,6 @@ static void *lag_main(void *arg) {
     return NULL;
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* ---- catch-up: nb entries written in txs of 1000, then a new replica follows ---- */
 
 static void *fill_main(void *arg) {
@@ -359,7 +318,7 @@ int main(int argc, char **argv) {
     atomic_store(&lg.stop, 1);
     pthread_join(lth, NULL);
     if (lg.nlag < 10) die("too few lag samples");
-    qsort(lg.lag, lg.nlag, sizeof *lg.lag, cmp_d);
+    qsort(lg.lag, lg.nlag, sizeof *lg.lag, cmp_double);
     printf("bench repl.async_lag_ms_p99: %.1f ms (p50 %.1f ms, %zu samples at %.0f tx/s)\n",
            lg.lag[(size_t)(lg.nlag * 0.99)] * 1e3, lg.lag[lg.nlag / 2] * 1e3, lg.nlag, arate);
 

@@ -31,6 +31,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 #include "schema.pb-c.h"
+#include "benchlib.h"
 
 #define MAX_THREADS 16
 #define MAX_CHANNELS 64
@@ -41,12 +42,6 @@
 #define MAX_FAILED_CALLS 5   /* more failed calls than this in a phase makes the run fail */
 
 /* ---- small helpers ---- */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -129,21 +124,6 @@ static void on_alarm(int sig) {
     if (write(2, m, sizeof m - 1) < 0) { /* nothing to do */ }
     if (server_pid > 0) kill(server_pid, SIGKILL);
     _exit(1);
-}
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
 }
 
 static int port_open(int port) {
@@ -265,21 +245,7 @@ static void *mem_sampler(void *arg) {
 
 /* CPU seconds (user + system) used so far by the server and by this process: shows which side
  * saturates the cores in a phase */
-static double server_cpu_s(void) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)server_pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');   /* the command name may hold spaces */
-    if (!p) return 0;
-    unsigned long long ut = 0, st = 0;
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
+static double server_cpu_s(void) { return proc_cpu_s(server_pid); }
 
 static double self_cpu_s(void) {
     struct rusage ru;

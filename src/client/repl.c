@@ -8,64 +8,6 @@
 
 #define CHUNK_SIZE 65536u
 
-typedef struct exp_ctx {
-    sdb_frame_rd fr;
-    sdb_buf *out;
-    uint64_t msgs;
-} exp_ctx;
-
-static int exp_start(void *vctx, uint64_t index, uint64_t len) {
-    exp_ctx *x = vctx;
-    if (index > 0) return SEALDB_PROTOCOL;   /* one message per exported tx */
-    x->msgs = 1;
-    return len > SIZE_MAX ? SEALDB_TOOLARGE : sdb_buf_reserve(x->out, (size_t)len);
-}
-static int exp_data(void *vctx, uint64_t index, const uint8_t *p, size_t n) {
-    exp_ctx *x = vctx;
-    (void)index;
-    return sdb_buf_append(x->out, p, n);
-}
-static int exp_chunk(void *vctx, sdb_slice msg) {
-    exp_ctx *x = vctx;
-    Immudb__Schema__Chunk *ch = immudb__schema__chunk__unpack(NULL, msg.len, msg.ptr);
-    if (!ch) return SEALDB_PROTOCOL;
-    int rc = sdb_frame_feed(&x->fr, sdb_slice_of(ch->content.data, ch->content.len));
-    immudb__schema__chunk__free_unpacked(ch, NULL);
-    return rc;
-}
-
-int sdb_cl_export_tx(sealdb_client *c, uint64_t tx, int skip_integrity, uint64_t max_len, sdb_buf *payload) {
-    if (!c || !payload || tx == 0) return sdb_cl_fail(c, SEALDB_INVALID, "bad arguments");
-    Immudb__Schema__ExportTxRequest req = IMMUDB__SCHEMA__EXPORT_TX_REQUEST__INIT;
-    req.tx = tx;
-    req.skipintegritycheck = skip_integrity != 0;
-    uint8_t packed[64];
-    size_t pl = immudb__schema__export_tx_request__pack(&req, packed);
-    exp_ctx x;
-    memset(&x, 0, sizeof x);
-    sdb_buf_reset(payload);
-    x.out = payload;
-    sdb_frame_rd_init(&x.fr, max_len, &x);
-    x.fr.on_start = exp_start;
-    x.fr.on_data = exp_data;
-    sdb_rpc_md md[2];
-    size_t nmd = sdb_cl_auth_md(c, md);
-    sdb_rpc_status st;
-    sdb_rpc_status_init(&st);
-    int rc = sdb_rpc_server_stream(c->conn, SDB_SVC "exportTx", md, nmd, sdb_slice_of(packed, pl),
-                                   c->timeout_ms > 0 ? c->timeout_ms : -1, exp_chunk, &x, &st);
-    int local = rc;
-    rc = sdb_cl_take_status(c, rc, &st);
-    sdb_rpc_status_deinit(&st);
-    if (rc != SEALDB_OK) {
-        if (local == SEALDB_PROTOCOL || local == SEALDB_TOOLARGE) return sdb_cl_fail(c, local, "malformed export stream");
-        return rc;
-    }
-    if (sdb_frame_finish(&x.fr) != SEALDB_OK || x.msgs != 1)
-        return sdb_cl_fail(c, SEALDB_PROTOCOL, "truncated export stream");
-    return SEALDB_OK;
-}
-
 void sdb_cl_export_res_init(sdb_cl_export_res *r) { memset(r, 0, sizeof *r); sdb_buf_init(&r->data); }
 void sdb_cl_export_res_deinit(sdb_cl_export_res *r) {
     if (!r) return;
@@ -78,6 +20,7 @@ void sdb_cl_export_res_deinit(sdb_cl_export_res *r) {
 typedef struct mexp_ctx {
     sdb_frame_rd fr;
     sdb_cl_export_res *out;
+    size_t max_msgs;                      /* one per tx asked for: more is a protocol error */
     int mds;                              /* metadata keys seen with the right length */
 } mexp_ctx;
 
@@ -85,6 +28,7 @@ static int mexp_start(void *vctx, uint64_t index, uint64_t len) {
     mexp_ctx *x = vctx;
     sdb_cl_export_res *o = x->out;
     (void)index;
+    if (o->n >= x->max_msgs) return SEALDB_PROTOCOL;
     if (o->n == o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 16;
         size_t *off = realloc(o->off, cap * sizeof *off);
@@ -156,6 +100,7 @@ int sdb_cl_export_txs(sealdb_client *c, const sdb_cl_export_req *r, uint64_t max
     mexp_ctx x;
     memset(&x, 0, sizeof x);
     x.out = out;
+    x.max_msgs = r->batch > 1 ? r->batch : 1;
     sdb_frame_rd_init(&x.fr, max_len, &x);
     x.fr.on_start = mexp_start;
     x.fr.on_data = mexp_data;
@@ -184,6 +129,19 @@ int sdb_cl_export_txs(sealdb_client *c, const sdb_cl_export_req *r, uint64_t max
     if (sdb_frame_finish(&x.fr) != SEALDB_OK || out->n == 0) return sdb_cl_fail(c, SEALDB_PROTOCOL, "truncated export stream");
     out->has_md = x.mds == 7;
     return SEALDB_OK;
+}
+
+int sdb_cl_export_tx(sealdb_client *c, uint64_t tx, int skip_integrity, uint64_t max_len, sdb_buf *payload) {
+    if (!c || !payload || tx == 0) return sdb_cl_fail(c, SEALDB_INVALID, "bad arguments");
+    sdb_cl_export_req rq = { .tx = tx, .skip_integrity = skip_integrity };
+    sdb_cl_export_res res;
+    sdb_cl_export_res_init(&res);
+    res.data = *payload;   /* the answer is written into the caller's buffer, then handed back */
+    int rc = sdb_cl_export_txs(c, &rq, max_len, &res);
+    *payload = res.data;
+    sdb_buf_init(&res.data);
+    sdb_cl_export_res_deinit(&res);
+    return rc;
 }
 
 typedef struct rep_ctx {

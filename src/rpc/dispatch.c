@@ -174,58 +174,43 @@ int sdb_call_defer(sdb_call *c, void (*fn)(sdb_call *c, void *arg), void *arg) {
 }
 
 /* ---- streams ---- */
-int sdb_call_send_msg(sdb_call *c, const void *p, size_t n) { return sdb_call_send_msg_md(c, p, n, NULL, 0); }
-
-int sdb_call_send_msg_md(sdb_call *c, const void *p, size_t n, const uint8_t *md, size_t md_len) {
+/* Sends head (hn bytes, first chunk only) then p as Chunk{content #1 bytes} messages of at most
+ * SDB_STREAM_CHUNK_SIZE content bytes each (tag 0x0a, varint length, bytes); md, already encoded
+ * Chunk fields, follows the first chunk's content. At least one chunk is sent. */
+static int send_chunks(sdb_call *c, const uint8_t *head, size_t hn, const uint8_t *src, size_t n, const uint8_t *md,
+                       size_t md_len) {
     if (!c->ops->send) return SEALDB_INVALID;
-    const uint8_t *src = p;
-    size_t first = n < SDB_STREAM_CHUNK_SIZE - 8 ? n : SDB_STREAM_CHUNK_SIZE - 8;
-    /* Chunk{content #1 bytes}: tag 0x0a, varint length, bytes; the first chunk then md */
     uint8_t *buf = sdb_malloc(SDB_STREAM_CHUNK_SIZE + 16 + md_len);
     if (!buf) return SEALDB_NOMEM;
     int rc = SEALDB_OK;
-    size_t off = 0;
-    int first_chunk = 1;
+    size_t off = 0, h = hn, extra = md_len;   /* h and extra: first chunk only */
     do {
-        size_t piece = first_chunk ? first : (n - off < SDB_STREAM_CHUNK_SIZE ? n - off : SDB_STREAM_CHUNK_SIZE);
-        size_t clen = piece + (first_chunk ? 8 : 0);
-        size_t hl = 0;
+        size_t piece = n - off < SDB_STREAM_CHUNK_SIZE - h ? n - off : SDB_STREAM_CHUNK_SIZE - h;
+        size_t hl = 0, v = h + piece;
         buf[hl++] = 0x0a;
-        size_t v = clen;
         do { uint8_t b = v & 0x7f; v >>= 7; buf[hl++] = (uint8_t)(b | (v ? 0x80 : 0)); } while (v);
-        if (first_chunk) { sdb_put_u64be(buf + hl, (uint64_t)n); hl += 8; }
+        if (h) memcpy(buf + hl, head, h);
+        hl += h;
         if (piece) memcpy(buf + hl, src + off, piece);
-        size_t extra = 0;
-        if (first_chunk && md_len) { memcpy(buf + hl + piece, md, md_len); extra = md_len; }
+        if (extra) memcpy(buf + hl + piece, md, extra);
         rc = c->ops->send(c, buf, hl + piece + extra);
-        if (rc) break;
         off += piece;
-        first_chunk = 0;
-    } while (off < n);
+        h = extra = 0;
+    } while (!rc && off < n);
     sdb_free(buf);
     return rc;
 }
 
+int sdb_call_send_msg(sdb_call *c, const void *p, size_t n) { return sdb_call_send_msg_md(c, p, n, NULL, 0); }
+
+int sdb_call_send_msg_md(sdb_call *c, const void *p, size_t n, const uint8_t *md, size_t md_len) {
+    uint8_t len[8];
+    sdb_put_u64be(len, (uint64_t)n);
+    return send_chunks(c, len, sizeof len, p, n, md, md_len);
+}
+
 int sdb_call_send_bytes_md(sdb_call *c, const void *p, size_t n, const uint8_t *md, size_t md_len) {
-    if (!c->ops->send) return SEALDB_INVALID;
-    const uint8_t *src = p;
-    uint8_t *buf = sdb_malloc(SDB_STREAM_CHUNK_SIZE + 16 + md_len);
-    if (!buf) return SEALDB_NOMEM;
-    int rc = SEALDB_OK;
-    size_t off = 0;
-    do {
-        size_t piece = n - off < SDB_STREAM_CHUNK_SIZE ? n - off : SDB_STREAM_CHUNK_SIZE;
-        size_t hl = 0, v = piece;
-        buf[hl++] = 0x0a;
-        do { uint8_t b = v & 0x7f; v >>= 7; buf[hl++] = (uint8_t)(b | (v ? 0x80 : 0)); } while (v);
-        memcpy(buf + hl, src + off, piece);
-        size_t extra = off == 0 ? md_len : 0;
-        if (extra) memcpy(buf + hl + piece, md, extra);
-        rc = c->ops->send(c, buf, hl + piece + extra);
-        off += piece;
-    } while (!rc && off < n);
-    sdb_free(buf);
-    return rc;
+    return send_chunks(c, NULL, 0, p, n, md, md_len);
 }
 
 int sdb_call_add_trailer(sdb_call *c, const char *key, const void *v, size_t n) {

@@ -334,6 +334,37 @@ static int import_error(sdb_kvdb *db, int rc, int w, uint64_t id, import_err *ie
     return rc;
 }
 
+/* Parses payload p into x and its entries as kv (borrowed from x; free kv, then deinit x). On
+ * failure nothing is left to free and ie holds immudb's status. */
+static int decode_payload(sdb_slice p, sdb_export_tx *x, sdb_kv **kv, import_err *ie) {
+    const char *why = NULL;
+    int rc = sdb_export_parse(p, x, &why);
+    if (rc) {
+        ie->code = strcmp(why, "illegal arguments") == 0 ? SDB_GRPC_INVALID_ARGUMENT : SDB_GRPC_UNKNOWN;
+        snprintf(ie->msg, sizeof ie->msg, "%s", why);
+        return rc;
+    }
+    if (x->truncated) {
+        sdb_export_tx_deinit(x);
+        ie->code = SDB_GRPC_INVALID_ARGUMENT;
+        snprintf(ie->msg, sizeof ie->msg, "illegal arguments: transactions with truncated values are not supported by sealdb");
+        return SEALDB_UNSUPPORTED;
+    }
+    *kv = sdb_calloc(x->nentries ? x->nentries : 1, sizeof **kv);
+    if (!*kv) {
+        sdb_export_tx_deinit(x);
+        ie->code = SDB_GRPC_RESOURCE_EXHAUSTED;
+        snprintf(ie->msg, sizeof ie->msg, "out of memory");
+        return SEALDB_NOMEM;
+    }
+    for (uint32_t i = 0; i < x->nentries; i++) {
+        (*kv)[i].key = x->entries[i].key;
+        (*kv)[i].value = x->entries[i].value;
+        (*kv)[i].md = x->entries[i].md;
+    }
+    return SEALDB_OK;
+}
+
 /* Parses payload p and commits it as the next tx of db (replication.md 3.5, 7.1). */
 static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, const uint8_t *expect_alh, sdb_commit_result *res,
                           import_err *ie) {
@@ -342,26 +373,9 @@ static int import_payload(sdb_kvdb *db, sdb_slice p, int skip, const uint8_t *ex
     ie->msg[0] = 0;
     sdb_export_tx x;
     sdb_export_tx_init(&x);
-    const char *why = NULL;
-    int rc = sdb_export_parse(p, &x, &why);
-    if (rc) {
-        ie->code = strcmp(why, "illegal arguments") == 0 ? SDB_GRPC_INVALID_ARGUMENT : SDB_GRPC_UNKNOWN;
-        snprintf(ie->msg, sizeof ie->msg, "%s", why);
-        return rc;
-    }
-    if (x.truncated) {
-        sdb_export_tx_deinit(&x);
-        ie->code = SDB_GRPC_INVALID_ARGUMENT;
-        snprintf(ie->msg, sizeof ie->msg, "illegal arguments: transactions with truncated values are not supported by sealdb");
-        return SEALDB_UNSUPPORTED;
-    }
-    sdb_kv *kv = sdb_calloc(x.nentries ? x.nentries : 1, sizeof *kv);
-    if (!kv) { sdb_export_tx_deinit(&x); ie->code = SDB_GRPC_RESOURCE_EXHAUSTED; snprintf(ie->msg, sizeof ie->msg, "out of memory"); return SEALDB_NOMEM; }
-    for (uint32_t i = 0; i < x.nentries; i++) {
-        kv[i].key = x.entries[i].key;
-        kv[i].value = x.entries[i].value;
-        kv[i].md = x.entries[i].md;
-    }
+    sdb_kv *kv = NULL;
+    int rc = decode_payload(p, &x, &kv, ie);
+    if (rc) return rc;
     int w = SDB_REPL_OK;
     uint64_t id = x.hdr.id;
     rc = sdb_engine_commit_replicated_sync(db->eng, &x.hdr, kv, x.nentries, skip, expect_alh, res, &w);
@@ -494,28 +508,9 @@ static void batch_queue(sdb_kvdb *db, const sdb_cl_export_res *res, int skip, ba
         if (!res->len[i]) continue;   /* the sync heartbeat */
         sdb_export_tx x;
         sdb_export_tx_init(&x);
-        const char *why = NULL;
-        int rc = sdb_export_parse(sdb_slice_of(res->data.ptr + res->off[i], res->len[i]), &x, &why);
-        if (rc) {
-            ie->code = strcmp(why, "illegal arguments") == 0 ? SDB_GRPC_INVALID_ARGUMENT : SDB_GRPC_UNKNOWN;
-            snprintf(ie->msg, sizeof ie->msg, "%s", why);
-            bt->rc = rc;
-            return;
-        }
-        if (x.truncated) {
-            sdb_export_tx_deinit(&x);
-            ie->code = SDB_GRPC_INVALID_ARGUMENT;
-            snprintf(ie->msg, sizeof ie->msg, "illegal arguments: transactions with truncated values are not supported by sealdb");
-            bt->rc = SEALDB_UNSUPPORTED;
-            return;
-        }
-        sdb_kv *kv = sdb_calloc(x.nentries ? x.nentries : 1, sizeof *kv);
-        if (!kv) { sdb_export_tx_deinit(&x); bt->rc = SEALDB_NOMEM; snprintf(ie->msg, sizeof ie->msg, "out of memory"); return; }
-        for (uint32_t k = 0; k < x.nentries; k++) {
-            kv[k].key = x.entries[k].key;
-            kv[k].value = x.entries[k].value;
-            kv[k].md = x.entries[k].md;
-        }
+        sdb_kv *kv = NULL;
+        int rc = decode_payload(sdb_slice_of(res->data.ptr + res->off[i], res->len[i]), &x, &kv, ie);
+        if (rc) { bt->rc = rc; return; }
         batch_slot *sl = &bt->slots[i];
         sl->w = &bt->w;
         sl->id = x.hdr.id;
