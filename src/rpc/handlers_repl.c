@@ -598,6 +598,7 @@ static int finish_inflight(replicator *r, batch *bt, int *inflight, uint64_t *im
 
 typedef struct discard_job { sdb_database *d; uint64_t keep; } discard_job;
 static atomic_int g_discards;   /* discard threads running (shutdown waits for them) */
+static int g_closing;           /* g_mu: the server stops, no new discard starts */
 /* databases whose discard failed: their next replicator stops on the divergence instead of
  * trying again (a settings change clears it); g_mu */
 #define MAX_NODISCARD 64
@@ -662,7 +663,11 @@ static void start_discard(sdb_database *d, uint64_t keep) {
     if (!j) return;
     j->d = d;
     j->keep = keep;
-    atomic_fetch_add(&g_discards, 1);
+    pthread_mutex_lock(&g_mu);
+    int closing = g_closing;
+    if (!closing) atomic_fetch_add(&g_discards, 1);
+    pthread_mutex_unlock(&g_mu);
+    if (closing) { sdb_free(j); return; }   /* the next start follows again and discards then */
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&th, &at, discard_main, j) != 0) {
@@ -958,6 +963,9 @@ void sdb_repl_release_waiting(sdb_database *d) {
 }
 
 void sdb_repl_shutdown(sdb_server *s) {
+    pthread_mutex_lock(&g_mu);
+    g_closing = 1;
+    pthread_mutex_unlock(&g_mu);
     while (atomic_load(&g_discards)) sleep_ms(20);   /* a discard reopening a database */
     pthread_mutex_lock(&s->mu);
     for (sdb_database *d = s->dbs; d; d = d->next) sdb_repl_release_waiting(d);
