@@ -135,9 +135,25 @@ int  sdb_engine_commit_replicated_sync(sdb_engine *e, const sdb_tx_header *hdr, 
 enum { SDB_GATE_OFF = 0, SDB_GATE_PRIMARY = 1, SDB_GATE_REPLICA = 2 };
 void sdb_engine_gate_set(sdb_engine *e, int mode, uint32_t acks);
 int  sdb_engine_gate_mode(sdb_engine *e);
-/* REPLICA gate: the committed point is unknown (a sync replica opened after a stop: which of its
- * txs the primary committed is not stored), so it restarts at 0 until the primary says. */
+/* REPLICA gate: the committed point is unknown, so it restarts at 0 until the primary says. */
 void sdb_engine_gate_forget_committed(sdb_engine *e);
+/* REPLICA gate, at open: the committed point is the stored one (file `committed`, discard.c);
+ * without one it is 0 (an empty database stores 0). Other modes: the file is removed (a primary
+ * or an asynchronous replica commits everything it holds). */
+int  sdb_engine_gate_restore_committed(sdb_engine *e);
+/* After a mode change: a REPLICA gate stores its committed point, other modes remove the file. */
+int  sdb_engine_gate_persist(sdb_engine *e);
+/* The stored committed point (fdatasync'ed; only ever moved forward by sdb_engine_gate_allow). */
+int  sdb_engine_store_committed(sdb_engine *e, uint64_t id);
+int  sdb_engine_drop_committed(sdb_engine *e);
+/* Closed database in dir: discard every tx after keep at its next open (a sync replica's
+ * precommitted txs its new primary does not have, allowTxDiscarding). Crash-safe: a marker the
+ * next open completes (discard.c). SEALDB_INVALID when keep is below the stored committed point
+ * or no committed point is stored (a committed tx is never discarded), SEALDB_BUSY when the
+ * database is open. */
+int  sdb_engine_mark_discard(const char *dir, uint64_t keep);
+/* Replica states that moved some replica's precommitted id forward on a PRIMARY gate. */
+uint64_t sdb_engine_gate_acks(sdb_engine *e);
 /* A replica's state on a PRIMARY gate (5.2 step 3): entries at or below the committed point are
  * dropped; pre_id above it is recorded for uuid; with >= acks entries the committed point moves to
  * their minimum (never past the last published tx) and the held answers up to it are released.
@@ -146,7 +162,7 @@ void sdb_engine_gate_forget_committed(sdb_engine *e);
 int  sdb_engine_gate_ack(sdb_engine *e, const char *uuid, uint64_t pre_id);
 /* REPLICA gate: the primary allows committing up to id (clamped to the last published tx; the
  * committed point never moves back). */
-void sdb_engine_gate_allow(sdb_engine *e, uint64_t id);
+int  sdb_engine_gate_allow(sdb_engine *e, uint64_t id);   /* status of storing the new point */
 /* The committed point (the last published tx when the gate is OFF) and its Alh (alh may be NULL). */
 uint64_t sdb_engine_committed_tx(sdb_engine *e);
 int  sdb_engine_committed_state(sdb_engine *e, uint64_t *tx_id, uint8_t alh[SDB_HASH_LEN]);

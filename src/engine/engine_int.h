@@ -147,6 +147,14 @@ struct sdb_engine {
     uint32_t gate_nreps, gate_capreps;
     struct sdb_gate_held *gate_head, *gate_tail;   /* held answers, by tx id ascending */
     uint64_t gate_nheld;
+    atomic_uint_fast64_t gate_acks_seen;  /* replica states that moved a replica forward (metric) */
+
+    /* discard.c: a sync replica's stored committed point (file `committed`) */
+    pthread_mutex_t cpt_mu;               /* the three below */
+    sdb_file *cpt_f;
+    uint64_t cpt_stored;
+    int cpt_state;                        /* at open: 1 valid, 0 absent, -1 damaged */
+    uint64_t discard_keep;                /* recovery cuts the journal after this tx (UINT64_MAX: no marker) */
 };
 
 /* store.c internals used by keys.c / verify.c */
@@ -169,6 +177,12 @@ void sdb_gate_init(sdb_engine *e);
 void sdb_gate_deinit(sdb_engine *e);
 void sdb_gate_answer(sdb_engine *e, sdb_commit_cb cb, void *arg, const sdb_commit_result *res);
 void sdb_gate_published(sdb_engine *e);
+
+/* discard.c: the committed-point and discard-marker files (SEALDB_NOTFOUND when absent,
+ * SEALDB_CORRUPT when damaged); removing the marker once its cut is durable. */
+int  sdb_committed_load(const char *dir, uint64_t *id);
+int  sdb_discard_load(const char *dir, uint64_t *keep);
+int  sdb_discard_done(const char *dir);
 
 /* verify.c: the per-tx check shared by sdb_verify_dir, the open-time tail check and the scrub. */
 typedef struct sdb_txcheck {

@@ -1,5 +1,5 @@
 /* gate.c - the answer gate of synchronous replication (engine.h, docs/replication.md 5): the
- * committed point of a sync primary or sync replica, the replica-state table that moves it, the
+ * committed point of a sync primary or sync replica (a replica's is stored: discard.c), the replica-state table that moves it, the
  * commit answers held until it covers their tx, and the long-poll wait for new txs. */
 #include <errno.h>
 #include <string.h>
@@ -23,6 +23,8 @@ void sdb_gate_init(sdb_engine *e) {
     atomic_init(&e->gate_mode, SDB_GATE_OFF);
     atomic_init(&e->gate_committed, 0);
     atomic_init(&e->gate_watchers, 0);
+    atomic_init(&e->gate_acks_seen, 0);
+    pthread_mutex_init(&e->cpt_mu, NULL);
 }
 
 void sdb_gate_deinit(sdb_engine *e) {
@@ -31,6 +33,9 @@ void sdb_gate_deinit(sdb_engine *e) {
     e->gate_reps = NULL;
     pthread_mutex_destroy(&e->gate_mu);
     pthread_cond_destroy(&e->gate_cv);
+    sdb_file_close(e->cpt_f);
+    e->cpt_f = NULL;
+    pthread_mutex_destroy(&e->cpt_mu);
 }
 
 static uint64_t last_published(sdb_engine *e) { return atomic_load_explicit(&e->last_tx, memory_order_acquire); }
@@ -147,6 +152,24 @@ void sdb_engine_gate_forget_committed(sdb_engine *e) {
     pthread_mutex_unlock(&e->gate_mu);
 }
 
+int sdb_engine_gate_restore_committed(sdb_engine *e) {
+    if (atomic_load(&e->gate_mode) != SDB_GATE_REPLICA) return sdb_engine_drop_committed(e);
+    pthread_mutex_lock(&e->gate_mu);
+    uint64_t last = last_published(e), c = e->cpt_state == 1 ? e->cpt_stored : 0;
+    atomic_store(&e->gate_committed, c < last ? c : last);
+    pthread_mutex_unlock(&e->gate_mu);
+    /* an empty database has committed nothing: a known point, so it may discard later */
+    if (e->cpt_state == 0 && last == 0) return sdb_engine_store_committed(e, 0);
+    return e->cpt_state < 0 ? SEALDB_CORRUPT : SEALDB_OK;   /* unknown (0) until the primary's next answer */
+}
+
+int sdb_engine_gate_persist(sdb_engine *e) {
+    if (atomic_load(&e->gate_mode) != SDB_GATE_REPLICA) return sdb_engine_drop_committed(e);
+    return sdb_engine_store_committed(e, atomic_load(&e->gate_committed));
+}
+
+uint64_t sdb_engine_gate_acks(sdb_engine *e) { return atomic_load(&e->gate_acks_seen); }
+
 int sdb_engine_gate_mode(sdb_engine *e) { return atomic_load(&e->gate_mode); }
 
 int sdb_engine_gate_ack(sdb_engine *e, const char *uuid, uint64_t pre_id) {
@@ -165,8 +188,10 @@ int sdb_engine_gate_ack(sdb_engine *e, const char *uuid, uint64_t pre_id) {
         for (uint32_t i = 0; i < e->gate_nreps; i++)
             if (strncmp(e->gate_reps[i].uuid, uuid, UUID_MAX - 1) == 0) { r = &e->gate_reps[i]; break; }
         if (r && pre_id < r->pre_id) rc = SEALDB_RANGE;
-        else if (r) r->pre_id = pre_id;
-        else {
+        else if (r) {
+            if (pre_id > r->pre_id) atomic_fetch_add(&e->gate_acks_seen, 1);
+            r->pre_id = pre_id;
+        } else {
             if (e->gate_nreps == e->gate_capreps) {
                 uint32_t cap = e->gate_capreps ? e->gate_capreps * 2 : 8;
                 sdb_gate_rep *n = sdb_realloc(e->gate_reps, cap * sizeof *n);
@@ -177,6 +202,7 @@ int sdb_engine_gate_ack(sdb_engine *e, const char *uuid, uint64_t pre_id) {
                 r = &e->gate_reps[e->gate_nreps++];
                 snprintf(r->uuid, sizeof r->uuid, "%s", uuid);
                 r->pre_id = pre_id;
+                atomic_fetch_add(&e->gate_acks_seen, 1);
             }
         }
         if (!rc) rel = evaluate_locked(e);
@@ -186,11 +212,16 @@ int sdb_engine_gate_ack(sdb_engine *e, const char *uuid, uint64_t pre_id) {
     return rc;
 }
 
-void sdb_engine_gate_allow(sdb_engine *e, uint64_t id) {
+int sdb_engine_gate_allow(sdb_engine *e, uint64_t id) {
     pthread_mutex_lock(&e->gate_mu);
-    sdb_gate_held *rel = atomic_load(&e->gate_mode) == SDB_GATE_REPLICA ? advance_locked(e, id) : NULL;
+    int replica = atomic_load(&e->gate_mode) == SDB_GATE_REPLICA;
+    sdb_gate_held *rel = replica ? advance_locked(e, id) : NULL;
+    uint64_t c = atomic_load(&e->gate_committed);
     pthread_mutex_unlock(&e->gate_mu);
     run_released(rel, SEALDB_OK);   /* nothing is held on a replica; kept for symmetry */
+    /* durable before the replicator asks again: a restart starts from it (10.3), and a discard
+     * never goes below it */
+    return replica ? sdb_engine_store_committed(e, c) : SEALDB_OK;
 }
 
 uint64_t sdb_engine_committed_tx(sdb_engine *e) {

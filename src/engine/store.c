@@ -1184,6 +1184,7 @@ static int recover(sdb_engine *e, int *txi_bad) {
     if (!je) return SEALDB_NOMEM;
     if ((rc = sdb_file_size(e->txi, &fsz))) goto done;
     uint64_t k = fsz / SDB_TXI_REC;
+    if (k > e->discard_keep) k = e->discard_keep;   /* discard.c: nothing after it survives */
     sdb_hash alh = sdb_hash_empty;
     uint64_t pos = sdb_journal_first_pos(e->j);
     uint64_t ht_end = 0;   /* htree file length implied by txs 1..k */
@@ -1205,6 +1206,11 @@ static int recover(sdb_engine *e, int *txi_bad) {
     /* forward scan of the journal from there */
     for (;;) {
         uint64_t room; int last;
+        if (k >= e->discard_keep) {
+            /* a discard (discard.c): cut the rest as a torn tail is cut */
+            if ((rc = sdb_journal_cut(e->j, pos))) goto done;
+            break;
+        }
         sdb_journal_room(e->j, pos, &room, &last);
         if (room < SDB_JREC_FRAME) {
             uint64_t nx = sdb_journal_next_seg(e->j, pos);
@@ -1356,6 +1362,18 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         set_open_err("%s: the truncation point file is unreadable or damaged: %s", dir, sealdb_strerror(rc));
         goto fail;
     }
+    /* a sync replica's stored committed point, and an unfinished discard (discard.c) */
+    uint64_t keep = 0;
+    e->discard_keep = UINT64_MAX;
+    rc = sdb_committed_load(dir, &e->cpt_stored);
+    e->cpt_state = rc == SEALDB_OK ? 1 : rc == SEALDB_NOTFOUND ? 0 : -1;
+    if (e->cpt_state != 1) e->cpt_stored = 0;
+    rc = sdb_discard_load(dir, &keep);
+    if (rc == SEALDB_OK) e->discard_keep = keep < e->cpt_stored ? e->cpt_stored : keep;   /* never a committed tx */
+    else if (rc != SEALDB_NOTFOUND) {
+        set_open_err("%s: the discard marker file is unreadable or damaged: %s", dir, sealdb_strerror(rc));
+        goto fail;
+    }
     int txi_bad = 0;
     rc = recover(e, &txi_bad);
     if (rc && txi_bad) {
@@ -1367,6 +1385,13 @@ int sdb_engine_open(const char *dir, const sdb_engine_opts *o, sdb_engine **out)
         if (!(rc = sdb_file_truncate(e->txi, 0))) rc = recover(e, &txi_bad);
     }
     if (rc) goto fail;
+    if (e->discard_keep != UINT64_MAX) {
+        /* the cut is synced (sdb_journal_cut): the marker has done its work */
+        if ((rc = sdb_discard_done(dir))) goto fail;
+        elog("database %s: discarded every tx after %" PRIu64 " (precommitted, never committed)", dir,
+             atomic_load(&e->last_tx));
+        e->discard_keep = UINT64_MAX;
+    }
     /* finish a discard a crash interrupted (truncate.c) */
     if ((rc = sdb_trunc_resume(e))) goto fail;
     /* re-check the chain's tail from the journal bytes; register with the scrubber (scrub.c) */

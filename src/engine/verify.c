@@ -439,6 +439,23 @@ static int verify_db(vctx *v, const char *dir) {
         if (v->out) fprintf(v->out, "verify: %s: note: %s extends past the journal (cut on next open)\n", dir, ahp);
     }
     {
+        /* a sync replica's committed point (discard.c): never past what the journal holds */
+        uint64_t cpt = 0, keep = 0;
+        int crc = sdb_committed_load(dir, &cpt);
+        if (crc == SEALDB_CORRUPT || (crc == SEALDB_OK && cpt > k)) {
+            rc = fail(v, SEALDB_CORRUPT, k, "committed", crc ? "the committed-point file is damaged"
+                      : "the committed point %" PRIu64 " is past the last tx %" PRIu64, cpt, k);
+            goto done;
+        }
+        if (crc == SEALDB_OK && v->out)
+            fprintf(v->out, "verify: %s: note: sync replica, committed point tx %" PRIu64 "\n", dir, cpt);
+        crc = sdb_discard_load(dir, &keep);
+        if (crc == SEALDB_CORRUPT) { rc = fail(v, SEALDB_CORRUPT, k, "discard", "the discard marker file is damaged"); goto done; }
+        if (crc == SEALDB_OK && keep < k && v->out)
+            fprintf(v->out, "verify: %s: note: txs %" PRIu64 "..%" PRIu64 " are being discarded (done on next open)\n",
+                    dir, keep + 1, k);
+    }
+    {
         char ixp[4200];
         snprintf(ixp, sizeof ixp, "%s/index", dir);
         if (is_dir(ixp) && (rc = verify_index(v, j, ixp, posv, k, cum_at, &cu))) goto done;

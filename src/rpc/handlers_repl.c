@@ -2,7 +2,9 @@
  * export format, replicateTx imports one into a replica database after verifying it continues
  * the replica's own chain, and a replicator thread per replica database with primary coordinates
  * follows its primary through the C client, verifying every tx the same way. A primary whose
- * history differs from the replica's stops the replicator loudly (log line, metric, status). */
+ * history differs from the replica's stops the replicator loudly (log line, metric, status), except
+ * a sync replica with allowTxDiscarding, whose precommitted txs the primary lacks are discarded (the
+ * database is reopened without them) before it follows again. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -392,7 +394,8 @@ typedef struct replicator {
     char name[129];
     char host[256], pdb[129], user[128], pass[256];
     uint32_t port;
-    int skip, wfi, sync;
+    int skip, wfi, sync, discard;
+    uint64_t discard_keep;     /* set when the thread ended to have its precommitted tail discarded */
     pthread_t th;
     atomic_int stop;
     pthread_mutex_t mu;        /* st */
@@ -421,6 +424,14 @@ int sdb_repl_get_status(const sdb_database *d, sdb_repl_status *out) {
     }
     pthread_mutex_unlock(&g_mu);
     return r ? SEALDB_OK : SEALDB_NOTFOUND;
+}
+
+int sdb_repl_sync_primary_stats(const sdb_database *d, uint64_t *waiting, uint64_t *acks) {
+    sdb_kvdb *db = d->loaded ? d->impl : NULL;
+    if (!db || sdb_engine_gate_mode(db->eng) != SDB_GATE_PRIMARY) return 0;
+    *waiting = sdb_engine_gate_held(db->eng);
+    *acks = sdb_engine_gate_acks(db->eng);
+    return 1;
 }
 
 static int replicator_running(const sdb_database *d) {
@@ -557,8 +568,10 @@ static int batch_wait_done(sdb_kvdb *db, batch *bt, uint64_t *imported, import_e
 }
 
 static char g_uuid[32];   /* this server's identifier: a sync replica's UUID */
+static sdb_server *g_srv; /* for discards, which reopen a database */
 
 void sdb_repl_set_uuid(const char *uuid) { snprintf(g_uuid, sizeof g_uuid, "%s", uuid); }
+void sdb_repl_set_server(sdb_server *s) { g_srv = s; }
 
 static void stop_diverged(replicator *r, uint64_t at, const char *why) {
     atomic_fetch_add(&g_divergences, 1);
@@ -574,6 +587,90 @@ static int finish_inflight(replicator *r, batch *bt, int *inflight, uint64_t *im
     int rc = batch_wait_done(r->db, bt, imported, ie);
     if (*imported && r->wfi) (void)sdb_engine_wait_indexed(r->db->eng, sdb_engine_last_tx(r->db->eng), CLIENT_TIMEOUT_MS);
     return rc;
+}
+
+/* ---- allowTxDiscarding: reopening a sync replica without its precommitted tail ---- */
+
+typedef struct discard_job { sdb_database *d; uint64_t keep; } discard_job;
+static atomic_int g_discards;   /* discard threads running (shutdown waits for them) */
+static int g_closing;           /* g_mu: the server stops, no new discard starts */
+/* databases whose discard failed: their next replicator stops on the divergence instead of
+ * trying again (a settings change clears it); g_mu */
+#define MAX_NODISCARD 64
+static const sdb_database *g_nodiscard[MAX_NODISCARD];
+
+static int nodiscard_find_locked(const sdb_database *d) {
+    for (int i = 0; i < MAX_NODISCARD; i++) if (g_nodiscard[i] == d) return i;
+    return -1;
+}
+
+static void nodiscard_set(const sdb_database *d, int on) {
+    pthread_mutex_lock(&g_mu);
+    int i = nodiscard_find_locked(on ? NULL : d);
+    if (on && nodiscard_find_locked(d) >= 0) i = -1;
+    if (i >= 0) g_nodiscard[i] = on ? d : NULL;
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* Unloads d (which stops its replicator: the thread that asked has ended), waits until its last
+ * call released it, marks the discard on the closed directory and loads d again: the open cuts
+ * the tail (engine discard.c) and starts a new replicator. */
+static void *discard_main(void *arg) {
+    discard_job *j = arg;
+    sdb_server *s = g_srv;
+    sdb_database *d = j->d;
+    char dir[4200];
+    int64_t t0 = (int64_t)sdb_now_ms();
+    pthread_mutex_lock(&s->mu);
+    snprintf(dir, sizeof dir, "%s/%s", s->cfg.dir, d->name);
+    int go = d->loaded && !d->deleted && d->settings.replica && d->settings.sync_repl;
+    if (go) sdb_db_unload(s, d);
+    /* calls in flight keep it open; they end within their own deadlines */
+    while (go && d->impl) {
+        pthread_mutex_unlock(&s->mu);
+        sleep_ms(20);
+        pthread_mutex_lock(&s->mu);
+        if (d->loaded || d->deleted) go = 0;   /* someone else loaded or dropped it meanwhile */
+    }
+    if (go) {
+        int rc = sdb_engine_mark_discard(dir, j->keep);
+        if (rc) {
+            sdb_log("error: database %s: cannot discard its precommitted txs after %llu: %s%s", d->name,
+                    (unsigned long long)j->keep, sealdb_strerror(rc),
+                    rc == SEALDB_INVALID ? " (the committed point is not stored or is higher)" : "");
+            nodiscard_set(d, 1);
+        }
+        rc = sdb_db_load(s, d);
+        if (!rc)
+            sdb_log("replication: database %s reopened without its precommitted txs after %llu in %lld ms",
+                    d->name, (unsigned long long)j->keep, (long long)((int64_t)sdb_now_ms() - t0));
+    }
+    pthread_mutex_unlock(&s->mu);
+    sdb_free(j);
+    atomic_fetch_sub(&g_discards, 1);
+    return NULL;
+}
+
+static void start_discard(sdb_database *d, uint64_t keep) {
+    discard_job *j = sdb_malloc(sizeof *j);
+    pthread_t th;
+    pthread_attr_t at;
+    if (!j) return;
+    j->d = d;
+    j->keep = keep;
+    pthread_mutex_lock(&g_mu);
+    int closing = g_closing;
+    if (!closing) atomic_fetch_add(&g_discards, 1);
+    pthread_mutex_unlock(&g_mu);
+    if (closing) { sdb_free(j); return; }   /* the next start follows again and discards then */
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &at, discard_main, j) != 0) {
+        sdb_log("error: database %s: cannot start discarding its precommitted txs", d->name);
+        atomic_fetch_sub(&g_discards, 1);
+        sdb_free(j);
+    }
+    pthread_attr_destroy(&at);
 }
 
 static void *replicator_main(void *arg) {
@@ -640,9 +737,23 @@ static void *replicator_main(void *arg) {
         }
         if (rc) {
             const char *msg = sealdb_client_errmsg(cl);
+            if (strstr(msg, "replica precommit state diverged from primary") && r->sync && r->discard) {
+                /* allowTxDiscarding (6.3 step 5): the txs the primary does not have were never
+                 * committed here; drop everything after the committed point and follow again.
+                 * The database is reopened for it (discard_main), which ends this thread. */
+                uint64_t keep = sdb_engine_committed_tx(e), last = sdb_engine_last_tx(e);
+                if (keep < last && g_srv) {
+                    sdb_log("replication: database %s: primary %s:%u/%s does not have its precommitted txs %llu..%llu: "
+                            "discarding them (allowTxDiscarding)", r->name, r->host, r->port, r->pdb,
+                            (unsigned long long)keep + 1, (unsigned long long)last);
+                    r->discard_keep = keep;
+                    break;
+                }
+            }
             if (strstr(msg, "replica commit state diverged from primary") ||
                 strstr(msg, "replica precommit state diverged from primary")) {
-                /* this replica holds txs the primary does not (allowTxDiscarding is not supported) */
+                /* this replica holds txs the primary does not (without allowTxDiscarding, or
+                 * committed ones: never discarded) */
                 stop_diverged(r, next - 1, msg);
                 break;
             }
@@ -695,7 +806,10 @@ static void *replicator_main(void *arg) {
                     stop_diverged(r, up, "the primary committed another tx under this id");
                     break;
                 }
-                sdb_engine_gate_allow(e, up);
+                int src = sdb_engine_gate_allow(e, up);
+                if (src)
+                    set_error(r, 0, "storing the committed point %llu failed: %s", (unsigned long long)up,
+                              sealdb_strerror(src));
             }
         }
         /* an asynchronous replica fetches the next answer while the committer writes this one
@@ -747,6 +861,7 @@ static void *replicator_main(void *arg) {
     pthread_mutex_lock(&r->mu);
     r->st.running = 0;
     pthread_mutex_unlock(&r->mu);
+    if (r->discard_keep != UINT64_MAX && !atomic_load(&r->stop)) start_discard(r->d, r->discard_keep);
     return NULL;
 }
 
@@ -775,6 +890,10 @@ static void start_locked(sdb_database *d) {
         r->skip = rs->skipintegritycheck && rs->skipintegritycheck->value;
         r->wfi = rs->waitforindexing && rs->waitforindexing->value;
         r->sync = rs->syncreplication && rs->syncreplication->value;
+        pthread_mutex_lock(&g_mu);
+        r->discard = rs->allowtxdiscarding && rs->allowtxdiscarding->value && nodiscard_find_locked(d) < 0;
+        pthread_mutex_unlock(&g_mu);
+        r->discard_keep = UINT64_MAX;
         pthread_mutex_init(&r->mu, NULL);
         atomic_init(&r->stop, 0);
         r->st.running = 1;
@@ -816,13 +935,15 @@ static void apply_gate_locked(sdb_database *d, int at_open) {
     const sdb_db_settings *st = &d->settings;
     int mode = !st->sync_repl ? SDB_GATE_OFF : st->replica ? SDB_GATE_REPLICA : SDB_GATE_PRIMARY;
     sdb_engine_gate_set(db->eng, mode, st->sync_acks);
-    /* a sync replica does not store its committed point: claiming all it holds would be ahead of
-     * its primary (a commit-state divergence); the primary's next answer sets it again */
-    if (at_open && mode == SDB_GATE_REPLICA) sdb_engine_gate_forget_committed(db->eng);
+    /* at open a sync replica's committed point is the stored one (claiming all it holds could be
+     * ahead of its primary); after a change the file follows the mode */
+    int rc = at_open ? sdb_engine_gate_restore_committed(db->eng) : sdb_engine_gate_persist(db->eng);
+    if (rc) sdb_log("warning: database %s: its committed point file: %s", d->name, sealdb_strerror(rc));
 }
 
 void sdb_repl_settings_changed(sdb_server *s, sdb_database *d) {
     stop_replicator(d);
+    nodiscard_set(d, 0);
     pthread_mutex_lock(&s->mu);
     if (d->loaded) {
         apply_gate_locked(d, 0);
@@ -837,6 +958,10 @@ void sdb_repl_release_waiting(sdb_database *d) {
 }
 
 void sdb_repl_shutdown(sdb_server *s) {
+    pthread_mutex_lock(&g_mu);
+    g_closing = 1;
+    pthread_mutex_unlock(&g_mu);
+    while (atomic_load(&g_discards)) sleep_ms(20);   /* a discard reopening a database */
     pthread_mutex_lock(&s->mu);
     for (sdb_database *d = s->dbs; d; d = d->next) sdb_repl_release_waiting(d);
     pthread_mutex_unlock(&s->mu);

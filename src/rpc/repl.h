@@ -13,6 +13,8 @@ void sdb_repl_settings_changed(sdb_server *s, sdb_database *d);
 
 /* This server's identifier, the UUID its sync replicas report (set before databases load). */
 void sdb_repl_set_uuid(const char *uuid);
+/* The server whose databases a discard (allowTxDiscarding) reopens (set before databases load). */
+void sdb_repl_set_server(sdb_server *s);
 /* Server shutdown: every held answer of a sync primary is released with an error (its tx is
  * durable but not acknowledged), so the calls in flight can finish. */
 void sdb_repl_shutdown(sdb_server *s);
@@ -29,6 +31,10 @@ typedef struct sdb_repl_status {
     char last_error[256];
 } sdb_repl_status;
 int sdb_repl_get_status(const sdb_database *d, sdb_repl_status *out);   /* NOTFOUND: no replicator */
+/* A loaded sync primary database (caller holds the server's mu): the writes whose answers wait
+ * for replica acks now, and the replica states that acked new txs since it was opened. 0 when d is
+ * not a sync primary. */
+int sdb_repl_sync_primary_stats(const sdb_database *d, uint64_t *waiting, uint64_t *acks);
 /* Total divergences detected by every replicator of this process (metric). */
 uint64_t sdb_repl_divergences(void);
 

@@ -394,6 +394,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     if (rc) { sdb_log("error: cannot create data directory %s", cfg->dir); goto fail; }
     if ((rc = load_uuid(s))) { sdb_log("error: cannot read or write the server identifier"); goto fail; }
     sdb_repl_set_uuid(s->uuid);
+    sdb_repl_set_server(s);
     if (cfg->signing_key && cfg->signing_key[0]) {
         rc = sdb_signer_load_file(cfg->signing_key, &s->signer);
         if (rc) { sdb_log("error: cannot load signing key %s: %s", cfg->signing_key, sealdb_strerror(rc)); goto fail; }

@@ -82,10 +82,26 @@ static void render_scrub(sdb_server *s, sdb_buf *b) {
 
 /* Replicator state per replica database that follows a primary (rpc/handlers_repl.c). */
 typedef struct repl_row { char name[129]; sdb_repl_status st; } repl_row;
+typedef struct sync_row { char name[129]; uint64_t waiting, acks; } sync_row;
 static void render_repl(sdb_server *s, sdb_buf *b) {
     repl_row *rows = NULL;
-    size_t n = 0, cap = 0;
+    sync_row *srows = NULL;
+    size_t n = 0, cap = 0, ns = 0, scap = 0;
     pthread_mutex_lock(&s->mu);
+    for (sdb_database *d = s->dbs; d; d = d->next) {
+        uint64_t w, a;
+        if (d->deleted || !sdb_repl_sync_primary_stats(d, &w, &a)) continue;
+        if (ns == scap) {
+            size_t nc = scap ? scap * 2 : 8;
+            sync_row *r = sdb_realloc(srows, nc * sizeof *r);
+            if (!r) break;
+            srows = r;
+            scap = nc;
+        }
+        snprintf(srows[ns].name, sizeof srows[ns].name, "%s", d->name);
+        srows[ns].waiting = w;
+        srows[ns++].acks = a;
+    }
     for (sdb_database *d = s->dbs; d; d = d->next) {
         sdb_repl_status st;
         if (d->deleted || sdb_repl_get_status(d, &st) != SEALDB_OK) continue;
@@ -113,6 +129,16 @@ static void render_repl(sdb_server *s, sdb_buf *b) {
     FAMILY("sealdb_replication_imported_txs_total", "counter", "Transactions the replicator imported (verified) since it started.", st->imported);
     FAMILY("sealdb_replication_failures_total", "counter", "Failed attempts (primary unreachable, refused import) since it started.", st->failures);
 #undef FAMILY
+    /* sync primaries (docs/replication.md 10.2) */
+    pf(b, "# HELP sealdb_replication_sync_waiting_writes Writes on a sync primary database whose answers wait for replica acks.\n"
+          "# TYPE sealdb_replication_sync_waiting_writes gauge\n");
+    for (size_t i = 0; i < ns; i++)
+        pf(b, "sealdb_replication_sync_waiting_writes{db=\"%s\"} %llu\n", srows[i].name, (unsigned long long)srows[i].waiting);
+    pf(b, "# HELP sealdb_replication_sync_acks_total Replica states that acknowledged new transactions of a sync primary database since it was opened.\n"
+          "# TYPE sealdb_replication_sync_acks_total counter\n");
+    for (size_t i = 0; i < ns; i++)
+        pf(b, "sealdb_replication_sync_acks_total{db=\"%s\"} %llu\n", srows[i].name, (unsigned long long)srows[i].acks);
+    sdb_free(srows);
     sdb_free(rows);
 }
 

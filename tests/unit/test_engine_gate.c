@@ -269,3 +269,135 @@ TEST(gate_wait_long_poll_and_replica_allowance) {
     CHECK_EQ_U64(sdb_engine_committed_tx(e), 5);
     sdb_engine_close(e);
 }
+
+static int key_found(sdb_engine *e, const char *k) {
+    sdb_kv_version v;
+    sdb_kv_version_init(&v);
+    sdb_get_opts o;
+    memset(&o, 0, sizeof o);
+    int rc = sdb_engine_get(e, sdb_slice_str(k), &o, &v);
+    sdb_kv_version_deinit(&v);
+    CHECK(rc == SEALDB_OK || rc == SEALDB_NOTFOUND);
+    return rc == SEALDB_OK;
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* A sync replica stores its committed point (a reopen starts from it) and discards its
+ * precommitted tail only above it: the journal, the derived files and the key index lose the
+ * discarded txs, new txs follow, a repeated marker is harmless, and the directory verifies. */
+TEST(gate_replica_committed_point_and_discard) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", sdb_test_tmpdir(), "discard");
+    rec r;
+    rec_init(&r);
+    sdb_engine *e = open_at("discard");
+    sdb_engine_gate_set(e, SDB_GATE_REPLICA, 0);
+    CHECK_OK(sdb_engine_gate_restore_committed(e));   /* empty: committed 0 is known and stored */
+    CHECK(file_exists(dir, "committed"));
+    const char *keys[] = { "a", "b", "c", "d", "e" };
+    for (int i = 0; i < 5; i++) put(e, &r, keys[i]);
+    wait_answers(&r, 5);
+    CHECK_OK(sdb_engine_gate_allow(e, 3));
+    CHECK_EQ_U64(sdb_engine_committed_tx(e), 3);
+    CHECK_OK(sdb_engine_wait_indexed(e, 5, 5000));
+    CHECK_EQ_I64(sdb_engine_mark_discard(dir, 3), SEALDB_BUSY);   /* only a closed database */
+    sdb_engine_close(e);
+
+    /* a restart keeps the committed point */
+    e = open_at("discard");
+    sdb_engine_gate_set(e, SDB_GATE_REPLICA, 0);
+    CHECK_OK(sdb_engine_gate_restore_committed(e));
+    CHECK_EQ_U64(sdb_engine_committed_tx(e), 3);
+    CHECK_EQ_U64(sdb_engine_last_tx(e), 5);
+    uint8_t alh3[SDB_HASH_LEN];
+    sdb_tx_header h;
+    CHECK_OK(sdb_engine_tx_header(e, 3, &h, alh3));
+    sdb_engine_close(e);
+
+    /* never below the committed point */
+    CHECK_EQ_I64(sdb_engine_mark_discard(dir, 2), SEALDB_INVALID);
+    CHECK_OK(sdb_engine_mark_discard(dir, 3));
+    CHECK(file_exists(dir, "discard"));
+    e = open_at("discard");
+    CHECK(!file_exists(dir, "discard"));
+    CHECK_EQ_U64(sdb_engine_last_tx(e), 3);
+    uint8_t alh[SDB_HASH_LEN];
+    CHECK_OK(sdb_engine_tx_header(e, 3, &h, alh));
+    CHECK(memcmp(alh, alh3, SDB_HASH_LEN) == 0);
+    CHECK(key_found(e, "a") && key_found(e, "c"));
+    CHECK(!key_found(e, "d") && !key_found(e, "e"));   /* the index lost them too */
+    sdb_engine_gate_set(e, SDB_GATE_REPLICA, 0);
+    CHECK_OK(sdb_engine_gate_restore_committed(e));
+    CHECK_EQ_U64(sdb_engine_committed_tx(e), 3);
+    put(e, &r, "x");
+    wait_answers(&r, 6);
+    CHECK_EQ_U64(sdb_engine_last_tx(e), 4);
+    CHECK_OK(sdb_engine_wait_indexed(e, 4, 5000));
+    CHECK(key_found(e, "x") && !key_found(e, "d"));
+    sdb_engine_close(e);
+
+    /* a marker whose cut already happened (a crash before its removal) changes nothing */
+    CHECK_OK(sdb_engine_mark_discard(dir, 4));
+    e = open_at("discard");
+    CHECK_EQ_U64(sdb_engine_last_tx(e), 4);
+    CHECK(!file_exists(dir, "discard"));
+    CHECK(key_found(e, "x"));
+    /* a primary (or asynchronous replica) holds no committed-point file */
+    CHECK_OK(sdb_engine_gate_restore_committed(e));
+    CHECK(!file_exists(dir, "committed"));
+    sdb_engine_close(e);
+    CHECK_EQ_I64(sdb_engine_mark_discard(dir, 4), SEALDB_INVALID);   /* no stored point: refused */
+    CHECK_OK(sdb_verify_dir(dir, NULL));
+    /* verify checks the stored point against the journal */
+    e = open_at("discard");
+    CHECK_OK(sdb_engine_store_committed(e, 5));
+    sdb_engine_close(e);
+    CHECK_EQ_I64(sdb_verify_dir(dir, NULL), SEALDB_CORRUPT);
+    e = open_at("discard");
+    CHECK_OK(sdb_engine_store_committed(e, 4));
+    sdb_engine_close(e);
+    CHECK_OK(sdb_verify_dir(dir, NULL));
+}
+
+/* A crash while the open cut the journal (part of the tail zeroed, the rest still there): the
+ * marker is still on disk, so the next open cuts at the same point. */
+TEST(gate_discard_resumes_after_a_torn_cut) {
+    char dir[1024], seg[1200];
+    snprintf(dir, sizeof dir, "%s/%s", sdb_test_tmpdir(), "discard2");
+    rec r;
+    rec_init(&r);
+    sdb_engine *e = open_at("discard2");
+    sdb_engine_gate_set(e, SDB_GATE_REPLICA, 0);
+    CHECK_OK(sdb_engine_gate_restore_committed(e));
+    const char *keys[] = { "a", "b", "c", "d", "e" };
+    for (int i = 0; i < 5; i++) put(e, &r, keys[i]);
+    wait_answers(&r, 5);
+    CHECK_OK(sdb_engine_gate_allow(e, 3));
+    sdb_engine_close(e);
+    snprintf(seg, sizeof seg, "%s/journal/00000000000000000000.seg", dir);
+    FILE *f = fopen(seg, "r+b");
+    CHECK(f != NULL);
+    static uint8_t b[1 << 17];
+    size_t n = fread(b, 1, sizeof b, f), end = n;
+    while (end > 0 && b[end - 1] == 0) end--;
+    size_t rl = end / 5;             /* five records of about equal size */
+    CHECK(rl > 0);
+    memset(b + end - rl - rl / 2, 0, rl);   /* inside txs 4 and 5: what a zero-fill cut short leaves */
+    CHECK(fseek(f, 0, SEEK_SET) == 0);
+    CHECK_EQ_U64(fwrite(b, 1, n, f), n);
+    fclose(f);
+    CHECK_OK(sdb_engine_mark_discard(dir, 3));
+    e = open_at("discard2");
+    CHECK_EQ_U64(sdb_engine_last_tx(e), 3);
+    CHECK(!file_exists(dir, "discard"));
+    CHECK(key_found(e, "c") && !key_found(e, "d"));
+    sdb_engine_close(e);
+    CHECK_OK(sdb_verify_dir(dir, NULL));
+}
