@@ -380,7 +380,7 @@ static int limits_apply(sdb_server_config *cfg) {
 }
 
 /* The --replication-* flags, as immudb 1.9.5 applies them to defaultdb at every start (and to
- * systemdb: sealdb keeps systemdb local, docs/replication.md 5.3). immudb reads the replica-only
+ * systemdb: sealdb keeps systemdb local, docs/replication.md 5). immudb reads the replica-only
  * flags only with --replication-is-replica and --replication-sync-acks only without it, and checks
  * none of them at start; sealdb refuses a flag that would be ignored or a combination that cannot
  * work, with the message immudb gives for the same database settings where it has one. */

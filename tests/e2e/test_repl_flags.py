@@ -1,4 +1,4 @@
-# test_repl_flags.py - the --replication-* server flags (docs/replication.md 5.3) with real binaries: a
+# test_repl_flags.py - the --replication-* server flags (docs/replication.md 5) with real binaries: a
 # sealdb replica started with immudb's flags follows a sealdb primary's defaultdb (every tx and key
 # equal and verified, client writes refused with immudb's error), the flags decide at every start (a
 # restart without them makes defaultdb a primary again), a primary started with
@@ -229,4 +229,22 @@ def test_sealdb_replica_by_flags_of_immudb_primary(immudb_ref, sealdb_factory): 
     n = txid(ci)
     wait_for(lambda: txid(cb) == n, 60, "the sealdb replica to follow new txs")
     assert_same_and_verified((immudb_ref, "defaultdb"), (b, "defaultdb"), "immudb primary, flag replica", ntx=n)
+    assert err(cb.set, b"x", b"y") == READ_ONLY
+
+
+def test_sealdb_sync_replica_by_flags_of_immudb_sync_primary_by_flags(immudb_factory, sealdb_factory):  # noqa: F811
+    # both sides started with immudb's flags: immudb's defaultdb (and systemdb) become sync primaries
+    p = immudb_factory(["--replication-sync-enabled", "--replication-sync-acks=1"])
+    ci = p.client(password=p.admin_password)
+    with pytest.raises(grpc.RpcError) as e:
+        ci._stub.Set(S.SetRequest(KVs=[S.KeyValue(key=b"held", value=b"1")]), timeout=1.5)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    b = sealdb_factory(follow_flags(p, password=p.admin_password, sync=True))
+    cb = b.client()
+    wait_for(lambda: cb.get(b"held").value == b"1", 60, "immudb's held write on the sealdb sync replica")
+    for i in range(20):
+        t = write_mixed(ci, "sync", i)
+        assert cb._stub.CurrentState(empty_pb2.Empty()).precommittedTxId >= t
+    wait_for(lambda: txid(cb) == txid(ci), 30, "the replica to commit what immudb committed")
+    assert_same_and_verified((p, "defaultdb"), (b, "defaultdb"), "immudb sync primary, flag sync replica")
     assert err(cb.set, b"x", b"y") == READ_ONLY
