@@ -380,6 +380,68 @@ static int decode_admin_password(const char *in, sdb_buf *out) {
     return SEALDB_OK;
 }
 
+/* defaultdb's replication settings from the --replication-* flags (cfg->repl), merged over its
+ * stored settings at every start: as in immudb, the flags decide (UpdateDatabaseV2 refuses
+ * defaultdb). Every field is sent, so a start without the flags makes defaultdb a plain primary
+ * again. The replicator starts when defaultdb is loaded (repl_db_open). */
+static int apply_repl_flags(sdb_server *s, sdb_database *d) {
+    const sdb_repl_flags *f = &s->cfg.repl;
+    static char empty[] = "";
+    Immudb__Schema__NullableBool replica, sync, discard, skip, wfi;
+    Immudb__Schema__NullableString pdb, host, user, pass;
+    Immudb__Schema__NullableUint32 port, acks, prefetch, conc;
+    Immudb__Schema__NullableBool *bools[] = { &replica, &sync, &discard, &skip, &wfi };
+    int bv[] = { f->replica, f->sync, f->allow_discard, f->skip_integrity, f->wait_indexing };
+    for (size_t i = 0; i < 5; i++) { immudb__schema__nullable_bool__init(bools[i]); bools[i]->value = bv[i] != 0; }
+    int follow = f->replica && f->host && f->host[0];
+    Immudb__Schema__NullableString *strs[] = { &pdb, &host, &user, &pass };
+    const char *sv[] = { SDB_DEFAULTDB, f->host, f->user, f->password };   /* the primary's db of the same name */
+    for (size_t i = 0; i < 4; i++) {
+        immudb__schema__nullable_string__init(strs[i]);
+        strs[i]->value = follow && sv[i] ? (char *)sv[i] : empty;
+    }
+    Immudb__Schema__NullableUint32 *u32s[] = { &port, &acks, &prefetch, &conc };
+    uint32_t uv[] = { follow ? (uint32_t)f->port : 0, f->replica ? 0 : f->sync_acks,
+                      f->replica ? f->prefetch : 0, f->replica ? f->concurrency : 0 };
+    for (size_t i = 0; i < 4; i++) { immudb__schema__nullable_uint32__init(u32s[i]); u32s[i]->value = uv[i]; }
+    Immudb__Schema__ReplicationNullableSettings rs;
+    immudb__schema__replication_nullable_settings__init(&rs);
+    rs.replica = &replica; rs.syncreplication = &sync; rs.allowtxdiscarding = &discard;
+    rs.skipintegritycheck = &skip; rs.waitforindexing = &wfi;
+    rs.primarydatabase = &pdb; rs.primaryhost = &host; rs.primaryusername = &user; rs.primarypassword = &pass;
+    rs.primaryport = &port; rs.syncacks = &acks; rs.prefetchtxbuffersize = &prefetch;
+    rs.replicationcommitconcurrency = &conc;
+    Immudb__Schema__DatabaseNullableSettings ov;
+    immudb__schema__database_nullable_settings__init(&ov);
+    ov.replicationsettings = &rs;
+    uint8_t *pb = NULL;
+    size_t len = 0;
+    int rc = sdb_settings_pack(&d->settings, d->settings_pb, d->settings_pb_len, &ov.base, &pb, &len);
+    if (rc) return rc;
+    char msg[512];
+    if (sdb_settings_validate(pb, len, d->name, msg, sizeof msg) != SEALDB_OK) {
+        sdb_log("error: --replication-* flags: %s", msg);
+        sdb_free(pb);
+        return SEALDB_INVALID;
+    }
+    sdb_free(d->settings_pb);
+    d->settings_pb = pb;
+    d->settings_pb_len = len;
+    if ((rc = sdb_settings_effective(pb, len, &d->settings))) return rc;
+    if (follow)
+        sdb_log("defaultdb: %sreplica of %s:%d/%s as %s (--replication-*; systemdb is not replicated: the users and "
+                "databases of this server are its own)", f->sync ? "synchronous " : "", f->host, f->port,
+                SDB_DEFAULTDB, f->user);
+    else if (f->replica)
+        sdb_log("defaultdb: %sreplica without a primary (--replication-is-replica without "
+                "--replication-primary-host): it takes transactions only through replicateTx",
+                f->sync ? "synchronous " : "");
+    else if (f->sync)
+        sdb_log("defaultdb: synchronous primary, %u replica acks per write (--replication-sync-*; systemdb is "
+                "not replicated synchronously)", (unsigned)f->sync_acks);
+    return SEALDB_OK;
+}
+
 int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     sdb_server *s = sdb_calloc(1, sizeof *s);
     if (!s) return SEALDB_NOMEM;
@@ -468,6 +530,7 @@ int sdb_server_open(const sdb_server_config *cfg, sdb_server **out) {
     for (sdb_database *d = s->dbs; d; d = d->next) {
         if (!d->settings_pb)
             sdb_settings_pack(&d->settings, NULL, 0, NULL, &d->settings_pb, &d->settings_pb_len);
+        if (strcmp(d->name, SDB_DEFAULTDB) == 0 && (rc = apply_repl_flags(s, d))) goto fail;
         if (d->settings.autoload || strcmp(d->name, SDB_DEFAULTDB) == 0)
             if ((rc = sdb_db_load(s, d))) goto fail;
     }

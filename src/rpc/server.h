@@ -16,6 +16,17 @@
 #define SDB_SYSADMIN  "immudb"
 #define SDB_MAX_RESULT 2500
 
+/* The --replication-* server flags: defaultdb's replication settings, applied at every start (as
+ * immudb applies them; stored settings of defaultdb never override them). Checked by main.c. */
+typedef struct sdb_repl_flags {
+    int replica, sync;
+    uint32_t sync_acks;                /* a sync primary: >= 1 */
+    const char *host, *user, *password;   /* a replica; host NULL or "": follows no primary */
+    int port;
+    uint32_t prefetch, concurrency;    /* a replica: >= 1 */
+    int allow_discard, skip_integrity, wait_indexing;
+} sdb_repl_flags;
+
 typedef struct sdb_server_config {
     const char *dir;
     const char *address;
@@ -46,6 +57,7 @@ typedef struct sdb_server_config {
     int login_queue;               /* password checks waiting for them; beyond: refused */
     int login_fail_addr;           /* failed logins per source address before it is throttled */
     int login_fail_user;           /* failed logins per user name before unknown addresses are */
+    sdb_repl_flags repl;           /* all zero: defaultdb is a plain primary */
 } sdb_server_config;
 
 /* One catalog entry: a database known to the server (loaded or not). */

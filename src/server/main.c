@@ -107,6 +107,25 @@ static const opt opts[] = {
     { "login-queue", 0, T_INT, "64", "most password checks waiting (then UNAVAILABLE)", 0, 0 },
     { "login-failures-per-address", 0, T_INT, "10", "failed logins per minute from one address", 0, 0 },
     { "login-failures-per-user", 0, T_INT, "100", "failed logins per minute for one user name (from failing addresses)", 0, 0 },
+    /* replication of defaultdb, applied at every start (repl_flags_apply; docs/replication.md 5) */
+    { "replication-is-replica", 0, T_BOOL, "false", "defaultdb is a replica of defaultdb on --replication-primary-host "
+      "(immudb also replicates systemdb: sealdb keeps its users and databases local)", 0, 0 },
+    { "replication-sync-enabled", 0, T_BOOL, "false", "synchronous replication of defaultdb (a primary needs "
+      "--replication-sync-acks >= 1)", 0, 0 },
+    { "replication-sync-acks", 0, T_INT, "0", "primary: replicas that must hold a write of defaultdb before it is answered", 0, 0 },
+    { "replication-primary-host", 0, T_STR, "", "replica: the primary's host (empty: a replica fed only by replicateTx)", 0, 0 },
+    { "replication-primary-port", 0, T_INT, "3322", "replica: the primary's gRPC port", 0, 0 },
+    { "replication-primary-username", 0, T_STR, "", "replica: user logging in to the primary", 0, 0 },
+    { "replication-primary-password", 0, T_STR, "", "replica: that user's password", 0, 0 },
+    { "replication-prefetch-tx-buffer-size", 0, T_INT, "100", "replica: stored in defaultdb's settings (sealdb's "
+      "replicator fetches up to 256 txs per answer)", 0, 0 },
+    { "replication-commit-concurrency", 0, T_INT, "10", "replica: stored in defaultdb's settings (sealdb imports "
+      "each answer's txs in order, in one commit group)", 0, 0 },
+    { "replication-allow-tx-discarding", 0, T_BOOL, "false", "sync replica: discard its precommitted txs on a "
+      "divergence from the primary (else it stops with a divergence error)", 0, 0 },
+    { "replication-skip-integrity-check", 0, T_BOOL, "false", "replica: the primary skips its read checks, the "
+      "import its eH check (the chain is still checked)", 0, 0 },
+    { "replication-wait-for-indexing", 0, T_BOOL, "false", "replica: each import waits for the key index", 0, 0 },
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -118,6 +137,20 @@ static unsigned char opt_from[NOPTS];
 static const opt *find_opt(const char *name, size_t n) {
     for (size_t i = 0; i < NOPTS; i++)
         if (strlen(opts[i].name) == n && strncmp(opts[i].name, name, n) == 0) return &opts[i];
+    return NULL;
+}
+
+/* immudb's deprecated flag names (flags only, as there: its environment and config keys are the new names) */
+static const opt *find_alias(const char *name, size_t n) {
+    static const char *const alias[][2] = {
+        { "replication-enabled", "replication-is-replica" },
+        { "replication-follower-username", "replication-primary-username" },
+        { "replication-follower-password", "replication-primary-password" },
+        { "replication-master-address", "replication-primary-host" },
+        { "replication-master-port", "replication-primary-port" },
+    };
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+        if (strlen(alias[i][0]) == n && strncmp(alias[i][0], name, n) == 0) return find_opt(alias[i][1], strlen(alias[i][1]));
     return NULL;
 }
 
@@ -225,15 +258,18 @@ static void usage(FILE *f) {
         if (o->support == S_NO_CHANGE) fprintf(f, "; other values are refused: %s", o->why);
         fputc('\n', f);
     }
-    fprintf(f, "  other immudb flags (--replication-*, --s3-*, ...) are refused: sealdb does not replicate or use "
-               "remote storage\n"
+    fprintf(f, "  other immudb flags (--s3-*, ...) are refused: sealdb does not use remote storage\n"
                "signals: SIGTERM/SIGINT stop after the calls in flight; SIGHUP reopens --logfile\n");
 }
 
 static int unknown_flag(const char *a) {
     size_t n = strcspn(a, "=");
-    if (!strncmp(a, "--replication-", 14))
-        fprintf(stderr, "sealdb: %.*s: replication is not supported by sealdb\n", (int)n, a);
+    if (n == 29 && !strncmp(a, "--replication-master-database", 29))
+        fprintf(stderr, "sealdb: %.*s: unknown flag (as in immudb 1.9.5: a replica's systemdb and defaultdb follow "
+                "the primary's databases of the same names)\n", (int)n, a);
+    else if (!strncmp(a, "--replication-", 14))
+        fprintf(stderr, "sealdb: unknown flag %.*s (see sealdb --help for the --replication-* flags)\n",
+                (int)(n > 60 ? 60 : n), a);
     else if (!strncmp(a, "--s3-", 5))
         fprintf(stderr, "sealdb: %.*s: remote (S3) storage is not supported by sealdb\n", (int)n, a);
     else
@@ -250,7 +286,7 @@ static int parse_args(int argc, char **argv) {
         if (a[0] == '-' && a[1] == '-') {
             char *eq = strchr(a + 2, '=');
             size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-            if (!(o = find_opt(a + 2, n))) return unknown_flag(a);
+            if (!(o = find_opt(a + 2, n)) && !(o = find_alias(a + 2, n))) return unknown_flag(a);
             if (eq) val = eq + 1;
         } else if (a[0] == '-' && a[1] && (!a[2] || a[2] == '=')) {
             for (size_t k = 0; k < NOPTS; k++) if (opts[k].shortc == a[1]) o = &opts[k];
@@ -339,6 +375,100 @@ static int limits_apply(sdb_server_config *cfg) {
             fprintf(stderr, "sealdb: invalid --%s %s (a duration, more than 0)\n", durs[i], get(durs[i]));
             return -1;
         }
+    }
+    return 0;
+}
+
+/* The --replication-* flags, as immudb 1.9.5 applies them to defaultdb at every start (and to
+ * systemdb: sealdb keeps systemdb local, docs/replication.md 5). immudb reads the replica-only
+ * flags only with --replication-is-replica and --replication-sync-acks only without it, and checks
+ * none of them at start; sealdb refuses a flag that would be ignored or a combination that cannot
+ * work, with the message immudb gives for the same database settings where it has one. */
+static int repl_flags_apply(sdb_server_config *cfg) {
+    static const char *const replica_only[][2] = {
+        { "replication-primary-host", "PrimaryHost" },
+        { "replication-primary-port", "PrimaryPort" },
+        { "replication-primary-username", "PrimaryUsername" },
+        { "replication-primary-password", "PrimaryPassword" },
+        { "replication-prefetch-tx-buffer-size", "PrefetchTxBufferSize" },
+        { "replication-commit-concurrency", "ReplicationCommitConcurrency" },
+        { "replication-allow-tx-discarding", "AllowTxDiscarding" },
+        { "replication-skip-integrity-check", "SkipIntegrityCheck" },
+        { "replication-wait-for-indexing", "WaitForIndexing" },
+    };
+    int replica = get_bool("replication-is-replica"), sync = get_bool("replication-sync-enabled");
+    long long acks = get_int("replication-sync-acks");
+    char msg[320];
+#define ROPT(name) find_opt(name, strlen(name))
+#define SET(name) (opt_from[ROPT(name) - opts] != FROM_DEFAULT)
+    if (!replica) {
+        for (size_t i = 0; i < sizeof replica_only / sizeof replica_only[0]; i++) {
+            const opt *o = ROPT(replica_only[i][0]);
+            if (!SET(o->name) || (o->type == T_BOOL && !get_bool(o->name))) continue;
+            snprintf(msg, sizeof msg, "invalid value for replication option %s on primary database 'defaultdb' "
+                     "(only with --replication-is-replica; immudb 1.9.5 ignores it)", replica_only[i][1]);
+            return refuse(o, msg);
+        }
+        if (acks < 0 || acks > 1000)
+            return refuse(ROPT("replication-sync-acks"), "invalid value for replication option SyncAcks on primary "
+                          "database 'defaultdb' (0..1000)");
+        if (sync && acks == 0)
+            return refuse(ROPT("replication-sync-enabled"), "invalid replication options for primary database "
+                          "'defaultdb'. It is necessary to have at least one sync replica (set --replication-sync-acks)");
+        if (!sync && acks > 0)
+            return refuse(ROPT("replication-sync-acks"), "invalid replication options for primary database "
+                          "'defaultdb'. SyncAcks should be set to 0 (or add --replication-sync-enabled)");
+    } else {
+        if (acks != 0)
+            return refuse(ROPT("replication-sync-acks"), "invalid value for replication option SyncAcks "
+                          "ReplicationCommitConcurrency on database 'defaultdb' (a replica sends acks, it does not "
+                          "wait for them; immudb 1.9.5 ignores it)");
+        static const char *const sizes[][2] = { { "replication-prefetch-tx-buffer-size", "PrefetchTxBufferSize" },
+                                                { "replication-commit-concurrency", "ReplicationCommitConcurrency" } };
+        for (size_t i = 0; i < 2; i++) {
+            long long v = get_int(sizes[i][0]);
+            if (v >= 1 && v <= 1000000) continue;
+            snprintf(msg, sizeof msg, "invalid value for replication option %s on replica database 'defaultdb' "
+                     "(1..1000000)", sizes[i][1]);
+            return refuse(ROPT(sizes[i][0]), msg);
+        }
+        if (get("replication-primary-host")[0]) {
+            long long port = get_int("replication-primary-port");
+            if (port < 1 || port > 65535) return refuse(ROPT("replication-primary-port"), "not a port (1..65535)");
+            if (!get("replication-primary-username")[0])
+                return refuse(ROPT("replication-primary-username"), "needed with --replication-primary-host (the "
+                              "replica logs in to the primary)");
+            if (!get("replication-primary-password")[0])
+                return refuse(ROPT("replication-primary-password"), "needed with --replication-primary-host (the "
+                              "replica logs in to the primary)");
+        } else {
+            /* no primary: defaultdb takes txs only through replicateTx (seal restore), as in immudb */
+            static const char *const follow[] = { "replication-primary-port", "replication-primary-username",
+                                                  "replication-primary-password", "replication-skip-integrity-check",
+                                                  "replication-wait-for-indexing" };
+            for (size_t i = 0; i < sizeof follow / sizeof follow[0]; i++) {
+                const opt *o = ROPT(follow[i]);
+                if (SET(o->name) && !(o->type == T_BOOL && !get_bool(o->name)))
+                    return refuse(o, "only with --replication-primary-host (without it defaultdb follows no primary)");
+            }
+        }
+    }
+#undef SET
+#undef ROPT
+    sdb_repl_flags *r = &cfg->repl;
+    r->replica = replica;
+    r->sync = sync;
+    r->sync_acks = (uint32_t)acks;
+    if (replica) {
+        r->host = get("replication-primary-host");
+        r->port = r->host[0] ? (int)get_int("replication-primary-port") : 0;
+        r->user = get("replication-primary-username");
+        r->password = get("replication-primary-password");
+        r->prefetch = (uint32_t)get_int("replication-prefetch-tx-buffer-size");
+        r->concurrency = (uint32_t)get_int("replication-commit-concurrency");
+        r->allow_discard = get_bool("replication-allow-tx-discarding");
+        r->skip_integrity = get_bool("replication-skip-integrity-check");
+        r->wait_indexing = get_bool("replication-wait-for-indexing");
     }
     return 0;
 }
@@ -483,6 +613,7 @@ int main(int argc, char **argv) {
     cfg.token_expiry_s = (uint64_t)get_int("token-expiry-time") * 60u;
     cfg.workers = (int)get_int("workers");
     if (limits_apply(&cfg)) return 2;
+    if (repl_flags_apply(&cfg)) return 2;
     if (cfg.port < 0 || cfg.port > 65535) { refuse(find_opt("port", 4), "not a port (0..65535)"); return 2; }
     int metrics = get_bool("metrics-server");
     int metrics_port = (int)get_int("metrics-server-port");

@@ -507,6 +507,81 @@ def c_login_failures_per_user(t, f):
     _limit(t, f, "login-failures-per-user", "3", "must be 1..1000000")
 
 
+# ---- --replication-* (the full behaviour: test_repl_flags.py) ----
+
+def _repl_settings(srv):
+    from immudb.grpc import schema_pb2 as S
+    return srv.client()._stub.GetDatabaseSettingsV2(S.DatabaseSettingsRequest()).settings.replicationSettings
+
+
+def _unreachable_primary():
+    return ["--replication-is-replica", "--replication-primary-host=127.0.0.1",
+            "--replication-primary-port=%d" % free_port(), "--replication-primary-username=immudb",
+            "--replication-primary-password=immudb"]
+
+
+def c_replication_is_replica(t, f):
+    c = f(["--replication-is-replica"]).client()
+    with pytest.raises(grpc.RpcError) as e:
+        c.set(b"k", b"v")
+    assert e.value.details() == "database is read-only because it's a replica"
+
+
+def c_replication_sync_enabled(t, f):
+    _refused(t, ["--replication-sync-enabled"], "It is necessary to have at least one sync replica")
+    assert _repl_settings(f(["--replication-sync-enabled", "--replication-sync-acks=1"])).syncReplication.value
+
+
+def c_replication_sync_acks(t, f):
+    _refused(t, ["--replication-sync-acks=2"], "SyncAcks should be set to 0")
+    assert _repl_settings(f(["--replication-sync-enabled", "--replication-sync-acks=2"])).syncAcks.value == 2
+
+
+def c_replication_primary_host(t, f):
+    _refused(t, ["--replication-primary-host=h"], "option PrimaryHost on primary database 'defaultdb'")
+    assert _repl_settings(f(_unreachable_primary())).primaryHost.value == "127.0.0.1"
+
+
+def c_replication_primary_port(t, f):
+    _refused(t, _unreachable_primary() + ["--replication-primary-port=70000"], "not a port (1..65535)")
+
+
+def c_replication_primary_username(t, f):
+    _refused(t, ["--replication-is-replica", "--replication-primary-host=h", "--replication-primary-password=p"],
+             "--replication-primary-username: needed with --replication-primary-host")
+
+
+def c_replication_primary_password(t, f):
+    _refused(t, ["--replication-is-replica", "--replication-primary-host=h", "--replication-primary-username=u"],
+             "--replication-primary-password: needed with --replication-primary-host")
+
+
+def c_replication_prefetch_tx_buffer_size(t, f):
+    _refused(t, ["--replication-is-replica", "--replication-prefetch-tx-buffer-size=0"], "PrefetchTxBufferSize")
+    s = f(["--replication-is-replica", "--replication-prefetch-tx-buffer-size=7"])
+    assert _repl_settings(s).prefetchTxBufferSize.value == 7
+
+
+def c_replication_commit_concurrency(t, f):
+    _refused(t, ["--replication-is-replica", "--replication-commit-concurrency=0"], "ReplicationCommitConcurrency")
+    assert _repl_settings(f(["--replication-is-replica", "--replication-commit-concurrency=3"])) \
+        .replicationCommitConcurrency.value == 3
+
+
+def c_replication_allow_tx_discarding(t, f):
+    _refused(t, ["--replication-allow-tx-discarding"], "option AllowTxDiscarding on primary database 'defaultdb'")
+    assert _repl_settings(f(["--replication-is-replica", "--replication-allow-tx-discarding"])).allowTxDiscarding.value
+    assert not _repl_settings(f(["--replication-is-replica"])).allowTxDiscarding.value
+
+
+def c_replication_skip_integrity_check(t, f):
+    assert _repl_settings(f(_unreachable_primary() + ["--replication-skip-integrity-check"])).skipIntegrityCheck.value
+
+
+def c_replication_wait_for_indexing(t, f):
+    assert _repl_settings(f(_unreachable_primary() + ["--replication-wait-for-indexing"])).waitForIndexing.value
+
+
 CASES = {name[2:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("c_")}
 
 
@@ -538,7 +613,7 @@ def test_typed_flag_bad_value_refused(name, tmp_path):
 def test_unknown_flag_refused_in_one_line(tmp_path):
     line = _refused(tmp_path, ["--prot=3330"], "unknown flag --prot")
     assert "see sealdb --help" in line
-    _refused(tmp_path, ["--replication-is-replica"], "replication is not supported")
+    _refused(tmp_path, ["--replication-primary-database=x"], "unknown flag --replication-primary-database")
     _refused(tmp_path, ["--s3-storage"], "S3")
     _refused(tmp_path, ["-x"], "unknown flag -x")
     _refused(tmp_path, ["stray"], "unexpected argument stray")
