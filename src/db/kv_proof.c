@@ -43,7 +43,7 @@ static int verifiable_get(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
                           const Immudb__Schema__VerifiableGetRequest *r, int with_tx,
                           Immudb__Schema__VerifiableEntry **out, uint64_t *vtx_out, sdb_kverr *err) {
     if (!r->keyrequest) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
-    if (r->provesincetx > sdb_engine_last_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "illegal state");
+    if (r->provesincetx > sdb_engine_committed_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, "illegal state");
     Immudb__Schema__VerifiableEntry *ve =
         PB_NEW(a, Immudb__Schema__VerifiableEntry, IMMUDB__SCHEMA__VERIFIABLE_ENTRY__INIT);
     if (!ve) return sdb_kv_oom(err);
@@ -109,7 +109,7 @@ int sdb_kv_verifiable_get_packed(sdb_kvdb *db, sdb_arena *a, const sdb_signer *s
 int sdb_kv_verifiable_tx_by_id(sdb_kvdb *db, sdb_arena *a, const sdb_signer *signer,
                                const Immudb__Schema__VerifiableTxRequest *r, Immudb__Schema__VerifiableTx **out,
                                sdb_kverr *err) {
-    uint64_t last = sdb_engine_last_tx(db->eng);
+    uint64_t last = sdb_engine_committed_tx(db->eng);   /* precommitted txs are not read */
     if (r->provesincetx > last)
         return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "illegal state: latest txID=%llu is lower than specified as initial tx=%llu",
                           (unsigned long long)last, (unsigned long long)r->provesincetx);

@@ -88,7 +88,7 @@ int sdb_kv_get_entry(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyReques
     if (r->attx && r->atrevision)
         return sdb_kv_err(err, SDB_GRPC_UNKNOWN,
                           "illegal arguments: AtRevision should not be specified when AtTx is used");
-    if (r->sincetx > sdb_engine_last_tx(db->eng))
+    if (r->sincetx > sdb_engine_committed_tx(db->eng))
         return sdb_kv_err(err, SDB_GRPC_UNKNOWN,
                           "illegal arguments: SinceTx must not be greater than the current transaction ID");
     sdb_get_opts o = { .at_tx = r->attx, .at_revision = r->atrevision, .since_tx = r->sincetx, .no_wait = r->nowait };
@@ -113,7 +113,7 @@ int sdb_kv_get(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyRequest *r, 
 
 int sdb_kv_get_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyListRequest *r,
                    Immudb__Schema__Entries **out, sdb_kverr *err) {
-    uint64_t last = sdb_engine_last_tx(db->eng);
+    uint64_t last = sdb_engine_committed_tx(db->eng);   /* precommitted txs are not read */
     /* the key count first: each key is an index lookup and a value read */
     if (r->n_keys > SDB_KV_MAX_RESULT)
         return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "result size limit exceeded: the number of keys (%zu) is larger "
@@ -152,7 +152,7 @@ int sdb_kv_get_all(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__KeyListRequ
 int sdb_kv_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ScanRequest *r, Immudb__Schema__Entries **out,
                 sdb_kverr *err) {
     if (r->limit > SDB_KV_MAX_RESULT) return sdb_kv_result_limit(r->limit, err);
-    if (r->sincetx > sdb_engine_last_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
+    if (r->sincetx > sdb_engine_committed_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     sdb_scan_opts o;
     memset(&o, 0, sizeof o);
     o.prefix = sdb_kv_prefixed(a, SDB_KEY_PREFIX_SET, r->prefix.data, r->prefix.len);
@@ -195,7 +195,7 @@ int sdb_kv_history(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__HistoryRequ
                    Immudb__Schema__Entries **out, sdb_kverr *err) {
     if (r->limit < 0) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "tbtree: illegal arguments");
     if ((uint64_t)r->limit > SDB_KV_MAX_RESULT) return sdb_kv_result_limit((uint64_t)r->limit, err);
-    if (r->sincetx > sdb_engine_last_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
+    if (r->sincetx > sdb_engine_committed_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     sdb_slice pk = sdb_kv_prefixed(a, SDB_KEY_PREFIX_SET, r->key.data, r->key.len);
     if (!pk.ptr) return sdb_kv_oom(err);
     sdb_kv_list l;
@@ -276,7 +276,7 @@ int sdb_kv_zscan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ZScanRequest 
                  sdb_kverr *err) {
     if (!r->set.len) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     if (r->limit > SDB_KV_MAX_RESULT) return sdb_kv_result_limit(r->limit, err);
-    if (r->sincetx > sdb_engine_last_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
+    if (r->sincetx > sdb_engine_committed_tx(db->eng)) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     sdb_slice set = { r->set.data, r->set.len };
     sdb_scan_opts o;
     memset(&o, 0, sizeof o);
@@ -440,7 +440,7 @@ nomem:
 
 int sdb_kv_tx_by_id(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxRequest *r, Immudb__Schema__Tx **out,
                     sdb_kverr *err) {
-    uint64_t last = sdb_engine_last_tx(db->eng);
+    uint64_t last = sdb_engine_committed_tx(db->eng);   /* precommitted txs are not read */
     if (!r->tx) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     if (r->sincetx > last) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     if (r->tx > last) return sdb_kv_err(err, SDB_GRPC_UNKNOWN, "tx not found");
@@ -451,7 +451,7 @@ int sdb_kv_tx_by_id(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxRequest 
 
 int sdb_kv_tx_scan(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__TxScanRequest *r, Immudb__Schema__TxList **out,
                    sdb_kverr *err) {
-    uint64_t last = sdb_engine_last_tx(db->eng);
+    uint64_t last = sdb_engine_committed_tx(db->eng);   /* precommitted txs are not read */
     if (r->limit > SDB_KV_MAX_RESULT) return sdb_kv_result_limit(r->limit, err);
     if (!r->initialtx) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);
     if (r->sincetx > last) return sdb_kv_err(err, SDB_GRPC_INVALID_ARGUMENT, MSG_ILLEGAL);

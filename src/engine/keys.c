@@ -432,6 +432,14 @@ static int fill_version(sdb_engine *e, sdb_slice key, const sdb_index_ver *v, ui
     return SEALDB_OK;
 }
 
+/* The newest tx client reads see: UINT64_MAX (no bound) unless an answer gate holds txs back
+ * (gate.c; docs/replication.md 10.2): then the committed point, and precommitted txs, though
+ * indexed, stay invisible as in immudb. An ungated database pays one relaxed load here. */
+static uint64_t read_horizon(sdb_engine *e) {
+    if (atomic_load_explicit(&e->gate_mode, memory_order_relaxed) == SDB_GATE_OFF) return UINT64_MAX;
+    return sdb_engine_committed_tx(e);
+}
+
 static int wait_for(sdb_engine *e, uint64_t since_tx, int no_wait) {
     uint64_t last = sdb_engine_last_tx(e);
     if (since_tx > last) return SEALDB_RANGE;
@@ -445,7 +453,9 @@ int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_v
     if (key.len == 0) return SEALDB_INVALID;
     if (o->at_tx && (o->since_tx || o->at_revision)) return SEALDB_INVALID;
     int rc;
+    uint64_t hz = read_horizon(e);
     if (o->at_tx) {
+        if (o->at_tx > hz) return SEALDB_RANGE;   /* a precommitted tx is not found, as one not written */
         sdb_tx t;
         sdb_tx_init(&t);
         if ((rc = sdb_engine_tx_read(e, o->at_tx, 0, &t))) { sdb_tx_deinit(&t); return rc; }
@@ -475,14 +485,22 @@ int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_v
     sdb_index_snap *s = NULL;
     if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
     sdb_index_ver v;
-    uint64_t rev = 0;
-    if (o->at_revision == 0) {
-        rc = sdb_index_get_latest(s, key, 0, &v, &rev);
-    } else {
-        rc = sdb_index_get_revision(s, key, o->at_revision, &v);
-        if (rc == SEALDB_RANGE) rc = SEALDB_INVALID;   /* immudb: invalid key revision number */
-        rev = v.revision;
+    if (!hz) rc = SEALDB_NOTFOUND;   /* nothing committed yet */
+    else if (o->at_revision == 0) rc = sdb_index_get_latest(s, key, hz, &v, NULL);
+    else if (hz == UINT64_MAX) rc = sdb_index_get_revision(s, key, o->at_revision, &v);
+    else {
+        /* revisions count the committed versions only: the hidden ones are the newest */
+        uint64_t n = 0;
+        if (!(rc = sdb_index_get_latest(s, key, hz, &v, NULL))) {
+            n = v.revision;
+            uint64_t back = o->at_revision == INT64_MIN ? (uint64_t)INT64_MAX + 1 : (uint64_t)(-o->at_revision);
+            if (o->at_revision > 0 ? (uint64_t)o->at_revision > n : back >= n) rc = SEALDB_RANGE;
+            else if ((o->at_revision > 0 ? (uint64_t)o->at_revision : n - back) != n)
+                rc = sdb_index_get_revision(s, key, o->at_revision > 0 ? o->at_revision : (int64_t)(n - back), &v);
+        }
     }
+    if (rc == SEALDB_RANGE) rc = SEALDB_INVALID;   /* immudb: invalid key revision number */
+    uint64_t rev = v.revision;
     /* The version is a copy and the value lives in the immutable journal: the snapshot can end
      * first, with the value's line already being fetched. */
     if (!rc && !o->no_value && v.val_len) sdb_journal_prefetch(e->j, v.val_off, v.val_len);
@@ -509,8 +527,19 @@ int sdb_engine_history(sdb_engine *e, sdb_slice key, uint64_t offset, uint64_t l
     sdb_index_snap *s = NULL;
     if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
     hist_ctx h = { e, key, out, now_s(), 0 };
-    uint64_t cnt = 0;
-    rc = sdb_index_history(s, key, offset, limit, desc, hist_cb, &h, &cnt);
+    uint64_t cnt = 0, hz = read_horizon(e);
+    if (hz == UINT64_MAX) {
+        rc = sdb_index_history(s, key, offset, limit, desc, hist_cb, &h, &cnt);
+    } else {
+        /* only the committed versions, the oldest ones: the history is cut to them */
+        sdb_index_ver v;
+        uint64_t all = 0;
+        rc = hz ? sdb_index_get_latest(s, key, hz, &v, &all) : SEALDB_NOTFOUND;
+        if (!rc && offset < (cnt = v.revision)) {
+            if (!limit || limit > cnt - offset) limit = cnt - offset;
+            rc = sdb_index_history(s, key, desc ? offset + (all - cnt) : offset, limit, desc, hist_cb, &h, NULL);
+        }
+    }
     sdb_index_snap_end(s);
     if (total) *total = cnt;
     return rc;
@@ -529,6 +558,8 @@ static int scan_cb(void *arg, sdb_slice key, const sdb_index_ver *v, uint64_t co
 int sdb_engine_scan(sdb_engine *e, const sdb_scan_opts *o, sdb_kv_list *out) {
     int rc = wait_for(e, o->since_tx, 0);
     if (rc) return rc;
+    uint64_t hz = read_horizon(e);
+    if (!hz) return SEALDB_OK;   /* nothing committed yet */
     sdb_index_snap *s = NULL;
     if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
     scan_ctx c = { e, out, o->no_value, now_s() };
@@ -542,7 +573,7 @@ int sdb_engine_scan(sdb_engine *e, const sdb_scan_opts *o, sdb_kv_list *out) {
     so.desc = o->desc;
     so.offset = o->offset;
     so.limit = o->limit;
-    so.max_tx = 0;
+    so.max_tx = hz;
     so.now = c.now;
     so.include_dead = o->include_dead;
     rc = sdb_index_scan(s, &so, scan_cb, &c);
@@ -553,9 +584,11 @@ int sdb_engine_scan(sdb_engine *e, const sdb_scan_opts *o, sdb_kv_list *out) {
 int sdb_engine_count(sdb_engine *e, sdb_slice prefix, uint64_t since_tx, uint64_t *out) {
     int rc = wait_for(e, since_tx, 0);
     if (rc) return rc;
+    uint64_t hz = read_horizon(e);
+    if (!hz) { *out = 0; return SEALDB_OK; }
     sdb_index_snap *s = NULL;
     if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
-    rc = sdb_index_count(s, prefix, out);
+    rc = sdb_index_count_at(s, prefix, hz, out);
     sdb_index_snap_end(s);
     return rc;
 }

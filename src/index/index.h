@@ -169,6 +169,8 @@ int  sdb_index_scan(sdb_index_snap *s, const sdb_index_scan_opts *o, sdb_index_s
 
 /* Number of distinct keys with this prefix (empty = all), dead ones included. */
 int  sdb_index_count(sdb_index_snap *s, sdb_slice prefix, uint64_t *out);
+/* The same, counting only keys with a version at tx_id <= max_tx (0 or UINT64_MAX: every key). */
+int  sdb_index_count_at(sdb_index_snap *s, sdb_slice prefix, uint64_t max_tx, uint64_t *out);
 
 /* ---- preconditions (docs/api.md 2.3), checked on a snapshot that covers every earlier tx ---- */
 enum { SDB_INDEX_PRE_MUST_EXIST = 1, SDB_INDEX_PRE_MUST_NOT_EXIST = 2, SDB_INDEX_PRE_NOT_MODIFIED_AFTER = 3 };

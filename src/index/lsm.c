@@ -2122,7 +2122,7 @@ int sdb_index_scan(sdb_index_snap *s, const sdb_index_scan_opts *o, sdb_index_sc
             else if (!rc && (o->include_dead || !sdb_index_ver_dead(&v, o->now))) {
                 if (skipped < o->offset) skipped++;
                 else {
-                    if ((rc = fn(arg, key, &v, last.revision))) break;
+                    if ((rc = fn(arg, key, &v, v.revision))) break;
                     if (o->limit && ++emitted >= o->limit) break;
                 }
             }
@@ -2137,6 +2137,10 @@ done:
 }
 
 int sdb_index_count(sdb_index_snap *s, sdb_slice prefix, uint64_t *out) {
+    return sdb_index_count_at(s, prefix, 0, out);
+}
+
+int sdb_index_count_at(sdb_index_snap *s, sdb_slice prefix, uint64_t max_tx, uint64_t *out) {
     merge mg;
     int rc = merge_init(&mg, s, 0);
     if (rc) return rc;
@@ -2146,6 +2150,20 @@ int sdb_index_count(sdb_index_snap *s, sdb_slice prefix, uint64_t *out) {
     uint32_t kn;
     while (!rc && merge_top(&mg, &kp, &kn)) {
         if (!starts_with((sdb_slice){ kp, kn }, prefix)) break;
+        if (max_tx && max_tx != UINT64_MAX) {
+            /* a key whose every version is above max_tx is not counted (its first one decides) */
+            uint64_t h = key_hash(kp, kn);
+            sdb_index_ver last, v;
+            int hidden = 0;
+            rc = locate(s, kp, kn, h, &last);
+            if (rc == SEALDB_NOTFOUND) rc = SEALDB_CORRUPT;   /* a source listed it */
+            if (!rc && last.tx_id > max_tx && (rc = latest_at(s, kp, kn, h, &last, max_tx, &v)) == SEALDB_NOTFOUND) {
+                rc = SEALDB_OK;
+                hidden = 1;
+            }
+            if (rc) break;
+            if (hidden) { rc = merge_step(&mg, kp, kn); continue; }
+        }
         n++;
         rc = merge_step(&mg, kp, kn);
     }

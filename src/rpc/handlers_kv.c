@@ -218,7 +218,7 @@ static int h_verifiable_set(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return no_db(c);
     sdb_kverr e;
-    if (r->provesincetx > sdb_engine_last_tx(db->eng))
+    if (r->provesincetx > sdb_engine_committed_tx(db->eng))
         return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal state"), &e));
     sdb_kv_batch b;
     Immudb__Schema__SetRequest empty = IMMUDB__SCHEMA__SET_REQUEST__INIT;
@@ -232,7 +232,7 @@ static int h_verifiable_set_reference(sdb_call *c, const ProtobufCMessage *req) 
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return no_db(c);
     sdb_kverr e;
-    if (r->provesincetx > sdb_engine_last_tx(db->eng) || !r->referencerequest)
+    if (r->provesincetx > sdb_engine_committed_tx(db->eng) || !r->referencerequest)
         return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), &e));
     sdb_kv_batch b;
     if (sdb_kv_prepare_ref(db, sdb_call_arena(c), r->referencerequest, 1, &b, &e)) return sdb_kv_fail(c, &e);
@@ -244,7 +244,7 @@ static int h_verifiable_zadd(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return no_db(c);
     sdb_kverr e;
-    if (r->provesincetx > sdb_engine_last_tx(db->eng) || !r->zaddrequest)
+    if (r->provesincetx > sdb_engine_committed_tx(db->eng) || !r->zaddrequest)
         return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INVALID_ARGUMENT, "illegal arguments"), &e));
     sdb_kv_batch b;
     if (sdb_kv_prepare_zadd(db, sdb_call_arena(c), r->zaddrequest, &b, &e)) return sdb_kv_fail(c, &e);
@@ -455,7 +455,7 @@ static void kv_db_close(sdb_database *d) {
 static int kv_db_state(sdb_database *d, uint64_t *tx_id, uint8_t alh[32]) {
     sdb_kvdb *db = sdb_database_impl(d);
     if (!db) return SEALDB_CLOSED;
-    return sdb_engine_state(db->eng, tx_id, alh);
+    return sdb_engine_committed_state(db->eng, tx_id, alh);
 }
 
 const sdb_rpc_module sdb_kv_module = {

@@ -178,7 +178,7 @@ int sdb_kv_h_stream_verifiable_set(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kv_batch b;
     memset(&b, 0, sizeof b);
     if (recv_pairs(c, db, &b, "StreamVerifiableSet received the following error: ")) return SDB_CALL_DONE;
-    if (prove > sdb_engine_last_tx(db->eng)) {
+    if (prove > sdb_engine_committed_tx(db->eng)) {
         sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "illegal state");
         return SDB_CALL_DONE;
     }

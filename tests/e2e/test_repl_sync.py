@@ -47,14 +47,17 @@ def test_set_waits_for_the_replica(sealdb_factory):
     cp, cr = a.client(database="p"), b.client(database="r")
     for i in range(5):
         t = cp.set(b"k%d" % i, b"v%d" % i).id
-        # answered: the replica holds it durably (precommitted at least) already
+        # answered: the replica holds it durably (precommitted at least) already; it reads it
+        # once it commits it too (the primary says so in their next exchange, 10.3)
         assert pstate(cr)[1] >= t
+        wait_for(lambda: pstate(cr)[0] >= t, what="replica to commit tx %d" % t)
         assert cr.get(b"k%d" % i).value == b"v%d" % i
     wait_for(lambda: pstate(cr) == pstate(cp) == (t, t), what="replica to commit what the primary committed")
     assert cp.currentState().txHash == cr.currentState().txHash
     assert err(cr.set, b"x", b"y") == ("UNKNOWN", "database is read-only because it's a replica")
 
-    # replica down: the write is durable and readable on the primary but not acknowledged
+    # replica down: the write is durable on the primary but not acknowledged (nor readable:
+    # test_repl_horizon.py)
     b.stop()
     with pytest.raises(grpc.RpcError) as e:
         set_with_deadline(cp, b"held", b"1", 1.5)
@@ -71,8 +74,8 @@ def test_set_waits_for_the_replica(sealdb_factory):
     th.join(30)
     assert res["h"].id == t + 2
     cr = b.client(database="r")
-    assert cr.get(b"held").value == b"1" and cr.get(b"after").value == b"2"
     wait_for(lambda: pstate(cr) == pstate(cp) == (t + 2, t + 2), what="replica to commit after its restart")
+    assert cr.get(b"held").value == b"1" and cr.get(b"after").value == b"2"
     assert cr.verifiedGet(b"after").value == b"2"
 
 
@@ -90,8 +93,9 @@ def test_two_acks_and_changed_sync_acks(sealdb_factory):
     h = set_with_deadline(cp, b"two", b"2", 20)
     for srv in (b, c):
         cr = srv.client(database="r")
-        assert cr.get(b"one").value == b"1" and cr.get(b"two").value == b"2"
         assert pstate(cr)[1] >= h.id
+        wait_for(lambda: pstate(cr)[0] >= h.id, what="replica to commit tx %d" % h.id)
+        assert cr.get(b"one").value == b"1" and cr.get(b"two").value == b"2"
     c.stop()
     with pytest.raises(grpc.RpcError) as e:
         set_with_deadline(cp, b"three", b"3", 1.5)
@@ -101,7 +105,9 @@ def test_two_acks_and_changed_sync_acks(sealdb_factory):
         replicationSettings=S.ReplicationNullableSettings(syncAcks=S.NullableUint32(value=1)))))
     h = set_with_deadline(cp, b"four", b"4", 20)
     assert pstate(cp) == (h.id, h.id)
-    assert b.client(database="r").get(b"four").value == b"4"
+    cr = b.client(database="r")
+    wait_for(lambda: pstate(cr)[0] >= h.id, what="replica to commit tx %d" % h.id)
+    assert cr.get(b"four").value == b"4"
 
 
 def writer(c, stop, prefix, acked, errors):

@@ -97,7 +97,7 @@ TEST(gate_primary_holds_until_ack_in_order) {
     put(e, &r, "b");
     put(e, &r, "c");
     sleep_ms(50);
-    CHECK_EQ_I64(answered(&r), 1);         /* durable and readable, but not acknowledged */
+    CHECK_EQ_I64(answered(&r), 1);         /* durable, but neither acknowledged nor read */
     wait_held(e, 3);
     CHECK_EQ_U64(sdb_engine_last_tx(e), 4);
     uint64_t c;
@@ -340,6 +340,8 @@ TEST(gate_replica_committed_point_and_discard) {
     wait_answers(&r, 6);
     CHECK_EQ_U64(sdb_engine_last_tx(e), 4);
     CHECK_OK(sdb_engine_wait_indexed(e, 4, 5000));
+    CHECK(!key_found(e, "x"));   /* precommitted: not read before the primary allows it */
+    CHECK_OK(sdb_engine_gate_allow(e, 4));
     CHECK(key_found(e, "x") && !key_found(e, "d"));
     sdb_engine_close(e);
 
@@ -400,4 +402,115 @@ TEST(gate_discard_resumes_after_a_torn_cut) {
     CHECK(key_found(e, "c") && !key_found(e, "d"));
     sdb_engine_close(e);
     CHECK_OK(sdb_verify_dir(dir, NULL));
+}
+
+static void put_kv(sdb_engine *e, rec *r, const char *k, const char *v) {
+    sdb_kv kv;
+    memset(&kv, 0, sizeof kv);
+    kv.key = sdb_slice_str(k);
+    kv.value = sdb_slice_str(v);
+    uint64_t before = sdb_engine_last_tx(e);
+    CHECK_OK(sdb_engine_commit(e, &kv, 1, NULL, 0, on_done, r));
+    CHECK_OK(sdb_engine_gate_wait(e, before + 1, 1, 5000));
+}
+
+/* The key version a plain read sees (tx id, revision), 0 when SEALDB_NOTFOUND. */
+static uint64_t read_tx(sdb_engine *e, const char *k, int64_t at_rev, uint64_t *rev) {
+    sdb_get_opts o = { .at_revision = at_rev };
+    sdb_kv_version v;
+    sdb_kv_version_init(&v);
+    int rc = sdb_engine_get(e, sdb_slice_str(k), &o, &v);
+    uint64_t id = rc == SEALDB_OK ? v.tx_id : 0;
+    if (rc != SEALDB_NOTFOUND) CHECK_OK(rc);
+    if (rev) *rev = v.revision;
+    sdb_kv_version_deinit(&v);
+    return id;
+}
+
+static size_t scan_n(sdb_engine *e) {
+    sdb_scan_opts so;
+    memset(&so, 0, sizeof so);
+    sdb_kv_list l;
+    sdb_kv_list_init(&l);
+    CHECK_OK(sdb_engine_scan(e, &so, &l));
+    size_t n = l.n;
+    sdb_kv_list_deinit(&l);
+    return n;
+}
+
+static uint64_t history_n(sdb_engine *e, const char *k, int desc, uint64_t *first_tx) {
+    sdb_kv_list l;
+    sdb_kv_list_init(&l);
+    uint64_t total = 0;
+    CHECK_OK(sdb_engine_history(e, sdb_slice_str(k), 0, 0, desc, 0, &l, &total));
+    CHECK_EQ_U64(l.n, total);
+    *first_tx = l.n ? l.v[0].tx_id : 0;
+    sdb_kv_list_deinit(&l);
+    return total;
+}
+
+TEST(gate_reads_stop_at_the_committed_point) {
+    sdb_engine *e = open_at("horizon");
+    rec r;
+    rec_init(&r);
+    put_kv(e, &r, "k", "v1");
+    wait_answers(&r, 1);
+    sdb_engine_gate_set(e, SDB_GATE_PRIMARY, 1);
+    put_kv(e, &r, "k", "v2");
+    put_kv(e, &r, "n", "x");
+    wait_held(e, 2);
+    CHECK_OK(sdb_engine_wait_indexed(e, 3, 5000));
+    /* txs 2 and 3 are precommitted (and indexed): reads see tx 1 only */
+    uint64_t rev = 0, first = 0, cnt = 0;
+    CHECK_EQ_U64(read_tx(e, "k", 0, &rev), 1);
+    CHECK_EQ_U64(rev, 1);
+    CHECK_EQ_U64(read_tx(e, "n", 0, NULL), 0);
+    CHECK_EQ_U64(read_tx(e, "k", 1, NULL), 1);
+    sdb_kv_version v;
+    sdb_kv_version_init(&v);
+    sdb_get_opts o = { .at_revision = -1 };
+    CHECK_EQ_I64(sdb_engine_get(e, sdb_slice_str("k"), &o, &v), SEALDB_INVALID);
+    o.at_revision = 2;
+    CHECK_EQ_I64(sdb_engine_get(e, sdb_slice_str("k"), &o, &v), SEALDB_INVALID);
+    sdb_get_opts at = { .at_tx = 2 };
+    CHECK_EQ_I64(sdb_engine_get(e, sdb_slice_str("k"), &at, &v), SEALDB_RANGE);
+    CHECK_EQ_U64(history_n(e, "k", 0, &first), 1);
+    CHECK_EQ_U64(history_n(e, "k", 1, &first), 1);
+    CHECK_EQ_U64(first, 1);
+    CHECK_EQ_U64(scan_n(e), 1);
+    CHECK_OK(sdb_engine_count(e, sdb_slice_str(""), 0, &cnt));
+    CHECK_EQ_U64(cnt, 1);
+    /* the export path still reads them */
+    sdb_tx t;
+    sdb_tx_init(&t);
+    CHECK_OK(sdb_engine_tx_read(e, 3, 1, &t));
+    sdb_tx_deinit(&t);
+    /* committed: visible */
+    CHECK_OK(sdb_engine_gate_ack(e, "r1", 3));
+    wait_answers(&r, 3);
+    CHECK_EQ_U64(read_tx(e, "k", 0, &rev), 2);
+    CHECK_EQ_U64(rev, 2);
+    CHECK_EQ_U64(read_tx(e, "k", -1, NULL), 1);
+    CHECK_EQ_U64(read_tx(e, "n", 0, NULL), 3);
+    CHECK_EQ_U64(history_n(e, "k", 1, &first), 2);
+    CHECK_EQ_U64(first, 2);
+    CHECK_EQ_U64(scan_n(e), 2);
+    CHECK_OK(sdb_engine_count(e, sdb_slice_str(""), 0, &cnt));
+    CHECK_EQ_U64(cnt, 2);
+    CHECK_OK(sdb_engine_get(e, sdb_slice_str("k"), &at, &v));
+    /* a replica gate that does not know its committed point yet reads nothing */
+    sdb_engine_gate_set(e, SDB_GATE_REPLICA, 0);
+    sdb_engine_gate_forget_committed(e);
+    CHECK_EQ_U64(read_tx(e, "k", 0, NULL), 0);
+    CHECK_EQ_U64(scan_n(e), 0);
+    CHECK_OK(sdb_engine_count(e, sdb_slice_str(""), 0, &cnt));
+    CHECK_EQ_U64(cnt, 0);
+    CHECK_EQ_I64(sdb_engine_history(e, sdb_slice_str("k"), 0, 0, 0, 0, &(sdb_kv_list){ 0 }, &cnt), SEALDB_NOTFOUND);
+    CHECK_OK(sdb_engine_gate_allow(e, 2));
+    CHECK_EQ_U64(read_tx(e, "k", 0, NULL), 2);
+    CHECK_EQ_U64(read_tx(e, "n", 0, NULL), 0);
+    sdb_engine_gate_set(e, SDB_GATE_OFF, 0);
+    CHECK_EQ_U64(read_tx(e, "n", 0, NULL), 3);
+    sdb_kv_version_deinit(&v);
+    sdb_engine_close(e);
 }
