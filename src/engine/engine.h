@@ -129,9 +129,12 @@ int  sdb_engine_commit_replicated_sync(sdb_engine *e, const sdb_tx_header *hdr, 
  * reported a precommitted id >= its id (sdb_engine_gate_ack, immudb's replica-state table), then
  * callbacks run in tx order. REPLICA (a sync replica): imported txs are precommitted and become
  * committed as the primary allows (sdb_engine_gate_allow). Replicated commits are never held.
- * Reads see every published tx; the committed point is what CurrentState and committed-only
- * exports report. Setting the mode makes everything published so far committed when it leaves
- * OFF or REPLICA for OFF; a new acks value re-evaluates the table and the held answers. */
+ * Key reads (get, history, scan, count) see committed txs only: a key's newest version at or below
+ * the committed point (an at_tx above it is SEALDB_RANGE); sdb_engine_tx_read still reads every
+ * published tx (the precommitted export). The committed point is what CurrentState, TxById and
+ * committed-only exports stop at. Setting the mode makes everything published so far committed
+ * when it leaves OFF or REPLICA for OFF; a new acks value re-evaluates the table and the held
+ * answers. */
 enum { SDB_GATE_OFF = 0, SDB_GATE_PRIMARY = 1, SDB_GATE_REPLICA = 2 };
 void sdb_engine_gate_set(sdb_engine *e, int mode, uint32_t acks);
 int  sdb_engine_gate_mode(sdb_engine *e);

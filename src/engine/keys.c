@@ -447,6 +447,18 @@ static int wait_for(sdb_engine *e, uint64_t since_tx, int no_wait) {
     return sdb_engine_wait_indexed(e, since_tx ? since_tx : last, -1);
 }
 
+/* A gated database's version of key at revision rev (0: the latest) among the versions at or
+ * below hz, the committed ones: revisions count those only (the hidden ones are the newest). */
+static int get_committed(sdb_index_snap *s, sdb_slice key, int64_t rev, uint64_t hz, sdb_index_ver *v) {
+    if (!hz) return SEALDB_NOTFOUND;   /* nothing committed yet */
+    int rc = sdb_index_get_latest(s, key, hz, v, NULL);
+    if (rc || rev == 0) return rc;
+    uint64_t n = v->revision, back = rev == INT64_MIN ? (uint64_t)INT64_MAX + 1 : (uint64_t)(-rev);
+    if (rev > 0 ? (uint64_t)rev > n : back >= n) return SEALDB_RANGE;
+    if (rev > 0 && (uint64_t)rev == n) return SEALDB_OK;
+    return sdb_index_get_revision(s, key, rev > 0 ? rev : (int64_t)(n - back), v);
+}
+
 int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_version *out) {
     sdb_get_opts def = { 0 };
     if (!o) o = &def;
@@ -485,27 +497,15 @@ int sdb_engine_get(sdb_engine *e, sdb_slice key, const sdb_get_opts *o, sdb_kv_v
     sdb_index_snap *s = NULL;
     if ((rc = sdb_index_snap_begin((sdb_index *)e->idx, &s))) return rc;
     sdb_index_ver v;
-    if (!hz) rc = SEALDB_NOTFOUND;   /* nothing committed yet */
+    if (hz != UINT64_MAX) rc = get_committed(s, key, o->at_revision, hz, &v);
     else if (o->at_revision == 0) rc = sdb_index_get_latest(s, key, hz, &v, NULL);
-    else if (hz == UINT64_MAX) rc = sdb_index_get_revision(s, key, o->at_revision, &v);
-    else {
-        /* revisions count the committed versions only: the hidden ones are the newest */
-        uint64_t n = 0;
-        if (!(rc = sdb_index_get_latest(s, key, hz, &v, NULL))) {
-            n = v.revision;
-            uint64_t back = o->at_revision == INT64_MIN ? (uint64_t)INT64_MAX + 1 : (uint64_t)(-o->at_revision);
-            if (o->at_revision > 0 ? (uint64_t)o->at_revision > n : back >= n) rc = SEALDB_RANGE;
-            else if ((o->at_revision > 0 ? (uint64_t)o->at_revision : n - back) != n)
-                rc = sdb_index_get_revision(s, key, o->at_revision > 0 ? o->at_revision : (int64_t)(n - back), &v);
-        }
-    }
+    else rc = sdb_index_get_revision(s, key, o->at_revision, &v);
     if (rc == SEALDB_RANGE) rc = SEALDB_INVALID;   /* immudb: invalid key revision number */
-    uint64_t rev = v.revision;
     /* The version is a copy and the value lives in the immutable journal: the snapshot can end
      * first, with the value's line already being fetched. */
     if (!rc && !o->no_value && v.val_len) sdb_journal_prefetch(e->j, v.val_off, v.val_len);
     sdb_index_snap_end(s);
-    if (!rc) rc = fill_version(e, key, &v, rev, o->no_value, NOW_UNSET, out);
+    if (!rc) rc = fill_version(e, key, &v, v.revision, o->no_value, NOW_UNSET, out);
     return rc;
 }
 

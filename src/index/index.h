@@ -162,8 +162,9 @@ typedef struct sdb_index_scan_opts {
     int64_t now;             /* unix seconds for expiry */
     int include_dead;
 } sdb_index_scan_opts;
-/* key is the full user key, valid during the call only. fn returns 0 to continue; nonzero stops
- * the scan and is returned as is (use a positive value of your own to stop early without error). */
+/* key is the full user key, valid during the call only; count is v's revision (the key's number
+ * of versions up to max_tx). fn returns 0 to continue; nonzero stops the scan and is returned as is
+ * (use a positive value of your own to stop early without error). */
 typedef int (*sdb_index_scan_fn)(void *arg, sdb_slice key, const sdb_index_ver *v, uint64_t count);
 int  sdb_index_scan(sdb_index_snap *s, const sdb_index_scan_opts *o, sdb_index_scan_fn fn, void *arg);
 

@@ -59,3 +59,45 @@ def test_sealdb_sync_replica_of_immudb_sync_primary(immudb_ref, sealdb_pw):
     create_db(db_client(sealdb_pw, "defaultdb"), "r", replica_of(immudb_ref, "p", sync=True))
     n = _run(immudb_ref, sealdb_pw)
     assert n >= 24
+
+
+def _held_answers(srv):
+    """A sync primary (1 ack) without replicas: a write is precommitted, never committed. What
+    each read answers about it (every one must ignore it, as immudb's reads do)."""
+    import grpc
+    from immudb.grpc import schema_pb2 as S
+    create_db(db_client(srv, "defaultdb"), "p", dict(syncReplication=True, syncAcks=1))
+    c = db_client(srv, "p")
+    s = c._stub
+    held = S.ExecAllRequest(Operations=[S.Op(kv=S.KeyValue(key=b"k", value=b"v")),
+                                        S.Op(zAdd=S.ZAddRequest(set=b"z", key=b"k", score=1.0))])
+    try:
+        s.ExecAll(held, timeout=1.5)
+        raise AssertionError("a write without replica acks was answered")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e
+    wait_for(lambda: pstate(c) == (0, 1), 10, "the held write to be precommitted")
+
+    def ask(fn, req, pick):
+        try:
+            return pick(fn(req))
+        except grpc.RpcError as e:
+            return e.code().name, e.details()
+    return [
+        ask(s.Get, S.KeyRequest(key=b"k"), lambda r: r.value),
+        ask(s.Get, S.KeyRequest(key=b"k", atTx=1), lambda r: r.value),
+        ask(s.Get, S.KeyRequest(key=b"k", sinceTx=1), lambda r: r.value),
+        ask(s.TxById, S.TxRequest(tx=1), lambda r: r.header.id),
+        ask(s.VerifiableTxById, S.VerifiableTxRequest(tx=1), lambda r: r.tx.header.id),
+        ask(s.TxScan, S.TxScanRequest(initialTx=1), lambda r: len(r.txs)),
+        ask(s.Scan, S.ScanRequest(prefix=b""), lambda r: len(r.entries)),
+        ask(s.ZScan, S.ZScanRequest(set=b"z"), lambda r: len(r.entries)),
+        ask(s.History, S.HistoryRequest(key=b"k"), lambda r: len(r.entries)),
+        pstate(c),
+    ]
+
+
+def test_precommitted_write_is_invisible_as_in_immudb(immudb_ref, sealdb_pw):
+    want = _held_answers(immudb_ref)
+    assert want[0] == ("UNKNOWN", "tbtree: key not found") and want[3] == ("UNKNOWN", "tx not found"), want
+    assert _held_answers(sealdb_pw) == want
