@@ -105,9 +105,8 @@ static sealdb_client *connect_db(const server *s, const char *db) {
 
 /* CreateDatabaseV2 with replication settings: primary (sync: acks > 0) or a replica of p_db on
  * primary (sync or not); max_entries raised for the catch-up database. */
-static void create_db(const server *on, const char *name, int replica, int sync, uint32_t acks, const server *primary,
-                      const char *p_db) {
-    sealdb_client *c = connect_db(on, "defaultdb");
+static void create_db_with(sealdb_client *c, const char *name, int replica, int sync, uint32_t acks,
+                           const server *primary, const char *p_db) {
     Immudb__Schema__NullableBool rb = IMMUDB__SCHEMA__NULLABLE_BOOL__INIT, sb = IMMUDB__SCHEMA__NULLABLE_BOOL__INIT;
     Immudb__Schema__NullableUint32 ab = IMMUDB__SCHEMA__NULLABLE_UINT32__INIT, pb = IMMUDB__SCHEMA__NULLABLE_UINT32__INIT;
     Immudb__Schema__NullableString hs = IMMUDB__SCHEMA__NULLABLE_STRING__INIT, ds = IMMUDB__SCHEMA__NULLABLE_STRING__INIT,
@@ -141,6 +140,12 @@ static void create_db(const server *on, const char *name, int replica, int sync,
         fprintf(stderr, "CreateDatabaseV2 %s: %s\n", name, sealdb_client_errmsg(c));
         die("cannot create a database");
     }
+}
+
+static void create_db(const server *on, const char *name, int replica, int sync, uint32_t acks, const server *primary,
+                      const char *p_db) {
+    sealdb_client *c = connect_db(on, "defaultdb");
+    create_db_with(c, name, replica, sync, acks, primary, p_db);
     sealdb_client_close(c);
 }
 
@@ -339,9 +344,12 @@ catchup:
     sealdb_client *bp = connect_db(&srv[0], "big");
     uint64_t want = tx_of(bp);
     sealdb_client_close(bp);
+    /* logged in before the clock starts: the bench's own bcrypt checks are not the replica's work
+     * (the replicator's login on the primary is) */
+    sealdb_client *br = connect_db(&srv[1], "defaultdb");
     double t0 = now_s(), pcpu0 = proc_cpu_s(srv[0].pid), rcpu0 = proc_cpu_s(srv[1].pid);
-    create_db(&srv[1], "bigr", 1, 0, 0, &srv[0], "big");
-    sealdb_client *br = connect_db(&srv[1], "bigr");
+    create_db_with(br, "bigr", 1, 0, 0, &srv[0], "big");
+    if (sealdb_client_use_database(br, "bigr")) die("UseDatabase bigr failed");
     while (tx_of(br) < want) {
         if (now_s() - t0 > 600) die("the new replica did not catch up within 600 s");
         usleep(5000);
