@@ -124,6 +124,8 @@ int sdb_export_entries_hash(const sdb_export_tx *t, uint8_t eh[SDB_HASH_LEN]) {
         if (t->truncated) {
             if (e->value.len != SDB_HASH_LEN) { rc = SEALDB_INVALID; break; }
             memcpy(hv, e->value.ptr, SDB_HASH_LEN);
+        } else if (e->hvalue) {
+            memcpy(hv, e->hvalue, SDB_HASH_LEN);
         } else {
             sdb_sha256(e->value.ptr, e->value.len, hv);
         }

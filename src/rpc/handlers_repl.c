@@ -70,6 +70,9 @@ static int export_payload(sdb_kvdb *db, uint64_t id, int skip, sdb_buf *out, cha
         x.entries[i].md_bytes = t.entries[i].md_bytes;
         x.entries[i].md = t.entries[i].md;
         x.entries[i].value = truncated ? sdb_slice_of(t.entries[i].hvalue.b, SDB_HASH_LEN) : t.entries[i].value;
+        /* the read checked every value against its stored hash: the entries hash takes that one
+         * instead of hashing each value again (a third of the export's SHA-256 work) */
+        if (!truncated) x.entries[i].hvalue = t.entries[i].hvalue.b;
     }
     x.truncated = truncated;
     if (!skip) {
