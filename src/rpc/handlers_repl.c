@@ -910,8 +910,10 @@ static void *replicator_main(void *arg) {
                               sealdb_strerror(src));
             }
         }
-        /* an asynchronous replica fetches the next answer while the committer writes this one
-         * (pipelined); a synchronous one must report it durable in its next request (its ack) */
+        /* an asynchronous replica fetches the next answer while the importer checks and the
+         * committer writes this one (pipelined; the answer before settles first, and a failure
+         * there drops this one); a synchronous one must report it durable in its next request
+         * (its ack) */
         if (inflight) irc = finish_inflight(r, &fl, &inflight, &imported, &ie);
         if (pending && irc == SEALDB_OK) {
             uint64_t more = 0;
