@@ -36,6 +36,10 @@ int sdb_sha256_impl(void);
 void sdb_hash_node_x2(const uint8_t *l0, const uint8_t *r0, uint8_t *out0,
                       const uint8_t *l1, const uint8_t *r1, uint8_t *out1);
 void sdb_hash_leaf32_x2(const uint8_t *d0, uint8_t *out0, const uint8_t *d1, uint8_t *out1);   /* H(00||d), d 32 bytes */
+/* SHA-256 of two messages at once (the two streams interleave; a longer one's rest goes alone).
+ * The outputs may alias the inputs. */
+void sdb_sha256_x2(const void *p0, size_t n0, uint8_t out0[SDB_HASH_LEN], const void *p1, size_t n1,
+                   uint8_t out1[SDB_HASH_LEN]);
 int sdb_sha256_set_impl(int impl);
 
 /* Growable list of hashes (proof terms). */
@@ -67,6 +71,10 @@ int    sdb_tx_md_decode(sdb_slice in, sdb_tx_md *out);
 /* ---- entry digest (docs/format.md 1.2); v0 with non-empty md is SEALDB_INVALID ---- */
 int sdb_entry_digest(uint16_t version, sdb_slice key, sdb_slice md_bytes,
                      const uint8_t hvalue[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]);
+/* Two entries' digests at once (sdb_sha256_x2): as two sdb_entry_digest calls. */
+int sdb_entry_digest_x2(uint16_t version, sdb_slice key0, sdb_slice md0, const uint8_t hv0[SDB_HASH_LEN],
+                        uint8_t out0[SDB_HASH_LEN], sdb_slice key1, sdb_slice md1, const uint8_t hv1[SDB_HASH_LEN],
+                        uint8_t out1[SDB_HASH_LEN]);
 
 /* ---- tx header, innerHash, Alh (docs/format.md 4) ---- */
 typedef struct sdb_tx_header {

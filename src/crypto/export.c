@@ -118,16 +118,24 @@ int sdb_export_entries_hash(const sdb_export_tx *t, uint8_t eh[SDB_HASH_LEN]) {
     sdb_hash *d = sdb_malloc((size_t)t->nentries * sizeof *d);
     if (!d) return SEALDB_NOMEM;
     int rc = SEALDB_OK;
+    uint8_t hv[2][SDB_HASH_LEN];
     for (uint32_t i = 0; i < t->nentries && rc == SEALDB_OK; i++) {
         const sdb_export_entry *e = &t->entries[i];
-        uint8_t hv[SDB_HASH_LEN];
+        uint8_t *h = hv[i & 1];
         if (t->truncated) {
             if (e->value.len != SDB_HASH_LEN) { rc = SEALDB_INVALID; break; }
-            memcpy(hv, e->value.ptr, SDB_HASH_LEN);
+            memcpy(h, e->value.ptr, SDB_HASH_LEN);
+        } else if (e->hvalue) {
+            memcpy(h, e->hvalue, SDB_HASH_LEN);
         } else {
-            sdb_sha256(e->value.ptr, e->value.len, hv);
+            sdb_sha256(e->value.ptr, e->value.len, h);
         }
-        rc = sdb_entry_digest(t->hdr.version, e->key, e->md_bytes, hv, d[i].b);
+        /* digests in pairs (two SHA-256 streams interleave) */
+        if (i & 1)
+            rc = sdb_entry_digest_x2(t->hdr.version, e[-1].key, e[-1].md_bytes, hv[0], d[i - 1].b, e->key, e->md_bytes,
+                                     h, d[i].b);
+        else if (i + 1 == t->nentries)
+            rc = sdb_entry_digest(t->hdr.version, e->key, e->md_bytes, h, d[i].b);
     }
     if (rc == SEALDB_OK) {
         sdb_htree ht;

@@ -13,6 +13,7 @@ typedef struct sdb_export_entry {
     sdb_slice md_bytes;     /* KV metadata encoding, empty when none */
     sdb_kv_md md;
     sdb_slice value;        /* stored value; the 32-byte hValue when the tx is truncated */
+    const uint8_t *hvalue;  /* NULL, or SHA-256(value) already checked (the entries hash uses it) */
 } sdb_export_entry;
 
 typedef struct sdb_export_tx {

@@ -107,6 +107,21 @@ int sdb_tx_md_decode(sdb_slice in, sdb_tx_md *out) {
  * verified read. Larger ones (keys up to 64 KiB from other callers) stream. */
 #define DIGEST_STACK_MAX 1280u
 
+/* The v1 preimage mdLen || md || kLen || key || hValue in pre (fits: checked by the caller). */
+static size_t v1_preimage(uint8_t *pre, sdb_slice key, sdb_slice md_bytes, const uint8_t hvalue[SDB_HASH_LEN]) {
+    size_t n = 0;
+    sdb_put_u16be(pre, (uint16_t)md_bytes.len);
+    n += 2;
+    if (md_bytes.len) memcpy(pre + n, md_bytes.ptr, md_bytes.len);
+    n += md_bytes.len;
+    sdb_put_u16be(pre + n, (uint16_t)key.len);
+    n += 2;
+    if (key.len) memcpy(pre + n, key.ptr, key.len);
+    n += key.len;
+    memcpy(pre + n, hvalue, SDB_HASH_LEN);
+    return n + SDB_HASH_LEN;
+}
+
 int sdb_entry_digest(uint16_t version, sdb_slice key, sdb_slice md_bytes,
                      const uint8_t hvalue[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]) {
     sdb_sha256_ctx c;
@@ -129,17 +144,7 @@ int sdb_entry_digest(uint16_t version, sdb_slice key, sdb_slice md_bytes,
     if (version != 1) return SEALDB_UNSUPPORTED;
     if (key.len > UINT16_MAX || md_bytes.len > UINT16_MAX) return SEALDB_TOOLARGE;
     if (md_bytes.len + key.len <= DIGEST_STACK_MAX - 4 - SDB_HASH_LEN) {
-        size_t n = 0;
-        sdb_put_u16be(pre, (uint16_t)md_bytes.len);
-        n += 2;
-        if (md_bytes.len) memcpy(pre + n, md_bytes.ptr, md_bytes.len);
-        n += md_bytes.len;
-        sdb_put_u16be(pre + n, (uint16_t)key.len);
-        n += 2;
-        if (key.len) memcpy(pre + n, key.ptr, key.len);
-        n += key.len;
-        memcpy(pre + n, hvalue, SDB_HASH_LEN);
-        sdb_sha256(pre, n + SDB_HASH_LEN, out);
+        sdb_sha256(pre, v1_preimage(pre, key, md_bytes, hvalue), out);
         return SEALDB_OK;
     }
     sdb_sha256_init(&c);
@@ -151,6 +156,20 @@ int sdb_entry_digest(uint16_t version, sdb_slice key, sdb_slice md_bytes,
     sdb_sha256_update(&c, key.ptr, key.len);
     sdb_sha256_update(&c, hvalue, SDB_HASH_LEN);
     sdb_sha256_final(&c, out);
+    return SEALDB_OK;
+}
+
+int sdb_entry_digest_x2(uint16_t version, sdb_slice key0, sdb_slice md0, const uint8_t hv0[SDB_HASH_LEN],
+                        uint8_t out0[SDB_HASH_LEN], sdb_slice key1, sdb_slice md1, const uint8_t hv1[SDB_HASH_LEN],
+                        uint8_t out1[SDB_HASH_LEN]) {
+    const size_t room = DIGEST_STACK_MAX - 4 - SDB_HASH_LEN;
+    if (version != 1 || md0.len + key0.len > room || md1.len + key1.len > room) {
+        int rc = sdb_entry_digest(version, key0, md0, hv0, out0);
+        return rc ? rc : sdb_entry_digest(version, key1, md1, hv1, out1);
+    }
+    uint8_t p0[DIGEST_STACK_MAX], p1[DIGEST_STACK_MAX];
+    size_t n0 = v1_preimage(p0, key0, md0, hv0), n1 = v1_preimage(p1, key1, md1, hv1);
+    sdb_sha256_x2(p0, n0, out0, p1, n1, out1);
     return SEALDB_OK;
 }
 

@@ -155,11 +155,16 @@ static int read_tx(sdb_engine *e, uint64_t id, int with_values, sdb_tx *out) {
         if (sdb_kv_md_decode(t->md_bytes, &t->md)) { rc = SEALDB_CORRUPT; goto fail; }
         memcpy(t->hvalue.b, je[i].hvalue, SDB_HASH_LEN);
         t->vlen = je[i].vlen;
-        if (with_values) {
-            t->value = sdb_slice_of(vals + je[i].voff, je[i].vlen);
-            uint8_t h[SDB_HASH_LEN];
-            sdb_sha256(t->value.ptr, t->value.len, h);
-            if (memcmp(h, t->hvalue.b, SDB_HASH_LEN)) { rc = SEALDB_TAMPERED; goto fail; }
+        if (with_values) t->value = sdb_slice_of(vals + je[i].voff, je[i].vlen);
+    }
+    for (uint32_t i = 0; with_values && i < n; i += 2) {   /* values against their hashes, in pairs */
+        const sdb_tx_entry *a = &out->entries[i], *b = i + 1 < n ? a + 1 : NULL;
+        uint8_t ha[SDB_HASH_LEN], hb[SDB_HASH_LEN];
+        if (b) sdb_sha256_x2(a->value.ptr, a->value.len, ha, b->value.ptr, b->value.len, hb);
+        else sdb_sha256(a->value.ptr, a->value.len, ha);
+        if (memcmp(ha, a->hvalue.b, SDB_HASH_LEN) || (b && memcmp(hb, b->hvalue.b, SDB_HASH_LEN))) {
+            rc = SEALDB_TAMPERED;
+            goto fail;
         }
     }
     out->nentries = n;
@@ -477,6 +482,10 @@ static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_
     uint8_t *w = h + (rep ? rh.len : HDR_LEN);
     uint8_t *v = r + SDB_JREC_FRAME + meta;
     p->ents_off = (uint32_t)(w - r);
+    /* each value's hash and each entry's digest go in pairs of entries (two SHA-256 streams
+     * interleave): the previous entry's key, md and hash slot wait in these */
+    sdb_slice pkey = { 0 }, pmd = { 0 };
+    uint8_t *phv = NULL;
     for (size_t i = 0; i < n; i++) {
         const sdb_kv *kv = &kvs[i];
         size_t ml = sdb_kv_md_encode(&kv->md, mdb);
@@ -492,8 +501,17 @@ static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_
         sdb_slice mds = sdb_slice_of(w, ml);
         w += ml;
         sdb_put_u32be(w, (uint32_t)kv->value.len); w += 4;
-        sdb_sha256(kv->value.ptr, kv->value.len, w);
-        if ((rc = sdb_entry_digest(dver, key, mds, w, dig[i].b))) goto fail;
+        if (i & 1) {
+            sdb_sha256_x2(kvs[i - 1].value.ptr, kvs[i - 1].value.len, phv, kv->value.ptr, kv->value.len, w);
+            if ((rc = sdb_entry_digest_x2(dver, pkey, pmd, phv, dig[i - 1].b, key, mds, w, dig[i].b))) goto fail;
+        } else if (i + 1 == n) {
+            sdb_sha256(kv->value.ptr, kv->value.len, w);
+            if ((rc = sdb_entry_digest(dver, key, mds, w, dig[i].b))) goto fail;
+        } else {
+            pkey = key;
+            pmd = mds;
+            phv = w;
+        }
         w += SDB_HASH_LEN;
         if (kv->value.len) memcpy(v, kv->value.ptr, kv->value.len);
         v += kv->value.len;

@@ -222,32 +222,76 @@ static mnode *mt_node_new(memtable *m, const uint8_t *k, size_t kn, uint64_t h, 
 
 typedef struct pnode { uint64_t p; mnode *x; } pnode;
 
-/* Sorts xs[0..n) by key: an LSD radix sort of (prefix, node) pairs, byte passes whose digit is the
- * same for every key skipped, then runs of equal prefixes by the whole key. qsort on the nodes
- * (a comparison through two pointers into cold memory, n log n times) was ~20% of the engine's
- * CPU on batched writes. tmp holds 2n pairs. */
-static void sort_nodes(mnode **xs, size_t n, pnode *tmp) {
-    pnode *a = tmp, *b = tmp + n;
-    for (size_t i = 0; i < n; i++) a[i] = (pnode){ xs[i]->pfx, xs[i] };
-    size_t cnt[256];
-    for (unsigned sh = 0; sh < 64; sh += 8) {
-        memset(cnt, 0, sizeof cnt);
-        for (size_t i = 0; i < n; i++) cnt[(a[i].p >> sh) & 0xff]++;
-        if (cnt[(a[0].p >> sh) & 0xff] == n) continue;   /* one digit for all: nothing moves */
+/* Bytes [off, off + 8) of x's key, big-endian, zero-padded past its end: ordering keys by these
+ * words is kcmp's order except between keys equal up to the shorter one's end (kcmp breaks that). */
+static inline uint64_t key_word(const mnode *x, size_t off) {
+    return off ? (x->klen > off ? key_prefix(x->key + off, x->klen - off) : 0) : x->pfx;
+}
+
+/* An LSD radix sort of a[0..n) by their p words (b: n pairs of scratch); byte passes whose digit is
+ * the same for every word are skipped. Returns the array that holds the result (a or b). */
+static pnode *radix_words(pnode *a, pnode *b, size_t n) {
+    size_t cnt[8][256];   /* every pass's counts from one read (a pass only permutes) */
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned d = 0; d < 8; d++) cnt[d][(a[i].p >> (8 * d)) & 0xff]++;
+    for (unsigned d = 0; d < 8; d++) {
+        unsigned sh = 8 * d;
+        size_t *c = cnt[d];
+        if (c[(a[0].p >> sh) & 0xff] == n) continue;   /* one digit for all: nothing moves */
         size_t sum = 0;
-        for (unsigned d = 0; d < 256; d++) { size_t c = cnt[d]; cnt[d] = sum; sum += c; }
-        for (size_t i = 0; i < n; i++) b[cnt[(a[i].p >> sh) & 0xff]++] = a[i];
+        for (unsigned v = 0; v < 256; v++) { size_t k = c[v]; c[v] = sum; sum += k; }
+        for (size_t i = 0; i < n; i++) b[c[(a[i].p >> sh) & 0xff]++] = a[i];
         pnode *t = a; a = b; b = t;
+    }
+    return a;
+}
+
+#define SORT_TIE_SMALL 16   /* ties up to this size: insertion sort by the whole key */
+
+/* Sorts a[0..n), whose keys are equal in their first off bytes, into a (b: n pairs of scratch):
+ * radix by the 8 bytes at off, then each run of equal words by the next 8 (MSD). Only short ties,
+ * or keys that end within the word, go to an insertion sort by the whole key: a large tie (keys
+ * sharing their first 8 bytes, such as "fill-000000123456", and a batch holding many txs whose
+ * key ranges interleave) made that insertion sort quadratic (the replica's indexer spent most of
+ * a catch-up in it). */
+static void sort_tie(pnode *a, pnode *b, size_t n, size_t off) {
+    int longer = 0;   /* some key goes on past this word: a further word can split a tie */
+    if (n > SORT_TIE_SMALL) {
+        for (size_t i = 0; i < n; i++) {
+            a[i].p = key_word(a[i].x, off);
+            longer |= a[i].x->klen > off + 8;
+        }
+        pnode *r = radix_words(a, b, n);
+        if (r != a) memcpy(a, r, n * sizeof *a);
     }
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && a[j].p == a[i].p) j++;
-        for (size_t k = i + 1; k < j; k++) {   /* insertion sort of a tie (short or shared prefixes) */
-            pnode v = a[k];
-            size_t q = k;
-            while (q > i && kcmp(a[q - 1].x->key, a[q - 1].x->klen, v.x->key, v.x->klen) > 0) { a[q] = a[q - 1]; q--; }
-            a[q] = v;
-        }
+        if (j - i > SORT_TIE_SMALL && longer) sort_tie(a + i, b, j - i, off + 8);
+        else
+            for (size_t k = i + 1; k < j; k++) {   /* insertion sort of a short tie */
+                pnode v = a[k];
+                size_t q = k;
+                while (q > i && kcmp(a[q - 1].x->key, a[q - 1].x->klen, v.x->key, v.x->klen) > 0) { a[q] = a[q - 1]; q--; }
+                a[q] = v;
+            }
+        i = j;
+    }
+}
+
+/* Sorts xs[0..n) by key: an LSD radix sort of (prefix, node) pairs, then ties of equal prefixes
+ * by the next key bytes (sort_tie). qsort on the nodes (a comparison through two pointers into
+ * cold memory, n log n times) was ~20% of the engine's CPU on batched writes. tmp holds 2n pairs. */
+static void sort_nodes(mnode **xs, size_t n, pnode *tmp) {
+    pnode *a = tmp, *b = tmp + n;
+    for (size_t i = 0; i < n; i++) a[i] = (pnode){ xs[i]->pfx, xs[i] };
+    a = radix_words(a, b, n);
+    b = a == tmp ? tmp + n : tmp;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && a[j].p == a[i].p) j++;
+        if (j - i > 1) sort_tie(a + i, b, j - i, 8);
         i = j;
     }
     for (size_t i = 0; i < n; i++) xs[i] = a[i].x;

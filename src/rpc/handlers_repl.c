@@ -70,6 +70,9 @@ static int export_payload(sdb_kvdb *db, uint64_t id, int skip, sdb_buf *out, cha
         x.entries[i].md_bytes = t.entries[i].md_bytes;
         x.entries[i].md = t.entries[i].md;
         x.entries[i].value = truncated ? sdb_slice_of(t.entries[i].hvalue.b, SDB_HASH_LEN) : t.entries[i].value;
+        /* the read checked every value against its stored hash: the entries hash takes that one
+         * instead of hashing each value again (a third of the export's SHA-256 work) */
+        if (!truncated) x.entries[i].hvalue = t.entries[i].hvalue.b;
     }
     x.truncated = truncated;
     if (!skip) {
@@ -589,6 +592,87 @@ static int finish_inflight(replicator *r, batch *bt, int *inflight, uint64_t *im
     return rc;
 }
 
+/* An asynchronous replica's importer thread: verifies and queues one answer's txs to the committer
+ * and waits until they are durable, while the replicator fetches the next answer from the primary
+ * (the primary's export, this replica's checks and its writes overlap; done in turn on one thread,
+ * the check of an answer left the primary idle). One answer at a time, in order. */
+typedef struct importer {
+    replicator *r;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const sdb_cl_export_res *job;   /* the answer being imported (NULL: idle) */
+    int stop;
+    int rc;                         /* the last job's outcome */
+    uint64_t imported;
+    import_err ie;
+} importer;
+
+static void *importer_main(void *arg) {
+    importer *im = arg;
+    pthread_mutex_lock(&im->mu);
+    for (;;) {
+        while (!im->job && !im->stop) pthread_cond_wait(&im->cv, &im->mu);
+        if (!im->job) break;
+        const sdb_cl_export_res *res = im->job;
+        pthread_mutex_unlock(&im->mu);
+        batch bt;
+        int inflight = 1;
+        uint64_t n = 0;
+        import_err ie;
+        batch_queue(im->r->db, res, im->r->skip, &bt);
+        int rc = finish_inflight(im->r, &bt, &inflight, &n, &ie);
+        pthread_mutex_lock(&im->mu);
+        im->rc = rc;
+        im->imported = n;
+        im->ie = ie;
+        im->job = NULL;
+        pthread_cond_broadcast(&im->cv);
+    }
+    pthread_mutex_unlock(&im->mu);
+    return NULL;
+}
+
+static int importer_start(importer *im, replicator *r) {
+    memset(im, 0, sizeof *im);
+    im->r = r;
+    pthread_mutex_init(&im->mu, NULL);
+    pthread_cond_init(&im->cv, NULL);
+    if (pthread_create(&im->th, NULL, importer_main, im) == 0) return 0;
+    pthread_mutex_destroy(&im->mu);
+    pthread_cond_destroy(&im->cv);
+    return -1;
+}
+
+/* Hands res (left alone until importer_take) to the idle importer. */
+static void importer_give(importer *im, const sdb_cl_export_res *res) {
+    pthread_mutex_lock(&im->mu);
+    im->job = res;
+    pthread_cond_signal(&im->cv);
+    pthread_mutex_unlock(&im->mu);
+}
+
+/* Waits for the job given last: its status, imported count and error, as finish_inflight's. */
+static int importer_take(importer *im, uint64_t *imported, import_err *ie) {
+    pthread_mutex_lock(&im->mu);
+    while (im->job) pthread_cond_wait(&im->cv, &im->mu);
+    int rc = im->rc;
+    *imported = im->imported;
+    *ie = im->ie;
+    pthread_mutex_unlock(&im->mu);
+    return rc;
+}
+
+static void importer_stop(importer *im) {
+    pthread_mutex_lock(&im->mu);
+    im->stop = 1;
+    pthread_cond_signal(&im->cv);
+    pthread_mutex_unlock(&im->mu);
+    pthread_join(im->th, NULL);
+    pthread_mutex_destroy(&im->mu);
+    pthread_cond_destroy(&im->cv);
+}
+
 /* ---- allowTxDiscarding: reopening a sync replica without its precommitted tail ---- */
 
 typedef struct discard_job { sdb_database *d; uint64_t keep; } discard_job;
@@ -676,14 +760,21 @@ static void start_discard(sdb_database *d, uint64_t keep) {
 static void *replicator_main(void *arg) {
     replicator *r = arg;
     sealdb_client *cl = NULL;
-    sdb_cl_export_res res;
-    sdb_cl_export_res_init(&res);
+    sdb_cl_export_res resb[2];   /* the answer fetched, and the one the importer holds */
+    sdb_cl_export_res_init(&resb[0]);
+    sdb_cl_export_res_init(&resb[1]);
+    int cur = 0;
     unsigned backoff = 0, import_failures = 0;
     uint64_t checked_upto = 0;   /* last own tx whose Alh matched the primary's state */
     uint64_t max = sdb_export_max_payload(r->db->max_tx_entries, r->db->max_key_len, r->db->max_value_len);
     sdb_engine *e = r->db->eng;
     batch fl;                    /* the batch the committer is writing, when inflight */
     int inflight = 0;
+    /* an asynchronous replica imports an answer on the importer while it fetches the next one;
+     * pending: the importer has an answer, txs up to pending_last */
+    importer im;
+    int use_im = !r->sync && importer_start(&im, r) == 0, pending = 0;
+    uint64_t pending_last = 0;
     sdb_log("replication: database %s follows %s:%u/%s%s", r->name, r->host, r->port, r->pdb,
             r->sync ? " (synchronous)" : "");
     while (!atomic_load(&r->stop)) {
@@ -706,7 +797,8 @@ static void *replicator_main(void *arg) {
                 continue;
             }
         }
-        uint64_t next = (inflight && fl.last_id ? fl.last_id : sdb_engine_last_tx(e)) + 1;
+        uint64_t next = (pending ? pending_last : inflight && fl.last_id ? fl.last_id : sdb_engine_last_tx(e)) + 1;
+        sdb_cl_export_res *res = &resb[cur];
         sdb_cl_replica_state rs;
         sdb_cl_export_req rq;
         memset(&rq, 0, sizeof rq);
@@ -728,10 +820,16 @@ static void *replicator_main(void *arg) {
         import_err ie;
         uint64_t imported = 0;
         int irc = SEALDB_OK;
-        int rc = sdb_cl_export_txs(cl, &rq, max, &res);
-        if (rc && inflight) {
+        int rc = sdb_cl_export_txs(cl, &rq, max, res);
+        if (rc && (inflight || pending)) {
             /* nothing new, or a failure: settle the batch the committer is writing first */
-            if ((irc = finish_inflight(r, &fl, &inflight, &imported, &ie))) goto import_done;
+            if (pending) {
+                pending = 0;
+                irc = importer_take(&im, &imported, &ie);
+            } else {
+                irc = finish_inflight(r, &fl, &inflight, &imported, &ie);
+            }
+            if (irc) goto import_done;
             pthread_mutex_lock(&r->mu); r->st.imported += imported; pthread_mutex_unlock(&r->mu);
             imported = 0;
         }
@@ -788,7 +886,7 @@ static void *replicator_main(void *arg) {
             continue;
         }
         if (r->sync) {
-            if (!res.has_md) {
+            if (!res->has_md) {
                 set_error(r, 0, "primary %s:%u/%s is not running with synchronous replication (no replication metadata)",
                           r->host, r->port, r->pdb);
                 pthread_mutex_lock(&r->mu); r->st.failures++; pthread_mutex_unlock(&r->mu);
@@ -797,12 +895,12 @@ static void *replicator_main(void *arg) {
             }
             /* commit what the primary committed (6.3 step 6), after checking it is ours */
             uint64_t own_c = sdb_engine_committed_tx(e), own_p = sdb_engine_last_tx(e);
-            uint64_t up = res.may_commit_id < own_p ? res.may_commit_id : own_p;
+            uint64_t up = res->may_commit_id < own_p ? res->may_commit_id : own_p;
             if (up > own_c) {
                 uint8_t alh[SDB_HASH_LEN];
                 sdb_tx_header h;
-                if (sdb_engine_tx_header(e, up, &h, alh) == SEALDB_OK && up == res.may_commit_id &&
-                    memcmp(alh, res.may_commit_alh, SDB_HASH_LEN)) {
+                if (sdb_engine_tx_header(e, up, &h, alh) == SEALDB_OK && up == res->may_commit_id &&
+                    memcmp(alh, res->may_commit_alh, SDB_HASH_LEN)) {
                     stop_diverged(r, up, "the primary committed another tx under this id");
                     break;
                 }
@@ -812,11 +910,26 @@ static void *replicator_main(void *arg) {
                               sealdb_strerror(src));
             }
         }
-        /* an asynchronous replica fetches the next answer while the committer writes this one
-         * (pipelined); a synchronous one must report it durable in its next request (its ack) */
+        /* an asynchronous replica fetches the next answer while the importer checks and the
+         * committer writes this one (pipelined; the answer before settles first, and a failure
+         * there drops this one); a synchronous one must report it durable in its next request
+         * (its ack) */
         if (inflight) irc = finish_inflight(r, &fl, &inflight, &imported, &ie);
-        if (irc == SEALDB_OK) {
-            batch_queue(r->db, &res, r->skip, &fl);
+        if (pending && irc == SEALDB_OK) {
+            uint64_t more = 0;
+            pending = 0;
+            irc = importer_take(&im, &more, &ie);
+            imported += more;
+        }
+        size_t ntx = 0;   /* txs in this answer (an async primary answers next, next + 1, ...) */
+        for (size_t i = 0; i < res->n; i++) ntx += res->len[i] != 0;
+        if (irc == SEALDB_OK && use_im && ntx) {
+            importer_give(&im, res);
+            pending = 1;
+            pending_last = next + ntx - 1;
+            cur ^= 1;
+        } else if (irc == SEALDB_OK) {
+            batch_queue(r->db, res, r->skip, &fl);
             inflight = 1;
             if (r->sync || !fl.last_id || fl.rc) {
                 uint64_t more = 0;
@@ -856,7 +969,17 @@ static void *replicator_main(void *arg) {
         import_err ie;
         (void)finish_inflight(r, &fl, &inflight, &n, &ie);
     }
-    sdb_cl_export_res_deinit(&res);
+    if (use_im) {
+        if (pending) {
+            uint64_t n = 0;
+            import_err ie;
+            (void)importer_take(&im, &n, &ie);
+            pthread_mutex_lock(&r->mu); r->st.imported += n; pthread_mutex_unlock(&r->mu);
+        }
+        importer_stop(&im);
+    }
+    sdb_cl_export_res_deinit(&resb[0]);
+    sdb_cl_export_res_deinit(&resb[1]);
     sealdb_client_close(cl);
     pthread_mutex_lock(&r->mu);
     r->st.running = 0;

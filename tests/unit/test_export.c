@@ -128,6 +128,21 @@ static void check_parsed(const cJSON *t, sdb_slice p, const sdb_tx_header *want)
     uint8_t eh[32], inner[32], alh[32];
     CHECK_OK(sdb_export_entries_hash(&x, eh));
     CHECK_EQ_MEM(eh, 32, want->eh.b, 32);
+    /* with each value's hash given (an exporter that checked them on read), the same eH; a wrong
+     * one is what the entries hash then uses */
+    uint8_t (*hvs)[32] = calloc(x.nentries, 32);
+    CHECK(hvs);
+    for (uint32_t i = 0; i < x.nentries; i++) {
+        sdb_sha256(x.entries[i].value.ptr, x.entries[i].value.len, hvs[i]);
+        x.entries[i].hvalue = hvs[i];
+    }
+    CHECK_OK(sdb_export_entries_hash(&x, eh));
+    CHECK_EQ_MEM(eh, 32, want->eh.b, 32);
+    hvs[x.nentries - 1][0] ^= 1;
+    CHECK_OK(sdb_export_entries_hash(&x, eh));
+    CHECK(memcmp(eh, want->eh.b, 32) != 0);
+    for (uint32_t i = 0; i < x.nentries; i++) x.entries[i].hvalue = NULL;
+    free(hvs);
     CHECK_OK(sdb_tx_inner_hash(&x.hdr, inner));
     CHECK_HEX(inner, 32, J(t, "innerHash"));
     CHECK_OK(sdb_tx_alh(&x.hdr, alh));

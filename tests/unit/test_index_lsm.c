@@ -370,7 +370,7 @@ TEST(lsm_abort_then_retry) {
  * that differ only in one byte of the prefix, put in random order in batches: a scan must return
  * them in bytewise order (a batch's new keys are radix-sorted by prefix, ties by key, and linked
  * by a finger search among the keys of earlier batches). */
-typedef struct { size_t n; uint8_t last[24]; size_t last_n; int bad; } ordchk;
+typedef struct { size_t n; uint8_t last[64]; size_t last_n; int bad; } ordchk;
 static int ord_fn(void *arg, sdb_slice key, const sdb_index_ver *v, uint64_t count) {
     ordchk *o = arg;
     if (key.len > sizeof o->last) return SEALDB_CORRUPT;
@@ -384,41 +384,22 @@ static int ord_fn(void *arg, sdb_slice key, const sdb_index_ver *v, uint64_t cou
     o->n++;
     return 0;
 }
-TEST(lsm_batch_key_order_ties) {
+enum { KW = 64 };   /* key width of the order tests */
+
+/* Shuffles keys[0..n), puts them in batches (one of 1000, then of 1 to 300 keys linked among those
+ * already there) and checks scans, point reads, seeks and every skiplist level see them in order. */
+static void put_check_order(uint8_t (*keys)[KW], size_t *klen, size_t n) {
     sdb_index *ix = open_small();
-    enum { NKEYS = 2000 };
-    static uint8_t keys[NKEYS][24];
-    static size_t klen[NKEYS];
-    size_t n = 0;
-    for (size_t i = 0; i < 600; i++) {   /* shared 12-byte prefix, then a counter */
-        memcpy(keys[n], "sameprefix!!", 12);
-        keys[n][12] = (uint8_t)(i >> 8);
-        keys[n][13] = (uint8_t)i;
-        klen[n++] = 14;
-    }
-    for (size_t l = 1; l <= 10; l++)    /* "a", "a\0", "a\0\0", ... and "b..." */
-        for (uint8_t c = 'a'; c <= 'b'; c++) {
-            memset(keys[n], 0, 24);
-            keys[n][0] = c;
-            klen[n++] = l;
-        }
-    for (size_t i = 0; n < NKEYS; i++) {   /* one differing byte at each prefix position */
-        memset(keys[n], 'z', 16);
-        keys[n][i % 8] = (uint8_t)(i / 8 + 1);
-        keys[n][8 + i % 8] = (uint8_t)(i * 7);
-        klen[n++] = 16;
-    }
-    for (size_t i = NKEYS - 1; i > 0; i--) {   /* shuffle */
+    for (size_t i = n - 1; i > 0; i--) {   /* shuffle */
         size_t j = (size_t)(rnd() % (i + 1));
-        uint8_t t[24];
-        memcpy(t, keys[i], 24); memcpy(keys[i], keys[j], 24); memcpy(keys[j], t, 24);
+        uint8_t t[KW];
+        memcpy(t, keys[i], KW); memcpy(keys[i], keys[j], KW); memcpy(keys[j], t, KW);
         size_t tl = klen[i]; klen[i] = klen[j]; klen[j] = tl;
     }
-    /* first one batch of 1000, then batches of 1 to 300 keys linked among those already there */
     sdb_index_batch *b = NULL;
     size_t distinct = 0, left = 0;
     uint64_t tx = 0;
-    for (size_t i = 0; i < NKEYS; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (!left) {
             if (b) CHECK_OK(sdb_index_batch_commit(b, tx));
             CHECK_OK(sdb_index_batch_begin(ix, &b));
@@ -439,7 +420,7 @@ TEST(lsm_batch_key_order_ties) {
     CHECK_OK(sdb_index_scan(s, &o, ord_fn, &oc));
     CHECK_EQ_U64(oc.n, distinct);
     CHECK(!oc.bad);
-    for (size_t i = 0; i < NKEYS; i++) {
+    for (size_t i = 0; i < n; i++) {
         sdb_index_ver v;
         CHECK_OK(sdb_index_get_latest(s, sdb_slice_of(keys[i], klen[i]), 0, &v, NULL));
         /* a seek walks the skiplist's upper levels: it must land on the key itself */
@@ -455,4 +436,61 @@ TEST(lsm_batch_key_order_ties) {
     sdb_index_snap_end(s);
     CHECK_OK(sdb_index_check(ix, NULL));   /* every skiplist level in order */
     sdb_index_close(ix);
+}
+
+TEST(lsm_batch_key_order_ties) {
+    enum { NKEYS = 2000 };
+    static uint8_t keys[NKEYS][KW];
+    static size_t klen[NKEYS];
+    size_t n = 0;
+    for (size_t i = 0; i < 600; i++) {   /* shared 12-byte prefix, then a counter */
+        memcpy(keys[n], "sameprefix!!", 12);
+        keys[n][12] = (uint8_t)(i >> 8);
+        keys[n][13] = (uint8_t)i;
+        klen[n++] = 14;
+    }
+    for (size_t l = 1; l <= 10; l++)    /* "a", "a\0", "a\0\0", ... and "b..." */
+        for (uint8_t c = 'a'; c <= 'b'; c++) {
+            memset(keys[n], 0, KW);
+            keys[n][0] = c;
+            klen[n++] = l;
+        }
+    for (size_t i = 0; n < NKEYS; i++) {   /* one differing byte at each prefix position */
+        memset(keys[n], 'z', 16);
+        keys[n][i % 8] = (uint8_t)(i / 8 + 1);
+        keys[n][8 + i % 8] = (uint8_t)(i * 7);
+        klen[n++] = 16;
+    }
+    put_check_order(keys, klen, n);
+}
+
+/* Ties past the first 8 and 16 bytes: a replica's batch of many txs of "fill-%012u" keys (the
+ * tie sort was quadratic in them), keys differing only in their 4th word or by a trailing zero,
+ * and keys that differ only by trailing zero bytes, up to 7 words long (a large tie at every
+ * word), or by one byte at any depth. */
+TEST(lsm_batch_key_order_deep_ties) {
+    enum { NKEYS = 6000 };
+    static uint8_t keys[NKEYS][KW];
+    static size_t klen[NKEYS];
+    size_t n = 0;
+    for (size_t i = 0; i < 4000; i++)
+        klen[n] = (size_t)snprintf((char *)keys[n], KW, "fill-%012zu", (i % 8) * 100000 + i / 8), n++;
+    for (size_t i = 0; i < 1500; i++) {
+        memset(keys[n], 'q', 24);
+        sdb_put_u64be(keys[n] + 24, (uint64_t)(i / 2) * 0x9e3779b97f4a7c15ull);
+        keys[n][32] = 0;
+        klen[n++] = 32 + i % 2;   /* "C" and "C\0" */
+    }
+    for (size_t m = 0; m < 48; m++) {   /* 'w' x 16 then m zero bytes */
+        memset(keys[n], 0, KW);
+        memset(keys[n], 'w', 16);
+        klen[n++] = 16 + m;
+    }
+    for (size_t i = 0; n < NKEYS; i++) {   /* 'w' x 16, zeros, one byte at a varying depth */
+        memset(keys[n], 0, KW);
+        memset(keys[n], 'w', 16);
+        keys[n][16 + i % 40] = (uint8_t)(1 + i / 40);
+        klen[n++] = 16 + 1 + i % 40 + i % 3;
+    }
+    put_check_order(keys, klen, n);
 }
