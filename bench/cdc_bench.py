@@ -9,6 +9,9 @@
 #   bench cdc.lag_ms_p99: N ms        99th percentile of (recorded in sealdb - committed in PostgreSQL)
 #   bench cdc.pg_rows_s_recorded: N rows/s   PostgreSQL's rate during the recorded run (the machine is
 #                                     shared by both: compare with cdc.rows_s to see who was the limit)
+#   bench cdc.cdc_cpu_us_row: N us/row     sealdb-cdc's CPU (user+system, /proc) per recorded row
+#   bench cdc.sealdb_cpu_us_row: N us/row  sealdb's CPU per recorded row (both: load-independent)
+#   bench cdc.resent_pct: N %          pipelined txs that overtook their predecessor and were sent again
 # Usage: cdc_bench.py [--seconds S] [--clients C] [--pipeline N]; SEALDB_BIN sets the server
 # (sealdb-cdc beside it).
 import argparse
@@ -18,11 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from pg_proc import PgServer, pg_bindir  # noqa: E402
-from sealdb_proc import SealdbServer  # noqa: E402
+from sealdb_proc import SealdbServer, free_port  # noqa: E402
 
 SEALDB = os.path.abspath(os.environ.get("SEALDB_BIN") or os.path.join(ROOT, "build", "sealdb"))
 CDC = os.path.join(os.path.dirname(SEALDB), "sealdb-cdc")
@@ -40,6 +44,13 @@ def pgbench(pg, clients, seconds):
         if line.startswith("number of transactions actually processed:"):
             return int(line.split(":")[1].split("/")[0])
     raise RuntimeError("pgbench printed no count:\n" + r.stdout)
+
+
+def cpu_s(pid):
+    """User + system CPU seconds a live process has used (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        p = f.read().rsplit(")", 1)[1].split()
+    return (int(p[11]) + int(p[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -69,11 +80,14 @@ def main():
         srv.start()
         lag_log = os.path.join(root, "lag.log")
         env = dict(os.environ, SEALDB_PASSWORD="immudb")
-        args = [CDC, "--pg", pg.conninfo, "--sealdb", srv.address, "--create-slot", "-q", "--lag-log", lag_log]
+        mport = free_port()
+        args = [CDC, "--pg", pg.conninfo, "--sealdb", srv.address, "--create-slot", "-q", "--lag-log", lag_log,
+                "--metrics", "127.0.0.1:%d" % mport]
         if a.pipeline:
             args += ["--pipeline", str(a.pipeline)]
         cdc = subprocess.Popen(args, env=env, stderr=open(os.path.join(root, "cdc.log"), "w"))
         time.sleep(1.0)
+        cpu0 = (cpu_s(cdc.pid), cpu_s(srv.proc.pid))
         t0 = time.time()
         n = pgbench(pg, a.clients, a.seconds)
         # wait until the recorder has every row: pgbench's count of transactions, 4 rows each
@@ -94,6 +108,9 @@ def main():
             time.sleep(0.2)
         if rows < want:
             raise RuntimeError("recorded %d of %d rows" % (rows, want))
+        cpu1 = (cpu_s(cdc.pid), cpu_s(srv.proc.pid))
+        m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+        metric = {ln.split()[0]: float(ln.split()[1]) for ln in m.splitlines() if ln and not ln.startswith("#")}
         elapsed = max(last_rec / 1e6 - t0, a.seconds)
         lags = []
         with open(lag_log) as f:
@@ -107,6 +124,10 @@ def main():
         print("bench cdc.rows_s: %.0f rows/s" % (rows / elapsed))
         print("bench cdc.lag_ms_p99: %.1f ms" % p99)
         print("bench cdc.pg_rows_s_recorded: %.0f rows/s" % (want / a.seconds))
+        print("bench cdc.cdc_cpu_us_row: %.1f us/row" % ((cpu1[0] - cpu0[0]) * 1e6 / max(rows, 1)))
+        print("bench cdc.sealdb_cpu_us_row: %.1f us/row" % ((cpu1[1] - cpu0[1]) * 1e6 / max(rows, 1)))
+        print("bench cdc.resent_pct: %.1f %%" % (100.0 * metric.get("sealdb_cdc_reorders_total", 0) /
+                                                  max(metric.get("sealdb_cdc_sealdb_transactions_total", 1), 1)))
         return 0
     finally:
         if cdc and cdc.poll() is None:

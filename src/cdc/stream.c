@@ -23,6 +23,8 @@ typedef struct flight {
     int64_t commit_us;            /* unix */
     sealdb_pending *p;            /* NULL: built but not sent yet (test hook: sent after the next) */
     int guarded;                  /* sent with the previous tx's marker as a precondition */
+    int answered;                 /* committed (answer taken while an older tx was resent), as tx */
+    uint64_t tx;
 } flight;
 
 typedef struct sess {
@@ -42,6 +44,8 @@ typedef struct sess {
     uint32_t hslots;              /* a chunk's key hash table: a power of two above 2 * max_rows */
     /* current PG tx */
     int in_tx; uint32_t xid; uint64_t final_lsn; int64_t commit_ts;
+    sdb_buf tx_tail;              /* ,"xid":..,"lsn":..,"commit_time":.. of the current tx: one per tx, not per row */
+    sdb_buf tname;                /* scratch: schema.table of the row being built */
     ent *ents; size_t nents, cap;
     uint64_t last_feedback_us;
     uint64_t fed_lsn;             /* the position the last status update confirmed */
@@ -49,7 +53,7 @@ typedef struct sess {
     /* pipeline: ring of cfg->pipeline txs in flight, oldest at fl_head */
     flight *fl; uint32_t fl_head, fl_n;
     uint64_t sent_lsn;            /* end LSN of the last tx sent (its marker guards the next) */
-    int swap;                     /* test hook: send every second tx before its predecessor */
+    int swap;                     /* test hook: send groups of swap txs newest first (0: off) */
 } sess;
 
 static int flight_drain(sess *s);
@@ -268,24 +272,31 @@ static int on_relation(sess *s, const pgo_msg *m) {
     return 0;
 }
 
-/* common members of a version's value */
-static int val_head(sess *s, sdb_buf *v, const char *op, const pgo_rel *r) {
+/* The members every version of the current tx shares (xid, commit LSN and time), formatted once at
+ * its Begin: the time formatting (gmtime_r, strftime) per row was a visible share of the CPU. */
+static int tx_tail_make(sess *s) {
     char lsn[24], ts[40], num[24];
     cdc_lsn_fmt(s->final_lsn, lsn);
     cdc_ts_fmt(s->commit_ts, ts);
     snprintf(num, sizeof num, "%u", s->xid);
+    sdb_buf *v = &s->tx_tail;
     sdb_buf_reset(v);
-    if (sdb_buf_append(v, "{\"op\":\"", 7) || sdb_buf_append(v, op, strlen(op)) ||
-        sdb_buf_append(v, "\",\"table\":", 10)) return -1;
-    sdb_buf t; sdb_buf_init(&t);
-    int rc = sdb_buf_append(&t, r->nspname, strlen(r->nspname)) || sdb_buf_append_u8(&t, '.') ||
-             sdb_buf_append(&t, r->relname, strlen(r->relname)) || cdc_json_str(v, t.ptr, t.len);
-    sdb_buf_deinit(&t);
-    if (rc) return -1;
     return sdb_buf_append(v, ",\"xid\":", 7) || sdb_buf_append(v, num, strlen(num)) ||
            sdb_buf_append(v, ",\"lsn\":\"", 8) || sdb_buf_append(v, lsn, strlen(lsn)) ||
            sdb_buf_append(v, "\",\"commit_time\":\"", 17) || sdb_buf_append(v, ts, strlen(ts)) ||
            sdb_buf_append(v, "\"", 1) ? -1 : 0;
+}
+
+/* common members of a version's value */
+static int val_head(sess *s, sdb_buf *v, const char *op, const pgo_rel *r) {
+    sdb_buf_reset(v);
+    if (sdb_buf_append(v, "{\"op\":\"", 7) || sdb_buf_append(v, op, strlen(op)) ||
+        sdb_buf_append(v, "\",\"table\":", 10)) return -1;
+    sdb_buf *t = &s->tname;
+    sdb_buf_reset(t);
+    if (sdb_buf_append(t, r->nspname, strlen(r->nspname)) || sdb_buf_append_u8(t, '.') ||
+        sdb_buf_append(t, r->relname, strlen(r->relname)) || cdc_json_str(v, t->ptr, t->len)) return -1;
+    return sdb_buf_append(v, s->tx_tail.ptr, s->tx_tail.len) ? -1 : 0;
 }
 #define VAPP(b, s) sdb_buf_append((b), (s), strlen(s))
 
@@ -562,30 +573,47 @@ static void flight_clear(flight *f) {
     f->nents = 0;
 }
 
-/* Waits for the oldest tx in flight (sending it first if the test hook held it back). */
+/* Takes the answer of the tx at position i in flight (waiting for it). A guarded tx that overtook
+ * its predecessor did not commit: it is sent again at once, unguarded when it is the oldest
+ * (everything before it is committed), else guarded again by its predecessor's marker. */
+static int flight_take(sess *s, uint32_t i) {
+    flight *f = fl_at(s, i);
+    sealdb_tx_header h;
+    int rc = sealdb_client_exec_all_wait(s->c, f->p, &h);
+    f->p = NULL;
+    if (rc == SEALDB_PRECONDITION && f->guarded) {
+        atomic_fetch_add(&cdc_st.reorders, 1);
+        cdc_log(2, "transaction at %" PRIX64 " arrived before its predecessor: sent again%s", f->end_lsn,
+                i ? ", guarded by the predecessor's marker" : "");
+        f->guarded = i > 0;
+        return flight_send(s, f, i ? fl_at(s, i - 1)->end_lsn : 0);
+    }
+    if (rc) return sealdb_fail(s, rc, "recording a transaction");
+    f->answered = 1;
+    f->tx = h.id;
+    return 0;
+}
+
+/* Waits for the oldest tx in flight (sending it first if the test hook held it back). When it had
+ * to be sent again, the younger ones that also overtook it (they were guarded by its marker) are
+ * sent again as soon as their answers are here, not one round trip after another. */
 static int flight_finish(sess *s) {
     flight *f = fl_at(s, 0);
-    if (!f->p) {
+    int rc;
+    if (!f->p && !f->answered) {
         f->guarded = 0;   /* everything older is committed */
-        int rc = flight_send(s, f, 0);
-        if (rc) return rc;
+        if ((rc = flight_send(s, f, 0))) return rc;
     }
-    for (;;) {
-        sealdb_tx_header h;
-        int rc = sealdb_client_exec_all_wait(s->c, f->p, &h);
-        f->p = NULL;
-        if (rc == SEALDB_PRECONDITION && f->guarded) {
-            /* it overtook its predecessor; everything older is committed now: send it again, unguarded */
-            atomic_fetch_add(&cdc_st.reorders, 1);
-            cdc_log(2, "transaction at %" PRIX64 " arrived before its predecessor: sent again", f->end_lsn);
-            f->guarded = 0;
-            if ((rc = flight_send(s, f, 0))) return rc;
-            continue;
+    while (!f->answered) {
+        if ((rc = flight_take(s, 0))) return rc;
+        if (f->answered) break;
+        for (uint32_t i = 1; i < s->fl_n; i++) {
+            flight *g = fl_at(s, i);
+            if (g->p && sealdb_client_exec_all_ready(g->p) && (rc = flight_take(s, i))) return rc;
         }
-        if (rc) return sealdb_fail(s, rc, "recording a transaction");
-        if (h.id > s->last_tx) s->last_tx = h.id;
-        break;
     }
+    f->answered = 0;
+    if (f->tx > s->last_tx) s->last_tx = f->tx;
     atomic_fetch_add(&cdc_st.sealdb_txs, 1);
     size_t n = f->nents;
     flight_clear(f);
@@ -608,6 +636,7 @@ static void flight_abort(sess *s) {
         flight *f = fl_at(s, i);
         if (f->p) sealdb_client_exec_all_wait(s->c, f->p, NULL);
         f->p = NULL;
+        f->answered = 0;
         flight_clear(f);
     }
     s->fl_n = 0;
@@ -622,18 +651,22 @@ static int flight_submit(sess *s, uint64_t end, int64_t unix_commit) {
     ent *te = f->ents; size_t tcap = f->cap;
     f->ents = s->ents; f->nents = s->nents; f->cap = s->cap;
     s->ents = te; s->nents = 0; s->cap = tcap;
-    f->end_lsn = end; f->commit_us = unix_commit; f->p = NULL;
+    f->end_lsn = end; f->commit_us = unix_commit; f->p = NULL; f->answered = 0;
     f->guarded = prev != NULL;
     uint64_t prev_lsn = s->sent_lsn;
     s->sent_lsn = end;
     s->fl_n++;
-    if (s->swap && prev && !prev->p) {   /* test hook: this one first, then the one held back */
-        if ((rc = flight_send(s, f, prev_lsn))) return rc;
-        prev->guarded = s->fl_n > 2;
-        uint64_t pp = s->fl_n > 2 ? fl_at(s, s->fl_n - 3)->end_lsn : 0;
-        return flight_send(s, prev, pp);
+    if (s->swap) {   /* test hook: held back until a group is complete, then sent newest first */
+        uint32_t held = 0;
+        while (held < s->fl_n && !fl_at(s, s->fl_n - 1 - held)->p && !fl_at(s, s->fl_n - 1 - held)->answered) held++;
+        if (held < (uint32_t)s->swap && s->fl_n < k) return 0;
+        for (uint32_t j = s->fl_n; j-- > s->fl_n - held;) {
+            flight *g = fl_at(s, j);
+            g->guarded = j > 0;
+            if ((rc = flight_send(s, g, j ? fl_at(s, j - 1)->end_lsn : 0))) return rc;
+        }
+        return 0;
     }
-    if (s->swap && s->fl_n < k) return 0;   /* held back until the next one is sent */
     return flight_send(s, f, prev_lsn);
 }
 
@@ -649,8 +682,9 @@ static int on_commit(sess *s, const pgo_msg *m) {
         free(slots);
         if ((rc = flight_submit(s, end, unix_commit))) return rc;
         s->base_tx = 0;
-        /* collect what is answered already, oldest first */
-        while (!rc && s->fl_n && fl_at(s, 0)->p && sealdb_client_exec_all_ready(fl_at(s, 0)->p)) rc = flight_finish(s);
+        /* collect what is answered already, oldest first (a shallow pipeline is overtaken less) */
+        while (!rc && s->fl_n && (fl_at(s, 0)->answered || (fl_at(s, 0)->p && sealdb_client_exec_all_ready(fl_at(s, 0)->p))))
+            rc = flight_finish(s);
         return rc;
     }
     /* a split tx (or --pipeline 1): everything before it first, then its parts one by one */
@@ -688,6 +722,7 @@ static int on_xlog(sess *s, const uint8_t *p, size_t n) {
     case PGO_BEGIN:
         ents_clear(s);
         s->in_tx = 1; s->xid = m.xid; s->final_lsn = m.lsn; s->commit_ts = m.ts;
+        if (tx_tail_make(s)) rc = CDC_FATAL;
         /* the tx whose first parts are written: its reads see sealdb as it was before them */
         s->base_tx = s->part_lsn && s->part_final == m.lsn ? s->part_base : 0;
         break;
@@ -853,6 +888,7 @@ static int sealdb_connect(sess *s) {
 
 int cdc_session(const cdc_cfg *cfg, int *progress) {
     sess s = { .cfg = cfg };
+    sdb_buf_init(&s.tx_tail); sdb_buf_init(&s.tname);
     *progress = 0;
     snprintf(s.lsn_key, sizeof s.lsn_key, "%s/_cdc/%s/lsn", cfg->prefix, cfg->slot);
     snprintf(s.part_key, sizeof s.part_key, "%s/_cdc/%s/part", cfg->prefix, cfg->slot);
@@ -864,8 +900,10 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
     if (!rc) rc = start_replication(&s);
     if (!rc && cfg->lag_log) s.lag = fopen(cfg->lag_log, "a");
     if (!rc && !(s.fl = calloc((size_t)cfg->pipeline, sizeof *s.fl))) rc = CDC_FATAL;
-    const char *swap = getenv("SEALDB_CDC_TEST_SWAP");   /* tests: force out-of-order arrival */
-    s.swap = swap && *swap == '1' && cfg->pipeline > 1;
+    /* tests: force out-of-order arrival; N sends groups of N + 1 txs newest first (1: pairs swapped) */
+    const char *swap = getenv("SEALDB_CDC_TEST_SWAP");
+    int sw = swap && *swap >= '1' && *swap <= '8' && !swap[1] ? *swap - '0' + 1 : 0;
+    s.swap = cfg->pipeline > 1 ? sw : 0;
     s.sent_lsn = s.done_lsn;
     if (!rc) atomic_store(&cdc_st.connected, 1);
     uint64_t start_lsn = s.done_lsn;
@@ -941,6 +979,7 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
     if (s.lag) fclose(s.lag);
     ents_clear(&s);
     free(s.ents);
+    sdb_buf_deinit(&s.tx_tail); sdb_buf_deinit(&s.tname);
     for (int i = 0; s.fl && i < cfg->pipeline; i++) { flight_clear(&s.fl[i]); free(s.fl[i].ents); }
     free(s.fl);
     pgo_relcache_free(&s.rels);

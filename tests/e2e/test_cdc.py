@@ -212,6 +212,10 @@ def test_types_updates_deletes_truncate(pg, sealdb, rig):
     assert first["ts"] == "2026-01-02 03:04:05.678901+00" and first["ok"] == "t"
     assert first["u"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11" and first["f"] == "1.5e+300"
     assert h1[1]["xid"] == h1[2]["xid"] and h1[1]["lsn"] == h1[2]["lsn"]   # one PG tx
+    # each tx's own xid, commit LSN and time (formatted once per tx), never a previous tx's
+    assert h1[0]["xid"] != h1[1]["xid"] and h1[0]["lsn"] != h1[1]["lsn"]
+    assert h1[0]["commit_time"] <= h1[1]["commit_time"] and h1[0]["commit_time"].endswith("Z")
+    assert str(h1[2]["xid"]) == pg.query("SELECT xmin FROM ty_a WHERE id = 1").strip()
     # the moved key: a tombstone naming the new key, and the new key naming the old one
     h2 = history(c, key("ty_a", id=2))
     assert h2[-1]["row"] is None and h2[-1]["new_key"] == {"id": "20"}
@@ -358,8 +362,10 @@ END;
 
 
 # split: every tx in two parts, one at a time; pipelined: up to 16 txs in flight (the default);
-# swapped: the test hook sends every second tx before its predecessor, so the order guard is hit
-@pytest.mark.parametrize("mode", ["split", "pipelined", "swapped"])
+# swapped: the test hook sends every second tx before its predecessor, so the order guard is hit;
+# reversed: groups of three sent newest first, so a tx is sent again while the one before it is
+# itself being sent again (the younger one's resend guarded by the older one's)
+@pytest.mark.parametrize("mode", ["split", "pipelined", "swapped", "reversed"])
 def test_kill9_under_load_exactly_once(pg, sealdb, rig, mode):
     pg.psql("""DROP TABLE IF EXISTS ld_sync, ld_ev, ld_counter;
         CREATE TABLE ld_sync (id serial primary key);
@@ -370,7 +376,8 @@ def test_kill9_under_load_exactly_once(pg, sealdb, rig, mode):
     slot = "ld_" + mode
     c = sealdb.client()
     extra = ["--max-batch-rows", "1"] if mode == "split" else ["--pipeline", "16"]
-    cdc = rig(slot, tables, extra=extra, env={"SEALDB_CDC_TEST_SWAP": "1"} if mode == "swapped" else None).start()
+    swap = {"swapped": "1", "reversed": "2"}.get(mode)
+    cdc = rig(slot, tables, extra=extra, env={"SEALDB_CDC_TEST_SWAP": swap} if swap else None).start()
     sync(pg, c, "ld")
     script = os.path.join(pg.root, "ld.sql")
     with open(script, "w") as f:
@@ -416,8 +423,11 @@ def test_kill9_under_load_exactly_once(pg, sealdb, rig, mode):
     assert p.returncode == 0, (p.stdout, p.stderr)
     m = cdc.metrics()
     assert cdc.stop() == 0
-    if mode == "swapped":   # the guard caught txs that overtook their predecessor
+    log = cdc.log()
+    if swap:   # the guard caught txs that overtook their predecessor
         assert int(m.split("\nsealdb_cdc_reorders_total ")[1].split()[0]) > 0, m
+    if mode == "reversed":   # and resent ones behind an older one being resent
+        assert "guarded by the predecessor's marker" in log
     if mode != "split":     # pipelined txs carry their marker; a split tx does not need one
         assert c.scan(b"", ("cdc/_cdc/%s/tx/" % slot).encode(), False, 5)
     pg.query("SELECT pg_drop_replication_slot('%s')" % slot)
