@@ -14,13 +14,16 @@ typedef struct sdb_idslot { uint32_t rec_off, ent_off, val_off, entry, in_value;
 
 /* Keys written live (no metadata) by txs the committer has given ids (pending.c): committer-owned. */
 typedef struct sdb_pkey { uint32_t off, len; uint8_t live; } sdb_pkey;   /* len 0: empty slot */
-typedef struct sdb_pkeys { sdb_pkey *slots; uint32_t n; sdb_buf bytes; } sdb_pkeys;
+/* from: when nonzero, every tx with id >= from has all its keys noted (a reset loses that) */
+typedef struct sdb_pkeys { sdb_pkey *slots; uint32_t n; sdb_buf bytes; uint64_t from; } sdb_pkeys;
 void sdb_pkeys_reset(sdb_pkeys *t);
 void sdb_pkeys_deinit(sdb_pkeys *t);
-/* Notes the keys of a record's nentries entries (starting at ents_off) as written by the newest tx. */
-void sdb_pkeys_note(sdb_pkeys *t, const uint8_t *rec, size_t rec_len, uint32_t ents_off, uint32_t nentries);
+/* Notes the keys of a record's nentries entries (starting at ents_off) as written by tx id, the newest. */
+void sdb_pkeys_note(sdb_pkeys *t, uint64_t id, const uint8_t *rec, size_t rec_len, uint32_t ents_off, uint32_t nentries);
 /* 1 when every precondition is KeyMustExist on a key whose newest noted version is live. */
 int sdb_pkeys_all_exist(const sdb_pkeys *t, const sdb_precondition *pre, size_t npre);
+/* 1 when no tx with id >= t->from wrote key (t->from must be nonzero). */
+int sdb_pkeys_absent(const sdb_pkeys *t, sdb_slice key);
 
 /* A transaction prepared on the caller's thread and queued for the committer. */
 typedef struct sdb_ptx {

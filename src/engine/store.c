@@ -804,6 +804,28 @@ static sdb_cgroup *hand_off(sdb_engine *e, sdb_cgroup *g, int drain) {
     return g;
 }
 
+/* 1 (and *bad) when p's preconditions fail without draining the syncer: checked in order as the
+ * slow path does, until one fails (1) or one cannot be decided here (0). A KeyMustExist on a key
+ * that pending_keys says no tx since `from` wrote is decided by the index alone, once the index
+ * covers every tx before `from` (read first: it only grows). A refusal stays true even if earlier
+ * txs fail later: without them the key is still absent. Pipelined writers whose calls overtake each
+ * other (sealdb-cdc) were refused only after a group's fdatasync and the indexing behind it. */
+static int refuse_early(sdb_engine *e, const sdb_ptx *p, size_t *bad) {
+    const sdb_pkeys *t = &e->pending_keys;
+    if (!t->from || atomic_load(&e->failed) || atomic_load(&e->indexed) + 1 < t->from) return 0;
+    for (size_t i = 0; i < p->npre; i++) {
+        const sdb_precondition *c = &p->pre[i];
+        if (c->kind != SDB_PRE_KEY_MUST_EXIST) return 0;
+        if (sdb_pkeys_all_exist(t, c, 1)) continue;          /* written live since: holds */
+        if (!sdb_pkeys_absent(t, c->key)) return 0;          /* deleted/expiring since: slow path */
+        size_t f;
+        int rc = sdb_engine_index_check_pre(e, c, 1, &f);
+        if (rc == SEALDB_PRECONDITION) { *bad = i; return 1; }
+        if (rc) return 0;
+    }
+    return 0;
+}
+
 /* Waits until the key index covers every published tx (for precondition checks). */
 static int wait_index_all(sdb_engine *e) {
     return sdb_engine_wait_indexed(e, sdb_engine_last_tx(e), -1);
@@ -908,7 +930,7 @@ static int assign_tail(sdb_engine *e, sdb_cgroup *g, sdb_ptx *p, uint64_t id) {
         rc = sdb_buf_append(&g->txi, tb, sizeof tb);
     }
     if (rc) return rc;
-    sdb_pkeys_note(&e->pending_keys, p->rec, p->rec_len, p->ents_off, p->nentries);
+    sdb_pkeys_note(&e->pending_keys, id, p->rec, p->rec_len, p->ents_off, p->nentries);
     e->cur_alh = p->res.alh;
     e->next_id++;
     e->ht_end += p->nodes_len;
@@ -1011,10 +1033,16 @@ static void *committer_main(void *arg) {
         for (sdb_ptx *p = list; p;) {
             sdb_ptx *next = p->next;
             p->next = NULL;
+            size_t bad_early = 0;
             int rc = atomic_load(&e->failed) ? recover_failed(e, &g) : SEALDB_OK;
             if (!rc && p->npre && !atomic_load(&e->failed) &&
                 sdb_pkeys_all_exist(&e->pending_keys, p->pre, p->npre)) {
                 /* every key is written live by a tx with an earlier id: holds without a drain */
+            } else if (!rc && p->npre && refuse_early(e, p, &bad_early)) {
+                p->cb(p->arg, SEALDB_PRECONDITION, NULL, bad_early);
+                ptx_free(p);
+                p = next;
+                continue;
             } else if (!rc && p->npre) {
                 /* make everything before this tx published and indexed, then check atomically:
                  * the committer is the only writer, so nothing can slip in between */
