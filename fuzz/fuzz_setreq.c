@@ -1,6 +1,7 @@
 /* fuzz_setreq.c - libFuzzer target: SetRequest bytes read in place (src/db/setreq.c); whatever it
  * takes as plain must unpack with protobuf-c to the same KVs (keys, values, no metadata), the same
  * noWait and no preconditions. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "db/kv.h"
@@ -9,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sdb_setreq_it it;
     size_t n;
-    if (sdb_setreq_scan(sdb_slice_of(data, size), &it, &n)) return 0;
+    if (sdb_setreq_scan(sdb_slice_of(data, size), SIZE_MAX, &it, &n)) return 0;
     Immudb__Schema__SetRequest *r = immudb__schema__set_request__unpack(NULL, size, data);
     if (!r) __builtin_trap();
     if (r->n_kvs != n || r->n_preconditions || (r->nowait != 0) != (it.no_wait != 0)) __builtin_trap();

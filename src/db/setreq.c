@@ -32,6 +32,7 @@ static int rd_bytes(const uint8_t **p, const uint8_t *end, sdb_slice *out) {
 static int next_kv(sdb_setreq_it *it, sdb_slice *key, sdb_slice *value) {
     while (it->p < it->end) {
         uint8_t tag = *it->p++;
+        it->items++;
         if (tag == 0x10) {   /* noWait, varint */
             uint64_t v;
             int nz;
@@ -46,6 +47,7 @@ static int next_kv(sdb_setreq_it *it, sdb_slice *key, sdb_slice *value) {
         *key = *value = sdb_slice_of(NULL, 0);
         while (q < qe) {   /* a repeated key or value field: the last one wins, as in protobuf-c */
             uint8_t t = *q++;
+            it->items++;
             if (t == 0x0a) { if (rd_bytes(&q, qe, key)) return -1; }
             else if (t == 0x12) { if (rd_bytes(&q, qe, value)) return -1; }
             else return -1;   /* metadata or anything else */
@@ -55,13 +57,13 @@ static int next_kv(sdb_setreq_it *it, sdb_slice *key, sdb_slice *value) {
     return 0;
 }
 
-int sdb_setreq_scan(sdb_slice req, sdb_setreq_it *it, size_t *n_kvs) {
+int sdb_setreq_scan(sdb_slice req, size_t max_items, sdb_setreq_it *it, size_t *n_kvs) {
     sdb_setreq_it s = { .p = req.ptr, .end = req.ptr + req.len };
     sdb_slice k, v;
     size_t n = 0;
     int r;
-    while ((r = next_kv(&s, &k, &v)) == 1) n++;
-    if (r < 0) return -1;
+    while ((r = next_kv(&s, &k, &v)) == 1 && s.items <= max_items) n++;
+    if (r < 0 || s.items > max_items) return -1;
     *n_kvs = n;
     *it = (sdb_setreq_it){ .p = req.ptr, .end = req.ptr + req.len, .no_wait = s.no_wait };
     return 0;

@@ -101,10 +101,10 @@ static int h_set(sdb_call *c, const ProtobufCMessage *req) {
 }
 
 /* Set in the plain shape, read in place from the request bytes (src/db/setreq.c). */
-static int h_set_raw(sdb_call *c, sdb_slice req) {
+static int h_set_raw(sdb_call *c, sdb_slice req, size_t item_cap) {
     sdb_setreq_it it;
     size_t n;
-    if (sdb_setreq_scan(req, &it, &n)) return SDB_CALL_DECLINED;
+    if (sdb_setreq_scan(req, item_cap, &it, &n)) return SDB_CALL_DECLINED;
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return no_db(c);
     write_ctx *w = new_write(c);

@@ -56,9 +56,10 @@ typedef struct sdb_database sdb_database;
 /* req is the decoded request (NULL for SDB_STREAM_CLIENT methods); it and everything the handler
  * allocates with sdb_call_alloc live until the call is answered. */
 typedef int (*sdb_rpc_handler)(sdb_call *call, const ProtobufCMessage *req);
-/* An optional fast path given the request's wire bytes (after the item cap check, valid only while it
- * runs): answers as a handler does, or declines before answering anything. */
-typedef int (*sdb_rpc_raw_handler)(sdb_call *call, sdb_slice req);
+/* An optional fast path given the request's wire bytes (valid only while it runs) and the item cap
+ * (docs/security-requests.md): answers as a handler does, or declines before answering anything;
+ * it must decline a request past the cap (the generic path refuses it). */
+typedef int (*sdb_rpc_raw_handler)(sdb_call *call, sdb_slice req, size_t item_cap);
 
 typedef struct sdb_rpc_method {
     const char *path;                               /* "/immudb.schema.ImmuService/Get" */

@@ -1,6 +1,7 @@
 /* test_db_kv.c - the db layer's write validation (immudb's exact errors), state and the verifiable
  * answers it assembles, checked with the client library's verifiers (the code SDK-compatible clients
  * run). Key reads are covered end to end by tests/e2e/test_kv_*.py. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "testlib.h"
@@ -366,7 +367,7 @@ static int prep_wire(sdb_kvdb *db, sdb_arena *a, const uint8_t *p, size_t n, sdb
                      int *no_wait) {
     sdb_setreq_it it;
     size_t nk;
-    if (sdb_setreq_scan(sdb_slice_of(p, n), &it, &nk)) return 1;
+    if (sdb_setreq_scan(sdb_slice_of(p, n), SIZE_MAX, &it, &nk)) return 1;
     *no_wait = it.no_wait;
     return sdb_kv_prepare_set_plain(db, a, &it, nk, b, e) ? -1 : 0;
 }
@@ -403,6 +404,13 @@ TEST(db_kv_set_wire_in_place) {
         CHECK_EQ_MEM(b.kvs[i].key.ptr, b.kvs[i].key.len, g.kvs[i].key.ptr, g.kvs[i].key.len);
         CHECK_EQ_MEM(b.kvs[i].value.ptr, b.kvs[i].value.len, g.kvs[i].value.ptr, g.kvs[i].value.len);
     }
+    /* past the item cap, counted as the dispatcher does: each KV, its key, its value unless empty
+     * (not packed), noWait: 300 + 300 + 200 + 1 */
+    sdb_setreq_it cit;
+    size_t cn;
+    CHECK_OK(sdb_setreq_scan(sdb_slice_of(buf, len), 801, &cit, &cn));
+    CHECK_EQ_U64(cn, N);
+    CHECK_EQ_I64(sdb_setreq_scan(sdb_slice_of(buf, len), 800, &cit, &cn), -1);
     /* a cut message, an unknown field, metadata, a precondition: declined */
     CHECK_EQ_I64(prep_wire(db, &a, buf, len - 1, &b, &e, &nw), 1);
     buf[len] = 0x48;   /* field 9, varint */
