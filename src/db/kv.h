@@ -72,6 +72,22 @@ typedef struct sdb_kv_batch {
 
 int sdb_kv_prepare_set(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__SetRequest *r, sdb_kv_batch *b,
                        sdb_kverr *err);
+
+/* SetRequest wire bytes in the plain shape (src/db/setreq.c). scan: 0 with the KV count and an
+ * iterator (and noWait in it->no_wait) when every field is a KV of key and value or noWait and the
+ * fields at all levels number at most max_items (counted as the dispatcher's item cap does), -1
+ * otherwise (preconditions, metadata, unknown fields, malformed, too many items: decode it
+ * generically). next: 1 with the next KV's key and value (slices into the request), 0 at the end. */
+typedef struct sdb_setreq_it {
+    const uint8_t *p, *end;
+    int no_wait;
+    size_t items;   /* fields read so far, at all levels */
+} sdb_setreq_it;
+int sdb_setreq_scan(sdb_slice req, size_t max_items, sdb_setreq_it *it, size_t *n_kvs);
+int sdb_setreq_next(sdb_setreq_it *it, sdb_slice *key, sdb_slice *value);
+/* The batch of a plain SetRequest from its iterator: the checks and errors of sdb_kv_prepare_set. */
+int sdb_kv_prepare_set_plain(sdb_kvdb *db, sdb_arena *a, sdb_setreq_it *it, size_t n_kvs, sdb_kv_batch *b,
+                             sdb_kverr *err);
 int sdb_kv_prepare_delete(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__DeleteKeysRequest *r,
                           sdb_kv_batch *b, sdb_kverr *err);
 int sdb_kv_prepare_ref(sdb_kvdb *db, sdb_arena *a, const Immudb__Schema__ReferenceRequest *r, int verifiable,

@@ -425,6 +425,14 @@ static void dispatch_run(sdb_call *c, sdb_slice req) {
     if (sdb_auth_resolve(c) != 0) return;   /* answered */
     const ProtobufCMessage *msg = NULL;
     if (c->method->req_desc) {
+        if (c->method->raw && c->method->stream == SDB_STREAM_NONE) {
+            int r = c->method->raw(c, req, request_item_cap(c));   /* counts the items itself */
+            if (r != SDB_CALL_DECLINED) {
+                if (r == SDB_CALL_DONE && !atomic_load(&c->answered))
+                    sdb_call_error(c, SDB_GRPC_INTERNAL, "handler did not answer");
+                return;
+            }
+        }
         if (check_request_items(c, c->method->req_desc, req)) return;
         msg = protobuf_c_message_unpack(c->method->req_desc, &c->pba, req.len, req.ptr);
         if (!msg) { sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message"); return; }

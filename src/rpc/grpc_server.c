@@ -478,8 +478,8 @@ static void stream_start(gcall *g) {
 /* ---- unary calls: receive the request, then dispatch on this worker ---- */
 
 /* The request bytes of a unary call, contiguous: the received slice itself when there is one (small
- * requests), else a heap copy in *tmp. protobuf-c copies every field it unpacks, so the bytes are
- * dead once sdb_dispatch returns: keeping them in the call's arena cost a SetAll of 1000 KVs 100 KB
+ * requests), else a heap copy in *tmp. protobuf-c copies every field it unpacks, and a raw handler
+ * (Set) copies what it keeps into its batch, so the bytes are dead once sdb_dispatch returns: keeping them in the call's arena cost a SetAll of 1000 KVs 100 KB
  * more for as long as its commit waits (64 such calls in flight: 6 MB). */
 static int request_bytes(grpc_byte_buffer *bb, uint8_t **tmp, sdb_slice *out) {
     *tmp = NULL;

@@ -100,6 +100,20 @@ static int h_set(sdb_call *c, const ProtobufCMessage *req) {
     return commit_async(c, db, w, r->nowait);
 }
 
+/* Set in the plain shape, read in place from the request bytes (src/db/setreq.c). */
+static int h_set_raw(sdb_call *c, sdb_slice req, size_t item_cap) {
+    sdb_setreq_it it;
+    size_t n;
+    if (sdb_setreq_scan(req, item_cap, &it, &n)) return SDB_CALL_DECLINED;
+    sdb_kvdb *db = sdb_kv_call_db(c);
+    if (!db) return no_db(c);
+    write_ctx *w = new_write(c);
+    sdb_kverr e;
+    if (!w) return sdb_kv_fail(c, (sdb_kv_err(&e, SDB_GRPC_INTERNAL, "out of memory"), &e));
+    if (sdb_kv_prepare_set_plain(db, sdb_call_arena(c), &it, n, &w->b, &e)) return sdb_kv_fail(c, &e);
+    return commit_async(c, db, w, it.no_wait);
+}
+
 static int h_delete(sdb_call *c, const ProtobufCMessage *req) {
     sdb_kvdb *db = sdb_kv_call_db(c);
     if (!db) return no_db(c);
@@ -394,10 +408,11 @@ static int h_compact_index(sdb_call *c, const ProtobufCMessage *req) {
 /* ---- module ---- */
 
 #define UNARY(name, req, resp, fn, perm) \
-    { M(name), &immudb__schema__##req##__descriptor, &immudb__schema__##resp##__descriptor, fn, perm, SDB_STREAM_NONE }
+    { M(name), &immudb__schema__##req##__descriptor, &immudb__schema__##resp##__descriptor, fn, perm, SDB_STREAM_NONE, NULL }
 
 const sdb_rpc_method sdb_kv_methods[] = {
-    UNARY("Set", set_request, tx_header, h_set, SDB_PERM_READWRITE),
+    { M("Set"), &immudb__schema__set_request__descriptor, &immudb__schema__tx_header__descriptor, h_set,
+      SDB_PERM_READWRITE, SDB_STREAM_NONE, h_set_raw },
     UNARY("VerifiableSet", verifiable_set_request, verifiable_tx, h_verifiable_set, SDB_PERM_READWRITE),
     UNARY("Get", key_request, entry, h_get, SDB_PERM_READ),
     UNARY("VerifiableGet", verifiable_get_request, verifiable_entry, h_verifiable_get, SDB_PERM_READ),
@@ -421,21 +436,21 @@ const sdb_rpc_method sdb_kv_methods[] = {
     UNARY("FlushIndex", flush_index_request, flush_index_response, h_flush_index, SDB_PERM_ADMIN),
     UNARY("CompactIndex", empty, empty, h_compact_index, SDB_PERM_ADMIN),
     { M("streamGet"), &immudb__schema__key_request__descriptor, NULL, sdb_kv_h_stream_get, SDB_PERM_READ,
-      SDB_STREAM_SERVER },
+      SDB_STREAM_SERVER, NULL },
     { M("streamVerifiableGet"), &immudb__schema__verifiable_get_request__descriptor, NULL,
-      sdb_kv_h_stream_verifiable_get, SDB_PERM_READ, SDB_STREAM_SERVER },
+      sdb_kv_h_stream_verifiable_get, SDB_PERM_READ, SDB_STREAM_SERVER, NULL },
     { M("streamScan"), &immudb__schema__scan_request__descriptor, NULL, sdb_kv_h_stream_scan, SDB_PERM_READ,
-      SDB_STREAM_SERVER },
+      SDB_STREAM_SERVER, NULL },
     { M("streamHistory"), &immudb__schema__history_request__descriptor, NULL, sdb_kv_h_stream_history,
-      SDB_PERM_READ, SDB_STREAM_SERVER },
+      SDB_PERM_READ, SDB_STREAM_SERVER, NULL },
     { M("streamZScan"), &immudb__schema__zscan_request__descriptor, NULL, sdb_kv_h_stream_zscan, SDB_PERM_READ,
-      SDB_STREAM_SERVER },
+      SDB_STREAM_SERVER, NULL },
     { M("streamSet"), NULL, &immudb__schema__tx_header__descriptor, sdb_kv_h_stream_set, SDB_PERM_READWRITE,
-      SDB_STREAM_CLIENT },
+      SDB_STREAM_CLIENT, NULL },
     { M("streamVerifiableSet"), NULL, &immudb__schema__verifiable_tx__descriptor, sdb_kv_h_stream_verifiable_set,
-      SDB_PERM_READWRITE, SDB_STREAM_CLIENT },
+      SDB_PERM_READWRITE, SDB_STREAM_CLIENT, NULL },
     { M("streamExecAll"), NULL, &immudb__schema__tx_header__descriptor, sdb_kv_h_stream_exec_all,
-      SDB_PERM_READWRITE, SDB_STREAM_CLIENT },
+      SDB_PERM_READWRITE, SDB_STREAM_CLIENT, NULL },
 };
 const size_t sdb_kv_n_methods = sizeof sdb_kv_methods / sizeof sdb_kv_methods[0];
 

@@ -1162,12 +1162,12 @@ static int h_replicate_tx(sdb_call *c, const ProtobufCMessage *rq) {
 
 static const sdb_rpc_method repl_methods[] = {
     { M("exportTx"), &immudb__schema__export_tx_request__descriptor, NULL, h_export_tx, SDB_PERM_ADMIN,
-      SDB_STREAM_SERVER },
+      SDB_STREAM_SERVER, NULL },
     { M("replicateTx"), NULL, &immudb__schema__tx_header__descriptor, h_replicate_tx, SDB_PERM_ADMIN,
-      SDB_STREAM_CLIENT },
+      SDB_STREAM_CLIENT, NULL },
     /* bidirectional: started like a server stream on its first request; the handler reads the rest */
     { M("streamExportTx"), &immudb__schema__export_tx_request__descriptor, NULL, h_stream_export_tx, SDB_PERM_ADMIN,
-      SDB_STREAM_SERVER },
+      SDB_STREAM_SERVER, NULL },
 };
 
 const sdb_rpc_module sdb_repl_module = {

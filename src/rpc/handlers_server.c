@@ -1024,7 +1024,7 @@ static int h_get_database_settings(sdb_call *c, const ProtobufCMessage *rq) {
 }
 
 #define M(name, req, resp, fn, perm) \
-    { SVC name, &immudb__schema__##req##__descriptor, &immudb__schema__##resp##__descriptor, fn, perm, SDB_STREAM_NONE }
+    { SVC name, &immudb__schema__##req##__descriptor, &immudb__schema__##resp##__descriptor, fn, perm, SDB_STREAM_NONE, NULL }
 
 static const sdb_rpc_method server_methods[] = {
     M("Login", login_request, login_response, h_login, SDB_PERM_NONE),

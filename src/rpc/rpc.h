@@ -51,10 +51,15 @@ typedef struct sdb_database sdb_database;
 /* Handler results. */
 #define SDB_CALL_DONE    0   /* the handler called sdb_call_ok / sdb_call_error (exactly once) */
 #define SDB_CALL_PENDING 1   /* the handler (or a callback it arranged) calls sdb_call_complete later */
+#define SDB_CALL_DECLINED 2  /* a raw handler left the request alone: decode it and call the handler */
 
 /* req is the decoded request (NULL for SDB_STREAM_CLIENT methods); it and everything the handler
  * allocates with sdb_call_alloc live until the call is answered. */
 typedef int (*sdb_rpc_handler)(sdb_call *call, const ProtobufCMessage *req);
+/* An optional fast path given the request's wire bytes (valid only while it runs) and the item cap
+ * (docs/security-requests.md): answers as a handler does, or declines before answering anything;
+ * it must decline a request past the cap (the generic path refuses it). */
+typedef int (*sdb_rpc_raw_handler)(sdb_call *call, sdb_slice req, size_t item_cap);
 
 typedef struct sdb_rpc_method {
     const char *path;                               /* "/immudb.schema.ImmuService/Get" */
@@ -63,6 +68,7 @@ typedef struct sdb_rpc_method {
     sdb_rpc_handler handler;
     sdb_rpc_perm perm;
     sdb_rpc_stream stream;
+    sdb_rpc_raw_handler raw;                        /* NULL: always decode; unary methods only */
 } sdb_rpc_method;
 
 /* A module plugs a method table and per-database hooks into the server (see src/rpc/methods.c,

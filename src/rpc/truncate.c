@@ -113,7 +113,7 @@ void sdb_truncator_tick(sdb_server *s) {
 
 #define M(name, req, resp, fn, perm) \
     { "/immudb.schema.ImmuService/" name, &immudb__schema__##req##__descriptor, \
-      &immudb__schema__##resp##__descriptor, fn, perm, SDB_STREAM_NONE }
+      &immudb__schema__##resp##__descriptor, fn, perm, SDB_STREAM_NONE, NULL }
 
 static const sdb_rpc_method truncate_methods[] = {
     M("TruncateDatabase", truncate_database_request, truncate_database_response, h_truncate_database, SDB_PERM_AUTH),

@@ -1,6 +1,7 @@
 /* test_db_kv.c - the db layer's write validation (immudb's exact errors), state and the verifiable
  * answers it assembles, checked with the client library's verifiers (the code SDK-compatible clients
  * run). Key reads are covered end to end by tests/e2e/test_kv_*.py. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "testlib.h"
@@ -356,6 +357,112 @@ TEST(db_kv_verifiable_get_packed_matches_message) {
     immudb__schema__verifiable_entry__free_unpacked(u, NULL);
     CHECK_EQ_MEM(ub, un, want.ptr, want.len);
     sdb_signer_free(signer);
+    sdb_arena_deinit(&a);
+    sdb_kvdb_close(db);
+}
+
+/* Plain Set bytes read in place (src/db/setreq.c) give the batch and the errors of the generic
+ * decoder; every other shape is declined (preconditions, metadata, unknown or cut fields). */
+static int prep_wire(sdb_kvdb *db, sdb_arena *a, const uint8_t *p, size_t n, sdb_kv_batch *b, sdb_kverr *e,
+                     int *no_wait) {
+    sdb_setreq_it it;
+    size_t nk;
+    if (sdb_setreq_scan(sdb_slice_of(p, n), SIZE_MAX, &it, &nk)) return 1;
+    *no_wait = it.no_wait;
+    return sdb_kv_prepare_set_plain(db, a, &it, nk, b, e) ? -1 : 0;
+}
+
+TEST(db_kv_set_wire_in_place) {
+    sdb_kvdb *db = open_db("wire");
+    CHECK(db != NULL);
+    sdb_arena a;
+    sdb_arena_init(&a, 0);
+    enum { N = 300 };
+    static char keys[N][16];
+    static Immudb__Schema__KeyValue kvs[N];
+    static Immudb__Schema__KeyValue *ptrs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "key-%05d", i);
+        kvs[i] = kv_of(keys[i], i % 3 ? "value" : "");
+        ptrs[i] = &kvs[i];
+    }
+    Immudb__Schema__SetRequest r = IMMUDB__SCHEMA__SET_REQUEST__INIT;
+    r.kvs = ptrs;
+    r.n_kvs = N;
+    r.nowait = 1;
+    static uint8_t buf[65536];
+    size_t len = immudb__schema__set_request__pack(&r, buf);
+    CHECK(len < sizeof buf);
+    sdb_kv_batch b, g;
+    sdb_kverr e, ge;
+    int nw = 0;
+    CHECK_EQ_I64(prep_wire(db, &a, buf, len, &b, &e, &nw), 0);
+    CHECK_EQ_I64(nw, 1);
+    CHECK_OK(sdb_kv_prepare_set(db, &a, &r, &g, &ge));
+    CHECK_EQ_U64(b.n, g.n);
+    for (size_t i = 0; i < b.n; i++) {
+        CHECK_EQ_MEM(b.kvs[i].key.ptr, b.kvs[i].key.len, g.kvs[i].key.ptr, g.kvs[i].key.len);
+        CHECK_EQ_MEM(b.kvs[i].value.ptr, b.kvs[i].value.len, g.kvs[i].value.ptr, g.kvs[i].value.len);
+    }
+    /* past the item cap, counted as the dispatcher does: each KV, its key, its value unless empty
+     * (not packed), noWait: 300 + 300 + 200 + 1 */
+    sdb_setreq_it cit;
+    size_t cn;
+    CHECK_OK(sdb_setreq_scan(sdb_slice_of(buf, len), 801, &cit, &cn));
+    CHECK_EQ_U64(cn, N);
+    CHECK_EQ_I64(sdb_setreq_scan(sdb_slice_of(buf, len), 800, &cit, &cn), -1);
+    /* a cut message, an unknown field, metadata, a precondition: declined */
+    CHECK_EQ_I64(prep_wire(db, &a, buf, len - 1, &b, &e, &nw), 1);
+    buf[len] = 0x48;   /* field 9, varint */
+    buf[len + 1] = 1;
+    CHECK_EQ_I64(prep_wire(db, &a, buf, len + 2, &b, &e, &nw), 1);
+    Immudb__Schema__KVMetadata md = IMMUDB__SCHEMA__KVMETADATA__INIT;
+    md.nonindexable = 1;
+    kvs[7].metadata = &md;
+    len = immudb__schema__set_request__pack(&r, buf);
+    CHECK_EQ_I64(prep_wire(db, &a, buf, len, &b, &e, &nw), 1);
+    kvs[7].metadata = NULL;
+    Immudb__Schema__Precondition__KeyMustExistPrecondition ke =
+        IMMUDB__SCHEMA__PRECONDITION__KEY_MUST_EXIST_PRECONDITION__INIT;
+    ke.key = kvs[0].key;
+    Immudb__Schema__Precondition pc = IMMUDB__SCHEMA__PRECONDITION__INIT;
+    pc.precondition_case = IMMUDB__SCHEMA__PRECONDITION__PRECONDITION_KEY_MUST_EXIST;
+    pc.keymustexist = &ke;
+    Immudb__Schema__Precondition *pcs[] = { &pc };
+    r.preconditions = pcs;
+    r.n_preconditions = 1;
+    len = immudb__schema__set_request__pack(&r, buf);
+    CHECK_EQ_I64(prep_wire(db, &a, buf, len, &b, &e, &nw), 1);
+    r.n_preconditions = 0;
+    r.preconditions = NULL;
+    /* a duplicate, then a later oversized key: the duplicate's error, as the generic path */
+    char longkey[1100];
+    memset(longkey, 'b', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = 0;
+    kvs[200] = kv_of(keys[3], "w");
+    kvs[250] = kv_of(longkey, "v");
+    static uint8_t big[65536];
+    len = immudb__schema__set_request__pack(&r, big);
+    CHECK_EQ_I64(prep_wire(db, &a, big, len, &b, &e, &nw), -1);
+    CHECK_EQ_STR(e.msg, "duplicated keys are not supported in single batch transaction");
+    CHECK_EQ_U64(b.n, 200);
+    kvs[200] = kv_of(keys[200], "v");
+    len = immudb__schema__set_request__pack(&r, big);
+    CHECK_EQ_I64(prep_wire(db, &a, big, len, &b, &e, &nw), -1);
+    CHECK_EQ_STR(e.msg, "max key length exceeded");
+    /* hand-made: a repeated key field (the last wins), noWait 0 after 1, an empty KV, no KVs */
+    static const uint8_t rep[] = { 0x10, 0x01, 0x0a, 0x09, 0x0a, 0x01, 'a', 0x12, 0x01, 'v', 0x0a, 0x01, 'b',
+                                   0x10, 0x00 };
+    CHECK_EQ_I64(prep_wire(db, &a, rep, sizeof rep, &b, &e, &nw), 0);
+    CHECK_EQ_I64(nw, 0);
+    CHECK_EQ_U64(b.n, 1);
+    CHECK_EQ_MEM(b.kvs[0].key.ptr, b.kvs[0].key.len, "\0b", 2);
+    CHECK_EQ_MEM(b.kvs[0].value.ptr, b.kvs[0].value.len, "\0v", 2);
+    static const uint8_t empty_kv[] = { 0x0a, 0x00 };
+    CHECK_EQ_I64(prep_wire(db, &a, empty_kv, sizeof empty_kv, &b, &e, &nw), -1);
+    CHECK_EQ_U64(e.code, SDB_GRPC_INVALID_ARGUMENT);
+    CHECK_EQ_I64(prep_wire(db, &a, rep, 0, &b, &e, &nw), -1);
+    CHECK_EQ_STR(e.msg, "no entries provided");
     sdb_arena_deinit(&a);
     sdb_kvdb_close(db);
 }
