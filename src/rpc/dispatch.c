@@ -403,6 +403,21 @@ static int strings_clean(const ProtobufCMessageDescriptor *d, const uint8_t *p, 
     return 1;
 }
 
+/* The request message of c's method (NULL when it takes none), after the item cap and before the
+ * string check; 0, else the call is answered. */
+static int decode_request(sdb_call *c, sdb_slice req, const ProtobufCMessage **msg) {
+    const ProtobufCMessageDescriptor *d = c->method->req_desc;
+    if (!d) return 0;
+    if (check_request_items(c, d, req)) return -1;
+    *msg = protobuf_c_message_unpack(d, &c->pba, req.len, req.ptr);
+    if (!*msg) { sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message"); return -1; }
+    if (!strings_clean(d, req.ptr, req.len, 0)) {
+        sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "a string field holds a NUL byte");
+        return -1;
+    }
+    return 0;
+}
+
 void sdb_dispatch(sdb_call *c, sdb_slice req) {
     atomic_fetch_add(&c->refs, 1);   /* the answer may free the call on another thread */
     dispatch_run(c, req);
@@ -423,25 +438,14 @@ static void dispatch_run(sdb_call *c, sdb_slice req) {
     /* the caller first: nothing of an unauthenticated request is decoded, and the item cap of a
      * request depends on its database's max entries per tx */
     if (sdb_auth_resolve(c) != 0) return;   /* answered */
-    const ProtobufCMessage *msg = NULL;
-    if (c->method->req_desc) {
-        if (c->method->raw && c->method->stream == SDB_STREAM_NONE) {
-            int r = c->method->raw(c, req, request_item_cap(c));   /* counts the items itself */
-            if (r != SDB_CALL_DECLINED) {
-                if (r == SDB_CALL_DONE && !atomic_load(&c->answered))
-                    sdb_call_error(c, SDB_GRPC_INTERNAL, "handler did not answer");
-                return;
-            }
-        }
-        if (check_request_items(c, c->method->req_desc, req)) return;
-        msg = protobuf_c_message_unpack(c->method->req_desc, &c->pba, req.len, req.ptr);
-        if (!msg) { sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message"); return; }
-        if (!strings_clean(c->method->req_desc, req.ptr, req.len, 0)) {
-            sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "a string field holds a NUL byte");
-            return;
-        }
+    int r = SDB_CALL_DECLINED;
+    if (c->method->raw && c->method->req_desc && c->method->stream == SDB_STREAM_NONE)
+        r = c->method->raw(c, req, request_item_cap(c));   /* counts the items itself */
+    if (r == SDB_CALL_DECLINED) {
+        const ProtobufCMessage *msg = NULL;
+        if (decode_request(c, req, &msg)) return;
+        r = c->method->handler(c, msg);
     }
-    int r = c->method->handler(c, msg);
     if (r == SDB_CALL_DONE && !atomic_load(&c->answered))
         sdb_call_error(c, SDB_GRPC_INTERNAL, "handler did not answer");
 }
