@@ -403,19 +403,54 @@ static int strings_clean(const ProtobufCMessageDescriptor *d, const uint8_t *p, 
     return 1;
 }
 
-/* The request message of c's method (NULL when it takes none), after the item cap and before the
- * string check; 0, else the call is answered. */
-static int decode_request(sdb_call *c, sdb_slice req, const ProtobufCMessage **msg) {
-    const ProtobufCMessageDescriptor *d = c->method->req_desc;
-    if (!d) return 0;
-    if (check_request_items(c, d, req)) return -1;
-    *msg = protobuf_c_message_unpack(d, &c->pba, req.len, req.ptr);
-    if (!*msg) { sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "malformed request message"); return -1; }
+int sdb_call_decode(sdb_call *c, const ProtobufCMessageDescriptor *d, sdb_slice req, ProtobufCAllocator *al,
+                    ProtobufCMessage **out, sdb_grpc_code *code, char *msg, size_t msg_cap) {
+    size_t items = 0, cap = request_item_cap(c);
+    *out = NULL;
+    *code = SDB_GRPC_INVALID_ARGUMENT;
+    if (count_items(d, req.ptr, req.ptr + req.len, 0, cap, &items)) {
+        *code = SDB_GRPC_RESOURCE_EXHAUSTED;
+        snprintf(msg, msg_cap, "request has too many items (more than %zu)", cap);
+        return -1;
+    }
+    *out = protobuf_c_message_unpack(d, al, req.len, req.ptr);
+    if (!*out) { snprintf(msg, msg_cap, "malformed request message"); return -1; }
     if (!strings_clean(d, req.ptr, req.len, 0)) {
-        sdb_call_error(c, SDB_GRPC_INVALID_ARGUMENT, "a string field holds a NUL byte");
+        snprintf(msg, msg_cap, "a string field holds a NUL byte");
         return -1;
     }
     return 0;
+}
+
+/* The request message of c's method (NULL when it takes none); 0, else the call is answered. */
+static int decode_request(sdb_call *c, sdb_slice req, const ProtobufCMessage **msg) {
+    const ProtobufCMessageDescriptor *d = c->method->req_desc;
+    if (!d) return 0;
+    ProtobufCMessage *m;
+    sdb_grpc_code code;
+    char why[96];
+    if (sdb_call_decode(c, d, req, &c->pba, &m, &code, why, sizeof why)) {
+        sdb_call_error(c, code, "%s", why);
+        return -1;
+    }
+    *msg = m;
+    return 0;
+}
+
+/* ---- bidirectional streams: thin wrappers over the transport ---- */
+void sdb_call_bidi_begin(sdb_call *c, void (*ev)(void *arg, int kind, int ok), void *arg) {
+    c->bidi_ev = ev;
+    c->bidi_arg = arg;
+}
+int sdb_call_bidi_recv(sdb_call *c) { return c->ops->bidi_recv ? c->ops->bidi_recv(c) : SEALDB_UNSUPPORTED; }
+int sdb_call_bidi_take(sdb_call *c, sdb_slice *msg, int *eof) {
+    return c->ops->bidi_take ? c->ops->bidi_take(c, msg, eof) : SEALDB_UNSUPPORTED;
+}
+int sdb_call_bidi_send(sdb_call *c, const uint8_t *p, size_t n) {
+    return c->ops->bidi_send ? c->ops->bidi_send(c, p, n) : SEALDB_UNSUPPORTED;
+}
+void sdb_call_bidi_cancel(sdb_call *c, sdb_grpc_code code, const char *msg) {
+    if (c->ops->bidi_cancel) c->ops->bidi_cancel(c, (int)code, msg);
 }
 
 void sdb_dispatch(sdb_call *c, sdb_slice req) {

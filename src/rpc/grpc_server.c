@@ -80,7 +80,7 @@ struct sdb_transport {
     int shutdown_done;
     /* limits, resolved from cfg */
     int max_connections, max_conn_streams, max_calls, max_stream_threads;
-    uint64_t request_timeout_ms, handshake_timeout_ms;
+    uint64_t request_timeout_ms, handshake_timeout_ms, idle_ms;
     /* live calls (mu): the reaper cancels those whose receive or send deadline passed */
     gcall *calls;
     int n_calls;
@@ -133,6 +133,12 @@ struct gcall {
     /* the first request message of a streaming call, received before its thread starts */
     sdb_slice first;
     int has_first, first_eof;
+    /* a bidirectional stream's pending receive and send (mu: busy flags and their start times) */
+    tag t_brecv, t_bsend;
+    grpc_byte_buffer *brecv_buf, *bsend_buf;
+    int b_recv_busy, b_send_busy, b_first;
+    uint64_t b_recv_since, b_send_since;
+    uint8_t *b_copy; size_t b_copy_cap;   /* a received message in several slices, made contiguous */
 };
 
 #define CONTAINER(ptr, field) ((gcall *)((char *)(ptr) - offsetof(gcall, field)))
@@ -201,6 +207,9 @@ static void gcall_free(gcall *g) {
     grpc_metadata_array_destroy(&g->md);
     if (g->recv_buf) grpc_byte_buffer_destroy(g->recv_buf);
     if (g->send_buf) grpc_byte_buffer_destroy(g->send_buf);
+    if (g->brecv_buf) grpc_byte_buffer_destroy(g->brecv_buf);
+    if (g->bsend_buf) grpc_byte_buffer_destroy(g->bsend_buf);
+    sdb_free(g->b_copy);
     if (g->has_status_msg) grpc_slice_unref(g->status_msg);
     for (int i = 0; i < g->has_trail_md; i++) {
         grpc_slice_unref(g->trail_md[i].key);   /* a static key's unref is a no-op */
@@ -441,8 +450,128 @@ static int t_defer(sdb_call *c, void (*fn)(sdb_call *c, void *arg), void *arg) {
     return grpc_call_start_batch(g->call, NULL, 0, &g->t_defer, NULL) == GRPC_CALL_OK ? 0 : -1;
 }
 
-static const sdb_call_ops unary_ops = { t_finish, NULL, NULL, t_defer };
-static const sdb_call_ops stream_ops = { t_finish, t_send, t_recv, NULL };
+/* ---- bidirectional streams: a receive and a send pending at once, completions reported to the
+ * handler's event function. Deadlines: a pending send must complete within the request timeout (a
+ * peer that stops reading), a receive alone within the idle timeout (a writer may pause). ---- */
+static void bidi_deadline(gcall *g) {   /* g->mu held */
+    sdb_transport *tr = g->tr;
+    uint64_t dl = 0;
+    if (g->b_send_busy) dl = g->b_send_since + tr->request_timeout_ms;
+    else if (g->b_recv_busy) dl = g->b_recv_since + tr->idle_ms;
+    atomic_store(&g->deadline_ms, dl);
+}
+
+static void bidi_done(gcall *g, int kind, int ok) {
+    pthread_mutex_lock(&g->mu);
+    if (kind == SDB_BIDI_RECV) g->b_recv_busy = 0; else g->b_send_busy = 0;
+    bidi_deadline(g);
+    pthread_mutex_unlock(&g->mu);
+    sdb_call *c = g->sc;
+    c->bidi_ev(c->bidi_arg, kind, ok);
+}
+
+static void on_brecv(tag *t, int ok) { bidi_done(CONTAINER(t, t_brecv), SDB_BIDI_RECV, ok); }
+static void on_bsend(tag *t, int ok) {
+    gcall *g = CONTAINER(t, t_bsend);
+    grpc_byte_buffer_destroy(g->bsend_buf);
+    g->bsend_buf = NULL;
+    bidi_done(g, SDB_BIDI_SEND, ok);
+}
+
+static int b_recv(sdb_call *c) {
+    gcall *g = c->tctx;
+    if (g->brecv_buf) { grpc_byte_buffer_destroy(g->brecv_buf); g->brecv_buf = NULL; }
+    if (g->has_first || g->first_eof) {   /* received before the thread started: reported at once */
+        g->b_first = 1;
+        g->has_first = 0;
+        c->bidi_ev(c->bidi_arg, SDB_BIDI_RECV, 1);
+        return SEALDB_OK;
+    }
+    g->b_first = 0;
+    pthread_mutex_lock(&g->mu);
+    g->b_recv_busy = 1;
+    g->b_recv_since = sdb_now_ms();
+    bidi_deadline(g);
+    pthread_mutex_unlock(&g->mu);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &g->brecv_buf;
+    g->t_brecv.fn = on_brecv;
+    if (grpc_call_start_batch(g->call, &op, 1, &g->t_brecv, NULL) != GRPC_CALL_OK) {
+        pthread_mutex_lock(&g->mu);
+        g->b_recv_busy = 0;
+        bidi_deadline(g);
+        pthread_mutex_unlock(&g->mu);
+        return SEALDB_NETWORK;
+    }
+    return SEALDB_OK;
+}
+
+static int b_take(sdb_call *c, sdb_slice *msg, int *eof) {
+    gcall *g = c->tctx;
+    *eof = 0;
+    if (g->b_first) {
+        g->b_first = 0;
+        if (g->first_eof) { g->first_eof = 0; *eof = 1; }
+        else *msg = g->first;
+        return SEALDB_OK;
+    }
+    grpc_byte_buffer *bb = g->brecv_buf;
+    if (!bb) { *eof = 1; return SEALDB_OK; }
+    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+        bb->data.raw.slice_buffer.count == 1) {
+        const grpc_slice *s = &bb->data.raw.slice_buffer.slices[0];   /* lives as long as bb */
+        *msg = sdb_slice_of(GRPC_SLICE_START_PTR(*s), GRPC_SLICE_LENGTH(*s));
+        return SEALDB_OK;
+    }
+    size_t len = grpc_byte_buffer_length(bb);
+    if (len > g->b_copy_cap) {
+        uint8_t *p = sdb_realloc(g->b_copy, len);
+        if (!p) return SEALDB_NOMEM;
+        g->b_copy = p;
+        g->b_copy_cap = len;
+    }
+    int rc = copy_buffer(bb, g->b_copy, len);
+    if (!rc) *msg = sdb_slice_of(g->b_copy, len);
+    return rc;
+}
+
+static int b_send(sdb_call *c, const uint8_t *p, size_t n) {
+    gcall *g = c->tctx;
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)p, n);
+    g->bsend_buf = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    pthread_mutex_lock(&g->mu);
+    g->b_send_busy = 1;
+    g->b_send_since = sdb_now_ms();
+    bidi_deadline(g);
+    pthread_mutex_unlock(&g->mu);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = g->bsend_buf;
+    g->t_bsend.fn = on_bsend;
+    if (grpc_call_start_batch(g->call, &op, 1, &g->t_bsend, NULL) != GRPC_CALL_OK) {
+        grpc_byte_buffer_destroy(g->bsend_buf);
+        g->bsend_buf = NULL;
+        pthread_mutex_lock(&g->mu);
+        g->b_send_busy = 0;
+        bidi_deadline(g);
+        pthread_mutex_unlock(&g->mu);
+        return SEALDB_NETWORK;
+    }
+    return SEALDB_OK;
+}
+
+static void b_cancel(sdb_call *c, int code, const char *msg) {
+    gcall *g = c->tctx;
+    grpc_call_cancel_with_status(g->call, (grpc_status_code)code, msg, NULL);
+}
+
+static const sdb_call_ops unary_ops = { t_finish, NULL, NULL, t_defer, NULL, NULL, NULL, NULL };
+static const sdb_call_ops stream_ops = { t_finish, t_send, t_recv, NULL, NULL, NULL, NULL, NULL };
+static const sdb_call_ops bidi_ops = { t_finish, t_send, t_recv, NULL, b_recv, b_take, b_send, b_cancel };
 
 /* ---- streaming calls: one thread each, started once the first request message is here ---- */
 static void *stream_thread(void *arg) {
@@ -450,7 +579,7 @@ static void *stream_thread(void *arg) {
     sdb_transport *tr = g->tr;
     sdb_call *c = g->sc;
     sdb_slice req = { NULL, 0 };
-    if (c->method->stream != SDB_STREAM_CLIENT) { req = g->first; g->has_first = 0; }
+    if (c->method->stream == SDB_STREAM_SERVER) { req = g->first; g->has_first = 0; }
     sdb_dispatch(c, req);
     atomic_fetch_sub(&tr->stream_threads, 1);
     return NULL;
@@ -505,9 +634,9 @@ static void on_recv(tag *t, int ok) {
     gcall *g = CONTAINER(t, t_recv);
     sdb_call *c = g->sc;
     deadline_clear(g);
-    if (c->ops == &stream_ops) {
-        /* a client stream may end without any message; every other call needs one */
-        if (ok && !g->recv_buf && c->method->stream == SDB_STREAM_CLIENT) {
+    if (c->ops != &unary_ops) {
+        /* a client or bidirectional stream may end without any message; every other call needs one */
+        if (ok && !g->recv_buf && c->method->stream != SDB_STREAM_SERVER) {
             g->first_eof = 1;
             stream_start(g);
             return;
@@ -601,7 +730,8 @@ static void on_new(tag *t, int ok) {
     /* every call, streaming ones too, first receives its request message here, without a thread
      * of its own and under the request deadline: a peer that opens streams and sends nothing
      * holds no thread, and is cancelled once the deadline passed */
-    if (c->method && c->method->stream != SDB_STREAM_NONE) c->ops = &stream_ops;
+    if (c->method && c->method->stream != SDB_STREAM_NONE)
+        c->ops = c->method->stream == SDB_STREAM_BIDI ? &bidi_ops : &stream_ops;
     grpc_op ops[2];
     fill_init_md(g, &ops[0]);
     memset(&ops[1], 0, sizeof ops[1]);
@@ -879,6 +1009,7 @@ int sdb_transport_start(sdb_server *s, char *err, size_t errlen) {
     tr->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : DEF_REQUEST_TIMEOUT_MS;
     tr->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : DEF_HANDSHAKE_TIMEOUT_MS;
     uint64_t idle_ms = cfg->conn_idle_ms ? cfg->conn_idle_ms : DEF_CONN_IDLE_MS;
+    tr->idle_ms = idle_ms;
     grpc_arg args[10];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;

@@ -451,6 +451,9 @@ const sdb_rpc_method sdb_kv_methods[] = {
       SDB_PERM_READWRITE, SDB_STREAM_CLIENT, NULL },
     { M("streamExecAll"), NULL, &immudb__schema__tx_header__descriptor, sdb_kv_h_stream_exec_all,
       SDB_PERM_READWRITE, SDB_STREAM_CLIENT, NULL },
+    /* sealdb's own: ExecAllRequest messages in, one TxHeader per request out, in order */
+    { "/sealdb.schema.SealService/ExecAllStream", NULL, &immudb__schema__tx_header__descriptor,
+      sdb_kv_h_exec_all_stream, SDB_PERM_READWRITE, SDB_STREAM_BIDI, NULL },
 };
 const size_t sdb_kv_n_methods = sizeof sdb_kv_methods / sizeof sdb_kv_methods[0];
 

@@ -41,7 +41,8 @@ typedef enum sdb_rpc_perm {
 typedef enum sdb_rpc_stream {
     SDB_STREAM_NONE = 0,   /* unary: one request message, one response message */
     SDB_STREAM_SERVER,     /* one request message, handler sends Chunks with sdb_call_send_* */
-    SDB_STREAM_CLIENT      /* handler reads Chunks with sdb_call_recv_*, answers one message */
+    SDB_STREAM_CLIENT,     /* handler reads Chunks with sdb_call_recv_*, answers one message */
+    SDB_STREAM_BIDI        /* plain messages both ways, overlapping: the handler runs sdb_call_bidi_* */
 } sdb_rpc_stream;
 
 typedef struct sdb_call sdb_call;
@@ -176,5 +177,26 @@ int sdb_call_send_pb(sdb_call *call, const ProtobufCMessage *m); /* serialized m
  * Reads the next message (up to max_len bytes, else SEALDB_TOOLARGE) into *out (arena memory);
  * *eof = 1 at a clean end of stream (no partial message). Truncated input -> SEALDB_PROTOCOL. */
 int sdb_call_recv_msg(sdb_call *call, size_t max_len, sdb_slice *out, int *eof);
+
+/* ---- bidirectional streams (SDB_STREAM_BIDI: sealdb's own methods, not immudb's Chunk framing) ----
+ * The handler runs on its own thread. A receive and a send may be pending at the same time (at most
+ * one of each); each completion calls ev(arg, kind, ok) on a transport thread, or on the starting
+ * thread before the start returns, so ev must only record and wake, and the handler must not hold
+ * a lock ev takes while starting. The handler ends the call as any other (sdb_call_ok / error) once
+ * nothing is pending. */
+#define SDB_BIDI_RECV 1
+#define SDB_BIDI_SEND 2
+void sdb_call_bidi_begin(sdb_call *call, void (*ev)(void *arg, int kind, int ok), void *arg);
+int  sdb_call_bidi_recv(sdb_call *call);                            /* receive the next message */
+/* After a RECV completion with ok: the message (valid until the next receive starts), or *eof = 1
+ * when the client closed its side. */
+int  sdb_call_bidi_take(sdb_call *call, sdb_slice *msg, int *eof);
+int  sdb_call_bidi_send(sdb_call *call, const uint8_t *p, size_t n); /* one message (copied) */
+/* Cancels the call with (code, msg) so that a pending receive completes (then end the call as usual). */
+void sdb_call_bidi_cancel(sdb_call *call, sdb_grpc_code code, const char *msg);
+/* Decodes a request message of type d with the dispatcher's checks (item cap, malformed bytes, NUL
+ * in a string) into memory from al; 0, else -1 with the status to answer in *code and *msg. */
+int  sdb_call_decode(sdb_call *call, const ProtobufCMessageDescriptor *d, sdb_slice req, ProtobufCAllocator *al,
+                     ProtobufCMessage **out, sdb_grpc_code *code, char *msg, size_t msg_cap);
 
 #endif

@@ -154,6 +154,11 @@ typedef struct sdb_call_ops {
     int  (*recv)(sdb_call *c, sdb_slice *out, int *eof);            /* one request message */
     /* run fn(c, arg) soon on a transport worker thread; NULL or nonzero return: not possible */
     int  (*defer)(sdb_call *c, void (*fn)(sdb_call *c, void *arg), void *arg);
+    /* bidirectional streams (rpc.h sdb_call_bidi_*); NULL: the transport has none */
+    int  (*bidi_recv)(sdb_call *c);
+    int  (*bidi_take)(sdb_call *c, sdb_slice *msg, int *eof);
+    int  (*bidi_send)(sdb_call *c, const uint8_t *p, size_t n);
+    void (*bidi_cancel)(sdb_call *c, int code, const char *msg);
 } sdb_call_ops;
 
 struct sdb_call {
@@ -184,6 +189,9 @@ struct sdb_call {
     const char *ok_trail_key[SDB_CALL_MAX_TRAILERS];
     sdb_slice ok_trail_val[SDB_CALL_MAX_TRAILERS];
     size_t n_ok_trail;
+    /* bidirectional streams: completion events go to bidi_ev(bidi_arg, kind, ok) */
+    void (*bidi_ev)(void *arg, int kind, int ok);
+    void *bidi_arg;
 };
 
 sdb_call *sdb_call_new(sdb_server *s, const char *path, size_t path_len, const sdb_call_ops *ops, void *tctx);

@@ -129,7 +129,7 @@ static int h_defer(sdb_call *c, void (*fn)(sdb_call *c, void *arg), void *arg) {
     return busy ? -1 : 0;
 }
 
-static const sdb_call_ops http_ops = { h_finish, NULL, NULL, h_defer };
+static const sdb_call_ops http_ops = { h_finish, NULL, NULL, h_defer, NULL, NULL, NULL, NULL };
 
 static void wait_answer(hreq *r, sdb_call *c) {
     pthread_mutex_lock(&r->mu);

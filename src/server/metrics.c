@@ -180,7 +180,7 @@ static void render(sdb_server *s, sdb_buf *b) {
     pf(b, "immudb_active_sessions %d\n", sessions);
     pf(b, "# HELP grpc_server_started_total Total number of RPCs started on the server.\n"
           "# TYPE grpc_server_started_total counter\n");
-    static const char *const types[] = { "unary", "server_stream", "client_stream" };
+    static const char *const types[] = { "unary", "server_stream", "client_stream", "bidi_stream" };
     for (size_t i = 0; i < s->n_methods; i++)
         pf(b, "grpc_server_started_total{" LBL "} %llu\n", s->stats[i].name, types[s->methods[i]->stream],
            (unsigned long long)atomic_load(&s->stats[i].started));
