@@ -12,6 +12,10 @@
 #   bench cdc.cdc_cpu_us_row: N us/row     sealdb-cdc's CPU (user+system, /proc) per recorded row
 #   bench cdc.sealdb_cpu_us_row: N us/row  sealdb's CPU per recorded row (both: load-independent)
 #   bench cdc.resent_pct: N %          pipelined txs that overtook their predecessor and were sent again
+#   bench cdc.pg_busy_pct: N %         the machine's CPU busy (all cores, /proc/stat) while PostgreSQL ran alone
+#   bench cdc.pg_cpu_us_row: N us/row  the machine's CPU per row while PostgreSQL ran alone (PostgreSQL and
+#                                      pgbench): what a recorded row costs before the recorder adds its own
+#   bench cdc.rec_busy_pct: N %        the machine's CPU busy during the recorded run
 # Usage: cdc_bench.py [--seconds S] [--clients C] [--pipeline N]; SEALDB_BIN sets the server
 # (sealdb-cdc beside it).
 import argparse
@@ -53,6 +57,15 @@ def cpu_s(pid):
     return (int(p[11]) + int(p[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def busy_jiffies():
+    """(busy, total) CPU jiffies of the whole machine, from /proc/stat's first line."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    total = sum(v[:8])
+    return total - idle, total
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
@@ -72,7 +85,9 @@ def main():
                         str(pg.port), "-U", "postgres", "postgres"], capture_output=True, check=True, timeout=300)
         pg.psql("ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY")
         # 1. PostgreSQL alone
+        m0 = busy_jiffies()
         n = pgbench(pg, a.clients, a.seconds)
+        m1 = busy_jiffies()
         pg_rows_s = n * ROWS_PER_TX / a.seconds
         # 2. the same load, recorded
         srv = SealdbServer(os.path.join(root, "sealdb"))
@@ -89,7 +104,9 @@ def main():
         time.sleep(1.0)
         cpu0 = (cpu_s(cdc.pid), cpu_s(srv.proc.pid))
         t0 = time.time()
+        r0 = busy_jiffies()
         n = pgbench(pg, a.clients, a.seconds)
+        r1 = busy_jiffies()
         # wait until the recorder has every row: pgbench's count of transactions, 4 rows each
         want = n * ROWS_PER_TX
         deadline = time.time() + 600
@@ -121,6 +138,7 @@ def main():
         lags.sort()
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0
         print("bench cdc.pg_rows_s: %.0f rows/s" % pg_rows_s)
+        hz = os.sysconf("SC_CLK_TCK")
         print("bench cdc.rows_s: %.0f rows/s" % (rows / elapsed))
         print("bench cdc.lag_ms_p99: %.1f ms" % p99)
         print("bench cdc.pg_rows_s_recorded: %.0f rows/s" % (want / a.seconds))
@@ -128,6 +146,9 @@ def main():
         print("bench cdc.sealdb_cpu_us_row: %.1f us/row" % ((cpu1[1] - cpu0[1]) * 1e6 / max(rows, 1)))
         print("bench cdc.resent_pct: %.1f %%" % (100.0 * metric.get("sealdb_cdc_reorders_total", 0) /
                                                   max(metric.get("sealdb_cdc_sealdb_transactions_total", 1), 1)))
+        print("bench cdc.pg_busy_pct: %.0f %%" % (100.0 * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1)))
+        print("bench cdc.pg_cpu_us_row: %.1f us/row" % ((m1[0] - m0[0]) / hz * 1e6 / max(pg_rows_s * a.seconds, 1)))
+        print("bench cdc.rec_busy_pct: %.0f %%" % (100.0 * (r1[0] - r0[0]) / max(r1[1] - r0[1], 1)))
         return 0
     finally:
         if cdc and cdc.poll() is None:
