@@ -222,6 +222,33 @@ SEALDB_API int sealdb_client_exec_all_wait(sealdb_client *c, sealdb_pending *p, 
 /* 1 when p's answer has arrived (its wait will not block), else 0; never blocks. */
 SEALDB_API int sealdb_client_exec_all_ready(sealdb_pending *p);
 
+/* ExecAll stream (sealdb extension, /sealdb.schema.SealService/ExecAllStream): one call carrying many
+ * ExecAlls, each committed as its own tx in the order sent and answered in that order. For writers
+ * that pipeline small txs: one gRPC call for the session instead of one per tx, and no reordering.
+ * open starts the call (no round trip: a server without the method, immudb, ends it with
+ * SEALDB_UNSUPPORTED, gRPC code 12, at the first recv). send encodes as sealdb_client_exec_all and
+ * sends (waiting only for the previous send to leave; the server takes up to 64 at once, flow control
+ * holds back the rest). recv returns the oldest unanswered tx's header, waiting up to the client's
+ * timeout; when the call has ended it returns the error that ended it (as sealdb_client_exec_all
+ * would, errmsg/grpc_code set on the client; txs sent after the failed one may have committed), or
+ * SEALDB_CLOSED after a half-close once all is answered. A send that finds the call ended returns
+ * SEALDB_NETWORK: recv tells why. The server ends an idle stream after its idle timeout: open a new
+ * one. One thread at a time per stream; the client handle may be used for other calls meanwhile. */
+typedef struct sealdb_txstream sealdb_txstream;
+SEALDB_API int sealdb_client_txstream_open(sealdb_client *c, sealdb_txstream **out);
+SEALDB_API int sealdb_txstream_send(sealdb_txstream *s, const sealdb_op *ops, size_t n,
+                                    const sealdb_precondition *pre, size_t npre);
+/* 1 when recv will not block (the next answer or the call's end is here), else 0; never blocks. */
+SEALDB_API int sealdb_txstream_ready(sealdb_txstream *s);
+SEALDB_API int sealdb_txstream_recv(sealdb_txstream *s, sealdb_tx_header *hdr);
+/* txs sent and not yet answered */
+SEALDB_API uint64_t sealdb_txstream_pending(const sealdb_txstream *s);
+/* No more sends: the server answers what it took, then the call ends with OK. */
+SEALDB_API int sealdb_txstream_half_close(sealdb_txstream *s);
+/* Ends the call (gracefully when everything is answered, else cancelled: unanswered txs may or may
+ * not commit) and frees s. NULL is a no-op. */
+SEALDB_API void sealdb_txstream_close(sealdb_txstream *s);
+
 /* ---- reads ---- */
 typedef struct sealdb_get_opts {
     uint64_t at_tx;               /* value as written in that tx */

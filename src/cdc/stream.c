@@ -1,7 +1,8 @@
 /* stream.c - one replication session of sealdb-cdc: reads the resume point from sealdb, follows the
  * pgoutput slot, turns each PostgreSQL transaction into sealdb ExecAll transactions (the slot's LSN
- * key in the last one), keeps up to --pipeline of them in flight (ordered by a marker precondition)
- * and confirms to PostgreSQL only what sealdb has committed. */
+ * key in the last one), keeps up to --pipeline of them in flight on one ExecAllStream (committed and
+ * answered in the order sent; unary ExecAlls that a marker precondition orders with a server without
+ * it) and confirms to PostgreSQL only what sealdb has committed. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,7 +22,9 @@ typedef struct flight {
     ent *ents; size_t nents, cap;
     uint64_t end_lsn;
     int64_t commit_us;            /* unix */
-    sealdb_pending *p;            /* NULL: built but not sent yet (test hook: sent after the next) */
+    sealdb_pending *p;            /* unary call; NULL: not sent that way */
+    int streamed;                 /* sent on the session's txstream (else with p NULL: not sent yet,
+                                   * the test hook sends it after the next) */
     int guarded;                  /* sent with the previous tx's marker as a precondition */
     int answered;                 /* committed (answer taken while an older tx was resent), as tx */
     uint64_t tx;
@@ -54,6 +57,10 @@ typedef struct sess {
     flight *fl; uint32_t fl_head, fl_n;
     uint64_t sent_lsn;            /* end LSN of the last tx sent (its marker guards the next) */
     int swap;                     /* test hook: send groups of swap txs newest first (0: off) */
+    sealdb_txstream *ts;          /* pipelined txs go there; NULL: opened at the next send */
+    int unary;                    /* the server lacks ExecAllStream (or the test hook): unary ExecAlls */
+    uint64_t ts_answers;          /* answers taken on the current stream */
+    uint32_t ts_flying;           /* txs sent on it and not taken */
 } sess;
 
 static int flight_drain(sess *s);
@@ -544,6 +551,33 @@ static void marker_key(const sess *s, uint64_t lsn, char *out, size_t cap) {
     snprintf(out, cap, "%s/_cdc/%s/tx/%016" PRIX64, s->cfg->prefix, s->cfg->slot, lsn);
 }
 
+static void stream_close(sess *s) {
+    sealdb_txstream_close(s->ts);
+    s->ts = NULL;
+    s->ts_answers = 0;
+    s->ts_flying = 0;
+}
+
+/* Sends one tx on the stream, opening it first when there is none. A stream that ended with none of
+ * our txs on it (the server's idle timeout) is replaced. A send that finds the stream ended while txs
+ * are on it counts as sent: their answers, then the stream's end, come from recv in order. */
+static int stream_send(sess *s, const sealdb_op *ops, size_t n, const sealdb_precondition *pre) {
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        if (s->ts && !s->ts_flying && sealdb_txstream_ready(s->ts)) {
+            sealdb_txstream_recv(s->ts, NULL);
+            cdc_log(2, "sealdb: the transaction stream ended while idle: %s", sealdb_client_errmsg(s->c));
+            stream_close(s);
+        }
+        if (!s->ts && (rc = sealdb_client_txstream_open(s->c, &s->ts))) return rc;
+        rc = sealdb_txstream_send(s->ts, ops, n, pre, pre ? 1 : 0);
+        if (rc == SEALDB_NETWORK && !s->ts_flying && !attempt) { stream_close(s); continue; }
+        if (rc == SEALDB_NETWORK && s->ts_flying) rc = 0;
+        if (!rc) s->ts_flying++;
+        return rc;
+    }
+}
+
 static int flight_send(sess *s, flight *f, uint64_t prev_lsn) {
     size_t n = f->nents + 2;
     sealdb_op *ops = calloc(n, sizeof *ops);
@@ -561,7 +595,13 @@ static int flight_send(sess *s, flight *f, uint64_t prev_lsn) {
     ops[n - 1].kind = SEALDB_OP_KV;
     ops[n - 1].kv = (sealdb_kv){ mk, strlen(mk), lsn, strlen(lsn), NULL };
     sealdb_precondition pre = { SEALDB_PRE_KEY_MUST_EXIST, pk, strlen(pk), 0 };
-    int rc = sealdb_client_exec_all_start(s->c, ops, n, f->guarded ? &pre : NULL, f->guarded ? 1 : 0, &f->p);
+    int rc;
+    if (s->unary) {
+        rc = sealdb_client_exec_all_start(s->c, ops, n, f->guarded ? &pre : NULL, f->guarded ? 1 : 0, &f->p);
+    } else {
+        rc = stream_send(s, ops, n, f->guarded ? &pre : NULL);
+        f->streamed = rc == 0;
+    }
     free(ops);
     return rc ? sealdb_fail(s, rc, "sending a transaction") : 0;
 }
@@ -573,13 +613,49 @@ static void flight_clear(flight *f) {
     f->nents = 0;
 }
 
+/* Takes the stream's next answer, the oldest tx's (waiting for it). A server without the method says
+ * so at the first answer: this session then sends everything in flight again as unary ExecAlls. Any
+ * other end of the stream with txs in flight ends the session (the next one resumes from what
+ * sealdb holds: the marker preconditions let nothing commit after a tx that failed). */
+static int stream_take(sess *s, flight *f, sealdb_tx_header *h) {
+    static int told;
+    int rc = sealdb_txstream_recv(s->ts, h);
+    if (rc == SEALDB_OK) {
+        s->ts_answers++;
+        s->ts_flying--;
+        f->streamed = 0;
+        f->answered = 1;
+        f->tx = h->id;
+        return 0;
+    }
+    int unsupported = rc == SEALDB_UNSUPPORTED && sealdb_client_grpc_code(s->c) == 12 && !s->ts_answers;
+    if (!unsupported) {
+        int r = sealdb_fail(s, rc, "recording a transaction (stream)");
+        return rc == SEALDB_PRECONDITION && f->guarded ? CDC_RETRY : r;
+    }
+    if (!told) cdc_log(1, "sealdb: the server has no ExecAllStream: pipelined transactions go as unary ExecAlls");
+    told = 1;
+    stream_close(s);
+    s->unary = 1;
+    for (uint32_t j = 0; j < s->fl_n; j++) {
+        flight *g = fl_at(s, j);
+        if (!g->streamed) continue;
+        g->streamed = 0;
+        g->guarded = j > 0;
+        if ((rc = flight_send(s, g, j ? fl_at(s, j - 1)->end_lsn : 0))) return rc;
+    }
+    return 0;
+}
+
 /* Takes the answer of the tx at position i in flight (waiting for it). A guarded tx that overtook
  * its predecessor did not commit: it is sent again at once, unguarded when it is the oldest
  * (everything before it is committed), else guarded again by its predecessor's marker. */
 static int flight_take(sess *s, uint32_t i) {
     flight *f = fl_at(s, i);
     sealdb_tx_header h;
-    int rc = sealdb_client_exec_all_wait(s->c, f->p, &h);
+    int rc;
+    if (f->streamed) return stream_take(s, f, &h);
+    rc = sealdb_client_exec_all_wait(s->c, f->p, &h);
     f->p = NULL;
     if (rc == SEALDB_PRECONDITION && f->guarded) {
         atomic_fetch_add(&cdc_st.reorders, 1);
@@ -600,7 +676,7 @@ static int flight_take(sess *s, uint32_t i) {
 static int flight_finish(sess *s) {
     flight *f = fl_at(s, 0);
     int rc;
-    if (!f->p && !f->answered) {
+    if (!f->p && !f->streamed && !f->answered) {
         f->guarded = 0;   /* everything older is committed */
         if ((rc = flight_send(s, f, 0))) return rc;
     }
@@ -637,9 +713,18 @@ static void flight_abort(sess *s) {
         if (f->p) sealdb_client_exec_all_wait(s->c, f->p, NULL);
         f->p = NULL;
         f->answered = 0;
+        f->streamed = 0;
         flight_clear(f);
     }
     s->fl_n = 0;
+    stream_close(s);   /* cancelled when txs were in flight */
+}
+
+/* 1 when the tx's answer is here (taking it will not block) */
+static int flight_ready(sess *s, flight *f) {
+    if (f->answered) return 1;
+    if (f->streamed) return sealdb_txstream_ready(s->ts);
+    return f->p && sealdb_client_exec_all_ready(f->p);
 }
 
 /* Moves the current tx's versions into the pipeline and sends them. */
@@ -651,7 +736,7 @@ static int flight_submit(sess *s, uint64_t end, int64_t unix_commit) {
     ent *te = f->ents; size_t tcap = f->cap;
     f->ents = s->ents; f->nents = s->nents; f->cap = s->cap;
     s->ents = te; s->nents = 0; s->cap = tcap;
-    f->end_lsn = end; f->commit_us = unix_commit; f->p = NULL; f->answered = 0;
+    f->end_lsn = end; f->commit_us = unix_commit; f->p = NULL; f->answered = 0; f->streamed = 0;
     f->guarded = prev != NULL;
     uint64_t prev_lsn = s->sent_lsn;
     s->sent_lsn = end;
@@ -683,8 +768,7 @@ static int on_commit(sess *s, const pgo_msg *m) {
         if ((rc = flight_submit(s, end, unix_commit))) return rc;
         s->base_tx = 0;
         /* collect what is answered already, oldest first (a shallow pipeline is overtaken less) */
-        while (!rc && s->fl_n && (fl_at(s, 0)->answered || (fl_at(s, 0)->p && sealdb_client_exec_all_ready(fl_at(s, 0)->p))))
-            rc = flight_finish(s);
+        while (!rc && s->fl_n && flight_ready(s, fl_at(s, 0))) rc = flight_finish(s);
         return rc;
     }
     /* a split tx (or --pipeline 1): everything before it first, then its parts one by one */
@@ -904,6 +988,7 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
     const char *swap = getenv("SEALDB_CDC_TEST_SWAP");
     int sw = swap && *swap >= '1' && *swap <= '8' && !swap[1] ? *swap - '0' + 1 : 0;
     s.swap = cfg->pipeline > 1 ? sw : 0;
+    s.unary = s.swap != 0;   /* the hook tests the marker guard against reordering: unary calls only */
     s.sent_lsn = s.done_lsn;
     if (!rc) atomic_store(&cdc_st.connected, 1);
     uint64_t start_lsn = s.done_lsn;

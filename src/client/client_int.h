@@ -81,6 +81,12 @@ void sdb_cl_ref_request(Immudb__Schema__ReferenceRequest *r, const void *key, si
 void sdb_cl_zadd_request(Immudb__Schema__ZAddRequest *z, const void *set, size_t set_len, double score,
                          const void *key, size_t key_len, uint64_t at_tx, int bound);
 
+/* Builds the ExecAllRequest of ops and pre and hands it to sink (the unary call, a pipelined start, a
+ * txstream send); returns sink's result, or SEALDB_INVALID / SEALDB_NOMEM with the message set. */
+typedef int (*sdb_cl_req_sink)(sealdb_client *c, const ProtobufCMessage *req, void *arg);
+int sdb_cl_exec_all_req(sealdb_client *c, const sealdb_op *ops, size_t n, const sealdb_precondition *pre,
+                        size_t npre, sdb_cl_req_sink sink, void *arg);
+
 /* ---- answer checkers (verify.c): protobuf answer -> src/crypto verification, no I/O ---- */
 enum { SDB_CL_W_SET = 1, SDB_CL_W_REF = 2, SDB_CL_W_ZADD = 3 };
 /* SET: key/value; REF: key = reference key, value = referenced key; ZADD: key = member, value = set. */

@@ -1,7 +1,7 @@
 /* grpc_client.c - the client side's only use of the gRPC C core: channel creation (plain, TLS,
  * mTLS) and blocking unary / server-streaming / client-streaming calls driven by
  * grpc_call_start_batch + grpc_completion_queue_pluck on a per-call queue, and unary calls started
- * now and waited for later (pipelining). Messages are opaque
+ * now and waited for later (pipelining), and caller-driven bidirectional streams. Messages are opaque
  * bytes here; the immudb-uuid response header is captured for the trusted-state key. */
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -419,4 +419,163 @@ done:
     if (recv) grpc_byte_buffer_destroy(recv);
     call_end(&cc);
     return rc;
+}
+
+/* ---- bidirectional stream driven by the caller: per-op tags on the call's own queue ---- */
+struct sdb_rpc_bidi {
+    call_ctx cc;
+    int timeout_ms;
+    grpc_slice next;              /* the message being built (have_next) */
+    grpc_byte_buffer *send_bb, *recv_bb;
+    int have_next, half_closed;
+    int send_pending, send_ok;    /* send_ok: the last send (or the metadata) went out */
+    int recv_pending, recv_done, recv_ok;   /* recv_done: its completion was taken */
+    int status_pending, status_ok;
+    char tag_send, tag_recv, tag_status;
+};
+
+/* Waits for tag (block: up to timeout_ms, then the call is cancelled and the wait goes on until the
+ * op completes, which cancelling makes prompt). Returns 1 with *ok set when it completed, 0 when a
+ * non-blocking check found nothing. */
+static int bidi_wait(sdb_rpc_bidi *b, void *tag, int block, int *ok) {
+    gpr_timespec dl = block ? deadline_of(b->timeout_ms) : gpr_inf_past(GPR_CLOCK_REALTIME);
+    grpc_event ev = grpc_completion_queue_pluck(b->cc.cq, tag, dl, NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        if (!block) return 0;
+        grpc_call_cancel_with_status(b->cc.call, GRPC_STATUS_DEADLINE_EXCEEDED, "no answer in time", NULL);
+        ev = grpc_completion_queue_pluck(b->cc.cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    }
+    *ok = ev.type == GRPC_OP_COMPLETE && ev.success;
+    return 1;
+}
+
+static void bidi_send_done(sdb_rpc_bidi *b) {
+    if (!b->send_pending) return;
+    bidi_wait(b, &b->tag_send, 1, &b->send_ok);
+    b->send_pending = 0;
+    if (b->send_bb) { grpc_byte_buffer_destroy(b->send_bb); b->send_bb = NULL; }
+}
+
+static int bidi_start_recv(sdb_rpc_bidi *b, int with_md) {
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    if (with_md) {
+        ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[n++].data.recv_initial_metadata.recv_initial_metadata = &b->cc.init_md;
+    }
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n++].data.recv_message.recv_message = &b->recv_bb;
+    b->recv_done = 0;
+    b->recv_pending = grpc_call_start_batch(b->cc.call, ops, n, &b->tag_recv, NULL) == GRPC_CALL_OK;
+    return b->recv_pending ? SEALDB_OK : SEALDB_NETWORK;
+}
+
+int sdb_rpc_bidi_open(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd, int timeout_ms,
+                      sdb_rpc_bidi **out) {
+    *out = NULL;
+    sdb_rpc_bidi *b = sdb_calloc(1, sizeof *b);
+    if (!b) return SEALDB_NOMEM;
+    b->timeout_ms = timeout_ms;
+    /* no deadline on the call: it lives as long as the writer; each wait is bounded instead */
+    int rc = call_begin(c, method, md, nmd, -1, &b->cc);
+    if (rc != SEALDB_OK) { sdb_rpc_bidi_close(b); return rc; }
+    grpc_op op;
+    op_send_md(&op, &b->cc);
+    b->send_pending = grpc_call_start_batch(b->cc.call, &op, 1, &b->tag_send, NULL) == GRPC_CALL_OK;
+    op_recv_status(&op, &b->cc);
+    b->status_pending = grpc_call_start_batch(b->cc.call, &op, 1, &b->tag_status, NULL) == GRPC_CALL_OK;
+    if (!b->send_pending || !b->status_pending || bidi_start_recv(b, 1) != SEALDB_OK) {
+        sdb_rpc_bidi_close(b);
+        return SEALDB_NETWORK;
+    }
+    *out = b;
+    return SEALDB_OK;
+}
+
+uint8_t *sdb_rpc_bidi_msg(sdb_rpc_bidi *b, size_t len) {
+    if (b->have_next) grpc_slice_unref(b->next);
+    b->next = grpc_slice_malloc(len);
+    b->have_next = 1;
+    return GRPC_SLICE_START_PTR(b->next);
+}
+
+/* 1 when the call's status has arrived (it has ended); never blocks */
+static int bidi_ended(sdb_rpc_bidi *b) {
+    if (b->status_pending && bidi_wait(b, &b->tag_status, 0, &b->status_ok)) b->status_pending = 0;
+    return !b->status_pending;
+}
+
+int sdb_rpc_bidi_send(sdb_rpc_bidi *b) {
+    if (!b->have_next || b->half_closed) return SEALDB_INVALID;
+    bidi_send_done(b);   /* one send op at a time */
+    b->have_next = 0;
+    if (!b->send_ok || bidi_ended(b)) { grpc_slice_unref(b->next); return SEALDB_NETWORK; }   /* the call has ended */
+    b->send_bb = grpc_raw_byte_buffer_create(&b->next, 1);
+    grpc_slice_unref(b->next);
+    if (!b->send_bb) return SEALDB_NOMEM;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = b->send_bb;
+    b->send_pending = grpc_call_start_batch(b->cc.call, &op, 1, &b->tag_send, NULL) == GRPC_CALL_OK;
+    return b->send_pending ? SEALDB_OK : SEALDB_NETWORK;
+}
+
+int sdb_rpc_bidi_ready(sdb_rpc_bidi *b) {
+    if (!b->recv_pending || b->recv_done) return 1;
+    if (!bidi_wait(b, &b->tag_recv, 0, &b->recv_ok)) return 0;
+    b->recv_done = 1;
+    return 1;
+}
+
+int sdb_rpc_bidi_recv(sdb_rpc_bidi *b, sdb_buf *msg, int *end, sdb_rpc_status *st) {
+    *end = 0;
+    if (b->recv_pending && !b->recv_done) bidi_wait(b, &b->tag_recv, 1, &b->recv_ok);
+    if (b->recv_pending) {
+        b->recv_pending = 0;
+        b->recv_done = 0;
+        if (b->recv_ok && b->recv_bb) {
+            int rc = bb_read(b->recv_bb, msg);
+            grpc_byte_buffer_destroy(b->recv_bb);
+            b->recv_bb = NULL;
+            if (rc != SEALDB_OK) return rc;
+            bidi_start_recv(b, 0);   /* when it cannot start, the next recv reports the call's end */
+            return SEALDB_OK;
+        }
+    }
+    *end = 1;   /* no message: the call has ended, its status follows */
+    if (b->status_pending) {
+        bidi_wait(b, &b->tag_status, 1, &b->status_ok);
+        b->status_pending = 0;
+    }
+    if (!b->status_ok) return SEALDB_NETWORK;
+    return call_finish(&b->cc, st);
+}
+
+int sdb_rpc_bidi_half_close(sdb_rpc_bidi *b) {
+    if (b->half_closed) return SEALDB_OK;
+    bidi_send_done(b);
+    b->half_closed = 1;
+    if (!b->send_ok) return SEALDB_OK;   /* already ended */
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    b->send_pending = grpc_call_start_batch(b->cc.call, &op, 1, &b->tag_send, NULL) == GRPC_CALL_OK;
+    return b->send_pending ? SEALDB_OK : SEALDB_NETWORK;
+}
+
+void sdb_rpc_bidi_close(sdb_rpc_bidi *b) {
+    if (!b) return;
+    int ok;
+    if (b->cc.call && b->status_pending) grpc_call_cancel(b->cc.call, NULL);
+    /* every started op completes (promptly after the cancel) before the call is released */
+    if (b->send_pending) { grpc_completion_queue_pluck(b->cc.cq, &b->tag_send, gpr_inf_future(GPR_CLOCK_REALTIME), NULL); }
+    if (b->recv_pending && !b->recv_done) bidi_wait(b, &b->tag_recv, 1, &ok);
+    if (b->status_pending) grpc_completion_queue_pluck(b->cc.cq, &b->tag_status, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (b->send_bb) grpc_byte_buffer_destroy(b->send_bb);
+    if (b->recv_bb) grpc_byte_buffer_destroy(b->recv_bb);
+    if (b->have_next) grpc_slice_unref(b->next);
+    call_end(&b->cc);
+    sdb_free(b);
 }

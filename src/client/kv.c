@@ -189,9 +189,8 @@ typedef struct op_pb {
     Immudb__Schema__ReferenceRequest r;
 } op_pb;
 
-/* ExecAll, answered now (start NULL) or started for a later sdb_cl_call_wait (*start). */
-static int exec_all(sealdb_client *c, const sealdb_op *ops, size_t n, const sealdb_precondition *pre, size_t npre,
-                    sealdb_tx_header *hdr, sdb_rpc_pending **start) {
+int sdb_cl_exec_all_req(sealdb_client *c, const sealdb_op *ops, size_t n, const sealdb_precondition *pre,
+                        size_t npre, sdb_cl_req_sink sink, void *arg) {
     if (!c || (!ops && n) || n > 1u << 20) return sdb_cl_fail(c, SEALDB_INVALID, "bad arguments");
     op_pb *store = n ? sdb_calloc(n, sizeof *store) : NULL;
     Immudb__Schema__Op **ptrs = n ? sdb_calloc(n, sizeof *ptrs) : NULL;
@@ -233,16 +232,24 @@ static int exec_all(sealdb_client *c, const sealdb_op *ops, size_t n, const seal
     req.operations = ptrs;
     req.n_preconditions = npre;
     req.preconditions = pptrs;
-    rc = start ? sdb_cl_call_start(c, "ExecAll", &req.base, start) : write_call(c, "ExecAll", &req.base, hdr);
+    rc = sink(c, &req.base, arg);
 done:
     sdb_free(store); sdb_free(ptrs); sdb_free(pstore); sdb_free(pptrs);
     if ((rc == SEALDB_NOMEM || rc == SEALDB_INVALID) && !c->errmsg[0]) sdb_cl_fail(c, rc, "%s", sealdb_strerror(rc));
     return rc;
 }
 
+static int exec_now(sealdb_client *c, const ProtobufCMessage *req, void *hdr) {
+    return write_call(c, "ExecAll", req, hdr);
+}
+
+static int exec_start(sealdb_client *c, const ProtobufCMessage *req, void *start) {
+    return sdb_cl_call_start(c, "ExecAll", req, start);
+}
+
 SEALDB_API int sealdb_client_exec_all(sealdb_client *c, const sealdb_op *ops, size_t n,
                                       const sealdb_precondition *pre, size_t npre, sealdb_tx_header *hdr) {
-    return exec_all(c, ops, n, pre, npre, hdr, NULL);
+    return sdb_cl_exec_all_req(c, ops, n, pre, npre, exec_now, hdr);
 }
 
 struct sealdb_pending { sdb_rpc_pending *rp; };
@@ -253,7 +260,7 @@ SEALDB_API int sealdb_client_exec_all_start(sealdb_client *c, const sealdb_op *o
     *out = NULL;
     sealdb_pending *p = sdb_calloc(1, sizeof *p);
     if (!p) return sdb_cl_fail(c, SEALDB_NOMEM, "out of memory");
-    int rc = exec_all(c, ops, n, pre, npre, NULL, &p->rp);
+    int rc = sdb_cl_exec_all_req(c, ops, n, pre, npre, exec_start, &p->rp);
     if (!p->rp) { sdb_free(p); return rc; }
     *out = p;
     return rc;

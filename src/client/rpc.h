@@ -63,4 +63,21 @@ int sdb_rpc_client_stream(sdb_rpc_conn *c, const char *method, const sdb_rpc_md 
                           int timeout_ms, sdb_rpc_next_msg next, void *ctx, sdb_buf *resp,
                           sdb_rpc_status *st);
 
+/* Bidirectional streaming, driven by the caller: one send and one receive may be in flight at
+ * once. msg reserves room for the next request message (valid until send, which waits for the
+ * previous send's completion first); a receive is always pending, so ready tells without blocking
+ * whether the next response message or the call's end has arrived. recv returns the next message
+ * (*end = 0) or, at the call's end, its status in st (*end = 1); timeout_ms (< 0: none) bounds each
+ * wait, after which the call is cancelled with DEADLINE_EXCEEDED. half_close ends the request side;
+ * close cancels the call unless its status was received, and frees b. */
+typedef struct sdb_rpc_bidi sdb_rpc_bidi;
+int  sdb_rpc_bidi_open(sdb_rpc_conn *c, const char *method, const sdb_rpc_md *md, size_t nmd, int timeout_ms,
+                       sdb_rpc_bidi **out);
+uint8_t *sdb_rpc_bidi_msg(sdb_rpc_bidi *b, size_t len);
+int  sdb_rpc_bidi_send(sdb_rpc_bidi *b);
+int  sdb_rpc_bidi_ready(sdb_rpc_bidi *b);
+int  sdb_rpc_bidi_recv(sdb_rpc_bidi *b, sdb_buf *msg, int *end, sdb_rpc_status *st);
+int  sdb_rpc_bidi_half_close(sdb_rpc_bidi *b);
+void sdb_rpc_bidi_close(sdb_rpc_bidi *b);
+
 #endif
