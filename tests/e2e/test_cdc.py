@@ -465,6 +465,31 @@ def test_pipeline_falls_back_to_unary_without_execallstream(pg, immudb_ref, tmp_
     pg.query("SELECT pg_drop_replication_slot('fb')")
 
 
+def test_stream_ended_while_idle_is_replaced_in_session(pg, sealdb_factory, tmp_path):
+    # sealdb ends an ExecAllStream with nothing in flight after its idle timeout: sealdb-cdc opens a new
+    # one at the next send, without ending its session (no reconnect, nothing lost or doubled)
+    # (the connection itself is closed one more idle timeout after the stream's end: the sends come
+    # between the two, a send after both would find the connection gone and start a new session)
+    srv = sealdb_factory(["--max-connection-idle", "3s"])
+    pg.psql("""DROP TABLE IF EXISTS id_sync, id_t; CREATE TABLE id_sync (id serial primary key);
+        CREATE TABLE id_t (id int primary key, v text);""")
+    cdc = Cdc(pg, srv, "id", ["public.id_sync", "public.id_t"], str(tmp_path), extra=["--pipeline", "16"]).start()
+    c = srv.client()
+    for r in range(4):
+        pg.psql("".join("BEGIN; INSERT INTO id_t VALUES (%d, 'v'); COMMIT;\n" % (r * 50 + i) for i in range(50)))
+        sync(pg, c, "id")
+        if r < 3:
+            time.sleep(4.5)   # beyond the idle timeout
+    assert latest_rows(c, "id_t") == pg_rows(pg, "id_t", ["id"])
+    m = cdc.metrics()
+    assert cdc.stop() == 0
+    log = cdc.log()
+    assert "transaction stream ended while idle" in log, log[-3000:]
+    assert "reconnecting" not in log, log[-3000:]
+    assert int(m.split("\nsealdb_cdc_reorders_total ")[1].split()[0]) == 0, m
+    pg.query("SELECT pg_drop_replication_slot('id')")
+
+
 def test_cdc_history_detects_tampering(pg, sealdb, rig):
     from test_cli_tamper import tamper
     pg.psql("CREATE TABLE tm_sync (id serial primary key); CREATE TABLE tm_t (id int primary key, v text)")

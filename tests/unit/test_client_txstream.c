@@ -65,8 +65,9 @@ static srv server_start(const char *extra_flag, const char *extra_val) {
 
 static void server_stop(srv *s) {
     kill(s->pid, SIGTERM);
-    int st;
-    waitpid(s->pid, &st, 0);
+    int st = 0;
+    CHECK(waitpid(s->pid, &st, 0) == s->pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);   /* a clean stop (the sanitizer build: no report) */
 }
 
 /* 1 once the server logged that it serves (a connection before that may wait for the call's deadline) */
