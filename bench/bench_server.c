@@ -4,7 +4,8 @@
  * a blocking thread-per-call client on this stack is itself the bottleneck). Prints
  * "bench server.<name>: <number> <unit>" for Health (the transport's ceiling), Set, SetAll of 1000
  * KVs, Get, VerifiableGet, VerifiableSet, p99 Set latency and the server's RSS (peak anonymous and
- * file-backed memory apart, per phase and overall).
+ * file-backed memory apart, per phase and overall); and, through libsealdb-client, one writer keeping
+ * 16 small ExecAlls in flight on sealdb's ExecAllStream and on unary calls (sealdb-cdc's pattern).
  * Proofs returned by the verified calls are not checked here (that is the client's cost); every call's
  * status is. Usage: bench_server [--only health,set,...] [--seconds S] [--threads T] [--channels C]
  * [--inflight N] [--setall-inflight N] [--server-arg ARG]...; SEALDB_BIN overrides the server binary. */
@@ -31,6 +32,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 #include "schema.pb-c.h"
+#include "sealdb_client.h"
 #include "benchlib.h"
 
 #define MAX_THREADS 16
@@ -877,6 +879,61 @@ static const char *find_server(const char *argv0) {
     return access("build/sealdb", X_OK) == 0 ? "build/sealdb" : NULL;
 }
 
+/* One writer, TXS_DEPTH txs of TXS_KVS KVs in flight, for phase_seconds: on one ExecAllStream, or as
+ * unary ExecAlls (answers awaited oldest first). Prints tx/s and the server's CPU per tx. */
+#define TXS_DEPTH 16
+#define TXS_KVS 6
+static void txs_phase(int port, int stream) {
+    const char *name = stream ? "server.txstream6_d16" : "server.execall6_d16";
+    sealdb_client_opts o;
+    sealdb_client_opts_init(&o);
+    o.port = port;
+    sealdb_client *c = NULL;
+    if (sealdb_client_connect(&o, &c) || sealdb_client_login(c, "immudb", "immudb", "defaultdb", NULL))
+        die("client login failed");
+    sealdb_txstream *ts = NULL;
+    if (stream && sealdb_client_txstream_open(c, &ts)) die("ExecAllStream open failed");
+    sealdb_pending *ring[TXS_DEPTH] = { 0 };
+    uint8_t keys[TXS_DEPTH][TXS_KVS][KEY_LEN];
+    sealdb_op ops[TXS_KVS];
+    memset(ops, 0, sizeof ops);
+    uint64_t sent = 0, done = 0, seq = (uint64_t)stream << 40;
+    double t_end = 0, t0 = 0, c0 = 0, phase_end = now_s() + warmup_seconds + phase_seconds;
+    int measuring = 0;
+    uint64_t done0 = 0;
+    for (;;) {
+        double t = now_s();
+        if (!measuring && t >= phase_end - phase_seconds) { measuring = 1; t0 = t; c0 = server_cpu_s(); done0 = done; }
+        int more = t < phase_end;
+        if (more && sent - done < TXS_DEPTH) {
+            uint32_t ri = (uint32_t)(sent % TXS_DEPTH);
+            for (int j = 0; j < TXS_KVS; j++) {
+                key_of(seq++, keys[ri][j]);
+                ops[j].kind = SEALDB_OP_KV;
+                ops[j].kv = (sealdb_kv){ keys[ri][j], KEY_LEN, value_bytes, VAL_LEN, NULL };
+            }
+            int rc = stream ? sealdb_txstream_send(ts, ops, TXS_KVS, NULL, 0)
+                            : sealdb_client_exec_all_start(c, ops, TXS_KVS, NULL, 0, &ring[ri]);
+            if (rc) die(sealdb_client_errmsg(c));
+            sent++;
+            continue;
+        }
+        if (done == sent) break;
+        sealdb_tx_header h;
+        int rc = stream ? sealdb_txstream_recv(ts, &h) : sealdb_client_exec_all_wait(c, ring[done % TXS_DEPTH], &h);
+        if (rc) die(sealdb_client_errmsg(c));
+        done++;
+        t_end = now_s();
+    }
+    double cpu = server_cpu_s() - c0;
+    uint64_t n = done - done0;
+    printf("bench %s_tx_s: %.0f tx/s\n", name, (double)n / (t_end - t0));
+    printf("bench %s_server_us_tx: %.1f us/tx\n", name, cpu * 1e6 / (double)(n ? n : 1));
+    fflush(stdout);
+    if (ts) sealdb_txstream_close(ts);
+    sealdb_client_close(c);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -907,7 +964,7 @@ int main(int argc, char **argv) {
 
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
-    alarm((unsigned)(60 + 11 * phase_seconds * 1.5));
+    alarm((unsigned)(60 + 13 * phase_seconds * 1.5));
     snprintf(tmpdir, sizeof tmpdir, "%s/sealdb-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir)) { tmpdir[0] = 0; die("mkdtemp failed"); }
     int port = free_port();
@@ -1008,6 +1065,8 @@ int main(int argc, char **argv) {
         }
         tmpl_free(&t);
     }
+    if (wanted("txstream", "txstream6_d16")) txs_phase(port, 1);
+    if (wanted("execall", "execall6_d16")) txs_phase(port, 0);
     double rss_load = server_mem_mb("VmHWM");
     atomic_store(&mem_sampler_stop, 1);
     pthread_join(mem_sampler_th, NULL);
