@@ -461,11 +461,17 @@ static void bidi_deadline(gcall *g) {   /* g->mu held */
     atomic_store(&g->deadline_ms, dl);
 }
 
-static void bidi_done(gcall *g, int kind, int ok) {
+/* Marks a receive or a send pending (since now) or not, and moves the deadline with it. */
+static void bidi_busy(gcall *g, int kind, int busy) {
     pthread_mutex_lock(&g->mu);
-    if (kind == SDB_BIDI_RECV) g->b_recv_busy = 0; else g->b_send_busy = 0;
+    if (kind == SDB_BIDI_RECV) { g->b_recv_busy = busy; g->b_recv_since = sdb_now_ms(); }
+    else { g->b_send_busy = busy; g->b_send_since = sdb_now_ms(); }
     bidi_deadline(g);
     pthread_mutex_unlock(&g->mu);
+}
+
+static void bidi_done(gcall *g, int kind, int ok) {
+    bidi_busy(g, kind, 0);
     sdb_call *c = g->sc;
     c->bidi_ev(c->bidi_arg, kind, ok);
 }
@@ -488,21 +494,14 @@ static int b_recv(sdb_call *c) {
         return SEALDB_OK;
     }
     g->b_first = 0;
-    pthread_mutex_lock(&g->mu);
-    g->b_recv_busy = 1;
-    g->b_recv_since = sdb_now_ms();
-    bidi_deadline(g);
-    pthread_mutex_unlock(&g->mu);
+    bidi_busy(g, SDB_BIDI_RECV, 1);
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &g->brecv_buf;
     g->t_brecv.fn = on_brecv;
     if (grpc_call_start_batch(g->call, &op, 1, &g->t_brecv, NULL) != GRPC_CALL_OK) {
-        pthread_mutex_lock(&g->mu);
-        g->b_recv_busy = 0;
-        bidi_deadline(g);
-        pthread_mutex_unlock(&g->mu);
+        bidi_busy(g, SDB_BIDI_RECV, 0);
         return SEALDB_NETWORK;
     }
     return SEALDB_OK;
@@ -542,11 +541,7 @@ static int b_send(sdb_call *c, const uint8_t *p, size_t n) {
     grpc_slice s = grpc_slice_from_copied_buffer((const char *)p, n);
     g->bsend_buf = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
-    pthread_mutex_lock(&g->mu);
-    g->b_send_busy = 1;
-    g->b_send_since = sdb_now_ms();
-    bidi_deadline(g);
-    pthread_mutex_unlock(&g->mu);
+    bidi_busy(g, SDB_BIDI_SEND, 1);
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_MESSAGE;
@@ -555,10 +550,7 @@ static int b_send(sdb_call *c, const uint8_t *p, size_t n) {
     if (grpc_call_start_batch(g->call, &op, 1, &g->t_bsend, NULL) != GRPC_CALL_OK) {
         grpc_byte_buffer_destroy(g->bsend_buf);
         g->bsend_buf = NULL;
-        pthread_mutex_lock(&g->mu);
-        g->b_send_busy = 0;
-        bidi_deadline(g);
-        pthread_mutex_unlock(&g->mu);
+        bidi_busy(g, SDB_BIDI_SEND, 0);
         return SEALDB_NETWORK;
     }
     return SEALDB_OK;
