@@ -214,6 +214,7 @@ void sdb_engine_index_published(sdb_engine *e, uint64_t first, uint64_t last, co
 }
 
 static void *indexer_main(void *arg) {
+    sdb_thread_name("sdb-indexer");
     sdb_engine *e = arg;
     long backoff_ms = 0;
     for (;;) {

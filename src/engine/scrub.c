@@ -397,6 +397,7 @@ static int wait_until(int64_t deadline) {
 }
 
 static void *scrub_main(void *arg) {
+    sdb_thread_name("sdb-scrub");
     (void)arg;
     /* lowest CPU priority for this thread only (Linux: a thread is a task with its own nice) */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);

@@ -767,6 +767,7 @@ static void complete_list(sdb_engine *e, sdb_ptx *list, int rc) {
  * groups stay large (releasing the group before answering would seal the next group before the
  * answered callers could join it: smaller groups, more fdatasyncs). */
 static void *syncer_main(void *arg) {
+    sdb_thread_name("sdb-syncer");
     sdb_engine *e = arg;
     pthread_mutex_lock(&e->q_mu);
     for (;;) {
@@ -1009,6 +1010,7 @@ static int recover_failed(sdb_engine *e, sdb_cgroup **g) {
  * precondition check, which reads the index, and before the journal rolls to a new segment, the
  * only time the committer itself touches the journal's sync state. */
 static void *committer_main(void *arg) {
+    sdb_thread_name("sdb-committer");
     sdb_engine *e = arg;
     sdb_cgroup *g = &e->grp[0];
     for (;;) {

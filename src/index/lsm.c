@@ -1128,6 +1128,7 @@ static void sleep_ms(long ms) {
 }
 
 static void *flusher_main(void *arg) {
+    sdb_thread_name("sdb-ix-flush");
     sdb_index *ix = arg;
     long backoff = 0;
     pthread_mutex_lock(&ix->mu);
@@ -1196,6 +1197,7 @@ static size_t merge_pick(const view *v) {
 }
 
 static void *merger_main(void *arg) {
+    sdb_thread_name("sdb-ix-merge");
     sdb_index *ix = arg;
     pthread_mutex_lock(&ix->mu);
     for (;;) {

@@ -174,6 +174,7 @@ static void throttle_record(struct sdb_login_pool *p, const char *addr, const ch
 }
 
 static void *login_worker(void *arg) {
+    sdb_thread_name("sdb-login");
     struct sdb_login_pool *p = arg;
     login_job j;
     for (;;) {

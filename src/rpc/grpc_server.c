@@ -567,6 +567,7 @@ static const sdb_call_ops bidi_ops = { t_finish, t_send, t_recv, NULL, b_recv, b
 
 /* ---- streaming calls: one thread each, started once the first request message is here ---- */
 static void *stream_thread(void *arg) {
+    sdb_thread_name("sdb-stream");
     gcall *g = arg;
     sdb_transport *tr = g->tr;
     sdb_call *c = g->sc;
@@ -762,6 +763,7 @@ static void on_shutdown(tag *t, int ok) {
 }
 
 static void *worker(void *arg) {
+    sdb_thread_name("sdb-grpc");
     sdb_transport *tr = arg;
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(tr->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -776,6 +778,7 @@ static void *worker(void *arg) {
 /* ---- the reaper: cancels calls whose request message (or a stream's next send or receive) did
  * not complete before its deadline; gRPC then completes the pending batch and the call ends ---- */
 static void *reaper(void *arg) {
+    sdb_thread_name("sdb-reaper");
     sdb_transport *tr = arg;
     grpc_call *late[64];
     while (!atomic_load(&tr->reaper_stop)) {
@@ -878,6 +881,7 @@ static int pending_check(sdb_transport *tr, pending_conn *p, uint64_t now) {
 }
 
 static void *acceptor(void *arg) {
+    sdb_thread_name("sdb-acceptor");
     sdb_transport *tr = arg;
     struct pollfd *pfd = sdb_calloc((size_t)tr->max_connections + 2, sizeof *pfd);
     if (!pfd) { sdb_log("error: acceptor: out of memory"); return NULL; }

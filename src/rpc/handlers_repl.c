@@ -609,6 +609,7 @@ typedef struct importer {
 } importer;
 
 static void *importer_main(void *arg) {
+    sdb_thread_name("sdb-repl-import");
     importer *im = arg;
     pthread_mutex_lock(&im->mu);
     for (;;) {
@@ -700,6 +701,7 @@ static void nodiscard_set(const sdb_database *d, int on) {
  * call released it, marks the discard on the closed directory and loads d again: the open cuts
  * the tail (engine discard.c) and starts a new replicator. */
 static void *discard_main(void *arg) {
+    sdb_thread_name("sdb-repl-discar");
     discard_job *j = arg;
     sdb_server *s = g_srv;
     sdb_database *d = j->d;
@@ -758,6 +760,7 @@ static void start_discard(sdb_database *d, uint64_t keep) {
 }
 
 static void *replicator_main(void *arg) {
+    sdb_thread_name("sdb-replicator");
     replicator *r = arg;
     sealdb_client *cl = NULL;
     sdb_cl_export_res resb[2];   /* the answer fetched, and the one the importer holds */

@@ -347,6 +347,7 @@ static uint64_t janitor_step_ms(const sdb_server *s) {
 }
 
 static void *janitor(void *arg) {
+    sdb_thread_name("sdb-janitor");
     sdb_server *s = arg;
     pthread_mutex_lock(&s->stop_mu);
     while (!atomic_load(&s->stopping)) {

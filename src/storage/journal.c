@@ -76,6 +76,7 @@ static int zero_fill(sdb_file *f, uint64_t off, uint64_t len);
 
 /* Prepares next.tmp: zero-filled to seg_size and synced, so a rotation is a rename. */
 static void *prealloc_main(void *arg) {
+    sdb_thread_name("sdb-prealloc");
     sdb_journal *j = arg;
     char p[4200];
     snprintf(p, sizeof p, "%s/next.tmp", j->dir);

@@ -1,5 +1,7 @@
-/* err.c - status-code names and messages (from the SEALDB_ERRORS table) and errno mapping. */
+/* err.c - status-code names and messages (from the SEALDB_ERRORS table), errno mapping, clocks and
+ * thread names. */
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 #include "util/util.h"
 
@@ -43,6 +45,8 @@ int sdb_err_from_errno(int e) {
     default: return SEALDB_IO;
     }
 }
+
+void sdb_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 uint64_t sdb_now_ns(void) {
     struct timespec ts;

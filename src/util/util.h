@@ -132,5 +132,7 @@ static inline void sdb_arena_deinit(sdb_arena *a) { sdb_arena_reset(a); }
 uint64_t sdb_now_ns(void);   /* CLOCK_MONOTONIC */
 int64_t  sdb_unix_s(void);   /* CLOCK_REALTIME seconds */
 int64_t  sdb_unix_ms(void);  /* CLOCK_REALTIME milliseconds */
+/* Names the calling thread as top -H, perf and gdb show it (at most 15 characters). */
+void sdb_thread_name(const char *name);
 
 #endif
