@@ -9,6 +9,7 @@
  * Proofs returned by the verified calls are not checked here (that is the client's cost); every call's
  * status is. Usage: bench_server [--only health,set,...] [--seconds S] [--threads T] [--channels C]
  * [--inflight N] [--setall-inflight N] [--server-arg ARG]...; SEALDB_BIN overrides the server binary. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -248,6 +249,32 @@ static void *mem_sampler(void *arg) {
 /* CPU seconds (user + system) used so far by the server and by this process: shows which side
  * saturates the cores in a phase */
 static double server_cpu_s(void) { return proc_cpu_s(server_pid); }
+
+/* context switches (voluntary and not) of the server's live threads so far: each hand-off between its
+ * threads costs one, and on a busy machine they are much of a small tx's CPU */
+static uint64_t server_ctxsw(void) {
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)server_pid);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    uint64_t n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char sp[64 + sizeof e->d_name + 8];
+        snprintf(sp, sizeof sp, "%s/%s/status", path, e->d_name);
+        FILE *f = fopen(sp, "r");
+        if (!f) continue;
+        while (fgets(line, sizeof line, f)) {
+            unsigned long long v;
+            if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+                sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+                n += v;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
 
 static double self_cpu_s(void) {
     struct rusage ru;
@@ -900,10 +927,12 @@ static void txs_phase(int port, int stream) {
     uint64_t sent = 0, done = 0, seq = (uint64_t)stream << 40;
     double t_end = 0, t0 = 0, c0 = 0, phase_end = now_s() + warmup_seconds + phase_seconds;
     int measuring = 0;
-    uint64_t done0 = 0;
+    uint64_t done0 = 0, sw0 = 0;
     for (;;) {
         double t = now_s();
-        if (!measuring && t >= phase_end - phase_seconds) { measuring = 1; t0 = t; c0 = server_cpu_s(); done0 = done; }
+        if (!measuring && t >= phase_end - phase_seconds) {
+            measuring = 1; t0 = t; c0 = server_cpu_s(); sw0 = server_ctxsw(); done0 = done;
+        }
         int more = t < phase_end;
         if (more && sent - done < TXS_DEPTH) {
             uint32_t ri = (uint32_t)(sent % TXS_DEPTH);
@@ -926,9 +955,11 @@ static void txs_phase(int port, int stream) {
         t_end = now_s();
     }
     double cpu = server_cpu_s() - c0;
+    uint64_t sw = server_ctxsw() - sw0;
     uint64_t n = done - done0;
     printf("bench %s_tx_s: %.0f tx/s\n", name, (double)n / (t_end - t0));
     printf("bench %s_server_us_tx: %.1f us/tx\n", name, cpu * 1e6 / (double)(n ? n : 1));
+    printf("bench %s_server_ctxsw_tx: %.2f switches/tx\n", name, (double)sw / (double)(n ? n : 1));
     fflush(stdout);
     if (ts) sealdb_txstream_close(ts);
     sealdb_client_close(c);
