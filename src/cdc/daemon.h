@@ -22,6 +22,7 @@ typedef struct cdc_cfg {
     uint32_t max_batch_rows;      /* 0 = from the database's max tx entries */
     int status_ms;                /* standby status interval */
     int pipeline;                 /* PostgreSQL txs in flight to sealdb at once (1 = one at a time) */
+    int send_window_ms;           /* pipelined txs wait up to this long to be sent together (0 = at once) */
     const char *metrics_addr; int metrics_port;   /* port 0 = off */
     const char *lag_log;          /* optional file: "<end lsn> <pg commit us> <recorded us>" per PG tx */
     int log_level;                /* 0 quiet .. 2 verbose */

@@ -57,6 +57,8 @@ typedef struct sess {
     flight *fl; uint32_t fl_head, fl_n;
     uint64_t sent_lsn;            /* end LSN of the last tx sent (its marker guards the next) */
     int swap;                     /* test hook: send groups of swap txs newest first (0: off) */
+    int64_t window_us;            /* --send-window-ms: pipelined txs are held back this long ... */
+    int64_t unsent_since;         /* ... from when the oldest unsent one was decoded (0: none unsent) */
     sealdb_txstream *ts;          /* pipelined txs go there; NULL: opened at the next send */
     int unary;                    /* the server lacks ExecAllStream (or the test hook): unary ExecAlls */
     uint64_t ts_answers;          /* answers taken on the current stream */
@@ -64,6 +66,7 @@ typedef struct sess {
 } sess;
 
 static int flight_drain(sess *s);
+static int flight_ready(sess *s, flight *f);
 
 static int64_t now_us(void) {
     struct timespec ts;
@@ -670,12 +673,27 @@ static int flight_take(sess *s, uint32_t i) {
     return 0;
 }
 
+/* Sends every tx held back by the send window, oldest first, each guarded by its predecessor's marker. */
+static int flight_flush(sess *s) {
+    s->unsent_since = 0;
+    for (uint32_t j = 0; j < s->fl_n; j++) {
+        flight *g = fl_at(s, j);
+        if (g->p || g->streamed || g->answered) continue;
+        g->guarded = j > 0;
+        int rc = flight_send(s, g, j ? fl_at(s, j - 1)->end_lsn : 0);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* Waits for the oldest tx in flight (sending it first if the test hook held it back). When it had
  * to be sent again, the younger ones that also overtook it (they were guarded by its marker) are
  * sent again as soon as their answers are here, not one round trip after another. */
 static int flight_finish(sess *s) {
     flight *f = fl_at(s, 0);
     int rc;
+    /* an answered oldest tx is recorded without sending what the window holds back */
+    if (s->window_us && !flight_ready(s, f) && (rc = flight_flush(s))) return rc;
     if (!f->p && !f->streamed && !f->answered) {
         f->guarded = 0;   /* everything older is committed */
         if ((rc = flight_send(s, f, 0))) return rc;
@@ -752,6 +770,10 @@ static int flight_submit(sess *s, uint64_t end, int64_t unix_commit) {
         }
         return 0;
     }
+    if (s->window_us) {   /* sent with the ones decoded within the window (flight_flush) */
+        if (!s->unsent_since) s->unsent_since = now_us();
+        return 0;
+    }
     return flight_send(s, f, prev_lsn);
 }
 
@@ -826,6 +848,17 @@ static int on_xlog(sess *s, const uint8_t *p, size_t n) {
     }
     pgo_msg_free(&m);
     return rc;
+}
+
+/* Waits up to us microseconds for PostgreSQL to send more (a signal ends the wait early), then
+ * reads it; CDC_RETRY when the connection failed. */
+static int wait_pg(sess *s, int64_t us) {
+    int fd = PQsocket(s->repl);
+    fd_set rf; FD_ZERO(&rf); FD_SET(fd, &rf);
+    struct timeval tv = { (time_t)(us / 1000000), (suseconds_t)(us % 1000000) };
+    if (select(fd + 1, &rf, NULL, NULL, &tv) < 0 && errno != EINTR) return CDC_RETRY;
+    if (!PQconsumeInput(s->repl)) { cdc_log(0, "postgresql: %s", PQerrorMessage(s->repl)); return CDC_RETRY; }
+    return 0;
 }
 
 /* ---- connections ---- */
@@ -989,6 +1022,7 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
     int sw = swap && *swap >= '1' && *swap <= '8' && !swap[1] ? *swap - '0' + 1 : 0;
     s.swap = cfg->pipeline > 1 ? sw : 0;
     s.unary = s.swap != 0;   /* the hook tests the marker guard against reordering: unary calls only */
+    s.window_us = s.swap ? 0 : (int64_t)cfg->send_window_ms * 1000;
     s.sent_lsn = s.done_lsn;
     if (!rc) atomic_store(&cdc_st.connected, 1);
     uint64_t start_lsn = s.done_lsn;
@@ -1008,6 +1042,14 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
                     continue;
                 }
                 polled = 0;
+                if (s.unsent_since) {   /* held back: wait for more from PostgreSQL until the window ends */
+                    int64_t left = s.unsent_since + s.window_us - now_us();
+                    if (left > 0) {
+                        while (!rc && s.fl_n && flight_ready(&s, fl_at(&s, 0))) rc = flight_finish(&s);
+                        if (!rc) rc = wait_pg(&s, left);
+                        continue;
+                    }
+                }
                 rc = flight_finish(&s);
                 continue;
             }
@@ -1017,11 +1059,7 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
                 rc = CDC_RETRY; break;
             }
             if (s.lag) fflush(s.lag);
-            int fd = PQsocket(s.repl);
-            fd_set rf; FD_ZERO(&rf); FD_SET(fd, &rf);
-            struct timeval tv = { 0, 200000 };
-            if (select(fd + 1, &rf, NULL, NULL, &tv) < 0 && errno != EINTR) { rc = CDC_RETRY; break; }
-            if (!PQconsumeInput(s.repl)) { cdc_log(0, "postgresql: %s", PQerrorMessage(s.repl)); rc = CDC_RETRY; }
+            rc = wait_pg(&s, 200000);
             continue;
         }
         if (n == -1) {   /* copy ended: the server went away or stopped streaming */
@@ -1048,6 +1086,8 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
             rc = CDC_RETRY;
         }
         PQfreemem(buf);
+        /* PostgreSQL may keep sending without a pause: the window still ends in time */
+        if (!rc && s.unsent_since && now_us() - s.unsent_since >= s.window_us) rc = flight_flush(&s);
     }
     if (rc == CDC_STOPPED) {   /* what is in flight is recorded before the last status update */
         int drc = flight_drain(&s);

@@ -490,6 +490,54 @@ def test_stream_ended_while_idle_is_replaced_in_session(pg, sealdb_factory, tmp_
     pg.query("SELECT pg_drop_replication_slot('id')")
 
 
+def wait_key(client, k, timeout=60):
+    """The time at which k is first seen in sealdb (polled every 10 ms)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if client.get(k) is not None:
+                return time.time()
+        except Exception:
+            pass
+        time.sleep(0.01)
+    raise AssertionError("%s not recorded in %ss" % (k, timeout))
+
+
+def test_send_window_holds_txs_back_and_sends_them_together(pg, sealdb, rig):
+    # --send-window-ms 1000: a pipelined tx waits up to 1 s (from when it was decoded, after its
+    # commit) for the ones after it; then all are sent, in order, each still its own sealdb tx
+    pg.psql("CREATE TABLE sw_sync (id serial primary key); CREATE TABLE sw_t (id int primary key, v text)")
+    cdc = rig("sw", ["public.sw_sync", "public.sw_t"], extra=["--pipeline", "16", "--send-window-ms", "1000"]).start()
+    c = sealdb.client()
+    sync(pg, c, "sw")
+    committed = time.time()
+    pg.psql("INSERT INTO sw_t VALUES (1, 'a')")
+    assert wait_key(c, key("sw_t", id=1)) - committed >= 0.95
+    # three txs within one window: none is recorded before the window ends, then all are, in order
+    committed = time.time()
+    pg.psql("".join("BEGIN; INSERT INTO sw_t VALUES (%d, 'b'); COMMIT;\n" % i for i in (2, 3, 4)))
+    first = wait_key(c, key("sw_t", id=2))
+    assert first - committed >= 0.95
+    txs = [c.verifiedGet(key("sw_t", id=i)).id for i in (2, 3, 4)]
+    assert txs[1] == txs[0] + 1 and txs[2] == txs[1] + 1, txs
+    # SIGTERM with a tx held back (received: what PostgreSQL has sent reaches its commit, nothing
+    # recorded yet): it is recorded before the process ends
+    hi, lo = pg.query("INSERT INTO sw_t VALUES (5, 'c'); SELECT pg_current_wal_lsn()").strip().split("/")
+    end = (int(hi, 16) << 32) | int(lo, 16)
+    deadline = time.time() + 30
+    while True:
+        m = cdc.metrics()
+        got = {k: int(float(m.split("\n%s " % k)[1].split()[0])) for k in ("sealdb_cdc_last_lsn", "sealdb_cdc_lag_bytes")}
+        if got["sealdb_cdc_last_lsn"] + got["sealdb_cdc_lag_bytes"] >= end or time.time() > deadline:
+            break
+        time.sleep(0.005)
+    assert c.get(key("sw_t", id=5)) is None        # held back by the window
+    assert cdc.stop() == 0
+    assert c.get(key("sw_t", id=5)) is not None
+    assert latest_rows(c, "sw_t") == pg_rows(pg, "sw_t", ["id"])
+    pg.query("SELECT pg_drop_replication_slot('sw')")
+
+
 def test_cdc_history_detects_tampering(pg, sealdb, rig):
     from test_cli_tamper import tamper
     pg.psql("CREATE TABLE tm_sync (id serial primary key); CREATE TABLE tm_t (id int primary key, v text)")
@@ -530,6 +578,10 @@ def test_flags_and_config(pg, sealdb, tmp_path):
     assert run("--pg", "x", "--pipeline", "0").returncode == 2
     assert run("--pg", "x", "--pipeline", "257").returncode == 2
     assert "--pipeline" in run("--help").stdout
+    assert run("--pg", "x", "--send-window-ms", "-1").returncode == 2
+    p = run("--pg", "x", "--send-window-ms", "1001")
+    assert p.returncode == 2 and "--send-window-ms" in p.stderr
+    assert "--send-window-ms" in run("--help").stdout
     e = dict(os.environ)
     e.pop("SEALDB_PASSWORD", None)
     p = subprocess.run([CDC_BIN, "--pg", "x"], capture_output=True, text=True, env=e, timeout=30)
