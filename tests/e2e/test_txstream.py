@@ -1,7 +1,7 @@
 # test_txstream.py - sealdb's ExecAllStream (docs/api.md, sealdb extensions) from Python's gRPC: each request
 # is its own tx, committed in stream order and answered in that order (even with many in flight), a failing
-# request ends the call with its ExecAll error after the earlier answers, bad bytes are refused like a unary
-# request, and the method needs a logged-in read-write user.
+# request ends the call with its ExecAll error after the earlier answers, at most 64 requests are taken at
+# once, bad bytes are refused like a unary request, and the method needs a logged-in read-write user.
 import threading
 
 import grpc
@@ -153,3 +153,36 @@ def test_client_that_cancels_with_txs_in_flight(sealdb):
                            timeout=30))
     assert len(got) == 1
     assert stub.Get(schema_pb2.KeyRequest(key=b"cx:after"), metadata=md).value == b"v"
+
+
+def test_at_most_64_requests_taken_per_stream(sealdb_factory):
+    # the in-flight cap: on a sync primary with no replica every tx waits at the commit gate for an ack,
+    # so what the stream took shows in the held-writes gauge; it stops at 64 (the rest wait in HTTP/2
+    # flow control) and all 100 commit in order once a replica acks them
+    import re
+    import time
+    from interop_util import create_db, replica_of
+    from test_repl import metrics, wait_for
+    from test_repl_sync import sync_primary
+    a, r = sealdb_factory(), sealdb_factory()
+    sync_primary(a.client(), "p", acks=1)
+    ch = grpc.insecure_channel(a.address)
+    stub, md = _login(ch)
+    md = [("authorization", stub.UseDatabase(schema_pb2.Database(databaseName="p"), metadata=md).token)]
+
+    def held():
+        return int(re.search(r'sealdb_replication_sync_waiting_writes\{db="p"\} (\d+)', metrics(a)).group(1))
+
+    n, res = 100, {}
+    reqs = [schema_pb2.ExecAllRequest(Operations=[_kv(b"cap:%03d" % i, b"v")]) for i in range(n)]
+    th = threading.Thread(target=lambda: res.setdefault("answers", list(_stream(ch)(iter(reqs), metadata=md,
+                                                                                     timeout=120))))
+    th.start()
+    wait_for(lambda: held() >= 64, what="64 txs held at the gate")
+    time.sleep(1.0)   # time for a server without the cap to take more
+    assert held() == 64
+    create_db(r.client(), "r", replica_of(a, "p", sync=True))
+    th.join(120)
+    ids = [h.id for h in res["answers"]]
+    assert ids == list(range(1, n + 1))
+    assert held() == 0
