@@ -224,7 +224,7 @@ bench: OPT = -O2 -g -DNDEBUG
 bench: all $(BENCH_BINS)
 	@set -e; for b in $(BENCH_BINS); do echo "# $$b"; $$b; done
 	@if [ -n "$(SEALDB_CDC_BIN)" ]; then echo "# bench/cdc_bench.py"; \
-	  SEALDB_BIN=$(B)/sealdb build/venv/bin/python bench/cdc_bench.py; fi
+	  SEALDB_BIN=$(B)/sealdb python3 bench/cdc_bench.py; fi
 
 FUZZ_B := build/fuzz
 fuzz:
