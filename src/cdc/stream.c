@@ -611,6 +611,14 @@ static int flight_send(sess *s, flight *f, uint64_t prev_lsn) {
 
 static flight *fl_at(sess *s, uint32_t i) { return &s->fl[(s->fl_head + i) % (uint32_t)s->cfg->pipeline]; }
 
+/* Sends the tx at position j in flight: guarded by its predecessor's marker, unless it is the oldest
+ * (everything before it is committed). */
+static int flight_send_at(sess *s, uint32_t j) {
+    flight *g = fl_at(s, j);
+    g->guarded = j > 0;
+    return flight_send(s, g, j ? fl_at(s, j - 1)->end_lsn : 0);
+}
+
 static void flight_clear(flight *f) {
     for (size_t i = 0; i < f->nents; i++) { sdb_buf_deinit(&f->ents[i].key); sdb_buf_deinit(&f->ents[i].val); }
     f->nents = 0;
@@ -644,8 +652,7 @@ static int stream_take(sess *s, flight *f, sealdb_tx_header *h) {
         flight *g = fl_at(s, j);
         if (!g->streamed) continue;
         g->streamed = 0;
-        g->guarded = j > 0;
-        if ((rc = flight_send(s, g, j ? fl_at(s, j - 1)->end_lsn : 0))) return rc;
+        if ((rc = flight_send_at(s, j))) return rc;
     }
     return 0;
 }
@@ -664,8 +671,7 @@ static int flight_take(sess *s, uint32_t i) {
         atomic_fetch_add(&cdc_st.reorders, 1);
         cdc_log(2, "transaction at %" PRIX64 " arrived before its predecessor: sent again%s", f->end_lsn,
                 i ? ", guarded by the predecessor's marker" : "");
-        f->guarded = i > 0;
-        return flight_send(s, f, i ? fl_at(s, i - 1)->end_lsn : 0);
+        return flight_send_at(s, i);
     }
     if (rc) return sealdb_fail(s, rc, "recording a transaction");
     f->answered = 1;
@@ -679,8 +685,7 @@ static int flight_flush(sess *s) {
     for (uint32_t j = 0; j < s->fl_n; j++) {
         flight *g = fl_at(s, j);
         if (g->p || g->streamed || g->answered) continue;
-        g->guarded = j > 0;
-        int rc = flight_send(s, g, j ? fl_at(s, j - 1)->end_lsn : 0);
+        int rc = flight_send_at(s, j);
         if (rc) return rc;
     }
     return 0;
@@ -694,10 +699,7 @@ static int flight_finish(sess *s) {
     int rc;
     /* an answered oldest tx is recorded without sending what the window holds back */
     if (s->window_us && !flight_ready(s, f) && (rc = flight_flush(s))) return rc;
-    if (!f->p && !f->streamed && !f->answered) {
-        f->guarded = 0;   /* everything older is committed */
-        if ((rc = flight_send(s, f, 0))) return rc;
-    }
+    if (!f->p && !f->streamed && !f->answered && (rc = flight_send_at(s, 0))) return rc;
     while (!f->answered) {
         if ((rc = flight_take(s, 0))) return rc;
         if (f->answered) break;
@@ -763,11 +765,8 @@ static int flight_submit(sess *s, uint64_t end, int64_t unix_commit) {
         uint32_t held = 0;
         while (held < s->fl_n && !fl_at(s, s->fl_n - 1 - held)->p && !fl_at(s, s->fl_n - 1 - held)->answered) held++;
         if (held < (uint32_t)s->swap && s->fl_n < k) return 0;
-        for (uint32_t j = s->fl_n; j-- > s->fl_n - held;) {
-            flight *g = fl_at(s, j);
-            g->guarded = j > 0;
-            if ((rc = flight_send(s, g, j ? fl_at(s, j - 1)->end_lsn : 0))) return rc;
-        }
+        for (uint32_t j = s->fl_n; j-- > s->fl_n - held;)
+            if ((rc = flight_send_at(s, j))) return rc;
         return 0;
     }
     if (s->window_us) {   /* sent with the ones decoded within the window (flight_flush) */

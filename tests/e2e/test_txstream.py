@@ -2,11 +2,17 @@
 # is its own tx, committed in stream order and answered in that order (even with many in flight), a failing
 # request ends the call with its ExecAll error after the earlier answers, at most 64 requests are taken at
 # once, bad bytes are refused like a unary request, and the method needs a logged-in read-write user.
+import re
 import threading
+import time
 
 import grpc
 import pytest
 from immudb.grpc import schema_pb2, schema_pb2_grpc
+
+from interop_util import create_db, replica_of
+from test_repl import metrics, wait_for
+from test_repl_sync import sync_primary
 
 PATH = "/sealdb.schema.SealService/ExecAllStream"
 
@@ -159,11 +165,6 @@ def test_at_most_64_requests_taken_per_stream(sealdb_factory):
     # the in-flight cap: on a sync primary with no replica every tx waits at the commit gate for an ack,
     # so what the stream took shows in the held-writes gauge; it stops at 64 (the rest wait in HTTP/2
     # flow control) and all 100 commit in order once a replica acks them
-    import re
-    import time
-    from interop_util import create_db, replica_of
-    from test_repl import metrics, wait_for
-    from test_repl_sync import sync_primary
     a, r = sealdb_factory(), sealdb_factory()
     sync_primary(a.client(), "p", acks=1)
     ch = grpc.insecure_channel(a.address)
