@@ -238,6 +238,14 @@ typedef struct sealdb_txstream sealdb_txstream;
 SEALDB_API int sealdb_client_txstream_open(sealdb_client *c, sealdb_txstream **out);
 SEALDB_API int sealdb_txstream_send(sealdb_txstream *s, const sealdb_op *ops, size_t n,
                                     const sealdb_precondition *pre, size_t npre);
+/* Batched variant (/sealdb.schema.SealService/ExecAllBatchStream): send appends the tx to the message
+ * being formed; flush sends it (so do recv and half_close, and send at 64 txs, the server's limit per
+ * message). Each tx is still its own sealdb tx, committed and answered in order; the server answers a
+ * message at once, when all its txs are done, so a burst costs the transport one message each way
+ * rather than one per tx. A server without it (immudb, an older sealdb) ends the call with
+ * SEALDB_UNSUPPORTED at the first recv. flush on a plain stream, or with nothing formed, is a no-op. */
+SEALDB_API int sealdb_client_txbatch_open(sealdb_client *c, sealdb_txstream **out);
+SEALDB_API int sealdb_txstream_flush(sealdb_txstream *s);
 /* 1 when recv will not block (the next answer or the call's end is here), else 0; never blocks. */
 SEALDB_API int sealdb_txstream_ready(sealdb_txstream *s);
 SEALDB_API int sealdb_txstream_recv(sealdb_txstream *s, sealdb_tx_header *hdr);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "db/kv.h"
 #include "rpc/handlers_kv.h"
+#include "sealdb.pb-c.h"
 #include "sealdb_err.h"
 
 #define M(name) "/immudb.schema.ImmuService/" name
@@ -454,6 +455,9 @@ const sdb_rpc_method sdb_kv_methods[] = {
     /* sealdb's own: ExecAllRequest messages in, one TxHeader per request out, in order */
     { "/sealdb.schema.SealService/ExecAllStream", NULL, &immudb__schema__tx_header__descriptor,
       sdb_kv_h_exec_all_stream, SDB_PERM_READWRITE, SDB_STREAM_BIDI, NULL },
+    /* sealdb's own: ExecAllBatch messages in, one TxHeaderList per message out, in order */
+    { "/sealdb.schema.SealService/ExecAllBatchStream", NULL, &sealdb__schema__tx_header_list__descriptor,
+      sdb_kv_h_exec_all_batch_stream, SDB_PERM_READWRITE, SDB_STREAM_BIDI, NULL },
 };
 const size_t sdb_kv_n_methods = sizeof sdb_kv_methods / sizeof sdb_kv_methods[0];
 

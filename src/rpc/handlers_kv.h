@@ -26,5 +26,6 @@ int sdb_kv_h_stream_verifiable_set(sdb_call *c, const ProtobufCMessage *req);
 int sdb_kv_h_stream_exec_all(sdb_call *c, const ProtobufCMessage *req);
 /* sealdb's ExecAllStream (handlers_kv_txstream.c) */
 int sdb_kv_h_exec_all_stream(sdb_call *c, const ProtobufCMessage *req);
+int sdb_kv_h_exec_all_batch_stream(sdb_call *c, const ProtobufCMessage *req);
 
 #endif
