@@ -906,12 +906,18 @@ static const char *find_server(const char *argv0) {
     return access("build/sealdb", X_OK) == 0 ? "build/sealdb" : NULL;
 }
 
-/* One writer, TXS_DEPTH txs of TXS_KVS KVs in flight, for phase_seconds: on one ExecAllStream, or as
- * unary ExecAlls (answers awaited oldest first). Prints tx/s and the server's CPU per tx. */
+/* One writer, TXS_DEPTH txs of TXS_KVS KVs in flight, for phase_seconds: as unary ExecAlls (answers
+ * awaited oldest first), on one ExecAllStream, or on one ExecAllBatchStream in messages of TXS_BATCH
+ * txs (a message leaves once TXS_BATCH answers are in). Prints tx/s and the server's CPU per tx. */
 #define TXS_DEPTH 16
 #define TXS_KVS 6
-static void txs_phase(int port, int stream) {
-    const char *name = stream ? "server.txstream6_d16" : "server.execall6_d16";
+#define TXS_BATCH 8
+enum { TXS_UNARY, TXS_STREAM, TXS_BATCHED };
+static void txs_phase(int port, int mode) {
+    static const char *const names[] = { "server.execall6_d16", "server.txstream6_d16", "server.txbatch6_d16_b8" };
+    const char *name = names[mode];
+    int stream = mode != TXS_UNARY;
+    uint64_t burst = mode == TXS_BATCHED ? TXS_BATCH : 1;
     sealdb_client_opts o;
     sealdb_client_opts_init(&o);
     o.port = port;
@@ -919,12 +925,13 @@ static void txs_phase(int port, int stream) {
     if (sealdb_client_connect(&o, &c) || sealdb_client_login(c, "immudb", "immudb", "defaultdb", NULL))
         die("client login failed");
     sealdb_txstream *ts = NULL;
-    if (stream && sealdb_client_txstream_open(c, &ts)) die("ExecAllStream open failed");
+    if (mode == TXS_STREAM && sealdb_client_txstream_open(c, &ts)) die("ExecAllStream open failed");
+    if (mode == TXS_BATCHED && sealdb_client_txbatch_open(c, &ts)) die("ExecAllBatchStream open failed");
     sealdb_pending *ring[TXS_DEPTH] = { 0 };
     uint8_t keys[TXS_DEPTH][TXS_KVS][KEY_LEN];
     sealdb_op ops[TXS_KVS];
     memset(ops, 0, sizeof ops);
-    uint64_t sent = 0, done = 0, seq = (uint64_t)stream << 40;
+    uint64_t sent = 0, done = 0, seq = (uint64_t)mode << 40;
     double t_end = 0, t0 = 0, c0 = 0, phase_end = now_s() + warmup_seconds + phase_seconds;
     int measuring = 0;
     uint64_t done0 = 0, sw0 = 0;
@@ -934,7 +941,7 @@ static void txs_phase(int port, int stream) {
             measuring = 1; t0 = t; c0 = server_cpu_s(); sw0 = server_ctxsw(); done0 = done;
         }
         int more = t < phase_end;
-        if (more && sent - done < TXS_DEPTH) {
+        if (more && (sent % burst || sent - done <= TXS_DEPTH - burst)) {
             uint32_t ri = (uint32_t)(sent % TXS_DEPTH);
             for (int j = 0; j < TXS_KVS; j++) {
                 key_of(seq++, keys[ri][j]);
@@ -943,8 +950,8 @@ static void txs_phase(int port, int stream) {
             }
             int rc = stream ? sealdb_txstream_send(ts, ops, TXS_KVS, NULL, 0)
                             : sealdb_client_exec_all_start(c, ops, TXS_KVS, NULL, 0, &ring[ri]);
+            if (!rc && ++sent % burst == 0 && mode == TXS_BATCHED) rc = sealdb_txstream_flush(ts);
             if (rc) die(sealdb_client_errmsg(c));
-            sent++;
             continue;
         }
         if (done == sent) break;
@@ -995,7 +1002,7 @@ int main(int argc, char **argv) {
 
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
-    alarm((unsigned)(60 + 13 * phase_seconds * 1.5));
+    alarm((unsigned)(60 + 14 * phase_seconds * 1.5));
     snprintf(tmpdir, sizeof tmpdir, "%s/sealdb-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir)) { tmpdir[0] = 0; die("mkdtemp failed"); }
     int port = free_port();
@@ -1096,8 +1103,9 @@ int main(int argc, char **argv) {
         }
         tmpl_free(&t);
     }
-    if (wanted("txstream", "txstream6_d16")) txs_phase(port, 1);
-    if (wanted("execall", "execall6_d16")) txs_phase(port, 0);
+    if (wanted("txstream", "txstream6_d16")) txs_phase(port, TXS_STREAM);
+    if (wanted("txbatch", "txbatch6_d16_b8")) txs_phase(port, TXS_BATCHED);
+    if (wanted("execall", "execall6_d16")) txs_phase(port, TXS_UNARY);
     double rss_load = server_mem_mb("VmHWM");
     atomic_store(&mem_sampler_stop, 1);
     pthread_join(mem_sampler_th, NULL);

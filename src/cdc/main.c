@@ -65,7 +65,7 @@ static void usage(FILE *f) {
 "                           still one sealdb tx each, committed in PostgreSQL's order; 1 = wait for\n"
 "                           each before sending the next)\n"
 "  --send-window-ms N       a pipelined transaction waits up to N ms, 0..1000, for the ones PostgreSQL\n"
-"                           sends after it, then all go to sealdb back to back (default 5; 0 = each\n"
+"                           sends after it, then all go to sealdb in one message (default 5; 0 = each\n"
 "                           at once): fewer, larger bursts cost both sides less CPU per transaction\n"
 "Operation:\n"
 "  --config FILE            read options from FILE: one \"name = value\" per line (names as the\n"

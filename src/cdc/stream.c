@@ -1,8 +1,9 @@
 /* stream.c - one replication session of sealdb-cdc: reads the resume point from sealdb, follows the
  * pgoutput slot, turns each PostgreSQL transaction into sealdb ExecAll transactions (the slot's LSN
- * key in the last one), keeps up to --pipeline of them in flight on one ExecAllStream (committed and
- * answered in the order sent; unary ExecAlls that a marker precondition orders with a server without
- * it) and confirms to PostgreSQL only what sealdb has committed. */
+ * key in the last one), keeps up to --pipeline of them in flight on one ExecAllBatchStream (those
+ * decoded within the send window go as one message; committed and answered in the order sent;
+ * unary ExecAlls that a marker precondition orders with a server without it) and confirms to
+ * PostgreSQL only what sealdb has committed. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -60,9 +61,14 @@ typedef struct sess {
     int64_t window_us;            /* --send-window-ms: pipelined txs are held back this long ... */
     int64_t unsent_since;         /* ... from when the oldest unsent one was decoded (0: none unsent) */
     sealdb_txstream *ts;          /* pipelined txs go there; NULL: opened at the next send */
-    int unary;                    /* the server lacks ExecAllStream (or the test hook): unary ExecAlls */
+    int unary;                    /* the server lacks ExecAllBatchStream (or the test hook): unary ExecAlls */
     uint64_t ts_answers;          /* answers taken on the current stream */
-    uint32_t ts_flying;           /* txs sent on it and not taken */
+    uint32_t ts_flying;           /* txs sent (or queued) on it and not taken */
+    uint32_t ts_queued;           /* txs queued for its next message */
+    int ts_idle;                  /* it had no tx in flight when the first queued one was */
+    int ts_broken;                /* a send found it ended */
+    int ts_retry;                 /* stream_flush is sending the queued txs again on a new stream */
+    int collect;                  /* flight_flush is queueing: stream_flush comes at its end */
 } sess;
 
 static int flight_drain(sess *s);
@@ -559,26 +565,60 @@ static void stream_close(sess *s) {
     s->ts = NULL;
     s->ts_answers = 0;
     s->ts_flying = 0;
+    s->ts_queued = 0;
+    s->ts_broken = 0;
 }
 
-/* Sends one tx on the stream, opening it first when there is none. A stream that ended with none of
- * our txs on it (the server's idle timeout) is replaced. A send that finds the stream ended while txs
- * are on it counts as sent: their answers, then the stream's end, come from recv in order. */
+/* Queues one tx on the batch stream, opening it first when there is none; stream_flush sends what is
+ * queued as one message (flight_flush queues a whole window first). A stream that ended with none of
+ * our txs on it (the server's idle timeout) is replaced. */
 static int stream_send(sess *s, const sealdb_op *ops, size_t n, const sealdb_precondition *pre) {
     int rc;
-    for (int attempt = 0;; attempt++) {
-        if (s->ts && !s->ts_flying && sealdb_txstream_ready(s->ts)) {
-            sealdb_txstream_recv(s->ts, NULL);
-            cdc_log(2, "sealdb: the transaction stream ended while idle: %s", sealdb_client_errmsg(s->c));
-            stream_close(s);
-        }
-        if (!s->ts && (rc = sealdb_client_txstream_open(s->c, &s->ts))) return rc;
-        rc = sealdb_txstream_send(s->ts, ops, n, pre, pre ? 1 : 0);
-        if (rc == SEALDB_NETWORK && !s->ts_flying && !attempt) { stream_close(s); continue; }
-        if (rc == SEALDB_NETWORK && s->ts_flying) rc = 0;
-        if (!rc) s->ts_flying++;
-        return rc;
+    if (s->ts && !s->ts_flying && sealdb_txstream_ready(s->ts)) {
+        sealdb_txstream_recv(s->ts, NULL);
+        cdc_log(2, "sealdb: the transaction stream ended while idle: %s", sealdb_client_errmsg(s->c));
+        stream_close(s);
     }
+    if (!s->ts && (rc = sealdb_client_txbatch_open(s->c, &s->ts))) return rc;
+    if (!s->ts_queued) s->ts_idle = !s->ts_flying;
+    rc = sealdb_txstream_send(s->ts, ops, n, pre, pre ? 1 : 0);   /* sends by itself at 64 */
+    if (rc && rc != SEALDB_NETWORK) return rc;
+    s->ts_flying++;
+    s->ts_queued++;
+    if (rc) s->ts_broken = 1;
+    return 0;
+}
+
+static int flight_send_at(sess *s, uint32_t j);
+static flight *fl_at(sess *s, uint32_t i);
+
+/* Sends what is queued on the stream. When the stream turns out to have ended while it had none of
+ * our txs (the server's idle timeout), the queued txs go again on a new one, once; when it ended
+ * with older txs on it, they count as sent: their answers, then the stream's end, come from recv. */
+static int stream_flush(sess *s) {
+    if (!s->ts || !s->ts_queued) return 0;
+    int rc = s->ts_broken ? SEALDB_NETWORK : sealdb_txstream_flush(s->ts);
+    int idle = s->ts_idle;
+    s->ts_queued = 0;
+    s->ts_broken = 0;
+    if (rc != SEALDB_NETWORK) return rc ? sealdb_fail(s, rc, "sending transactions") : 0;
+    if (!idle || s->ts_retry) return 0;
+    cdc_log(2, "sealdb: the transaction stream had ended: its transactions go on a new one");
+    stream_close(s);
+    s->ts_retry = 1;
+    rc = 0;
+    int collecting = s->collect;
+    s->collect = 1;
+    for (uint32_t j = 0; j < s->fl_n && !rc; j++) {
+        flight *g = fl_at(s, j);
+        if (!g->streamed) continue;
+        g->streamed = 0;
+        rc = flight_send_at(s, j);
+    }
+    s->collect = collecting;
+    if (!rc) rc = stream_flush(s);
+    s->ts_retry = 0;
+    return rc;
 }
 
 static int flight_send(sess *s, flight *f, uint64_t prev_lsn) {
@@ -606,7 +646,8 @@ static int flight_send(sess *s, flight *f, uint64_t prev_lsn) {
         f->streamed = rc == 0;
     }
     free(ops);
-    return rc ? sealdb_fail(s, rc, "sending a transaction") : 0;
+    if (rc) return sealdb_fail(s, rc, "sending a transaction");
+    return s->collect ? 0 : stream_flush(s);
 }
 
 static flight *fl_at(sess *s, uint32_t i) { return &s->fl[(s->fl_head + i) % (uint32_t)s->cfg->pipeline]; }
@@ -644,7 +685,7 @@ static int stream_take(sess *s, flight *f, sealdb_tx_header *h) {
         int r = sealdb_fail(s, rc, "recording a transaction (stream)");
         return rc == SEALDB_PRECONDITION && f->guarded ? CDC_RETRY : r;
     }
-    if (!told) cdc_log(1, "sealdb: the server has no ExecAllStream: pipelined transactions go as unary ExecAlls");
+    if (!told) cdc_log(1, "sealdb: the server has no ExecAllBatchStream: pipelined transactions go as unary ExecAlls");
     told = 1;
     stream_close(s);
     s->unary = 1;
@@ -682,13 +723,15 @@ static int flight_take(sess *s, uint32_t i) {
 /* Sends every tx held back by the send window, oldest first, each guarded by its predecessor's marker. */
 static int flight_flush(sess *s) {
     s->unsent_since = 0;
-    for (uint32_t j = 0; j < s->fl_n; j++) {
+    s->collect = 1;   /* one message for all of them */
+    int rc = 0;
+    for (uint32_t j = 0; j < s->fl_n && !rc; j++) {
         flight *g = fl_at(s, j);
         if (g->p || g->streamed || g->answered) continue;
-        int rc = flight_send_at(s, j);
-        if (rc) return rc;
+        rc = flight_send_at(s, j);
     }
-    return 0;
+    s->collect = 0;
+    return rc ? rc : stream_flush(s);
 }
 
 /* Waits for the oldest tx in flight (sending it first if the test hook held it back). When it had

@@ -364,7 +364,7 @@ END;
 
 
 # split: every tx in two parts, one at a time; pipelined: up to 16 txs in flight (the default) on one
-# ExecAllStream, which commits them in order (the order guard is never hit); the test hook makes the
+# ExecAllBatchStream, which commits them in order (the order guard is never hit); the test hook makes the
 # session use unary ExecAlls, which the server may run in any order:
 # swapped: the hook sends every second tx before its predecessor, so the order guard is hit;
 # reversed: groups of three sent newest first, so a tx is sent again while the one before it is
@@ -433,7 +433,7 @@ def test_kill9_under_load_exactly_once(pg, sealdb, rig, mode):
         assert reorders > 0, m
     else:      # on the stream no tx overtakes another
         assert reorders == 0, m
-        assert "no ExecAllStream" not in log
+        assert "no ExecAllBatchStream" not in log
     if mode == "reversed":   # and resent ones behind an older one being resent
         assert "guarded by the predecessor's marker" in log
     if mode != "split":     # pipelined txs carry their marker; a split tx does not need one
@@ -441,8 +441,8 @@ def test_kill9_under_load_exactly_once(pg, sealdb, rig, mode):
     pg.query("SELECT pg_drop_replication_slot('%s')" % slot)
 
 
-def test_pipeline_falls_back_to_unary_without_execallstream(pg, immudb_ref, tmp_path):
-    # immudb 1.9.5 has no ExecAllStream: its first answer is Unimplemented, every tx in flight is sent
+def test_pipeline_falls_back_to_unary_without_execallbatchstream(pg, immudb_ref, tmp_path):
+    # immudb 1.9.5 has no ExecAllBatchStream: its first answer is Unimplemented, every tx in flight is sent
     # again as a unary ExecAll, and the session goes on that way, saying so once
     from immudb_ref import ADMIN_PW
     pg.psql("""DROP TABLE IF EXISTS fb_sync, fb_t; CREATE TABLE fb_sync (id serial primary key);
@@ -460,13 +460,13 @@ def test_pipeline_falls_back_to_unary_without_execallstream(pg, immudb_ref, tmp_
         assert len(history(c, key("fb_t", id=i))) == (2 if i % 7 == 0 else 1)
     assert cdc.stop() == 0
     log = cdc.log()
-    assert log.count("has no ExecAllStream") == 1, log[-3000:]
+    assert log.count("has no ExecAllBatchStream") == 1, log[-3000:]
     assert "reconnecting" not in log, log[-3000:]
     pg.query("SELECT pg_drop_replication_slot('fb')")
 
 
 def test_stream_ended_while_idle_is_replaced_in_session(pg, sealdb_factory, tmp_path):
-    # sealdb ends an ExecAllStream with nothing in flight after its idle timeout: sealdb-cdc opens a new
+    # sealdb ends an ExecAllBatchStream with nothing in flight after its idle timeout: sealdb-cdc opens a new
     # one at the next send, without ending its session (no reconnect, nothing lost or doubled)
     # (the connection itself is closed one more idle timeout after the stream's end: the sends come
     # between the two, a send after both would find the connection gone and start a new session)
