@@ -15,6 +15,7 @@ struct sealdb_txstream {
     sdb_buf msg;                  /* the last answer's bytes (reused) */
     uint64_t sent, answered;      /* sent counts the txs of the batch being formed */
     int ended;                    /* the call's end was seen by recv */
+    int half_closed;
     int batched;
     sdb_buf batch;                /* batched: the ExecAllBatch being formed (its field-1 entries) */
     uint32_t nbatch;              /* requests in it */
@@ -91,6 +92,9 @@ SEALDB_API int sealdb_txstream_send(sealdb_txstream *s, const sealdb_op *ops, si
                                     const sealdb_precondition *pre, size_t npre) {
     if (!s) return SEALDB_INVALID;
     if (!n) return sdb_cl_fail(s->c, SEALDB_INVALID, "bad arguments");
+    /* as the transport answers a plain stream's send; a batched one would only append the tx */
+    if (s->half_closed) return sent_rc(s, SEALDB_INVALID);
+    if (s->ended) return sent_rc(s, SEALDB_NETWORK);
     int rc = sdb_cl_exec_all_req(s->c, ops, n, pre, npre, stream_sink, s);
     if (rc == SEALDB_OK && s->nbatch == TXBATCH_MAX) rc = sealdb_txstream_flush(s);
     return rc;
@@ -168,6 +172,7 @@ SEALDB_API int sealdb_txstream_half_close(sealdb_txstream *s) {
     int rc = sealdb_txstream_flush(s);
     if (rc != SEALDB_OK) return rc;
     rc = sdb_rpc_bidi_half_close(s->b);
+    if (rc == SEALDB_OK) s->half_closed = 1;
     return rc == SEALDB_OK ? rc : sdb_cl_fail(s->c, rc, "cannot close the stream");
 }
 
