@@ -892,6 +892,16 @@ static int on_xlog(sess *s, const uint8_t *p, size_t n) {
     return rc;
 }
 
+/* Sleeps us, then reads what PostgreSQL sent meanwhile: while the send window holds txs back,
+ * waking at each of PostgreSQL's messages (about one per tx) cost a switch per tx (1.7 against
+ * 0.3 per tx, 9.3 against 5.8 us of CPU per row in cdc_bench). */
+static int pause_pg(sess *s, int64_t us) {
+    struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+    nanosleep(&ts, NULL);   /* a signal ends it early: the loop checks for a stop */
+    if (!PQconsumeInput(s->repl)) { cdc_log(0, "postgresql: %s", PQerrorMessage(s->repl)); return CDC_RETRY; }
+    return 0;
+}
+
 /* Waits up to us microseconds for PostgreSQL to send more (a signal ends the wait early), then
  * reads it; CDC_RETRY when the connection failed. */
 static int wait_pg(sess *s, int64_t us) {
@@ -1079,6 +1089,9 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
                 /* first read what PostgreSQL sent meanwhile (more txs to send); only when there is
                  * nothing new, wait for the oldest answer */
                 if (!polled) {
+                    /* PostgreSQL may keep sending without a pause: the window still ends in time
+                     * (checked once what was read is taken, so that a backlog goes as one burst) */
+                    if (s.unsent_since && now_us() - s.unsent_since >= s.window_us && (rc = flight_flush(&s))) continue;
                     polled = 1;
                     if (!PQconsumeInput(s.repl)) { cdc_log(0, "postgresql: %s", PQerrorMessage(s.repl)); rc = CDC_RETRY; }
                     continue;
@@ -1088,7 +1101,7 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
                     int64_t left = s.unsent_since + s.window_us - now_us();
                     if (left > 0) {
                         while (!rc && s.fl_n && flight_ready(&s, fl_at(&s, 0))) rc = flight_finish(&s);
-                        if (!rc) rc = wait_pg(&s, left);
+                        if (!rc) rc = pause_pg(&s, left);
                         continue;
                     }
                 }
@@ -1128,8 +1141,6 @@ int cdc_session(const cdc_cfg *cfg, int *progress) {
             rc = CDC_RETRY;
         }
         PQfreemem(buf);
-        /* PostgreSQL may keep sending without a pause: the window still ends in time */
-        if (!rc && s.unsent_since && now_us() - s.unsent_since >= s.window_us) rc = flight_flush(&s);
     }
     if (rc == CDC_STOPPED) {   /* what is in flight is recorded before the last status update */
         int drc = flight_drain(&s);

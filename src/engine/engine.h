@@ -99,6 +99,10 @@ typedef void (*sdb_commit_cb)(void *arg, int rc, const sdb_commit_result *res, s
  * state including every earlier tx. Duplicate keys give SEALDB_EXISTS. */
 int  sdb_engine_commit(sdb_engine *e, const sdb_kv *kvs, size_t n,
                        const sdb_precondition *pre, size_t npre, sdb_commit_cb cb, void *arg);
+/* on = 1: this thread's following sdb_engine_commit calls queue their txs without waking the
+ * committer; on = 0 wakes it once if they need it. A caller with several txs at hand (a stream
+ * message's) wakes the committer once, not per tx, and they tend to form one group. */
+void sdb_engine_defer_wake(sdb_engine *e, int on);
 /* Blocking wrapper: returns when the tx is published. res and failed_pre may be NULL. */
 int  sdb_engine_commit_sync(sdb_engine *e, const sdb_kv *kvs, size_t n,
                             const sdb_precondition *pre, size_t npre,

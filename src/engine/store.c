@@ -403,6 +403,23 @@ static int keys_distinct(const sdb_kv *kvs, size_t n, uint32_t *slots, size_t ns
 
 /* Builds and queues a tx. rep: the header of a replicated tx (its own id, ts, version, metadata,
  * blTxId; eH checked here unless skip_eh, the chain by the committer), else NULL. */
+static void wake_committer(sdb_engine *e) {
+    pthread_mutex_lock(&e->q_mu);
+    pthread_cond_signal(&e->q_cv);
+    pthread_mutex_unlock(&e->q_mu);
+}
+
+/* sdb_engine_defer_wake: this thread's commits to defer_e wake the committer at the end of the run */
+static _Thread_local sdb_engine *defer_e;
+static _Thread_local int defer_owed;
+
+void sdb_engine_defer_wake(sdb_engine *e, int on) {
+    if (on) { defer_e = e; defer_owed = 0; return; }
+    if (defer_e == e && defer_owed) wake_committer(e);
+    defer_e = NULL;
+    defer_owed = 0;
+}
+
 static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_precondition *pre, size_t npre,
                           sdb_commit_cb cb, void *arg, const sdb_tx_header *rep, int skip_eh,
                           const uint8_t *rep_alh, int *why) {
@@ -568,9 +585,8 @@ static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_
     while (!atomic_compare_exchange_weak_explicit(&e->q_top, &top, p, memory_order_release, memory_order_relaxed));
     if (!top) {
         /* the committer may be asleep on an empty queue: it checks q_top under q_mu */
-        pthread_mutex_lock(&e->q_mu);
-        pthread_cond_signal(&e->q_cv);
-        pthread_mutex_unlock(&e->q_mu);
+        if (defer_e == e) defer_owed = 1;
+        else wake_committer(e);
     }
     sdb_buf_deinit(&rh);
     return SEALDB_OK;

@@ -150,7 +150,9 @@ static void submit(txs *s, sdb_slice msg) {
         return;
     }
     size_t i = 0;
+    sdb_engine_defer_wake(s->db->eng, 1);   /* the committer wakes once for the message */
     while (i < k && !submit_one(s, slot_at(s, s->n + (uint32_t)i), reqs[i])) i++;
+    sdb_engine_defer_wake(s->db->eng, 0);
     if (i + 1 < k) {   /* drop the rest: they never reach the engine */
         uint32_t drop = (uint32_t)(k - i - 1);
         pthread_mutex_lock(&s->mu);
