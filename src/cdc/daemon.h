@@ -32,6 +32,7 @@ typedef struct cdc_stats {
     atomic_uint_fast64_t rows, pg_txs, sealdb_txs, reconnects, last_lsn, server_lsn;
     atomic_uint_fast64_t reorders;   /* pipelined txs that overtook their predecessor and were sent again */
     atomic_uint_fast64_t status_updates;   /* standby status updates sent to PostgreSQL */
+    atomic_uint_fast64_t inflight_txs, inflight_bytes, inflight_bytes_max;   /* the pipeline now; its peak */
     atomic_int_fast64_t last_commit_us, last_recorded_us;   /* unix microseconds */
     atomic_int connected;
 } cdc_stats;

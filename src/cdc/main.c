@@ -61,11 +61,11 @@ static void usage(FILE *f) {
 "  --prefix P               key prefix (default cdc): rows at P/<schema>.<table>/<key JSON>\n"
 "  --max-batch-bytes N      bytes of keys and values per sealdb transaction (default 8388608)\n"
 "  --max-batch-rows N       rows per sealdb transaction (default: the database's max entries - 1)\n"
-"  --pipeline N             PostgreSQL transactions in flight to sealdb at once, 1..256 (default 16;\n"
+"  --pipeline N             PostgreSQL transactions in flight to sealdb at once, 1..256 (default 64;\n"
 "                           still one sealdb tx each, committed in PostgreSQL's order; 1 = wait for\n"
-"                           each before sending the next)\n"
+"                           each before sending the next); their bytes at most 4 x --max-batch-bytes\n"
 "  --send-window-ms N       a pipelined transaction waits up to N ms, 0..1000, for the ones PostgreSQL\n"
-"                           sends after it, then all go to sealdb in one message (default 5; 0 = each\n"
+"                           sends after it, then all go to sealdb in one message (default 20; 0 = each\n"
 "                           at once): fewer, larger bursts cost both sides less CPU per transaction\n"
 "Operation:\n"
 "  --config FILE            read options from FILE: one \"name = value\" per line (names as the\n"
@@ -207,7 +207,7 @@ int main(int argc, char **argv) {
     cfg = (cdc_cfg){ .slot = "sealdb_cdc", .publication = "sealdb_cdc", .proto = 1, .sealdb_host = "127.0.0.1",
                      .sealdb_port = 3322, .database = "defaultdb", .user = "immudb", .prefix = "cdc",
                      .max_batch_bytes = 8u << 20, .status_ms = 1000,
-                     .pipeline = 16, .send_window_ms = 5 };
+                     .pipeline = 64, .send_window_ms = 20 };
     /* the config file first, so that flags override it */
     for (int i = 1; i < argc; i++) {
         const char *path = NULL;

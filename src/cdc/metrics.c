@@ -65,13 +65,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             "# TYPE sealdb_cdc_reorders_total counter\nsealdb_cdc_reorders_total %llu\n"
             "# HELP sealdb_cdc_status_updates_total Standby status updates sent to PostgreSQL.\n"
             "# TYPE sealdb_cdc_status_updates_total counter\nsealdb_cdc_status_updates_total %llu\n"
+            "# HELP sealdb_cdc_inflight_transactions Pipelined transactions sent or held back, not yet recorded.\n"
+            "# TYPE sealdb_cdc_inflight_transactions gauge\nsealdb_cdc_inflight_transactions %llu\n"
+            "# HELP sealdb_cdc_inflight_bytes Key and value bytes of those transactions.\n"
+            "# TYPE sealdb_cdc_inflight_bytes gauge\nsealdb_cdc_inflight_bytes %llu\n"
+            "# HELP sealdb_cdc_inflight_bytes_max Peak of sealdb_cdc_inflight_bytes since start.\n"
+            "# TYPE sealdb_cdc_inflight_bytes_max gauge\nsealdb_cdc_inflight_bytes_max %llu\n"
             "# HELP sealdb_cdc_connected 1 while following the slot.\n"
             "# TYPE sealdb_cdc_connected gauge\nsealdb_cdc_connected %d\n",
             (unsigned long long)rows, rate, (unsigned long long)atomic_load(&cdc_st.pg_txs),
             (unsigned long long)atomic_load(&cdc_st.sealdb_txs), (unsigned long long)last,
             (unsigned long long)lag_b, lag_s, (unsigned long long)atomic_load(&cdc_st.reconnects),
             (unsigned long long)atomic_load(&cdc_st.reorders),
-            (unsigned long long)atomic_load(&cdc_st.status_updates), (int)atomic_load(&cdc_st.connected)) < 0) return MHD_NO;
+            (unsigned long long)atomic_load(&cdc_st.status_updates),
+            (unsigned long long)atomic_load(&cdc_st.inflight_txs), (unsigned long long)atomic_load(&cdc_st.inflight_bytes),
+            (unsigned long long)atomic_load(&cdc_st.inflight_bytes_max), (int)atomic_load(&cdc_st.connected)) < 0) return MHD_NO;
     } else if (!strcmp(url, "/livez")) {
         body = strdup("ok\n");
     } else {

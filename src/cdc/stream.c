@@ -27,6 +27,7 @@ typedef struct flight {
     int streamed;                 /* sent on the session's txstream (else with p NULL: not sent yet,
                                    * the test hook sends it after the next) */
     int guarded;                  /* sent with the previous tx's marker as a precondition */
+    size_t bytes;                 /* its keys' and values' bytes */
     int answered;                 /* committed (answer taken while an older tx was resent), as tx */
     uint64_t tx;
 } flight;
@@ -56,6 +57,7 @@ typedef struct sess {
     FILE *lag;
     /* pipeline: ring of cfg->pipeline txs in flight, oldest at fl_head */
     flight *fl; uint32_t fl_head, fl_n;
+    size_t fl_bytes;              /* their keys' and values' bytes: at most PIPELINE_BYTES_X max_batch_bytes */
     uint64_t sent_lsn;            /* end LSN of the last tx sent (its marker guards the next) */
     int swap;                     /* test hook: send groups of swap txs newest first (0: off) */
     int64_t window_us;            /* --send-window-ms: pipelined txs are held back this long ... */
@@ -551,6 +553,8 @@ static int recorded(sess *s, uint64_t end, int64_t unix_commit, size_t nents) {
     return send_feedback(s, 0) ? CDC_RETRY : 0;
 }
 
+#define PIPELINE_BYTES_X 4   /* bytes in flight: at most this many times --max-batch-bytes */
+
 /* ---- pipeline: txs in flight, committed in PostgreSQL's order ----
  * Each pipelined tx also writes a marker <prefix>/_cdc/<slot>/tx/<end LSN, 16 hex digits>, and one
  * sent while its predecessor is still in flight carries the precondition that the predecessor's
@@ -651,6 +655,12 @@ static int flight_send(sess *s, flight *f, uint64_t prev_lsn) {
 }
 
 static flight *fl_at(sess *s, uint32_t i) { return &s->fl[(s->fl_head + i) % (uint32_t)s->cfg->pipeline]; }
+
+static void flight_gauges(const sess *s) {
+    atomic_store(&cdc_st.inflight_txs, s->fl_n);
+    atomic_store(&cdc_st.inflight_bytes, s->fl_bytes);
+    if (s->fl_bytes > atomic_load(&cdc_st.inflight_bytes_max)) atomic_store(&cdc_st.inflight_bytes_max, s->fl_bytes);
+}
 
 /* Sends the tx at position j in flight: guarded by its predecessor's marker, unless it is the oldest
  * (everything before it is committed). */
@@ -758,6 +768,8 @@ static int flight_finish(sess *s) {
     flight_clear(f);
     s->fl_head = (s->fl_head + 1) % (uint32_t)s->cfg->pipeline;
     s->fl_n--;
+    s->fl_bytes -= f->bytes;
+    flight_gauges(s);
     return recorded(s, f->end_lsn, f->commit_us, n);
 }
 
@@ -780,6 +792,8 @@ static void flight_abort(sess *s) {
         flight_clear(f);
     }
     s->fl_n = 0;
+    s->fl_bytes = 0;
+    flight_gauges(s);
     stream_close(s);   /* cancelled when txs were in flight */
 }
 
@@ -790,20 +804,28 @@ static int flight_ready(sess *s, flight *f) {
     return f->p && sealdb_client_exec_all_ready(f->p);
 }
 
-/* Moves the current tx's versions into the pipeline and sends them. */
+/* Moves the current tx's versions into the pipeline and sends them. The oldest txs are recorded
+ * first while the pipeline holds --pipeline txs, or would hold more than PIPELINE_BYTES_X times
+ * --max-batch-bytes (a pipelined tx is at most that large: memory stays bounded when txs are big). */
 static int flight_submit(sess *s, uint64_t end, int64_t unix_commit) {
     uint32_t k = (uint32_t)s->cfg->pipeline;
     int rc;
-    if (s->fl_n == k && (rc = flight_finish(s))) return rc;
+    size_t bytes = 0;
+    for (size_t i = 0; i < s->nents; i++) bytes += s->ents[i].key.len + s->ents[i].val.len;
+    while (s->fl_n && (s->fl_n == k || s->fl_bytes + bytes > PIPELINE_BYTES_X * s->cfg->max_batch_bytes))
+        if ((rc = flight_finish(s))) return rc;
     flight *f = fl_at(s, s->fl_n), *prev = s->fl_n ? fl_at(s, s->fl_n - 1) : NULL;
     ent *te = f->ents; size_t tcap = f->cap;
     f->ents = s->ents; f->nents = s->nents; f->cap = s->cap;
     s->ents = te; s->nents = 0; s->cap = tcap;
     f->end_lsn = end; f->commit_us = unix_commit; f->p = NULL; f->answered = 0; f->streamed = 0;
     f->guarded = prev != NULL;
+    f->bytes = bytes;
     uint64_t prev_lsn = s->sent_lsn;
     s->sent_lsn = end;
     s->fl_n++;
+    s->fl_bytes += bytes;
+    flight_gauges(s);
     if (s->swap) {   /* test hook: held back until a group is complete, then sent newest first */
         uint32_t held = 0;
         while (held < s->fl_n && !fl_at(s, s->fl_n - 1 - held)->p && !fl_at(s, s->fl_n - 1 - held)->answered) held++;

@@ -538,6 +538,27 @@ def test_send_window_holds_txs_back_and_sends_them_together(pg, sealdb, rig):
     pg.query("SELECT pg_drop_replication_slot('sw')")
 
 
+def test_pipeline_bytes_are_bounded(pg, sealdb, rig):
+    # the pipeline holds at most 4 x --max-batch-bytes of keys and values: with a long send window
+    # and 30 txs of ~1.2 KB, the oldest are recorded once 16 KiB are in flight (36 KB otherwise)
+    pg.psql("CREATE TABLE pb_sync (id serial primary key); CREATE TABLE pb_t (id int primary key, v text)")
+    cdc = rig("pb", ["public.pb_sync", "public.pb_t"],
+              extra=["--pipeline", "64", "--send-window-ms", "1000", "--max-batch-bytes", "4096"]).start()
+    c = sealdb.client()
+    sync(pg, c, "pb")
+    pg.psql("".join("BEGIN; INSERT INTO pb_t VALUES (%d, '%s'); COMMIT;\n" % (i, "x" * 1100) for i in range(30)))
+    sync(pg, c, "pb")
+    m = cdc.metrics()
+    peak = int(m.split("\nsealdb_cdc_inflight_bytes_max ")[1].split()[0])
+    assert 8000 < peak <= 4 * 4096, m
+    assert int(m.split("\nsealdb_cdc_inflight_transactions ")[1].split()[0]) == 0, m
+    txs = [c.verifiedGet(key("pb_t", id=i)).id for i in range(30)]
+    assert txs == list(range(txs[0], txs[0] + 30))   # one sealdb tx each, in commit order
+    assert latest_rows(c, "pb_t") == pg_rows(pg, "pb_t", ["id"])
+    assert cdc.stop() == 0
+    pg.query("SELECT pg_drop_replication_slot('pb')")
+
+
 def test_cdc_history_detects_tampering(pg, sealdb, rig):
     from test_cli_tamper import tamper
     pg.psql("CREATE TABLE tm_sync (id serial primary key); CREATE TABLE tm_t (id int primary key, v text)")
