@@ -370,6 +370,20 @@ TEST(crash_after_write_n_drops_unsynced_data) {
 }
 
 /* ---- the committer/syncer pipeline under a failing fdatasync ---- */
+/* A new engine in an empty directory, with the default options, faults off. */
+static sdb_engine *open_fresh(void) {
+    fault_reset();
+    dbdir();
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
+    CHECK(system(cmd) == 0);
+    sdb_engine_opts o;
+    sdb_engine_opts_default(&o);
+    sdb_engine *e = NULL;
+    CHECK_OK(sdb_engine_open(dir_, &o, &e));
+    return e;
+}
+
 typedef struct { atomic_int rc[8]; } answers;
 static void answer_cb(void *arg, int rc, const sdb_commit_result *res, size_t fp) {
     (void)res; (void)fp;
@@ -397,15 +411,7 @@ static int wait_answered(answers *a, int from, int to) {
  * group is answered before the failure, none is acknowledged, the engine refuses writes, and the
  * next open recovers everything acknowledged before. */
 TEST(sync_failure_with_next_group_pending) {
-    fault_reset();
-    dbdir();
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
-    CHECK(system(cmd) == 0);
-    sdb_engine_opts o;
-    sdb_engine_opts_default(&o);   /* a large segment: no background segment sync in the way */
-    sdb_engine *e = NULL;
-    CHECK_OK(sdb_engine_open(dir_, &o, &e));
+    sdb_engine *e = open_fresh();   /* default options: a large segment, no background segment sync */
     for (int i = 1; i <= 5; i++) CHECK_OK(put(e, i));
     answers a;
     for (int i = 0; i < 8; i++) atomic_init(&a.rc[i], -1);
@@ -481,15 +487,7 @@ static void release_syncs(void) {
  * on a key nobody wrote still fails. If the first group's sync fails, every tx of the chain fails
  * with it, and after recovery its keys no longer count. */
 TEST(must_exist_on_pending_keys_needs_no_drain) {
-    fault_reset();
-    dbdir();
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
-    CHECK(system(cmd) == 0);
-    sdb_engine_opts o;
-    sdb_engine_opts_default(&o);
-    sdb_engine *e = NULL;
-    CHECK_OK(sdb_engine_open(dir_, &o, &e));
+    sdb_engine *e = open_fresh();
     for (int i = 1; i <= 5; i++) CHECK_OK(put(e, i));
     answers a;
     for (int i = 0; i < 8; i++) atomic_init(&a.rc[i], -1);
@@ -586,15 +584,7 @@ TEST(must_exist_on_pending_keys_needs_no_drain) {
 /* sdb_engine_defer_wake: txs queued while it is on wait for its end (the committer sleeps on), then
  * all commit, in the order queued. */
 TEST(deferred_wake_holds_txs_until_the_end) {
-    fault_reset();
-    dbdir();
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
-    CHECK(system(cmd) == 0);
-    sdb_engine_opts o;
-    sdb_engine_opts_default(&o);
-    sdb_engine *e = NULL;
-    CHECK_OK(sdb_engine_open(dir_, &o, &e));
+    sdb_engine *e = open_fresh();
     answers a;
     for (int i = 0; i < 8; i++) atomic_init(&a.rc[i], -1);
     CHECK_OK(push_async(e, 0, &a.rc[0]));
