@@ -71,7 +71,7 @@ static inline uint64_t sdb_hash64(const uint8_t *p, size_t n) {
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n) memcpy(&w, p, n);   /* an empty key may come as NULL */
     h = (h ^ (w * 0xc4ceb9fe1a85ec53ull)) * 0xff51afd7ed558ccdull;
     h ^= h >> 32;
     h *= 0xc4ceb9fe1a85ec53ull;
