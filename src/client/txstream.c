@@ -1,8 +1,8 @@
 /* txstream.c - sealdb's ExecAllStream and ExecAllBatchStream from libsealdb-client: ExecAlls sent on one
  * bidirectional call (encoded by kv.c's builder straight into the outgoing message, or appended to
  * the batch being formed) and their tx headers taken in order. */
-#include "client/client_int.h"
 #include <inttypes.h>
+#include "client/client_int.h"
 #include "sealdb.pb-c.h"
 
 #define TXSTREAM_METHOD "/sealdb.schema.SealService/ExecAllStream"
@@ -59,14 +59,12 @@ static int sent_rc(sealdb_txstream *s, int rc) {
 
 static int stream_sink(sealdb_client *c, const ProtobufCMessage *req, void *arg) {
     sealdb_txstream *s = arg;
-    (void)c;
     size_t n = protobuf_c_message_get_packed_size(req);
     if (s->batched) {   /* field 1 (length-delimited): tag, length varint, the request */
         if (sdb_buf_reserve(&s->batch, n + 11) != SEALDB_OK) return sdb_cl_fail(c, SEALDB_NOMEM, "out of memory");
         uint8_t *p0 = s->batch.ptr + s->batch.len, *p = p0;
         *p++ = 0x0a;
-        size_t v = n;
-        do { *p++ = (uint8_t)(v >= 0x80 ? (v & 0x7f) | 0x80 : v); v >>= 7; } while (v);
+        p = sdb_put_varint(p, n);
         protobuf_c_message_pack(req, p);
         s->batch.len += (size_t)(p - p0) + n;
         s->nbatch++;

@@ -134,16 +134,10 @@ size_t sdb_kv_varint_len(uint64_t v) {
     return n;
 }
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v) {
-    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
 /* Length-delimited field `num` (< 16) holding n bytes: tag, length, then the caller's bytes. */
 uint8_t *sdb_kv_put_field_head(uint8_t *p, unsigned num, size_t n) {
     *p++ = (uint8_t)(num << 3 | 2);
-    return put_varint(p, n);
+    return sdb_put_varint(p, n);
 }
 
 /* vLen as protobuf-c packs an int32 field: sign-extended to 64 bits. */
@@ -203,7 +197,7 @@ int sdb_kv_raw_tx_encode(sdb_kvdb *db, sdb_arena *a, uint64_t id, size_t head, s
         p = sdb_kv_put_field_head(p, 2, SDB_HASH_LEN);
         memcpy(p, te->hvalue.b, SDB_HASH_LEN);
         p += SDB_HASH_LEN;
-        if (vl) { *p++ = 3 << 3; p = put_varint(p, vl); }
+        if (vl) { *p++ = 3 << 3; p = sdb_put_varint(p, vl); }
         if (te->md_bytes.len) {
             p = sdb_kv_put_field_head(p, 4, mds[i].len);
             memcpy(p, mds[i].ptr, mds[i].len);

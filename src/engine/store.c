@@ -401,8 +401,6 @@ static int keys_distinct(const sdb_kv *kvs, size_t n, uint32_t *slots, size_t ns
     return SEALDB_OK;
 }
 
-/* Builds and queues a tx. rep: the header of a replicated tx (its own id, ts, version, metadata,
- * blTxId; eH checked here unless skip_eh, the chain by the committer), else NULL. */
 static void wake_committer(sdb_engine *e) {
     pthread_mutex_lock(&e->q_mu);
     pthread_cond_signal(&e->q_cv);
@@ -420,6 +418,8 @@ void sdb_engine_defer_wake(sdb_engine *e, int on) {
     defer_owed = 0;
 }
 
+/* Builds and queues a tx. rep: the header of a replicated tx (its own id, ts, version, metadata,
+ * blTxId; eH checked here unless skip_eh, the chain by the committer), else NULL. */
 static int commit_prepare(sdb_engine *e, const sdb_kv *kvs, size_t n, const sdb_precondition *pre, size_t npre,
                           sdb_commit_cb cb, void *arg, const sdb_tx_header *rep, int skip_eh,
                           const uint8_t *rep_alh, int *why) {

@@ -61,11 +61,6 @@ static int kcmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
 }
 static int starts_with(sdb_slice k, sdb_slice p) { return !p.len || (k.len >= p.len && !memcmp(k.ptr, p.ptr, p.len)); }
 
-static uint8_t *put_var(uint8_t *p, uint64_t v) {
-    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
-    *p++ = (uint8_t)v;
-    return p;
-}
 static int get_var(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
     const uint8_t *p = *pp;
     uint64_t v = 0;
@@ -855,11 +850,11 @@ static int rw_group(rwriter *w, const uint8_t *k, size_t kn, uint64_t first_rev,
         uint8_t fb[12 + 10 + 10];
         sdb_put_u64be(fb, rw_pos(w));
         sdb_put_u32be(fb + 8, 0);
-        uint8_t *e = put_var(fb + 12, kn);
+        uint8_t *e = sdb_put_varint(fb + 12, kn);
         if ((rc = sdb_buf_append(&w->fences, fb, (size_t)(e - fb))) ||
             (rc = sdb_buf_append(&w->fences, k, kn)))
             return rc;
-        e = put_var(fb, first_rev);
+        e = sdb_put_varint(fb, first_rev);
         if ((rc = sdb_buf_append(&w->fences, fb, (size_t)(e - fb)))) return rc;
     }
     if (w->ng % RESTART_EVERY == 0) {
@@ -948,23 +943,23 @@ static int rw_finish(sdb_index *ix, rwriter *w, const char *tmp) {
 
 /* Encodes a group of memtable versions into buf (large enough: n * 48 + key + 40). */
 static size_t enc_group(uint8_t *buf, const uint8_t *k, size_t kn, uint64_t first_rev, const mver *v, uint32_t n) {
-    uint8_t *p = put_var(buf, kn);
+    uint8_t *p = sdb_put_varint(buf, kn);
     memcpy(p, k, kn);
-    p = put_var(p + kn, first_rev);
-    p = put_var(p, n);
+    p = sdb_put_varint(p + kn, first_rev);
+    p = sdb_put_varint(p, n);
     uint8_t *hdr_end = p;
     p += 10;   /* the records first, then their length goes in front of them */
     uint8_t *recs = p;
     for (uint32_t i = 0; i < n; i++) {
-        p = put_var(p, atomic_load_explicit(&v[i].tx, memory_order_relaxed));
-        p = put_var(p, v[i].entry_idx);
+        p = sdb_put_varint(p, atomic_load_explicit(&v[i].tx, memory_order_relaxed));
+        p = sdb_put_varint(p, v[i].entry_idx);
         *p++ = (uint8_t)v[i].flags;
         if (v[i].flags & SDB_INDEX_HAS_EXPIRY) { sdb_put_u64be(p, (uint64_t)v[i].expires_at); p += 8; }
-        p = put_var(p, v[i].val_off);
-        p = put_var(p, v[i].val_len);
+        p = sdb_put_varint(p, v[i].val_off);
+        p = sdb_put_varint(p, v[i].val_len);
     }
     size_t bl = (size_t)(p - recs);
-    uint8_t *q = put_var(hdr_end, bl);
+    uint8_t *q = sdb_put_varint(hdr_end, bl);
     memmove(q, recs, bl);
     return (size_t)(q + bl - buf);
 }

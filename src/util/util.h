@@ -48,6 +48,12 @@ static inline void sdb_put_u32be(uint8_t *p, uint32_t v) {
 static inline void sdb_put_u64be(uint8_t *p, uint64_t v) {
     for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
 }
+/* LEB128 / protobuf varint: at most 10 bytes; returns the end */
+static inline uint8_t *sdb_put_varint(uint8_t *p, uint64_t v) {
+    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
 static inline uint16_t sdb_get_u16be(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static inline uint32_t sdb_get_u32be(const uint8_t *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
