@@ -90,6 +90,9 @@ typedef struct sdb_tx_header {
 } sdb_tx_header;
 int  sdb_tx_inner_hash(const sdb_tx_header *h, uint8_t out[SDB_HASH_LEN]);  /* UNSUPPORTED on unknown version */
 int  sdb_tx_alh(const sdb_tx_header *h, uint8_t out[SDB_HASH_LEN]);
+/* Two headers' Alh at once (their hashes run two at a time): as two sdb_tx_alh calls. */
+int  sdb_tx_alh_x2(const sdb_tx_header *h0, uint8_t out0[SDB_HASH_LEN], const sdb_tx_header *h1,
+                   uint8_t out1[SDB_HASH_LEN]);
 void sdb_alh_from_inner(uint64_t id, const uint8_t prev_alh[SDB_HASH_LEN],
                         const uint8_t inner[SDB_HASH_LEN], uint8_t out[SDB_HASH_LEN]);
 int  sdb_tx_header_encode(const sdb_tx_header *h, sdb_buf *out);             /* docs/format.md 4.5, appends */

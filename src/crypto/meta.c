@@ -233,6 +233,23 @@ int sdb_tx_alh(const sdb_tx_header *h, uint8_t out[SDB_HASH_LEN]) {
     return SEALDB_OK;
 }
 
+int sdb_tx_alh_x2(const sdb_tx_header *h0, uint8_t out0[SDB_HASH_LEN], const sdb_tx_header *h1,
+                  uint8_t out1[SDB_HASH_LEN]) {
+    uint8_t p0[INNER_MAX], p1[INNER_MAX], a0[8 + 64], a1[8 + 64];
+    int rc = SEALDB_OK;
+    size_t n0 = inner_preimage(h0, p0, &rc);
+    if (!n0) return rc;
+    size_t n1 = inner_preimage(h1, p1, &rc);
+    if (!n1) return rc;
+    sdb_sha256_x2(p0, n0, a0 + 40, p1, n1, a1 + 40);
+    sdb_put_u64be(a0, h0->id);
+    memcpy(a0 + 8, h0->prev_alh.b, 32);
+    sdb_put_u64be(a1, h1->id);
+    memcpy(a1 + 8, h1->prev_alh.b, 32);
+    sdb_sha256_x2(a0, sizeof a0, out0, a1, sizeof a1, out1);
+    return SEALDB_OK;
+}
+
 int sdb_tx_header_encode(const sdb_tx_header *h, sdb_buf *out) {
     uint8_t buf[8 + 32 + INNER_MAX];
     int rc = SEALDB_OK;

@@ -179,10 +179,9 @@ int sdb_dual_proof_verify(const sdb_dual_proof *p, uint64_t s, uint64_t t,
                           const uint8_t alh_s[SDB_HASH_LEN], const uint8_t alh_t[SDB_HASH_LEN]) {
     if (!p || !alh_s || !alh_t) return SEALDB_INVALID;
     const sdb_tx_header *sh = &p->source, *th = &p->target;
-    uint8_t a[SDB_HASH_LEN], leaf[SDB_HASH_LEN];
+    uint8_t a[SDB_HASH_LEN], b[SDB_HASH_LEN], leaf[SDB_HASH_LEN];
     if (sh->id != s || th->id != t || s == 0 || s > t) return SEALDB_TAMPERED;
-    if (sdb_tx_alh(sh, a) || memcmp(a, alh_s, 32)) return SEALDB_TAMPERED;
-    if (sdb_tx_alh(th, a) || memcmp(a, alh_t, 32)) return SEALDB_TAMPERED;
+    if (sdb_tx_alh_x2(sh, a, th, b) || memcmp(a, alh_s, 32) || memcmp(b, alh_t, 32)) return SEALDB_TAMPERED;
     uint64_t sbl = sh->bl_tx_id, tbl = th->bl_tx_id;
     if (s < tbl) {
         /* inclusion of s and last inclusion of tbl (= inclusion of (tbl, tbl)) hashed in lockstep */
@@ -236,10 +235,9 @@ int sdb_dual_proof_v2_verify(const sdb_dual_proof_v2 *p, uint64_t s, uint64_t t,
                              const uint8_t alh_s[SDB_HASH_LEN], const uint8_t alh_t[SDB_HASH_LEN]) {
     if (!p || !alh_s || !alh_t) return SEALDB_INVALID;
     const sdb_tx_header *sh = &p->source, *th = &p->target;
-    uint8_t a[SDB_HASH_LEN], leaf[SDB_HASH_LEN];
+    uint8_t a[SDB_HASH_LEN], b[SDB_HASH_LEN], leaf[SDB_HASH_LEN];
     if (s == 0 || sh->id != s || th->id != t || s > t) return SEALDB_TAMPERED;
-    if (sdb_tx_alh(sh, a) || memcmp(a, alh_s, 32)) return SEALDB_TAMPERED;
-    if (sdb_tx_alh(th, a) || memcmp(a, alh_t, 32)) return SEALDB_TAMPERED;
+    if (sdb_tx_alh_x2(sh, a, th, b) || memcmp(a, alh_s, 32) || memcmp(b, alh_t, 32)) return SEALDB_TAMPERED;
     if (sh->bl_tx_id != s - 1 || th->bl_tx_id != t - 1) return SEALDB_TAMPERED;
     if (s == t) return SEALDB_OK;
     leaf_for(alh_s, leaf);

@@ -139,12 +139,19 @@ static memtable *mt_new(size_t limit) {
     memtable *m = sdb_calloc(1, sizeof *m);
     if (!m) return NULL;
     atomic_init(&m->refs, 1);
-    sdb_arena_init(&m->arena, 1u << 20);
+    /* nodes and buckets are touched at random: huge pages (when the kernel gives them) take the
+     * page faults and most TLB misses off the indexing thread */
+    sdb_arena_init_huge(&m->arena);
     size_t nb = 1024;
     while (nb < limit / 64 && nb < ((size_t)1 << 26)) nb <<= 1;
-    m->buckets = sdb_calloc(nb, sizeof *m->buckets);
+    m->buckets = sdb_map_huge(nb * sizeof *m->buckets);
     m->head = sdb_calloc(1, sizeof(mnode) + MAX_H * sizeof(_Atomic(mnode *)));
-    if (!m->buckets || !m->head) { sdb_free(m->buckets); sdb_free(m->head); sdb_free(m); return NULL; }
+    if (!m->buckets || !m->head) {
+        sdb_unmap_huge(m->buckets, nb * sizeof *m->buckets);
+        sdb_free(m->head);
+        sdb_free(m);
+        return NULL;
+    }
     m->mask = nb - 1;
     m->head->height = MAX_H;
     atomic_init(&m->height, 1);
@@ -154,7 +161,7 @@ static memtable *mt_new(size_t limit) {
 static void mt_unref(memtable *m) {
     if (!m || atomic_fetch_sub(&m->refs, 1) != 1) return;
     sdb_arena_reset(&m->arena);
-    sdb_free(m->buckets);
+    sdb_unmap_huge(m->buckets, (m->mask + 1) * sizeof *m->buckets);
     sdb_free(m->head);
     sdb_free(m);
 }

@@ -3,13 +3,19 @@
 
 struct sdb_arena_block {
     sdb_arena_block *next;
-    size_t used, cap;
+    size_t used, cap, mapped;   /* mapped: the block's length from sdb_map_huge, 0 from sdb_malloc */
     _Alignas(16) uint8_t data[];
 };
 
 void sdb_arena_init(sdb_arena *a, size_t block_size) {
     a->head = NULL;
     a->block_size = block_size ? block_size : 4096;
+    a->huge = 0;
+}
+
+void sdb_arena_init_huge(sdb_arena *a) {
+    sdb_arena_init(a, ((size_t)2 << 20) - sizeof(sdb_arena_block));
+    a->huge = 1;
 }
 
 void *sdb_arena_alloc(sdb_arena *a, size_t n) {
@@ -20,8 +26,9 @@ void *sdb_arena_alloc(sdb_arena *a, size_t n) {
         size_t cap = need > a->block_size ? need : a->block_size;
         size_t total;
         if (sdb_add_size(sizeof *b, cap, &total)) return NULL;
-        b = sdb_malloc(total);
+        b = a->huge ? sdb_map_huge(total) : sdb_malloc(total);
         if (!b) return NULL;
+        b->mapped = a->huge ? total : 0;
         b->cap = cap;
         b->used = 0;
         b->next = a->head;
@@ -42,7 +49,8 @@ void sdb_arena_reset(sdb_arena *a) {
     sdb_arena_block *b = a->head;
     while (b) {
         sdb_arena_block *next = b->next;
-        sdb_free(b);
+        if (b->mapped) sdb_unmap_huge(b, b->mapped);
+        else sdb_free(b);
         b = next;
     }
     a->head = NULL;

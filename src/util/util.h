@@ -13,6 +13,11 @@ void *sdb_malloc(size_t n);
 void *sdb_calloc(size_t n, size_t size);
 void *sdb_realloc(void *p, size_t n);
 void  sdb_free(void *p);
+/* Zeroed memory in 2 MiB-aligned pieces the kernel may back with transparent huge pages: one page
+ * fault per 2 MiB instead of 512, and fewer TLB misses where data is read at random (the key
+ * index's memtable). Freed by sdb_unmap_huge with the same n. */
+void *sdb_map_huge(size_t n);
+void  sdb_unmap_huge(void *p, size_t n);
 char *sdb_strdup(const char *s);
 /* Test hook: make the nth allocation from now fail (0 disables). */
 void  sdb_alloc_fail_after(uint64_t n);
@@ -127,8 +132,9 @@ int  sdb_hex_decode(const char *hex, size_t hex_len, sdb_buf *out); /* appends; 
 
 /* ---- arena: request-scoped memory freed once ---- */
 typedef struct sdb_arena_block sdb_arena_block;
-typedef struct sdb_arena { sdb_arena_block *head; size_t block_size; } sdb_arena;
+typedef struct sdb_arena { sdb_arena_block *head; size_t block_size; int huge; } sdb_arena;
 void  sdb_arena_init(sdb_arena *a, size_t block_size);
+void  sdb_arena_init_huge(sdb_arena *a);                /* 2 MiB blocks from sdb_map_huge */
 void *sdb_arena_alloc(sdb_arena *a, size_t n);          /* 16-byte aligned, NULL on OOM */
 void *sdb_arena_dup(sdb_arena *a, const void *p, size_t n);
 void  sdb_arena_reset(sdb_arena *a);                    /* frees all but keeps nothing */

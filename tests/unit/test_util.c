@@ -75,6 +75,35 @@ TEST(arena) {
     CHECK(a.head == NULL);
 }
 
+/* Huge-page arena (the memtable's): 2 MiB-aligned zeroed blocks, allocations larger than a block,
+ * every byte writable and kept apart; an injected OOM is NULL, not a crash. */
+TEST(arena_huge) {
+    uint8_t *m = sdb_map_huge(3u << 20);
+    CHECK(m != NULL);
+    CHECK(((uintptr_t)m & ((2u << 20) - 1)) == 0);
+    for (size_t i = 0; i < (4u << 20); i += 4096) CHECK(m[i] == 0);   /* rounded up to 4 MiB */
+    memset(m, 0x5A, 4u << 20);
+    sdb_unmap_huge(m, 3u << 20);
+    sdb_arena a;
+    sdb_arena_init_huge(&a);
+    uint8_t *ps[64];
+    size_t ns[64];
+    for (int i = 0; i < 64; i++) {
+        ns[i] = i == 10 ? (5u << 20) : (size_t)(100000 + i);   /* one larger than a block */
+        ps[i] = sdb_arena_alloc(&a, ns[i]);
+        CHECK(ps[i] != NULL);
+        CHECK(((uintptr_t)ps[i] & 15) == 0);
+        CHECK(ps[i][0] == 0 && ps[i][ns[i] - 1] == 0);
+        memset(ps[i], i, ns[i]);
+    }
+    for (int i = 0; i < 64; i++) CHECK(ps[i][0] == (uint8_t)i && ps[i][ns[i] - 1] == (uint8_t)i);
+    sdb_alloc_fail_after(1);
+    CHECK(sdb_arena_alloc(&a, 3u << 20) == NULL);
+    sdb_alloc_fail_after(0);
+    sdb_arena_deinit(&a);
+    CHECK(a.head == NULL);
+}
+
 TEST(alloc_fail_injection) {
     sdb_alloc_fail_after(2);
     void *p = sdb_malloc(10);
