@@ -212,11 +212,13 @@ static void *getter(void *p) {
             if (sdb_engine_tx_header(a->e, v.tx_id, &th, NULL) ||
                 sdb_entry_digest(th.version, sdb_buf_slice(&v.key), sdb_slice_of(md, 0), v.hvalue.b, d)) exit(1);
             terms.n = 0;
+            sdb_mpath entry;   /* checked with the dual proof, as the client's sdb_verify_get does */
             if (sdb_engine_inclusion_proof(a->e, v.tx_id, v.entry_idx, th.eh.b, &terms, &w) ||
-                sdb_htree_verify(&terms, v.entry_idx, w, d, th.eh.b)) { fprintf(stderr, "inclusion failed\n"); exit(1); }
+                sdb_htree_path(&entry, &terms, v.entry_idx, w, d, th.eh.b)) { fprintf(stderr, "inclusion failed\n"); exit(1); }
             sdb_dual_proof dp;
             sdb_dual_proof_init(&dp);
-            if (sdb_engine_dual_proof(a->e, trusted, last, &dp) || sdb_dual_proof_verify(&dp, trusted, last, alh_t, alh_last)) {
+            if (sdb_engine_dual_proof(a->e, trusted, last, &dp) ||
+                sdb_dual_proof_verify_with(&dp, trusted, last, alh_t, alh_last, &entry)) {
                 fprintf(stderr, "dual proof failed\n"); exit(1);
             }
             sdb_dual_proof_deinit(&dp);

@@ -561,36 +561,72 @@ int sdb_ahtree_verify_inclusion(const sdb_hashes *proof, uint64_t i, uint64_t j,
     return memcmp(c, root, 32) == 0 ? SEALDB_OK : SEALDB_TAMPERED;
 }
 
+/* One step of path p: its next term and c, in the order the path's position gives. */
+static inline void mpath_step(sdb_mpath *p, size_t k, const uint8_t **l, const uint8_t **r) {
+    if ((p->a & 1) == 0 && p->a != p->b) { *l = p->c; *r = p->terms->h[k].b; }
+    else { *l = p->terms->h[k].b; *r = p->c; }
+    p->a >>= 1;
+    p->b >>= 1;
+}
+
+int sdb_mpaths_verify(sdb_mpath *p, size_t n) {
+    if (n > 4) return SEALDB_INVALID;
+    size_t most = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].terms || !p[i].root || p[i].terms->n > 64) return SEALDB_TAMPERED;
+        if (p[i].terms->n > most) most = p[i].terms->n;
+    }
+    for (size_t k = 0; k < most; k++) {
+        sdb_mpath *live[4];
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) if (k < p[i].terms->n) live[m++] = &p[i];
+        size_t x = 0;
+        for (; x + 1 < m; x += 2) {   /* distinct paths: their c are distinct buffers */
+            const uint8_t *l0, *r0, *l1, *r1;
+            mpath_step(live[x], k, &l0, &r0);
+            mpath_step(live[x + 1], k, &l1, &r1);
+            sdb_hash_node_x2(l0, r0, live[x]->c, l1, r1, live[x + 1]->c);
+        }
+        if (x < m) {
+            const uint8_t *l, *r;
+            mpath_step(live[x], k, &l, &r);
+            sdb_hash_node(l, r, live[x]->c);
+        }
+    }
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= (memcmp(p[i].c, p[i].root, 32) == 0) & (!p[i].exact || p[i].a == p[i].b);
+    return ok ? SEALDB_OK : SEALDB_TAMPERED;
+}
+
+/* An ahtree inclusion proof of leaf i in the tree of size j as a path (shape checks first). */
+static int incl_path(sdb_mpath *p, const sdb_hashes *proof, uint64_t i, uint64_t j, const uint8_t leaf[SDB_HASH_LEN],
+                     const uint8_t root[SDB_HASH_LEN]) {
+    if (i > j || i == 0 || (i < j && proof->n == 0) || proof->n > 64) return SEALDB_TAMPERED;
+    p->terms = proof;
+    p->a = i - 1;
+    p->b = j - 1;
+    memcpy(p->c, leaf, 32);
+    p->root = root;
+    p->exact = 0;
+    return SEALDB_OK;
+}
+
 /* Two inclusion proofs checked in lockstep, so their hashes run two at a time. */
 int sdb_ahtree_verify_inclusion2(const sdb_hashes *p0, uint64_t i0, uint64_t j0, const uint8_t leaf0[SDB_HASH_LEN],
                                  const uint8_t root0[SDB_HASH_LEN], const sdb_hashes *p1, uint64_t i1, uint64_t j1,
                                  const uint8_t leaf1[SDB_HASH_LEN], const uint8_t root1[SDB_HASH_LEN]) {
+    return sdb_ahtree_verify_inclusion3(p0, i0, j0, leaf0, root0, p1, i1, j1, leaf1, root1, NULL);
+}
+
+int sdb_ahtree_verify_inclusion3(const sdb_hashes *p0, uint64_t i0, uint64_t j0, const uint8_t leaf0[SDB_HASH_LEN],
+                                 const uint8_t root0[SDB_HASH_LEN], const sdb_hashes *p1, uint64_t i1, uint64_t j1,
+                                 const uint8_t leaf1[SDB_HASH_LEN], const uint8_t root1[SDB_HASH_LEN], sdb_mpath *extra) {
     if (!p0 || !leaf0 || !root0 || !p1 || !leaf1 || !root1) return SEALDB_INVALID;
-    if (i0 > j0 || i0 == 0 || (i0 < j0 && p0->n == 0) || p0->n > 64) return SEALDB_TAMPERED;
-    if (i1 > j1 || i1 == 0 || (i1 < j1 && p1->n == 0) || p1->n > 64) return SEALDB_TAMPERED;
-    uint64_t a0 = i0 - 1, b0 = j0 - 1, a1 = i1 - 1, b1 = j1 - 1;
-    uint8_t c0[SDB_HASH_LEN], c1[SDB_HASH_LEN];
-    memcpy(c0, leaf0, 32);
-    memcpy(c1, leaf1, 32);
-    size_t both = p0->n < p1->n ? p0->n : p1->n, k;
-    for (k = 0; k < both; k++) {
-        const uint8_t *l0 = c0, *r0 = p0->h[k].b, *l1 = c1, *r1 = p1->h[k].b;
-        if (!((a0 & 1) == 0 && a0 != b0)) { l0 = p0->h[k].b; r0 = c0; }
-        if (!((a1 & 1) == 0 && a1 != b1)) { l1 = p1->h[k].b; r1 = c1; }
-        sdb_hash_node_x2(l0, r0, c0, l1, r1, c1);   /* c0 and c1 are distinct buffers */
-        a0 >>= 1; b0 >>= 1; a1 >>= 1; b1 >>= 1;
-    }
-    for (size_t x = k; x < p0->n; x++) {
-        if ((a0 & 1) == 0 && a0 != b0) sdb_hash_node(c0, p0->h[x].b, c0);
-        else sdb_hash_node(p0->h[x].b, c0, c0);
-        a0 >>= 1; b0 >>= 1;
-    }
-    for (size_t x = k; x < p1->n; x++) {
-        if ((a1 & 1) == 0 && a1 != b1) sdb_hash_node(c1, p1->h[x].b, c1);
-        else sdb_hash_node(p1->h[x].b, c1, c1);
-        a1 >>= 1; b1 >>= 1;
-    }
-    return memcmp(c0, root0, 32) == 0 && memcmp(c1, root1, 32) == 0 ? SEALDB_OK : SEALDB_TAMPERED;
+    sdb_mpath ps[3];
+    if (incl_path(&ps[0], p0, i0, j0, leaf0, root0) || incl_path(&ps[1], p1, i1, j1, leaf1, root1)) return SEALDB_TAMPERED;
+    size_t n = 2;
+    if (extra) ps[n++] = *extra;
+    return sdb_mpaths_verify(ps, n);
 }
 
 int sdb_ahtree_verify_last_inclusion(const sdb_hashes *proof, uint64_t j,

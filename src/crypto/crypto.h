@@ -122,6 +122,23 @@ int  sdb_htree_check_block(const uint8_t *blk, uint32_t width, const uint8_t eh[
 int  sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
                       const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
 
+/* A Merkle path to check, of the htree or the ahtree alike (RFC 6962 paths): from hash c up, term k
+ * goes on the right when (a & 1) == 0 && a != b, else on the left, then a and b shift right. At
+ * the end c must equal root and, with exact, a must equal b (the htree's width check). Checking
+ * independent paths together (sdb_mpaths_verify) runs their hashes two at a time. */
+typedef struct sdb_mpath {
+    const sdb_hashes *terms;
+    uint64_t a, b;
+    uint8_t c[SDB_HASH_LEN];
+    const uint8_t *root;
+    int exact;
+} sdb_mpath;
+/* The path of sdb_htree_verify (same checks): TAMPERED when leaf, width or terms are impossible. */
+int  sdb_htree_path(sdb_mpath *p, const sdb_hashes *terms, uint32_t leaf, uint32_t width,
+                    const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
+/* OK when all n paths (n <= 4) check, else TAMPERED; their c are consumed. */
+int  sdb_mpaths_verify(sdb_mpath *p, size_t n);
+
 /* ---- ahtree: appendable Merkle tree over Alh values (docs/format.md 5) ----
  * Threading: ONE appender thread calls append, truncate, sync and close. Any number of other
  * threads may concurrently call size, root_at, leaf_alh and the *_proof builders for tree sizes
@@ -155,6 +172,10 @@ int  sdb_ahtree_verify_inclusion(const sdb_hashes *proof, uint64_t i, uint64_t j
 int  sdb_ahtree_verify_inclusion2(const sdb_hashes *p0, uint64_t i0, uint64_t j0, const uint8_t leaf0[SDB_HASH_LEN],
                                   const uint8_t root0[SDB_HASH_LEN], const sdb_hashes *p1, uint64_t i1, uint64_t j1,
                                   const uint8_t leaf1[SDB_HASH_LEN], const uint8_t root1[SDB_HASH_LEN]);
+/* The same with a third path (when not NULL) in the lockstep. */
+int  sdb_ahtree_verify_inclusion3(const sdb_hashes *p0, uint64_t i0, uint64_t j0, const uint8_t leaf0[SDB_HASH_LEN],
+                                  const uint8_t root0[SDB_HASH_LEN], const sdb_hashes *p1, uint64_t i1, uint64_t j1,
+                                  const uint8_t leaf1[SDB_HASH_LEN], const uint8_t root1[SDB_HASH_LEN], sdb_mpath *extra);
 int  sdb_ahtree_verify_last_inclusion(const sdb_hashes *proof, uint64_t j,
                                       const uint8_t leaf_hash[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]);
 int  sdb_ahtree_verify_consistency(const sdb_hashes *proof, uint64_t i, uint64_t j,
@@ -212,6 +233,9 @@ int  sdb_dual_proof_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t s
 /* Go SDK rules (including the LAP and the linear length check). */
 int  sdb_dual_proof_verify(const sdb_dual_proof *p, uint64_t s, uint64_t t,
                            const uint8_t alh_s[SDB_HASH_LEN], const uint8_t alh_t[SDB_HASH_LEN]);
+/* The same, and extra (when not NULL: an entry's htree path) checked in lockstep with its paths. */
+int  sdb_dual_proof_verify_with(const sdb_dual_proof *p, uint64_t s, uint64_t t, const uint8_t alh_s[SDB_HASH_LEN],
+                                const uint8_t alh_t[SDB_HASH_LEN], sdb_mpath *extra);
 void sdb_dual_proof_v2_init(sdb_dual_proof_v2 *p);
 void sdb_dual_proof_v2_deinit(sdb_dual_proof_v2 *p);
 int  sdb_dual_proof_v2_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t s, uint64_t t, sdb_dual_proof_v2 *out);

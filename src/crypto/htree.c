@@ -111,6 +111,18 @@ int sdb_htree_verify(const sdb_hashes *terms, uint32_t leaf, uint32_t width,
     return SEALDB_OK;
 }
 
+int sdb_htree_path(sdb_mpath *p, const sdb_hashes *terms, uint32_t leaf, uint32_t width,
+                   const uint8_t digest[SDB_HASH_LEN], const uint8_t root[SDB_HASH_LEN]) {
+    if (!terms || width == 0 || leaf >= width || terms->n > 32) return SEALDB_TAMPERED;
+    p->terms = terms;
+    p->a = leaf;
+    p->b = width - 1;
+    p->root = root;
+    p->exact = 1;
+    sdb_hash_leaf(digest, SDB_HASH_LEN, p->c);
+    return SEALDB_OK;
+}
+
 uint64_t sdb_htree_block_len(uint32_t width) {
     uint64_t total = 0, len = width;
     if (width < 2) return 0;

@@ -177,6 +177,11 @@ int sdb_dual_proof_build(const sdb_tx_source *src, sdb_ahtree *tree, uint64_t s,
 
 int sdb_dual_proof_verify(const sdb_dual_proof *p, uint64_t s, uint64_t t,
                           const uint8_t alh_s[SDB_HASH_LEN], const uint8_t alh_t[SDB_HASH_LEN]) {
+    return sdb_dual_proof_verify_with(p, s, t, alh_s, alh_t, NULL);
+}
+
+int sdb_dual_proof_verify_with(const sdb_dual_proof *p, uint64_t s, uint64_t t, const uint8_t alh_s[SDB_HASH_LEN],
+                               const uint8_t alh_t[SDB_HASH_LEN], sdb_mpath *extra) {
     if (!p || !alh_s || !alh_t) return SEALDB_INVALID;
     const sdb_tx_header *sh = &p->source, *th = &p->target;
     uint8_t a[SDB_HASH_LEN], b[SDB_HASH_LEN], leaf[SDB_HASH_LEN];
@@ -187,12 +192,20 @@ int sdb_dual_proof_verify(const sdb_dual_proof *p, uint64_t s, uint64_t t,
         /* inclusion of s and last inclusion of tbl (= inclusion of (tbl, tbl)) hashed in lockstep */
         uint8_t leaf_t[SDB_HASH_LEN];
         sdb_hash_leaf32_x2(alh_s, leaf, p->target_bl_tx_alh.b, leaf_t);
-        if (sdb_ahtree_verify_inclusion2(&p->inclusion, s, tbl, leaf, th->bl_root.b,
-                                         &p->last_inclusion, tbl, tbl, leaf_t, th->bl_root.b))
+        if (sdb_ahtree_verify_inclusion3(&p->inclusion, s, tbl, leaf, th->bl_root.b,
+                                         &p->last_inclusion, tbl, tbl, leaf_t, th->bl_root.b, extra))
             return SEALDB_TAMPERED;
     } else if (tbl > 0) {
         leaf_for(p->target_bl_tx_alh.b, leaf);
-        if (sdb_ahtree_verify_last_inclusion(&p->last_inclusion, tbl, leaf, th->bl_root.b)) return SEALDB_TAMPERED;
+        if (extra) {   /* the last inclusion as the path of (tbl, tbl), next to extra */
+            sdb_mpath ps[2] = { { .terms = &p->last_inclusion, .a = tbl - 1, .b = tbl - 1, .root = th->bl_root.b }, *extra };
+            memcpy(ps[0].c, leaf, 32);
+            if (p->last_inclusion.n > 64 || sdb_mpaths_verify(ps, 2)) return SEALDB_TAMPERED;
+        } else if (sdb_ahtree_verify_last_inclusion(&p->last_inclusion, tbl, leaf, th->bl_root.b)) {
+            return SEALDB_TAMPERED;
+        }
+    } else if (extra && sdb_mpaths_verify(extra, 1)) {
+        return SEALDB_TAMPERED;
     }
     if (sbl > 0 && sdb_ahtree_verify_consistency(&p->consistency, sbl, tbl, sh->bl_root.b, th->bl_root.b))
         return SEALDB_TAMPERED;

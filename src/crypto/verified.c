@@ -134,8 +134,10 @@ int sdb_verify_zadd(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_verifie
 
 /* Source/target choice of docs/format.md 11.2 step 4 for proven tx v; checks the dual proof when the
  * client already trusts a state, and yields the state to adopt and the header proving tx v. */
+/* Proves tx v against the trusted state (the dual proof), and extra when given: a path to the
+ * proven tx's eH (its root is set here), checked in lockstep with the dual proof's paths. */
 static int prove_tx(const sdb_verifiable_tx *vt, const sdb_vstate *trusted, uint64_t v,
-                    sdb_vstate *target, const sdb_tx_header **proven) {
+                    sdb_vstate *target, const sdb_tx_header **proven, sdb_mpath *extra) {
     const sdb_dual_proof *dp = &vt->dual;
     uint64_t sid, tid;
     uint8_t salh[SDB_HASH_LEN], talh[SDB_HASH_LEN];
@@ -155,7 +157,10 @@ static int prove_tx(const sdb_verifiable_tx *vt, const sdb_vstate *trusted, uint
         memcpy(talh, trusted->alh.b, SDB_HASH_LEN);
         *proven = &dp->source;
     }
-    if (trusted->tx_id > 0 && sdb_dual_proof_verify(dp, sid, tid, salh, talh)) return SEALDB_TAMPERED;
+    if (extra) extra->root = (*proven)->eh.b;
+    if (trusted->tx_id > 0 ? sdb_dual_proof_verify_with(dp, sid, tid, salh, talh, extra)
+                           : extra && sdb_mpaths_verify(extra, 1))
+        return SEALDB_TAMPERED;
     target->tx_id = tid;
     memcpy(target->alh.b, talh, SDB_HASH_LEN);
     return SEALDB_OK;
@@ -189,10 +194,10 @@ int sdb_verify_get(const sdb_verifiable_entry *ve, sdb_slice db, const sdb_verif
     if (sdb_entry_digest(ve->vtx.tx.header.version, sdb_buf_slice(&k), sdb_slice_of(md, mdl), hval, want)) goto done;
     sdb_vstate ns;
     const sdb_tx_header *proven = NULL;
-    if ((rc = prove_tx(&ve->vtx, trusted, vtx, &ns, &proven))) goto done;
-    rc = SEALDB_TAMPERED;
     if (ve->leaf < 0 || ve->width <= 0 || ve->leaf >= ve->width || ve->width > UINT32_MAX) goto done;
-    if (sdb_htree_verify(&ve->terms, (uint32_t)ve->leaf, (uint32_t)ve->width, want, proven->eh.b)) goto done;
+    sdb_mpath entry;   /* the entry's path to eH, checked with the dual proof */
+    if (sdb_htree_path(&entry, &ve->terms, (uint32_t)ve->leaf, (uint32_t)ve->width, want, want)) goto done;
+    if ((rc = prove_tx(&ve->vtx, trusted, vtx, &ns, &proven, &entry))) goto done;
     if ((rc = check_signature(&ve->vtx, db, verifier, ns.tx_id, ns.alh.b))) goto done;
     *new_state = ns;
     rc = SEALDB_OK;
@@ -207,7 +212,7 @@ int sdb_verify_tx_by_id(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_ver
     if (!vt || !trusted || !new_state) return SEALDB_INVALID;
     sdb_vstate ns;
     const sdb_tx_header *proven = NULL;
-    int rc = prove_tx(vt, trusted, tx_id, &ns, &proven);
+    int rc = prove_tx(vt, trusted, tx_id, &ns, &proven, NULL);
     if (rc) return rc;
     if (vt->tx.header.id != tx_id) return SEALDB_TAMPERED;
     if (vt->tx.nentries && vt->tx.nentries == proven->nentries) {

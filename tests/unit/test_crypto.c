@@ -650,7 +650,25 @@ static void chain_build(chain *c, int lagging) {
     }
 }
 
+/* An entry's htree path to check with a dual proof: a 7-wide tree, leaf `leaf`; bad: a wrong digest. */
+static void entry_path(sdb_mpath *m, sdb_hashes *terms, const sdb_htree *t, const sdb_hash *dig, uint32_t leaf,
+                       int bad, uint8_t root[32]) {
+    uint8_t d[32];
+    memcpy(d, dig[leaf].b, 32);
+    d[3] ^= (uint8_t)bad;
+    sdb_htree_root(t, root);
+    CHECK_OK(sdb_htree_proof(t, leaf, terms));
+    CHECK_OK(sdb_htree_path(m, terms, leaf, t->width, d, root));
+}
+
 TEST(dual_proofs_all_pairs) {
+    sdb_hash dig[7];
+    for (int i = 0; i < 7; i++) rnd_hash(dig[i].b);
+    sdb_htree ht;
+    sdb_htree_init(&ht);
+    CHECK_OK(sdb_htree_build(&ht, dig, 7));
+    sdb_hashes eterms;
+    sdb_hashes_init(&eterms);
     for (int lag = 0; lag < 2; lag++) {
         chain c;
         chain_build(&c, lag);
@@ -663,6 +681,16 @@ TEST(dual_proofs_all_pairs) {
                 CHECK_OK(sdb_dual_proof_build(&src, c.tree, s, t, &p));
                 const uint8_t *sa = c.alh[s - 1].b, *ta = c.alh[t - 1].b;
                 CHECK_OK(sdb_dual_proof_verify(&p, s, t, sa, ta));
+                /* an entry path checked with it (every branch: s < blTxId, blTxId > 0, none) */
+                uint8_t eroot[32];
+                sdb_mpath ep;
+                entry_path(&ep, &eterms, &ht, dig, (uint32_t)((s + t) % 7), 0, eroot);
+                CHECK_OK(sdb_dual_proof_verify_with(&p, s, t, sa, ta, &ep));
+                entry_path(&ep, &eterms, &ht, dig, (uint32_t)((s + t) % 7), 1, eroot);
+                CHECK_RC(sdb_dual_proof_verify_with(&p, s, t, sa, ta, &ep), SEALDB_TAMPERED);
+                entry_path(&ep, &eterms, &ht, dig, (uint32_t)((s + t) % 7), 0, eroot);
+                eroot[31] ^= 1;
+                CHECK_RC(sdb_dual_proof_verify_with(&p, s, t, sa, ta, &ep), SEALDB_TAMPERED);
                 laps += p.lap.present;
                 if (!lag) CHECK(!p.lap.present && p.linear.terms.n <= 2);
                 CHECK_RC(sdb_dual_proof_verify(&p, s, t, ta, sa), s == t ? SEALDB_OK : SEALDB_TAMPERED);
@@ -722,6 +750,76 @@ TEST(dual_proofs_all_pairs) {
         }
         sdb_ahtree_close(c.tree);
     }
+    sdb_hashes_deinit(&eterms);
+    sdb_htree_deinit(&ht);
+}
+
+/* Paths checked together agree with each checked alone, for 1 to 4 paths of different lengths
+ * (htree and ahtree inclusion alike), and one wrong term, root or width fails them. */
+TEST(mpaths_lockstep_agree_with_single_paths) {
+    enum { W = 37 };
+    sdb_hash dig[W];
+    for (int i = 0; i < W; i++) rnd_hash(dig[i].b);
+    sdb_htree t;
+    sdb_htree_init(&t);
+    CHECK_OK(sdb_htree_build(&t, dig, W));
+    uint8_t root[32];
+    sdb_htree_root(&t, root);
+    sdb_hashes terms[4];
+    for (int i = 0; i < 4; i++) sdb_hashes_init(&terms[i]);
+    const uint32_t leaves[4] = { 0, 36, 17, 32 };   /* paths of 6 and fewer terms (36 is carried up) */
+    for (size_t n = 1; n <= 4; n++) {
+        sdb_mpath ps[4];
+        for (size_t i = 0; i < n; i++) {
+            CHECK_OK(sdb_htree_proof(&t, leaves[i], &terms[i]));
+            CHECK_OK(sdb_htree_verify(&terms[i], leaves[i], W, dig[leaves[i]].b, root));
+            CHECK_OK(sdb_htree_path(&ps[i], &terms[i], leaves[i], W, dig[leaves[i]].b, root));
+        }
+        CHECK_OK(sdb_mpaths_verify(ps, n));
+        for (size_t bad = 0; bad < n; bad++) {
+            for (int kind = 0; kind < 3; kind++) {
+                sdb_mpath q[4];
+                uint8_t wrong[32];
+                memcpy(wrong, root, 32);
+                wrong[0] ^= 1;
+                for (size_t i = 0; i < n; i++)
+                    CHECK_OK(sdb_htree_path(&q[i], &terms[i], leaves[i], W, dig[leaves[i]].b, root));
+                if (kind == 0) q[bad].c[5] ^= 1;          /* a wrong leaf */
+                else if (kind == 1) q[bad].root = wrong;  /* a wrong root */
+                else q[bad].b += 64;                      /* a wider tree than the path reaches */
+                CHECK_RC(sdb_mpaths_verify(q, n), SEALDB_TAMPERED);
+            }
+        }
+    }
+    /* impossible shapes are refused before any hashing */
+    sdb_mpath one;
+    CHECK_RC(sdb_htree_path(&one, &terms[0], W, W, dig[0].b, root), SEALDB_TAMPERED);
+    CHECK_RC(sdb_htree_path(&one, &terms[0], 0, 0, dig[0].b, root), SEALDB_TAMPERED);
+    sdb_mpath five[5];
+    CHECK_RC(sdb_mpaths_verify(five, 5), SEALDB_INVALID);
+    /* ahtree inclusion proofs with a third path, as the dual proof checks an entry with its own */
+    sdb_ahtree *a;
+    CHECK_OK(sdb_ahtree_open_mem(&a));
+    for (int i = 0; i < W; i++) CHECK_OK(sdb_ahtree_append(a, dig[i].b, NULL));
+    uint8_t ar[32], l0[32], l1[32];
+    CHECK_OK(sdb_ahtree_root_at(a, 30, ar));
+    sdb_hashes p0, p1;
+    sdb_hashes_init(&p0);
+    sdb_hashes_init(&p1);
+    CHECK_OK(sdb_ahtree_inclusion_proof(a, 3, 30, &p0));
+    CHECK_OK(sdb_ahtree_inclusion_proof(a, 30, 30, &p1));
+    sdb_hash_leaf(dig[2].b, 32, l0);
+    sdb_hash_leaf(dig[29].b, 32, l1);
+    CHECK_OK(sdb_htree_path(&one, &terms[1], leaves[1], W, dig[leaves[1]].b, root));
+    CHECK_OK(sdb_ahtree_verify_inclusion3(&p0, 3, 30, l0, ar, &p1, 30, 30, l1, ar, &one));
+    CHECK_OK(sdb_htree_path(&one, &terms[1], leaves[1], W, dig[0].b, root));
+    CHECK_RC(sdb_ahtree_verify_inclusion3(&p0, 3, 30, l0, ar, &p1, 30, 30, l1, ar, &one), SEALDB_TAMPERED);
+    CHECK_RC(sdb_ahtree_verify_inclusion3(&p0, 3, 30, l1, ar, &p1, 30, 30, l1, ar, NULL), SEALDB_TAMPERED);
+    sdb_hashes_deinit(&p0);
+    sdb_hashes_deinit(&p1);
+    sdb_ahtree_close(a);
+    for (int i = 0; i < 4; i++) sdb_hashes_deinit(&terms[i]);
+    sdb_htree_deinit(&t);
 }
 
 TEST(linear_proof_rules) {
