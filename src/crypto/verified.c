@@ -133,9 +133,9 @@ int sdb_verify_zadd(const sdb_verifiable_tx *vt, sdb_slice db, const sdb_verifie
 }
 
 /* Source/target choice of docs/format.md 11.2 step 4 for proven tx v; checks the dual proof when the
- * client already trusts a state, and yields the state to adopt and the header proving tx v. */
-/* Proves tx v against the trusted state (the dual proof), and extra when given: a path to the
- * proven tx's eH (its root is set here), checked in lockstep with the dual proof's paths. */
+ * client already trusts a state, and yields the state to adopt and the header proving tx v. extra,
+ * when given, is a path to that header's eH (its root is set here): it is checked in lockstep with
+ * the dual proof's paths, or alone when there is no trusted state yet. */
 static int prove_tx(const sdb_verifiable_tx *vt, const sdb_vstate *trusted, uint64_t v,
                     sdb_vstate *target, const sdb_tx_header **proven, sdb_mpath *extra) {
     const sdb_dual_proof *dp = &vt->dual;
@@ -195,8 +195,8 @@ int sdb_verify_get(const sdb_verifiable_entry *ve, sdb_slice db, const sdb_verif
     sdb_vstate ns;
     const sdb_tx_header *proven = NULL;
     if (ve->leaf < 0 || ve->width <= 0 || ve->leaf >= ve->width || ve->width > UINT32_MAX) goto done;
-    sdb_mpath entry;   /* the entry's path to eH, checked with the dual proof */
-    if (sdb_htree_path(&entry, &ve->terms, (uint32_t)ve->leaf, (uint32_t)ve->width, want, want)) goto done;
+    sdb_mpath entry;   /* the entry's path to eH (root set by prove_tx), checked with the dual proof */
+    if (sdb_htree_path(&entry, &ve->terms, (uint32_t)ve->leaf, (uint32_t)ve->width, want, NULL)) goto done;
     if ((rc = prove_tx(&ve->vtx, trusted, vtx, &ns, &proven, &entry))) goto done;
     if ((rc = check_signature(&ve->vtx, db, verifier, ns.tx_id, ns.alh.b))) goto done;
     *new_state = ns;
