@@ -619,13 +619,19 @@ int sdb_journal_is_torn(sdb_journal *j, uint64_t pos, uint64_t room, uint64_t re
     uint64_t check_end = span;
     if (rec_len > room) return 1;
     int zero_block = rec_len == 0;   /* unparsable frame: rely on the zero tail below */
+    /* blocks are aligned in the segment file, where a write tears (at page boundaries); segments
+     * start at any logical position, so pos's own alignment says nothing */
+    size_t ns = atomic_load_explicit(&j->nseg, memory_order_acquire);
+    const seg *arr = atomic_load_explicit(&j->segs, memory_order_acquire);
+    long si = find_seg(arr, ns, pos);
+    uint64_t base = si >= 0 ? arr[si].start : 0;
     uint8_t *b = sdb_malloc(1 << 16);
     if (!b) return 0;
     /* scan the record for an aligned all-zero 512-byte block */
     for (uint64_t off = 0; off < check_end && !zero_block;) {
         size_t n = check_end - off < (1 << 16) ? (size_t)(check_end - off) : (1 << 16);
         if (sdb_journal_read(j, pos + off, b, n)) { sdb_free(b); return 0; }
-        for (size_t k = (512 - ((pos + off) % 512)) % 512; k + 512 <= n; k += 512) {
+        for (size_t k = (512 - ((pos - base + off) % 512)) % 512; k + 512 <= n; k += 512) {
             size_t z = 0;
             while (z < 512 && b[k + z] == 0) z++;
             if (z == 512) { zero_block = 1; break; }

@@ -13,6 +13,7 @@
 #include "testlib.h"
 #include "engine/engine.h"
 #include "util/file.h"
+#include "storage/journal.h"
 
 /* ---- the faulty vfs ---- */
 typedef struct undo { char path[512]; uint64_t off; uint8_t *old; size_t n; uint64_t old_size; int trunc_only; } undo;
@@ -193,6 +194,37 @@ static void check_recovered(int acked) {
     CHECK_OK(put(e, (int)last + 1));
     sdb_engine_close(e);
     CHECK_OK(sdb_verify_dir(dir_, NULL));
+}
+
+/* A torn last record in a segment whose logical start is not a multiple of 512 (segments start
+ * wherever the previous one's data ended): the write tore at a page boundary of the file, leaving
+ * fewer than 1024 zero bytes in the record. It is a torn tail, to be cut, not damage. The zero
+ * block was once looked for at 512-byte boundaries of the logical position, which fall elsewhere
+ * in such a file: crash_truncate found a database that then refused to open. */
+TEST(torn_tail_in_a_segment_not_aligned_to_512) {
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/j", sdb_test_tmpdir());
+    CHECK(mkdir(dir, 0700) == 0);
+    sdb_journal *j = NULL;
+    CHECK_OK(sdb_journal_open(dir, 1u << 20, &j));
+    static uint8_t buf[100000];
+    memset(buf, 0xA5, sizeof buf);
+    uint64_t p0, p1, room;
+    int last = 0;
+    CHECK_OK(sdb_journal_reserve(j, sizeof buf, &p0));
+    CHECK_OK(sdb_journal_write(j, p0, buf, sizeof buf));
+    CHECK_OK(sdb_journal_reserve(j, 40000, &p1));   /* does not fit the first segment: a new one */
+    CHECK_EQ_U64(p1, sizeof buf);
+    CHECK(p1 % 512 != 0);
+    CHECK_EQ_U64(sdb_journal_next_seg(j, p0), p1);
+    CHECK_OK(sdb_journal_write(j, p1, buf, 4096));     /* a 4896-byte record torn after its first page */
+    CHECK_OK(sdb_journal_room(j, p1, &room, &last));
+    CHECK(last);
+    CHECK_EQ_U64(sdb_journal_is_torn(j, p1, room, 4896), 1);
+    CHECK_EQ_U64(sdb_journal_is_torn(j, p1, room, 4096 + 511), 0);   /* no whole zero block in it */
+    CHECK_OK(sdb_journal_write(j, p1 + 4096, buf, 800));   /* written whole (a wrong byte): damage */
+    CHECK_EQ_U64(sdb_journal_is_torn(j, p1, room, 4896), 0);
+    sdb_journal_close(j);
 }
 
 TEST(short_writes_are_completed) {
