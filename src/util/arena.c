@@ -3,7 +3,7 @@
 
 struct sdb_arena_block {
     sdb_arena_block *next;
-    size_t used, cap, mapped;   /* mapped: the block's length from sdb_map_huge, 0 from sdb_malloc */
+    size_t used, cap;
     _Alignas(16) uint8_t data[];
 };
 
@@ -28,7 +28,6 @@ void *sdb_arena_alloc(sdb_arena *a, size_t n) {
         if (sdb_add_size(sizeof *b, cap, &total)) return NULL;
         b = a->huge ? sdb_map_huge(total) : sdb_malloc(total);
         if (!b) return NULL;
-        b->mapped = a->huge ? total : 0;
         b->cap = cap;
         b->used = 0;
         b->next = a->head;
@@ -49,7 +48,7 @@ void sdb_arena_reset(sdb_arena *a) {
     sdb_arena_block *b = a->head;
     while (b) {
         sdb_arena_block *next = b->next;
-        if (b->mapped) sdb_unmap_huge(b, b->mapped);
+        if (a->huge) sdb_unmap_huge(b, sizeof *b + b->cap);
         else sdb_free(b);
         b = next;
     }
